@@ -1,0 +1,91 @@
+"""Finding code in an assistant's reply, and telling whether the reply signs off.
+
+Pure text functions: no IPython, no network. The conversation loop uses them to
+turn a reply into the blocks it proposes to run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+PYTHON = "python"
+SHELL = "sh"
+
+_ALIASES = {
+    "": PYTHON,
+    "python": PYTHON,
+    "py": PYTHON,
+    "python3": PYTHON,
+    "ipython": PYTHON,
+    "ipython3": PYTHON,
+    "sh": SHELL,
+    "bash": SHELL,
+    "shell": SHELL,
+    "console": SHELL,
+}
+
+# An opening fence: up to 3 spaces of indent, 3+ backticks or tildes, an info
+# string. The closing fence must use the same character and be at least as long.
+_OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*?)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """One fenced block: its normalised language ("python", "sh" or the tag as written)."""
+
+    language: str
+    code: str
+    # Set when the block came from a native tool call; not part of equality so an
+    # edit is judged by language and code alone.
+    tool_call_id: str | None = field(default=None, compare=False)
+
+    @property
+    def runnable(self) -> bool:
+        return self.language in (PYTHON, SHELL)
+
+
+def normalize_language(info: str) -> str:
+    """Map a fence's info string to "python", "sh", or the lower-cased tag itself."""
+    tag = info.strip().split(maxsplit=1)[0].lower() if info.strip() else ""
+    tag = tag.lstrip("{.").rstrip("}")  # ```{python} and ```.py styles
+    return _ALIASES.get(tag, tag)
+
+
+def extract_code_blocks(text: str) -> list[CodeBlock]:
+    """Return the fenced code blocks of a Markdown reply, in order.
+
+    Handles ``` and ~~~ fences, CRLF line ends, trailing spaces after the tag,
+    and untagged blocks (taken as python). An unclosed final block is still
+    returned: models cut off by a token limit often forget the closing fence.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocks: list[CodeBlock] = []
+    i = 0
+    while i < len(lines):
+        match = _OPEN.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        fence, indent = match["fence"], len(match["indent"])
+        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not closing.match(lines[i]):
+            line = lines[i]
+            # Strip the opening fence's indent from the body, as CommonMark does.
+            body.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
+            i += 1
+        i += 1  # skip the closing fence
+        code = "\n".join(body).strip("\n")
+        if code.strip():
+            blocks.append(CodeBlock(normalize_language(match["info"]), code))
+    return blocks
+
+
+def is_termination(text: str, marker: str = "TERMINATE") -> bool:
+    """True when the reply ends with the marker (trailing punctuation, space and fences aside)."""
+    if not marker:
+        return False
+    tail = text.rstrip().rstrip("`~*_.!\"' \t\n\r")
+    return tail.endswith(marker)

@@ -1,0 +1,568 @@
+"""The conversation loop: ask the model, propose its code, get a decision, run, observe.
+
+This module knows nothing about Jupyter, widgets or HTTP. It talks to three
+seams, all Protocols defined here:
+
+* a :class:`ChatClient` that turns a message list into a streamed reply,
+* an :class:`Executor` that runs one code block and returns a :class:`StepOutcome`,
+* whoever drives the loop, who answers each :class:`ReviewRequested` with a
+  :class:`Decision` (a widget, ``input()``, a recording, a test script).
+
+:meth:`Conversation.run` is a generator of events. Most events are
+notifications; a :class:`ReviewRequested` event expects a :class:`Decision` to
+be sent back. :func:`drive` and :func:`adrive` run the generator with a
+synchronous or asynchronous handler, so the same loop serves a terminal, a
+notebook widget waiting with ``await``, and a headless replay.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+from .codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
+
+Mode = Literal["always", "terminate", "never"]
+MODES: tuple[Mode, ...] = ("always", "terminate", "never")
+
+DEFAULT_SYSTEM_PROMPT = """\
+You are a coding assistant working inside the user's live Jupyter/IPython session.
+Solve the user's task step by step by writing code that the user's session runs.
+
+How to work:
+- Propose one step at a time, in a single fenced block: ```python for Python, or ```sh for a
+  shell command. Keep each step small; the next step can build on its result.
+- The code runs in the user's own kernel: variables, imports and data already in memory stay
+  there between steps and after you finish. Reuse them instead of loading data again.
+- Print the values you need to see (or end the block with an expression); you only see what
+  the code prints or returns, errors included, and a note of the variables it changed.
+- If a step fails, read the error, fix the code and propose the corrected step.
+- Do not ask the user to paste results or edit code; the session gives you the output.
+- The user may edit your code before it runs, skip it, or answer in words instead. Take
+  their edits and words into account.
+- When the task is done, give a short answer in words (no code block) and end the message
+  with the word TERMINATE.
+"""
+
+# --- the chat seam -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """A native tool call made by the model (``run_python`` / ``run_shell``)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One assistant reply, with where it came from."""
+
+    content: str
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    usage: Usage | None = None
+    model: str = ""
+    endpoint: str = ""  # which configured endpoint answered (a label, never a key)
+    finish_reason: str | None = None
+    source: str = "live"  # "live", "cache" or "replay"
+
+
+class ChatError(Exception):
+    """The model could not be reached or refused the request; the message is one line."""
+
+
+class ChatClient(Protocol):
+    """Turns messages into a reply.
+
+    ``stream`` yields ``str`` deltas as the reply arrives and finally one
+    :class:`ChatReply`; clients that cannot stream yield just the reply.
+    """
+
+    model: str
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]: ...
+
+
+# --- the execution seam ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one block produced, as the model will be told it."""
+
+    ok: bool
+    digest: str  # stdout, stderr, result and traceback as bounded text
+    changes: str = ""  # names the step created, rebound or deleted
+    images: tuple[tuple[str, bytes], ...] = ()  # (mime type, data) displayed by the step
+    interrupted: bool = False
+
+
+class Executor(Protocol):
+    def run(self, block: CodeBlock) -> StepOutcome: ...
+
+
+# --- events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A reply awaiting the human's decision.
+
+    ``final`` is True when the model wants to finish (or the turn limit is
+    reached): then "run" means "accept and finish" and feedback continues.
+    """
+
+    step: int
+    reply: str
+    blocks: tuple[CodeBlock, ...]
+    final: bool = False
+    reason: str = ""  # why it is final: "terminated", "no_code", "max_turns"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["run", "skip", "stop", "feedback"]
+    edited: tuple[CodeBlock, ...] | None = None  # the code to run instead, if the user edited
+    text: str = ""  # feedback
+
+    @classmethod
+    def run(cls, edited: Iterable[CodeBlock] | None = None) -> Decision:
+        return cls("run", tuple(edited) if edited is not None else None)
+
+    @classmethod
+    def feedback(cls, text: str) -> Decision:
+        return cls("feedback", text=text)
+
+    def label(self, proposal: Proposal) -> str:
+        """How a record should name this decision."""
+        if self.action == "run":
+            if proposal.final:
+                return "finished"
+            return "edited and ran" if self.edited_differs(proposal) else "ran"
+        return {"skip": "skipped", "stop": "stopped", "feedback": "feedback"}[self.action]
+
+    def edited_differs(self, proposal: Proposal) -> bool:
+        return self.edited is not None and tuple(self.edited) != proposal.blocks
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    task: str
+    step: int
+
+
+@dataclass(frozen=True)
+class RequestSent:
+    step: int
+    messages: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyReceived:
+    step: int
+    reply: ChatReply
+    blocks: tuple[CodeBlock, ...]
+    final: bool
+
+
+@dataclass(frozen=True)
+class ReviewRequested:
+    proposal: Proposal
+
+
+@dataclass(frozen=True)
+class Decided:
+    proposal: Proposal
+    decision: Decision
+    automatic: bool  # True when the mode decided, not a human
+
+
+@dataclass(frozen=True)
+class CodeRan:
+    step: int
+    index: int
+    block: CodeBlock
+    outcome: StepOutcome
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str  # terminated, no_code, max_turns, stopped, interrupted, error
+    message: str = ""
+
+
+Event = (
+    TaskStarted
+    | RequestSent
+    | ReplyDelta
+    | ReplyReceived
+    | ReviewRequested
+    | Decided
+    | CodeRan
+    | Finished
+)
+Steps = Generator[Event, "Decision | None", Finished]
+
+# --- the loop -----------------------------------------------------------------------
+
+RUN_PYTHON_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "run_python",
+        "description": "Run Python code in the user's live IPython session and see its output.",
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "Python code to run."}},
+            "required": ["code"],
+        },
+    },
+}
+RUN_SHELL_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "run_shell",
+        "description": "Run a shell command (sh) in the session's working directory.",
+        "parameters": {
+            "type": "object",
+            "properties": {"command": {"type": "string", "description": "The command."}},
+            "required": ["command"],
+        },
+    },
+}
+_TOOL_LANGUAGES = {"run_python": PYTHON, "run_shell": SHELL}
+
+
+@dataclass
+class Conversation:
+    """A conversation that lives across cells: its messages are the memory."""
+
+    chat: ChatClient
+    executor: Executor
+    mode: Mode = "always"
+    max_turns: int = 10
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    termination_marker: str = "TERMINATE"
+    use_tools: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[ChatReply] = field(default_factory=list)
+    steps_taken: int = 0
+
+    def run(self, task: str, *, context: str = "") -> Steps:
+        """Work on ``task`` until the model finishes, the human stops, or turns run out."""
+        if not self.messages:
+            self.messages.append({"role": "system", "content": self.system_prompt})
+        before = len(self.messages)
+        content = task if not context else f"{task}\n\n{context}"
+        self.messages.append({"role": "user", "content": content})
+        yield TaskStarted(task, self.steps_taken + 1)
+        answered = False
+        turns = 0
+        try:
+            while True:
+                turns += 1
+                self.steps_taken += 1
+                step = self.steps_taken
+                reply = yield from self._ask(step)
+                answered = True
+                blocks = self._blocks(reply)
+                done = is_termination(reply.content, self.termination_marker)
+                final_reason = "terminated" if done else ("no_code" if not blocks else "")
+                out_of_turns = not final_reason and turns >= self.max_turns
+                final = bool(final_reason) or out_of_turns
+                yield ReplyReceived(step, reply, blocks, final)
+                proposal = Proposal(
+                    step,
+                    reply.content,
+                    () if done else blocks,
+                    final,
+                    final_reason or ("max_turns" if out_of_turns else ""),
+                )
+                decision, automatic = yield from self._decide(proposal)
+                yield Decided(proposal, decision, automatic)
+
+                if decision.action == "stop":
+                    self._answer_tools(reply, "Not run: the user stopped the conversation.")
+                    return (yield from _end(Finished("stopped", "Stopped by the user.")))
+                if decision.action == "feedback":
+                    self._answer_tools(reply, "Not run: the user answered instead (see next).")
+                    self.messages.append({"role": "user", "content": decision.text})
+                    continue
+                if proposal.final and decision.action == "run":
+                    # Accepting a final message ends the conversation; any tool
+                    # calls it made still need an answer for the next cell.
+                    self._answer_tools(reply, "Not run: the conversation ended.")
+                    return (
+                        yield from _end(Finished(proposal.reason, _FINISH_TEXT[proposal.reason]))
+                    )
+                if decision.action == "skip":
+                    self._answer_tools(reply, "Not run: the user skipped this step.")
+                    if not reply.tool_calls:
+                        self.messages.append(
+                            {"role": "user", "content": "I skipped that step; it did not run."}
+                        )
+                    if proposal.final:
+                        return (
+                            yield from _end(
+                                Finished(proposal.reason, _FINISH_TEXT[proposal.reason])
+                            )
+                        )
+                    continue
+                yield from self._execute(proposal, decision, reply)
+        except KeyboardInterrupt:
+            self.messages.append(
+                {"role": "user", "content": "(The user interrupted the conversation here.)"}
+            )
+            return (
+                yield from _end(
+                    Finished("interrupted", "Interrupted; the conversation so far is kept.")
+                )
+            )
+        except ChatError as error:
+            if not answered:
+                del self.messages[before:]  # nothing happened: re-running the cell is clean
+            return (yield from _end(Finished("error", str(error))))
+
+    # -- pieces of the loop ----------------------------------------------------------
+
+    def _ask(self, step: int) -> Generator[Event, Any, ChatReply]:
+        yield RequestSent(step, tuple(self.messages))
+        tools = [RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if self.use_tools else None
+        reply: ChatReply | None = None
+        for item in self.chat.stream(self.messages, tools=tools):
+            if isinstance(item, str):
+                if item:
+                    yield ReplyDelta(step, item)
+            else:
+                reply = item
+        if reply is None:
+            raise ChatError("the model returned no reply")
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in reply.tool_calls
+            ]
+        self.messages.append(message)
+        self.replies.append(reply)
+        return reply
+
+    def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
+        if reply.tool_calls:
+            return tuple(_tool_block(call) for call in reply.tool_calls)
+        return tuple(extract_code_blocks(reply.content))
+
+    def _decide(self, proposal: Proposal) -> Generator[Event, Any, tuple[Decision, bool]]:
+        asks = self.mode == "always" or (self.mode == "terminate" and proposal.final)
+        if not asks:
+            return (Decision("run"), True)
+        decision = yield ReviewRequested(proposal)
+        if not isinstance(decision, Decision):
+            raise TypeError(f"expected a Decision for ReviewRequested, got {decision!r}")
+        return (decision, False)
+
+    def _execute(
+        self, proposal: Proposal, decision: Decision, reply: ChatReply
+    ) -> Generator[Event, Any, None]:
+        blocks = decision.edited if decision.edited is not None else proposal.blocks
+        reports: list[str] = []
+        if decision.edited_differs(proposal):
+            reports.append(_describe_edit(proposal.blocks, blocks))
+        tool_results: dict[str, str] = {}
+        failed = False
+        for index, block in enumerate(blocks):
+            if failed:
+                text = "Not run, because an earlier block failed."
+            elif not block.runnable:
+                text = (
+                    f"Not run: `{block.language}` blocks cannot be run here. "
+                    "Use a ```python or ```sh block."
+                )
+                failed = True
+            else:
+                outcome = self.executor.run(block)
+                yield CodeRan(proposal.step, index, block, outcome)
+                text = _report(outcome)
+                failed = not outcome.ok
+                if outcome.interrupted:
+                    self._record_results(reply, blocks, reports, tool_results, index, text)
+                    raise KeyboardInterrupt
+            if len(blocks) > 1:
+                text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
+            reports.append(text)
+            if block.tool_call_id:
+                tool_results[block.tool_call_id] = text
+        self._record_results(reply, blocks, reports, tool_results, len(blocks), "")
+
+    def _record_results(
+        self,
+        reply: ChatReply,
+        blocks: tuple[CodeBlock, ...],
+        reports: list[str],
+        tool_results: dict[str, str],
+        upto: int,
+        partial: str,
+    ) -> None:
+        if partial:
+            reports.append(partial + "\n(interrupted)")
+        if reply.tool_calls:
+            for call in reply.tool_calls:
+                result = tool_results.get(call.id, partial or "Not run.")
+                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+            extra = [r for r in reports if r.startswith("The user edited")]
+            if extra:
+                self.messages.append({"role": "user", "content": "\n\n".join(extra)})
+        else:
+            self.messages.append({"role": "user", "content": "\n\n".join(reports)})
+
+    def _answer_tools(self, reply: ChatReply, text: str) -> None:
+        # The API rejects a history where a tool call has no tool message after it.
+        for call in reply.tool_calls:
+            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+
+    def reset(self) -> None:
+        self.messages.clear()
+        self.replies.clear()
+        self.steps_taken = 0
+
+
+_FINISH_TEXT = {
+    "terminated": "The assistant finished.",
+    "no_code": "The assistant replied without code; finished.",
+    "max_turns": "Reached the turn limit; run the cell again to continue.",
+}
+
+
+def _tool_block(call: ToolCallRequest) -> CodeBlock:
+    import json
+
+    language = _TOOL_LANGUAGES.get(call.name, call.name)
+    try:
+        args = json.loads(call.arguments or "{}")
+        code = args.get("code") or args.get("command") or "" if isinstance(args, dict) else ""
+    except ValueError:
+        code = call.arguments
+    return CodeBlock(language, str(code), tool_call_id=call.id)
+
+
+def _report(outcome: StepOutcome) -> str:
+    head = "It ran successfully." if outcome.ok else "It failed."
+    parts = [head]
+    if outcome.digest:
+        parts.append(outcome.digest)
+    else:
+        parts.append("(no output)")
+    if outcome.changes:
+        parts.append(outcome.changes)
+    return "\n".join(parts)
+
+
+def _describe_edit(old: tuple[CodeBlock, ...], new: tuple[CodeBlock, ...]) -> str:
+    diff = difflib.unified_diff(
+        "\n\n".join(b.code for b in old).splitlines(),
+        "\n\n".join(b.code for b in new).splitlines(),
+        "proposed",
+        "edited",
+        lineterm="",
+    )
+    return "The user edited the code before running it:\n```diff\n" + "\n".join(diff) + "\n```"
+
+
+# --- drivers ------------------------------------------------------------------------
+
+Handler = Callable[[Event], "Decision | None"]
+AsyncHandler = Callable[[Event], "Awaitable[Decision | None] | Decision | None"]
+
+
+def drive(steps: Steps, handle: Handler) -> Finished:
+    """Run the loop, passing every event to ``handle``; its return value answers reviews."""
+    answer: Decision | None = None
+    while True:
+        try:
+            event = steps.send(answer)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            answer = handle(event)
+        except KeyboardInterrupt:
+            # Let the loop record the interruption, then finish it.
+            answer = None
+            try:
+                event = steps.throw(KeyboardInterrupt())
+            except StopIteration as stop:
+                return stop.value
+            handle(event)
+            return _finish(steps, handle)
+
+
+async def adrive(steps: Steps, handle: AsyncHandler) -> Finished:
+    """Like :func:`drive`, for handlers that ``await`` (a widget waiting for a click)."""
+    import inspect
+
+    answer: Decision | None = None
+    while True:
+        try:
+            event = steps.send(answer)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            result = handle(event)
+            answer = await result if inspect.isawaitable(result) else result
+        except (KeyboardInterrupt, _cancelled()):
+            try:
+                event = steps.throw(KeyboardInterrupt())
+            except StopIteration as stop:
+                return stop.value
+            result = handle(event)
+            if inspect.isawaitable(result):
+                await result
+            return _finish(steps, lambda e: None)
+
+
+def _end(finished: Finished) -> Generator[Event, Any, Finished]:
+    yield finished
+    return finished
+
+
+def _finish(steps: Steps, handle: Handler) -> Finished:
+    while True:
+        try:
+            event = steps.send(None)
+        except StopIteration as stop:
+            return stop.value
+        handle(event)
+
+
+def _cancelled() -> type[BaseException]:
+    import asyncio
+
+    return asyncio.CancelledError
+
+
+def with_code(block: CodeBlock, code: str) -> CodeBlock:
+    return replace(block, code=code)

@@ -1,0 +1,303 @@
+"""Running approved code in the live IPython namespace, and digesting what it did.
+
+:class:`IPythonExecutor` implements the :class:`~agent_magic.conversation.Executor`
+seam. Python runs through ``shell.run_cell`` so variables persist, ``display()``
+and inline plots land in the ``%%agent`` cell, and magics work; the user sees
+everything as usual while a bounded text digest (stdout, stderr, the last
+value, the traceback without colour codes) is kept for the model. Shell blocks
+run in a subprocess with a timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .codeblocks import SHELL, CodeBlock
+from .conversation import StepOutcome
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+IMAGE_TYPES = ("image/png", "image/jpeg")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def cap(text: str, limit: int) -> str:
+    """Keep the head and tail of ``text`` within ``limit`` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 60, 20)
+    head, tail = keep * 2 // 3, keep - keep * 2 // 3
+    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
+
+
+@dataclass
+class HeadTail:
+    """A text sink that keeps the first and last characters written, in bounded memory."""
+
+    limit: int
+    head: list[str] = field(default_factory=list)
+    tail: deque[str] = field(default_factory=deque)
+    head_size: int = 0
+    tail_size: int = 0
+    total: int = 0
+
+    def write(self, text: str) -> None:
+        self.total += len(text)
+        room = self.limit // 2 - self.head_size
+        if room > 0:
+            self.head.append(text[:room])
+            self.head_size += min(room, len(text))
+            text = text[room:]
+        if not text:
+            return
+        self.tail.append(text[-self.limit // 2 :])
+        self.tail_size += len(self.tail[-1])
+        while self.tail and self.tail_size - len(self.tail[0]) >= self.limit // 2:
+            self.tail_size -= len(self.tail.popleft())
+
+    def text(self) -> str:
+        head = "".join(self.head)
+        tail = "".join(self.tail)
+        cut = self.total - len(head) - len(tail)
+        if cut <= 0:
+            return head + tail
+        tail = tail[-(self.limit - len(head)) :] if self.limit > len(head) else ""
+        cut = self.total - len(head) - len(tail)
+        return f"{head}\n... [{cut} characters cut] ...\n{tail}"
+
+
+class _Tee:
+    """Forwards writes to the real stream (up to a display limit) and to a HeadTail."""
+
+    def __init__(self, stream: Any, sink: HeadTail, display_limit: int) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._left = display_limit
+        self._noted = False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            text = str(text)
+        self._sink.write(text)
+        if self._left > 0:
+            self._stream.write(text[: self._left])
+            self._left -= len(text)
+        elif not self._noted:
+            self._noted = True
+            self._stream.write("\n[agent_magic: further output hidden; the model sees a digest]\n")
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class IPythonExecutor:
+    """Runs blocks in ``shell``'s namespace and reports bounded digests."""
+
+    def __init__(
+        self,
+        shell: InteractiveShell,
+        *,
+        max_output_chars: int = 8000,
+        max_display_chars: int = 2_000_000,
+        shell_timeout: float = 60.0,
+        describe_changes: bool = True,
+        collect_images: bool = False,
+    ) -> None:
+        self.shell = shell
+        self.max_output_chars = max_output_chars
+        self.max_display_chars = max_display_chars
+        self.shell_timeout = shell_timeout
+        self.describe_changes = describe_changes
+        self.collect_images = collect_images
+
+    def run(self, block: CodeBlock) -> StepOutcome:
+        if block.language == SHELL:
+            return self._run_shell(block.code)
+        return self._run_python(block.code)
+
+    # -- python ----------------------------------------------------------------------
+
+    def _run_python(self, code: str) -> StepOutcome:
+        shell = self.shell
+        out, err = HeadTail(self.max_output_chars), HeadTail(self.max_output_chars)
+        displayed: list[str] = []
+        images: list[tuple[str, bytes]] = []
+        before = self._snapshot()
+        publisher = shell.display_pub
+        original_publish = publisher.publish
+
+        def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
+            _collect_display(data, displayed, images if self.collect_images else None)
+            return original_publish(data, *args, **kwargs)
+
+        saved = sys.stdout, sys.stderr
+        sys.stdout = _Tee(saved[0], out, self.max_display_chars)
+        sys.stderr = _Tee(saved[1], err, self.max_display_chars)
+        publisher.publish = publish  # type: ignore[method-assign]
+        try:
+            result = shell.run_cell(code, store_history=False, silent=False)
+        finally:
+            publisher.publish = original_publish  # type: ignore[method-assign]
+            sys.stdout, sys.stderr = saved
+
+        error = result.error_before_exec or result.error_in_exec
+        parts: list[str] = []
+        if out.total:
+            parts.append("stdout:\n" + out.text().rstrip("\n"))
+        if err.total:
+            parts.append("stderr:\n" + err.text().rstrip("\n"))
+        if displayed:
+            parts.append("displayed:\n" + "\n".join(displayed))
+        if result.result is not None:
+            parts.append("result:\n" + _short_repr(result.result, self.max_output_chars // 2))
+        if error is not None:
+            parts.append("error:\n" + self._traceback(error))
+        digest = cap("\n".join(parts), self.max_output_chars)
+        interrupted = isinstance(error, KeyboardInterrupt)
+        return StepOutcome(
+            ok=error is None,
+            digest=digest,
+            changes=self._changes(before),
+            images=tuple(images),
+            interrupted=interrupted,
+        )
+
+    def _traceback(self, error: BaseException) -> str:
+        if isinstance(error, SystemExit):
+            return f"SystemExit: {error.code} (sys.exit() was called; the session keeps running)"
+        if isinstance(error, SyntaxError) and error.__traceback__ is None:
+            return "".join(_format_exception_only(error)).rstrip()
+        try:
+            lines = self.shell.InteractiveTB.structured_traceback(
+                type(error), error, error.__traceback__, tb_offset=1
+            )
+            text = strip_ansi("\n".join(lines))
+        except Exception:  # formatting must never fail a step
+            text = "".join(_format_exception_only(error))
+        return cap(text.strip("\n"), self.max_output_chars // 2)
+
+    def _snapshot(self) -> Any:
+        if not self.describe_changes:
+            return None
+        from . import context
+
+        return context.snapshot(self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+
+    def _changes(self, before: Any) -> str:
+        if before is None:
+            return ""
+        from . import context
+
+        return context.describe_changes(
+            before, self.shell.user_ns, hidden=self.shell.user_ns_hidden
+        )
+
+    # -- shell -------------------------------------------------------------------------
+
+    def _run_shell(self, command: str) -> StepOutcome:
+        program = shutil.which("bash") or "/bin/sh"
+        sink = HeadTail(self.max_output_chars)
+        process = subprocess.Popen(
+            [program, "-c", command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # so a timeout or interrupt can end its children too
+        )
+        interrupted = timed_out = False
+        try:
+            output, _ = process.communicate(timeout=self.shell_timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(process)
+            output, _ = process.communicate()
+        except KeyboardInterrupt:
+            interrupted = True
+            _kill(process)
+            output, _ = process.communicate()
+        sink.write(output or "")
+        shown = output[: self.max_display_chars] if output else ""
+        if shown:
+            sys.stdout.write(shown if shown.endswith("\n") else shown + "\n")
+        status = process.returncode
+        text = sink.text().rstrip("\n")
+        if timed_out:
+            note = f"timed out after {self.shell_timeout:g} s and was killed"
+        elif interrupted:
+            note = "interrupted"
+        else:
+            note = f"exit code {status}"
+        if timed_out or interrupted:
+            sys.stdout.write(f"[{note}]\n")
+        digest = f"{note}\noutput:\n{text}" if text else note
+        return StepOutcome(
+            ok=status == 0 and not timed_out and not interrupted,
+            digest=digest,
+            interrupted=interrupted,
+        )
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+
+
+def _collect_display(data: Any, texts: list[str], images: list[tuple[str, bytes]] | None) -> None:
+    if not isinstance(data, dict):
+        return
+    for mime in IMAGE_TYPES:
+        if mime in data:
+            if images is not None:
+                raw = data[mime]
+                try:
+                    blob = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+                    images.append((mime, blob))
+                except (ValueError, TypeError):
+                    pass
+            texts.append(f"[{mime} image]")
+            return
+    plain = data.get("text/plain")
+    if isinstance(plain, str) and "application/vnd.jupyter.widget-view+json" not in data:
+        texts.append(plain[:2000])
+
+
+def _short_repr(value: Any, limit: int) -> str:
+    try:
+        from IPython.lib.pretty import pretty
+
+        text = pretty(value, max_seq_length=50)
+    except Exception as error:
+        text = f"<{type(value).__name__}: repr failed with {type(error).__name__}>"
+    return cap(text, limit)
+
+
+def _format_exception_only(error: BaseException) -> list[str]:
+    import traceback
+
+    return traceback.format_exception_only(type(error), error)

@@ -1,0 +1,449 @@
+"""Talking to OpenAI-compatible chat endpoints: the config list, fallback, streaming.
+
+:class:`OpenAIChat` implements the :class:`~agent_magic.conversation.ChatClient`
+seam on top of the openai SDK, which already retries 429/5xx/timeouts with
+exponential backoff and honours ``Retry-After``; we do not add a second retry
+layer. What we add: a list of endpoints tried in order (AutoGen's
+``OAI_CONFIG_LIST`` format), one-line errors that name the fix, keys kept out of
+every message, and a worker thread so the kernel's interrupt stops a request
+within a tick even when the socket is silent.
+
+The SDK is imported only when the first request is made, so ``%load_ext``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .conversation import ChatError, ChatReply, ToolCallRequest, Usage
+
+# US$ per million tokens (input, output), for `%agent usage`. Public list prices;
+# unknown models simply show no cost.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4.1-nano": (0.1, 0.4),
+    "gpt-4-turbo": (10.0, 30.0),
+    "gpt-4": (30.0, 60.0),
+    "gpt-3.5-turbo": (0.5, 1.5),
+    "o3-mini": (1.1, 4.4),
+    "o4-mini": (1.1, 4.4),
+}
+
+
+def cost(model: str, usage: Usage | None) -> float | None:
+    """Dollar cost of one call, or None when the model's price is unknown."""
+    if usage is None:
+        return None
+    price = PRICES.get(model) or PRICES.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model))
+    if price is None:
+        return None
+    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One entry of the config list. ``api_key`` never appears in repr or labels."""
+
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    api_type: str = "openai"  # "openai" or "azure"
+    api_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        where = self.base_url or ("Azure OpenAI" if self.api_type == "azure" else "api.openai.com")
+        return f"{self.model} @ {where}"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says how to fix it."""
+
+
+def load_config_list(source: str) -> list[dict[str, Any]]:
+    """Read a config list from a JSON string, a JSON file path, or an env var holding either."""
+    text = source.strip()
+    if not text.startswith("["):
+        path = Path(os.path.expanduser(text))
+        if not path.is_file():
+            raise ConfigError(
+                f"config list {text!r} is neither a JSON list nor a readable file; "
+                "give a path to a JSON file or the JSON itself"
+            )
+        text = path.read_text(encoding="utf-8")
+    try:
+        entries = json.loads(text)
+    except ValueError as error:
+        raise ConfigError(
+            f"config list is not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError('config list must be a JSON list of objects like {"model": "gpt-4o"}')
+    return entries
+
+
+def resolve_endpoints(
+    *,
+    model: str,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[Endpoint]:
+    """Decide which endpoints to try, in order.
+
+    A config list (trait, or ``OAI_CONFIG_LIST``) wins; ``--model`` then picks
+    its entries for that model when any match. Without one, a single endpoint
+    is built from the model, ``base_url`` and the SDK's own variables.
+    """
+    env = os.environ if env is None else env
+    source = config_list or env.get("OAI_CONFIG_LIST")
+    if source:
+        entries = [_endpoint(entry, i) for i, entry in enumerate(load_config_list(source))]
+        if not entries:
+            raise ConfigError('config list is empty; add at least one {"model": ...} entry')
+        if base_url:
+            entries = [
+                Endpoint(e.model, e.api_key, base_url, e.api_type, e.api_version) for e in entries
+            ]
+        return entries
+    if base_url:
+        return [Endpoint(model, None, base_url)]
+    azure = env.get("AZURE_OPENAI_ENDPOINT") and not env.get("OPENAI_BASE_URL")
+    if azure and (not env.get("OPENAI_API_KEY") or env.get("AZURE_OPENAI_API_KEY")):
+        return [
+            Endpoint(
+                model,
+                None,
+                env["AZURE_OPENAI_ENDPOINT"],
+                "azure",
+                env.get("OPENAI_API_VERSION"),
+            )
+        ]
+    return [Endpoint(model, None, env.get("OPENAI_BASE_URL") or None)]
+
+
+def _endpoint(entry: dict[str, Any], index: int) -> Endpoint:
+    if not entry.get("model"):
+        raise ConfigError(f'config list entry {index + 1} has no "model"')
+    api_type = str(entry.get("api_type") or "openai").lower()
+    if api_type not in ("openai", "azure", "open_ai"):
+        raise ConfigError(f"config list entry {index + 1}: api_type must be openai or azure")
+    return Endpoint(
+        model=str(entry["model"]),
+        api_key=entry.get("api_key") or None,
+        base_url=entry.get("base_url") or entry.get("api_base") or None,
+        api_type="azure" if api_type == "azure" else "openai",
+        api_version=entry.get("api_version") or None,
+    )
+
+
+_KEYISH = re.compile(r"(sk-[A-Za-z0-9_\-*.]{3,}|Bearer\s+\S+)")
+
+
+def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
+    """Remove anything that looks like a key, and the given secrets, from a message."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEYISH.sub("***", text)
+
+
+class OpenAIChat:
+    """The openai-SDK-backed chat client, trying each endpoint in order."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        *,
+        stream: bool = True,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        params: Mapping[str, Any] | None = None,
+        tick: float = 0.1,
+    ) -> None:
+        if not endpoints:
+            raise ConfigError("no endpoint configured")
+        self.endpoints = list(endpoints)
+        self.stream_replies = stream
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.params = dict(params or {})
+        self.tick = tick
+        self._clients: dict[int, Any] = {}
+
+    @property
+    def model(self) -> str:
+        return self.endpoints[0].model
+
+    # -- the seam ----------------------------------------------------------------
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]:
+        failures: list[str] = []
+        for index, endpoint in enumerate(self.endpoints):
+            try:
+                client = self._client(index, endpoint)
+            except ConfigError as error:
+                failures.append(str(error))
+                continue
+            items = _in_thread(
+                lambda c=client, e=endpoint: self._request(c, e, messages, tools), self.tick
+            )
+            try:
+                yielded = False
+                for item in items:
+                    yielded = yielded or isinstance(item, str)
+                    yield item
+                return
+            except Exception as error:  # the SDK's errors, re-raised from the worker
+                if yielded or not _falls_through(error):
+                    raise ChatError(self._explain(error, endpoint)) from None
+                failures.append(self._explain(error, endpoint))
+        if len(failures) == 1:
+            raise ChatError(failures[0])
+        numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
+        raise ChatError(f"all {len(failures)} endpoints failed: {numbered}")
+
+    # -- internals -----------------------------------------------------------------
+
+    def _client(self, index: int, endpoint: Endpoint) -> Any:
+        if index in self._clients:
+            return self._clients[index]
+        import openai  # deferred: the SDK takes most of a second to import
+
+        common = {"timeout": self.timeout, "max_retries": self.max_retries}
+        if endpoint.api_type == "azure":
+            key = endpoint.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+            if not key:
+                raise ConfigError(
+                    f"{endpoint.label}: no Azure key; set AZURE_OPENAI_API_KEY or the entry's "
+                    "api_key"
+                )
+            client = openai.AzureOpenAI(
+                api_key=key,
+                azure_endpoint=endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT"),
+                api_version=endpoint.api_version
+                or os.environ.get("OPENAI_API_VERSION")
+                or "2024-10-21",
+                **common,
+            )
+        else:
+            key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
+            base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+            if not key and not base_url:
+                raise ConfigError(
+                    "no API key: set OPENAI_API_KEY, give a config list (OAI_CONFIG_LIST), "
+                    "point --base-url at a local server (Ollama, vLLM...), or use --replay"
+                )
+            # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
+            client = openai.OpenAI(api_key=key or "no-key-needed", base_url=base_url, **common)
+        self._clients[index] = client
+        return client
+
+    def _request(
+        self,
+        client: Any,
+        endpoint: Endpoint,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+    ) -> Iterator[str | ChatReply]:
+        # Messages and tools go through extra_body: the SDK would otherwise walk
+        # and re-validate the whole history on every call (milliseconds per step
+        # in long conversations) while retries, errors, Azure routing and
+        # streaming stay the SDK's.
+        body: dict[str, Any] = {"messages": messages, **self.params}
+        if tools:
+            body["tools"] = tools
+        if not self.stream_replies:
+            completion = client.chat.completions.create(
+                model=endpoint.model, messages=[], extra_body=body
+            )
+            yield _reply_from_completion(completion, endpoint)
+            return
+        body["stream_options"] = {"include_usage": True}
+        stream = client.chat.completions.create(
+            model=endpoint.model, messages=[], stream=True, extra_body=body
+        )
+        parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        finish: str | None = None
+        model = endpoint.model
+        try:
+            for chunk in stream:
+                model = getattr(chunk, "model", None) or model
+                if chunk.usage is not None:
+                    usage = Usage(
+                        chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
+                    )
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    finish = choice.finish_reason or finish
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        parts.append(delta.content)
+                        yield delta.content
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(
+                            call.index or 0, {"id": "", "name": "", "arguments": ""}
+                        )
+                        if call.id:
+                            slot["id"] = call.id
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+        finally:
+            stream.close()
+        if finish is None and not parts and not calls:
+            raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+        tool_calls = tuple(
+            ToolCallRequest(slot["id"] or f"call_{i}", slot["name"], slot["arguments"])
+            for i, slot in sorted(calls.items())
+        )
+        yield ChatReply("".join(parts), tool_calls, usage, model, endpoint.label, finish)
+
+    def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
+        return redact(
+            _explain(error, endpoint),
+            [
+                endpoint.api_key,
+                os.environ.get("OPENAI_API_KEY"),
+                os.environ.get("AZURE_OPENAI_API_KEY"),
+            ],
+        )
+
+
+def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
+    if not getattr(completion, "choices", None):
+        raise ChatError(f"{endpoint.label}: the reply had no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    calls = tuple(
+        ToolCallRequest(c.id, c.function.name, c.function.arguments or "")
+        for c in (message.tool_calls or ())
+        if getattr(c, "function", None) is not None
+    )
+    usage = None
+    if completion.usage is not None:
+        usage = Usage(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0)
+    return ChatReply(
+        message.content or "",
+        calls,
+        usage,
+        completion.model or endpoint.model,
+        endpoint.label,
+        choice.finish_reason,
+    )
+
+
+def _falls_through(error: BaseException) -> bool:
+    """Errors after which the next endpoint is worth trying."""
+    import openai
+
+    if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
+        return True
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code in (401, 403, 404, 408, 429) or error.status_code >= 500
+    return isinstance(error, ChatError)
+
+
+def _explain(error: BaseException, endpoint: Endpoint) -> str:
+    import openai
+
+    where = endpoint.label
+    if isinstance(error, ChatError):
+        return str(error)
+    if isinstance(error, openai.APITimeoutError):
+        return f"{where}: the request timed out; raise AgentMagics.timeout or try again"
+    if isinstance(error, openai.APIConnectionError):
+        return (
+            f"cannot reach {endpoint.base_url or where}: is the server running? "
+            "Check --base-url / OPENAI_BASE_URL"
+        )
+    if isinstance(error, openai.APIStatusError):
+        detail = _detail(error)
+        status = error.status_code
+        if status in (401, 403):
+            return (
+                f"{where}: authentication failed ({status}); check OPENAI_API_KEY "
+                "or the config entry's api_key"
+            )
+        if status == 404:
+            return (
+                f"{where}: model {endpoint.model!r} not found (404); choose another with "
+                "--model or %config AgentMagics.model"
+            )
+        if status == 429:
+            return (
+                f"{where}: rate limited (429) after retries; wait, raise "
+                f"AgentMagics.max_retries, or add another endpoint. {detail}"
+            ).strip()
+        if status >= 500:
+            return f"{where}: server error {status}. {detail}".strip()
+        return f"{where}: request rejected ({status}): {detail}".strip()
+    if isinstance(error, ValueError):  # JSON decoding of a malformed body
+        return f"{where}: the server's reply could not be read ({type(error).__name__})"
+    return f"{where}: {type(error).__name__}: {error}"
+
+
+def _detail(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return " ".join(str(message).split())[:300]
+    return ""
+
+
+_DONE = object()
+
+
+def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
+    """Run a blocking generator in a worker thread and hand its items over a queue.
+
+    The main thread waits in short ticks, so a KeyboardInterrupt from the
+    kernel's interrupt button lands within one tick even while the socket is
+    silent. The worker is a daemon and is abandoned on interrupt; its request
+    ends at the client's timeout.
+    """
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if cancelled.is_set():
+                    return
+                items.put(item)
+            items.put(_DONE)
+        except BaseException as error:  # handed to the main thread, raised there
+            items.put(error)
+
+    threading.Thread(target=work, name="agent_magic-request", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=tick)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancelled.set()

@@ -1,0 +1,100 @@
+"""The plain-text edge: prints the conversation and asks with ``input()``.
+
+Used in a terminal IPython, in kernels where a widget cannot wait, and in tests
+(with a scripted ``ask``). Enter runs the proposed code; ``skip``, ``stop`` (or
+``exit``/``quit``) do what they say; any other text is sent to the model as
+feedback instead of running.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from ..conversation import (
+    CodeRan,
+    Decided,
+    Decision,
+    Event,
+    Finished,
+    Proposal,
+    ReplyDelta,
+    ReplyReceived,
+    ReviewRequested,
+    TaskStarted,
+)
+
+_STOP_WORDS = {"stop", "exit", "quit", "q"}
+
+
+def parse_answer(answer: str, proposal: Proposal) -> Decision:
+    """Turn a typed answer into a decision."""
+    text = answer.strip()
+    word = text.lower()
+    if not text:
+        return Decision("run")
+    if word in _STOP_WORDS:
+        return Decision("stop")
+    if word == "skip" and not proposal.final:
+        return Decision("skip")
+    return Decision.feedback(text)
+
+
+class TerminalUI:
+    """An event handler for :func:`~agent_magic.conversation.drive`."""
+
+    def __init__(
+        self,
+        ask: Callable[[str], str] = input,
+        out: TextIO | None = None,
+    ) -> None:
+        self.ask = ask
+        self._out = out
+        self._streamed = False
+
+    @property
+    def out(self) -> TextIO:
+        return self._out or sys.stdout
+
+    def __call__(self, event: Event) -> Decision | None:
+        write = self.out.write
+        if isinstance(event, TaskStarted):
+            self._streamed = False
+        elif isinstance(event, ReplyDelta):
+            if not self._streamed:
+                write(f"\n[assistant, step {event.step}]\n")
+                self._streamed = True
+            write(event.text)
+            self.out.flush()
+        elif isinstance(event, ReplyReceived):
+            if self._streamed:
+                write("\n")
+            else:
+                write(f"\n[assistant, step {event.step}]\n{event.reply.content}\n")
+            for call in event.reply.tool_calls:
+                block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
+                if block is not None:
+                    write(f"```{block.language}\n{block.code}\n```\n")
+            self._streamed = False
+        elif isinstance(event, ReviewRequested):
+            return self._review(event.proposal)
+        elif isinstance(event, Decided):
+            if event.automatic and not event.proposal.final:
+                write(f"[running step {event.proposal.step}]\n")
+            elif not event.automatic:
+                write(f"[{event.decision.label(event.proposal)}]\n")
+        elif isinstance(event, CodeRan):
+            if not event.outcome.ok:
+                write(f"[step {event.step} failed; the error goes back to the model]\n")
+        elif isinstance(event, Finished):
+            write(f"[{event.reason}] {event.message}\n")
+        return None
+
+    def _review(self, proposal: Proposal) -> Decision:
+        if proposal.final:
+            prompt = "Enter = finish, or type feedback to continue: "
+        else:
+            prompt = "Enter = run, 'skip', 'stop', or type feedback: "
+        self.out.flush()
+        return parse_answer(self.ask(prompt), proposal)

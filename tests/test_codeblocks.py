@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from agent_magic.codeblocks import CodeBlock, extract_code_blocks, is_termination
+
+
+@pytest.mark.parametrize(
+    ("tag", "language"),
+    [
+        ("python", "python"),
+        ("py", "python"),
+        ("Python3", "python"),
+        ("ipython", "python"),
+        ("", "python"),
+        ("sh", "sh"),
+        ("BASH", "sh"),
+        ("shell", "sh"),
+        ("python   ", "python"),
+        ("{python}", "python"),
+        ("r", "r"),
+    ],
+)
+def test_language_tags(tag: str, language: str) -> None:
+    assert extract_code_blocks(f"Here:\n```{tag}\nx = 1\n```\n") == [CodeBlock(language, "x = 1")]
+
+
+def test_tilde_fences_crlf_and_order() -> None:
+    text = "Two steps:\r\n~~~python\r\na = 1\r\n~~~\r\nthen\r\n```sh\r\necho hi\r\n```\r\n"
+    assert extract_code_blocks(text) == [CodeBlock("python", "a = 1"), CodeBlock("sh", "echo hi")]
+
+
+def test_longer_fence_contains_shorter_one() -> None:
+    text = "````python\ns = '''\n```\n'''\n````"
+    assert extract_code_blocks(text) == [CodeBlock("python", "s = '''\n```\n'''")]
+
+
+def test_unclosed_block_and_empty_block() -> None:
+    assert extract_code_blocks("```python\n```\n") == []
+    assert extract_code_blocks("```python\nprint(1)\n") == [CodeBlock("python", "print(1)")]
+
+
+def test_indented_fence_is_dedented() -> None:
+    assert extract_code_blocks("  ```python\n  x = 2\n  ```") == [CodeBlock("python", "x = 2")]
+
+
+def test_no_code() -> None:
+    assert extract_code_blocks("The answer is 42. TERMINATE") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Done. TERMINATE", True),
+        ("Done.\n\nTERMINATE.\n", True),
+        ("**TERMINATE**", True),
+        ("Say TERMINATE when done, here is code", False),
+        ("no", False),
+    ],
+)
+def test_termination(text: str, expected: bool) -> None:
+    assert is_termination(text) is expected

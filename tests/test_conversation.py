@@ -1,0 +1,190 @@
+"""The loop alone: a scripted chat client at the seam, a recording executor."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from agent_magic.codeblocks import CodeBlock
+from agent_magic.conversation import (
+    ChatError,
+    ChatReply,
+    Conversation,
+    Decided,
+    Decision,
+    Finished,
+    ReplyDelta,
+    ReviewRequested,
+    StepOutcome,
+    ToolCallRequest,
+    drive,
+)
+
+
+class ScriptedChat:
+    model = "scripted"
+
+    def __init__(self, *replies: str | ChatReply | Exception) -> None:
+        self.replies = list(replies)
+        self.seen: list[list[dict[str, Any]]] = []
+
+    def stream(self, messages, *, tools=None) -> Iterator[str | ChatReply]:
+        self.seen.append([dict(m) for m in messages])
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, str):
+            yield reply[: len(reply) // 2]
+            yield reply[len(reply) // 2 :]
+            reply = ChatReply(reply)
+        yield reply
+
+
+class RecordingExecutor:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.ran: list[CodeBlock] = []
+        self.fail_first = fail_first
+
+    def run(self, block: CodeBlock) -> StepOutcome:
+        self.ran.append(block)
+        ok = len(self.ran) > self.fail_first
+        return StepOutcome(ok, "stdout:\nok" if ok else "error:\nZeroDivisionError")
+
+
+def code(src: str, lang: str = "python") -> str:
+    return f"Step:\n```{lang}\n{src}\n```"
+
+
+def run(
+    conv: Conversation, task: str, answers: list[Decision] | None = None
+) -> tuple[Finished, list]:
+    events: list = []
+    answers = list(answers or [])
+
+    def handle(event):
+        events.append(event)
+        if isinstance(event, ReviewRequested):
+            return answers.pop(0)
+        return None
+
+    return drive(conv.run(task), handle), events
+
+
+def test_never_mode_feeds_errors_back_until_terminate() -> None:
+    chat = ScriptedChat(code("1/0"), code("x = 1"), "x is 1. TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    conv = Conversation(chat, executor, mode="never")
+    finished, events = run(conv, "compute")
+    assert finished.reason == "terminated"
+    assert [b.code for b in executor.ran] == ["1/0", "x = 1"]
+    assert "ZeroDivisionError" in chat.seen[1][-1]["content"]
+    assert any(isinstance(e, ReplyDelta) for e in events)
+    assert not any(isinstance(e, ReviewRequested) for e in events)
+
+
+def test_termination_is_checked_before_running() -> None:
+    chat = ScriptedChat(code("print('bye')") + "\nTERMINATE")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished.reason == "terminated"
+    assert executor.ran == []
+
+
+def test_always_mode_skip_feedback_edit_stop() -> None:
+    chat = ScriptedChat(code("a = 1"), code("b = 2"), code("c = 3"), code("d = 4"))
+    executor = RecordingExecutor()
+    conv = Conversation(chat, executor, mode="always")
+    edited = (CodeBlock("python", "c = 30"),)
+    finished, events = run(
+        conv,
+        "t",
+        [Decision("skip"), Decision.feedback("use b = 20"), Decision.run(edited), Decision("stop")],
+    )
+    assert finished.reason == "stopped"
+    assert [b.code for b in executor.ran] == ["c = 30"]
+    assert "skipped" in chat.seen[1][-1]["content"]
+    assert chat.seen[2][-1] == {"role": "user", "content": "use b = 20"}
+    diff = chat.seen[3][-1]["content"]
+    assert "-c = 3" in diff and "+c = 30" in diff
+    labels = [e.decision.label(e.proposal) for e in events if isinstance(e, Decided)]
+    assert labels == ["skipped", "feedback", "edited and ran", "stopped"]
+
+
+def test_terminate_mode_asks_only_at_the_end_and_feedback_continues() -> None:
+    chat = ScriptedChat(code("a = 1"), "All done. TERMINATE", code("b = 2"), "Done. TERMINATE")
+    executor = RecordingExecutor()
+    conv = Conversation(chat, executor, mode="terminate")
+    finished, events = run(conv, "t", [Decision.feedback("also b"), Decision("run")])
+    assert finished.reason == "terminated"
+    assert [b.code for b in executor.ran] == ["a = 1", "b = 2"]
+    reviews = [e.proposal for e in events if isinstance(e, ReviewRequested)]
+    assert [p.final for p in reviews] == [True, True]
+
+
+def test_turn_limit() -> None:
+    chat = ScriptedChat(*(code(f"a = {i}") for i in range(5)))
+    conv = Conversation(chat, RecordingExecutor(), mode="never", max_turns=3)
+    finished, _ = run(conv, "t")
+    assert finished.reason == "max_turns"
+    assert len(chat.seen) == 3
+
+
+def test_several_blocks_stop_at_first_failure_and_unknown_language() -> None:
+    reply = code("1/0") + "\n" + code("x = 1") + "\nDone?"
+    chat = ScriptedChat(reply, code("say 'hi'", "ruby"), "ok TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    run(Conversation(chat, executor, mode="never"), "t")
+    assert [b.code for b in executor.ran] == ["1/0"]
+    feedback = chat.seen[1][-1]["content"]
+    assert "Block 2 of 2" in feedback and "earlier block failed" in feedback
+    assert "`ruby` blocks cannot be run" in chat.seen[2][-1]["content"]
+
+
+def test_memory_across_runs_and_error_rollback() -> None:
+    chat = ScriptedChat("hello TERMINATE", ChatError("model down"), "again TERMINATE")
+    conv = Conversation(chat, RecordingExecutor(), mode="never")
+    run(conv, "first")
+    finished, _ = run(conv, "second")
+    assert finished == Finished("error", "model down")
+    run(conv, "third")
+    contents = [m["content"] for m in chat.seen[-1]]
+    assert "first" in contents and "third" in contents and "second" not in contents
+
+
+def test_tool_calls_answered_with_tool_messages() -> None:
+    call = ToolCallRequest("call_1", "run_python", '{"code": "y = 2"}')
+    chat = ScriptedChat(ChatReply("", (call,)), "done TERMINATE")
+    executor = RecordingExecutor()
+    conv = Conversation(chat, executor, mode="never", use_tools=True)
+    run(conv, "t")
+    assert executor.ran == [CodeBlock("python", "y = 2")]
+    assistant, tool = chat.seen[1][-2:]
+    assert assistant["tool_calls"][0]["id"] == "call_1"
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_1"
+
+
+def test_interrupt_while_waiting_keeps_the_conversation() -> None:
+    chat = ScriptedChat(code("a = 1"))
+    conv = Conversation(chat, RecordingExecutor(), mode="always")
+
+    def handle(event):
+        if isinstance(event, ReviewRequested):
+            raise KeyboardInterrupt
+        return None
+
+    finished = drive(conv.run("t"), handle)
+    assert finished.reason == "interrupted"
+    assert conv.messages[-1]["content"].startswith("(The user interrupted")
+    assert [m["role"] for m in conv.messages] == ["system", "user", "assistant", "user"]
+
+
+def test_core_does_not_import_jupyter() -> None:
+    code_ = (
+        "import sys, agent_magic.conversation, agent_magic.codeblocks, agent_magic.llm;"
+        "bad = [m for m in ('IPython', 'ipywidgets', 'openai', 'ipykernel') if m in sys.modules];"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
