@@ -394,6 +394,7 @@ class Conversation:
         if decision.edited_differs(proposal):
             reports.append(_describe_edit(proposal.blocks, blocks))
         tool_results: dict[str, str] = {}
+        images: list[tuple[str, bytes]] = []
         failed = False
         for index, block in enumerate(blocks):
             if failed:
@@ -409,23 +410,23 @@ class Conversation:
                 yield CodeRan(proposal.step, index, block, outcome)
                 text = _report(outcome)
                 failed = not outcome.ok
+                images.extend(outcome.images)
                 if outcome.interrupted:
-                    self._record_results(reply, blocks, reports, tool_results, index, text)
+                    self._record_results(reply, reports, tool_results, images, text)
                     raise KeyboardInterrupt
             if len(blocks) > 1:
                 text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
             reports.append(text)
             if block.tool_call_id:
                 tool_results[block.tool_call_id] = text
-        self._record_results(reply, blocks, reports, tool_results, len(blocks), "")
+        self._record_results(reply, reports, tool_results, images, "")
 
     def _record_results(
         self,
         reply: ChatReply,
-        blocks: tuple[CodeBlock, ...],
         reports: list[str],
         tool_results: dict[str, str],
-        upto: int,
+        images: list[tuple[str, bytes]],
         partial: str,
     ) -> None:
         if partial:
@@ -434,11 +435,11 @@ class Conversation:
             for call in reply.tool_calls:
                 result = tool_results.get(call.id, partial or "Not run.")
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-            extra = [r for r in reports if r.startswith("The user edited")]
-            if extra:
-                self.messages.append({"role": "user", "content": "\n\n".join(extra)})
-        else:
-            self.messages.append({"role": "user", "content": "\n\n".join(reports)})
+            reports = [r for r in reports if r.startswith("The user edited")]
+        if reports or images:
+            self.messages.append(
+                {"role": "user", "content": _content("\n\n".join(reports), images)}
+            )
 
     def _answer_tools(self, reply: ChatReply, text: str) -> None:
         # The API rejects a history where a tool call has no tool message after it.
@@ -456,6 +457,19 @@ _FINISH_TEXT = {
     "no_code": "The assistant replied without code; finished.",
     "max_turns": "Reached the turn limit; run the cell again to continue.",
 }
+
+
+def _content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str, Any]]:
+    """A user message's content: plain text, or text plus images in the vision format."""
+    if not images:
+        return text
+    import base64
+
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text or "The step displayed:"}]
+    for mime, data in images:
+        url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
 
 
 def _tool_block(call: ToolCallRequest) -> CodeBlock:

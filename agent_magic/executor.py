@@ -277,14 +277,39 @@ def _collect_display(data: Any, texts: list[str], images: list[tuple[str, bytes]
                 raw = data[mime]
                 try:
                     blob = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
-                    images.append((mime, blob))
                 except (ValueError, TypeError):
-                    pass
+                    blob = b""
+                if blob:
+                    images.append(downscale(mime, blob))
             texts.append(f"[{mime} image]")
             return
     plain = data.get("text/plain")
     if isinstance(plain, str) and "application/vnd.jupyter.widget-view+json" not in data:
         texts.append(plain[:2000])
+
+
+def downscale(mime: str, blob: bytes, max_side: int = 768) -> tuple[str, bytes]:
+    """Shrink an image so its longer side is at most ``max_side`` pixels (PNG out).
+
+    Uses Pillow when it is installed (matplotlib brings it); without it the image
+    is passed on as it is.
+    """
+    try:
+        from PIL import Image
+    except ImportError:
+        return mime, blob
+    import io
+
+    try:
+        with Image.open(io.BytesIO(blob)) as image:
+            if max(image.size) <= max_side:
+                return mime, blob
+            image.thumbnail((max_side, max_side))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            return "image/png", buffer.getvalue()
+    except Exception:  # an unreadable image is passed on, not fatal
+        return mime, blob
 
 
 def _short_repr(value: Any, limit: int) -> str:

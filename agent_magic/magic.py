@@ -87,6 +87,11 @@ class AgentMagics(Magics):
         help="Offer the model run_python/run_shell tools (native tool calling) instead of "
         "asking for fenced code blocks.",
     ).tag(config=True)
+    send_images = Bool(
+        False,
+        help="Send images a step displays (e.g. matplotlib plots), downscaled, to the model. "
+        "Only for models that accept images.",
+    ).tag(config=True)
     review_timeout = Float(
         3600.0, help="Seconds a widget waits for a decision before stopping."
     ).tag(config=True)
@@ -113,6 +118,7 @@ class AgentMagics(Magics):
     @argument("--no-context", action="store_true", help="Do not send the namespace summary.")
     @argument("--tools", action="store_true", help="Use native tool calling for code.")
     @argument("--fix", action="store_true", help="Start from the last error in the notebook.")
+    @argument("--images", action="store_true", help="Send displayed images to the model.")
     @argument(
         "command",
         nargs="*",
@@ -126,6 +132,7 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
+                    [--images]
             <the task, in words>
 
             %agent reset      forget the conversation
@@ -190,7 +197,7 @@ class AgentMagics(Magics):
         chat = self._chat(args)
         conversation = self._conversation(args)
         conversation.chat = chat
-        conversation.executor = self._executor()
+        conversation.executor = self._executor(images=args.images or self.send_images)
         conversation.mode = mode
         conversation.max_turns = args.max_turns or self.max_turns
         conversation.system_prompt = self.system_prompt
@@ -232,7 +239,7 @@ class AgentMagics(Magics):
             self.conversation = Conversation(chat=None, executor=None)  # type: ignore[arg-type]
         return self.conversation
 
-    def _executor(self) -> Any:
+    def _executor(self, *, images: bool) -> Any:
         from .executor import IPythonExecutor
 
         return IPythonExecutor(
@@ -241,6 +248,7 @@ class AgentMagics(Magics):
             max_display_chars=self.max_display_chars,
             shell_timeout=self.shell_timeout,
             describe_changes=self.context,
+            collect_images=images,
         )
 
     def _ui(self, mode: str, awaiting: bool) -> Handler | str:
@@ -392,7 +400,9 @@ class AgentMagics(Magics):
         )
         head = ("call", "model", "endpoint", "prompt", "completion", "total", "cost", "source")
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        plain = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows])
+        plain = "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]
+        )
         md = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
         md += "\n".join("| " + " | ".join(r) + " |" for r in rows)
         if total_cost is None:

@@ -46,10 +46,10 @@ class TerminalUI:
 
     def __init__(
         self,
-        ask: Callable[[str], str] = input,
+        ask: Callable[[str], str] | None = None,
         out: TextIO | None = None,
     ) -> None:
-        self.ask = ask
+        self.ask = ask  # None: the builtin input(), looked up when asking
         self._out = out
         self._streamed = False
 
@@ -97,4 +97,4 @@ class TerminalUI:
         else:
             prompt = "Enter = run, 'skip', 'stop', or type feedback: "
         self.out.flush()
-        return parse_answer(self.ask(prompt), proposal)
+        return parse_answer((self.ask or input)(prompt), proposal)
