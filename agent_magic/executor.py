@@ -88,10 +88,14 @@ class _Tee:
         self._sink = sink
         self._left = display_limit
         self._noted = False
+        self.muted = False  # while IPython prints the traceback, which the digest has anyway
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             text = str(text)
+        if self.muted:
+            self._stream.write(text)
+            return len(text)
         self._sink.write(text)
         if self._left > 0:
             self._stream.write(text[: self._left])
@@ -153,21 +157,39 @@ class IPythonExecutor:
             return original_publish(data, *args, **kwargs)
 
         saved = sys.stdout, sys.stderr
-        sys.stdout = _Tee(saved[0], out, self.max_display_chars)
-        sys.stderr = _Tee(saved[1], err, self.max_display_chars)
+        tees = (
+            _Tee(saved[0], out, self.max_display_chars),
+            _Tee(saved[1], err, self.max_display_chars),
+        )
+        original_show = shell._showtraceback
+
+        def show_traceback(*args: Any, **kwargs: Any) -> Any:
+            # A terminal shell prints tracebacks to stdout; keep them out of the digest,
+            # which formats the error itself, without colour codes.
+            for tee in tees:
+                tee.muted = True
+            try:
+                return original_show(*args, **kwargs)
+            finally:
+                for tee in tees:
+                    tee.muted = False
+
+        sys.stdout, sys.stderr = tees
         publisher.publish = publish  # type: ignore[method-assign]
+        shell._showtraceback = show_traceback  # type: ignore[method-assign]
         try:
             result = shell.run_cell(code, store_history=False, silent=False)
         finally:
             publisher.publish = original_publish  # type: ignore[method-assign]
+            del shell._showtraceback  # back to the class's method
             sys.stdout, sys.stderr = saved
 
         error = result.error_before_exec or result.error_in_exec
         parts: list[str] = []
         if out.total:
-            parts.append("stdout:\n" + out.text().rstrip("\n"))
+            parts.append("stdout:\n" + strip_ansi(out.text()).rstrip("\n"))
         if err.total:
-            parts.append("stderr:\n" + err.text().rstrip("\n"))
+            parts.append("stderr:\n" + strip_ansi(err.text()).rstrip("\n"))
         if displayed:
             parts.append("displayed:\n" + "\n".join(displayed))
         if result.result is not None:

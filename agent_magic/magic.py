@@ -288,7 +288,7 @@ class AgentMagics(Magics):
             return task
         from .context import interpolate
 
-        return interpolate(task, self.shell.user_ns)
+        return interpolate(task, self.shell.user_ns, hidden=self.shell.user_ns_hidden)
 
     def _fix_task(self, task: str) -> str:
         error = getattr(sys, "last_value", None)
