@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 import time
 
 import pytest
@@ -101,12 +102,12 @@ def test_config_list_falls_back_to_the_next_entry(shell, openai_env, tmp_path) -
     with FakeOpenAIServer() as second:
         second.enqueue("from the second TERMINATE")
         config = tmp_path / "OAI_CONFIG_LIST.json"
-        config.write_text(
-            '[{"model": "m1", "base_url": "%s", "api_key": "sk-test-one"},'
-            ' {"model": "refused", "base_url": "http://127.0.0.1:9/v1", "api_key": "x"},'
-            ' {"model": "m2", "base_url": "%s", "api_key": "sk-test-two"}]'
-            % (openai_env.base_url, second.base_url)
-        )
+        entries = [
+            {"model": "m1", "base_url": openai_env.base_url, "api_key": "sk-test-one"},
+            {"model": "refused", "base_url": "http://127.0.0.1:9/v1", "api_key": "x"},
+            {"model": "m2", "base_url": second.base_url, "api_key": "sk-test-two"},
+        ]
+        config.write_text(json.dumps(entries))
         shell.run_line_magic("config", f"AgentMagics.config_list = {str(config)!r}")
         shell.run_cell_magic("agent", "--mode never", "hello")
         assert len(second.requests) == 1
