@@ -177,13 +177,14 @@ class AgentMagics(Magics):
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
         args = parse_argstring(self.agent, line)
-        if args.command:
+        if args.command and not args.fix:
             raise UsageError(
                 f"unexpected {' '.join(args.command)!r} on the %%agent line; "
                 "put the task in the cell body"
             )
         task = cell.strip()
         if args.fix:
+            task = task or " ".join(args.command)  # %agent fix <what to do>
             task = self._fix_task(task)
         if not task:
             raise UsageError("%%agent needs a task: write it in the cell body below the magic")
@@ -333,7 +334,8 @@ class AgentMagics(Magics):
         elif command == "usage":
             _display(*self._usage())
         elif command == "fix":
-            return self.agent("--fix " + " ".join(args.command[1:]), "")
+            rest = line.replace("fix", "", 1)  # keep the other flags, e.g. --mode never
+            return self.agent("--fix " + rest, "")
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix, or a %%agent cell with the task; "
