@@ -37,13 +37,21 @@ How to work:
 - The code runs in the user's own kernel: variables, imports and data already in memory stay
   there between steps and after you finish. Reuse them instead of loading data again.
 - Print the values you need to see (or end the block with an expression); you only see what
-  the code prints or returns, errors included, and a note of the variables it changed.
+  the code prints or returns, errors included, and a note of the variables it created,
+  rebound, changed or deleted.
+- With a task you may get a summary of the variables already in the session (name, type,
+  shape, columns, a few values). Use them by name; secret-looking values are hidden.
 - If a step fails, read the error, fix the code and propose the corrected step.
 - Do not ask the user to paste results or edit code; the session gives you the output.
 - The user may edit your code before it runs, skip it, or answer in words instead. Take
   their edits and words into account.
 - When the task is done, give a short answer in words (no code block) and end the message
   with the word TERMINATE.
+"""
+
+_TOOLS_NOTE = """
+Run code by calling the run_python tool (or run_shell for shell commands) rather than
+writing fenced blocks; the same rules apply, and the user approves each call.
 """
 
 # --- the chat seam -----------------------------------------------------------------
@@ -272,7 +280,10 @@ class Conversation:
     def run(self, task: str, *, context: str = "") -> Steps:
         """Work on ``task`` until the model finishes, the human stops, or turns run out."""
         if not self.messages:
-            self.messages.append({"role": "system", "content": self.system_prompt})
+            system = self.system_prompt
+            if self.use_tools:
+                system += _TOOLS_NOTE
+            self.messages.append({"role": "system", "content": system})
         before = len(self.messages)
         content = task if not context else f"{task}\n\n{context}"
         self.messages.append({"role": "user", "content": content})
