@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
+import signal
+import threading
 import time
 
 import pytest
@@ -236,3 +238,47 @@ def test_help_text() -> None:
 
     doc = AgentMagics.agent.__doc__
     assert "--mode" in doc and "%agent log" in doc
+
+
+def _interrupt_after(seconds: float) -> threading.Timer:
+    """Send SIGINT to the main thread, as the kernel's interrupt button does."""
+    main = threading.main_thread().ident
+    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_interrupt_while_the_model_is_silent(shell, openai_env, stream) -> None:
+    from agent_magic.testing import Reply
+
+    openai_env.enqueue(code("made = 1"))
+    asked_at: list[float] = []
+
+    def silent_model(request):
+        asked_at.append(time.monotonic())
+        _interrupt_after(0.3)
+        return Reply(content="late", delay=5.0)
+
+    openai_env.responder = silent_model
+    flags = "--mode never" + ("" if stream else " --no-stream")
+    with pytest.raises(UsageError, match="Interrupted; the conversation so far is kept"):
+        shell.run_cell_magic("agent", flags, "slow model")
+    assert time.monotonic() - asked_at[0] < 2.0
+    conversation = shell.magics_manager.registry["AgentMagics"].conversation
+    assert conversation.messages[-1]["content"].startswith("(The user interrupted")
+    assert shell.user_ns["made"] == 1
+    assert shell.run_cell("2 + 2").result == 4
+
+
+def test_interrupt_while_code_runs(shell, openai_env) -> None:
+    openai_env.enqueue(
+        code("import time\nstarted = True\n_interrupt_after(0.3)\ntime.sleep(10)\nfinished = True")
+    )
+    shell.user_ns["_interrupt_after"] = _interrupt_after
+    start = time.monotonic()
+    with pytest.raises(UsageError, match="Interrupted"):
+        shell.run_cell_magic("agent", "--mode never", "slow code")
+    assert time.monotonic() - start < 2.0
+    assert shell.user_ns["started"] is True and "finished" not in shell.user_ns
+    assert len(openai_env.requests) == 1
