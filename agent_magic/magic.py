@@ -8,6 +8,7 @@ namespace in :mod:`.context`, and the two faces in :mod:`.ui`.
 from __future__ import annotations
 
 import linecache
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from traitlets import Bool, Enum, Float, Int, Unicode
 from .conversation import (
     DEFAULT_SYSTEM_PROMPT,
     MODES,
+    RUN_PYTHON_TOOL,
+    RUN_SHELL_TOOL,
     ChatClient,
     Conversation,
     Event,
@@ -28,6 +31,7 @@ from .conversation import (
     drive,
 )
 from .llm import PRICES, ConfigError, OpenAIChat, cost, resolve_endpoints
+from .transcript import RECORDING_NAME, Recorder, replay_from_env
 
 Handler = Callable[[Event], Any]
 
@@ -101,10 +105,29 @@ class AgentMagics(Magics):
         help="Without a widget frontend or terminal (nbconvert, nbclient, papermill), "
         "modes that ask either fail at once ('error') or run as mode 'never'.",
     ).tag(config=True)
+    recording = Unicode(
+        RECORDING_NAME,
+        help="The transcript of every conversation, which --seed and --replay answer from: "
+        "a JSON Lines file, relative to the kernel's working directory (the notebook's "
+        "folder in Lab, nbconvert and nbclient). Empty: record nothing.",
+    ).tag(config=True)
+    seed = Int(
+        None,
+        allow_none=True,
+        help="Cache replies: a request (model, messages, parameters) asked again with the "
+        "same seed gets its recorded reply without calling the model. None: no cache.",
+    ).tag(config=True)
+    replay = Bool(
+        False,
+        help="Answer every request from the recording and repeat the recorded decisions, "
+        "never calling a model; a request the recording lacks stops the cell. "
+        "AGENT_MAGIC_REPLAY=1 (or 0) in the environment overrides this for a whole run.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.conversation: Conversation | None = None
+        self.recorder: Recorder | None = None
 
     # -- the magic ---------------------------------------------------------------------
 
@@ -119,10 +142,12 @@ class AgentMagics(Magics):
     @argument("--tools", action="store_true", help="Use native tool calling for code.")
     @argument("--fix", action="store_true", help="Start from the last error in the notebook.")
     @argument("--images", action="store_true", help="Send displayed images to the model.")
+    @argument("--seed", type=int, help="Cache replies under this seed (AgentMagics.seed).")
+    @argument("--replay", action="store_true", help="Answer from the recording, offline.")
     @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix.",
+        help="Line form only: reset | log | usage | fix | export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -132,18 +157,30 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images]
+                    [--images] [--seed N] [--replay]
             <the task, in words>
 
             %agent reset      forget the conversation
             %agent log        show the conversation so far
             %agent usage      tokens per call and in total, with cost where known
             %agent fix        ask the assistant to fix the last error
+            %agent export PATH.ipynb
+                              the conversation as a clean notebook: code cells with the
+                              code that ran and its outputs, provenance in metadata
 
         Each reply's code is shown for review: run it (Enter / Run), edit it first
         (widget), skip it, stop, or answer in words instead. What the code prints,
         returns or raises goes back to the model until it says TERMINATE.
         A second %%agent cell continues the same conversation; --new starts over.
+
+        Every conversation is recorded as it happens in ``agent-recording.jsonl`` beside
+        the notebook (AgentMagics.recording): requests, replies, decisions, outputs; never
+        a key. ``--seed N`` answers a request asked before with the same seed from that
+        file instead of calling the model. ``--replay`` (AgentMagics.replay, or
+        AGENT_MAGIC_REPLAY=1 for a whole nbconvert/papermill run) answers every request
+        and review from it, offline and without a key; if a request differs from the
+        recording (task, namespace or a step's output changed) the cell stops, naming
+        the step. Share the notebook and that one file, and it re-runs anywhere.
 
         Examples::
 
@@ -152,6 +189,11 @@ class AgentMagics(Magics):
 
             %config AgentMagics.model = "llama3.1"
             %config AgentMagics.base_url = "http://localhost:11434/v1"
+
+            %%agent --seed 42           # re-running the cell costs nothing
+            %agent export analysis.ipynb
+
+            AGENT_MAGIC_REPLAY=1 jupyter nbconvert --to notebook --execute shared.ipynb
 
         Every setting is a traitlet: see ``%config AgentMagics``.
         """
@@ -189,13 +231,15 @@ class AgentMagics(Magics):
         if not task:
             raise UsageError("%%agent needs a task: write it in the cell body below the magic")
         mode = args.mode or self.mode
-        ui = self._ui(mode, awaiting)
+        replay = self._replaying(args)
+        # In replay the recording answers every review, so nobody needs to be there.
+        ui = self._ui("never" if replay else mode, awaiting)
         if isinstance(ui, str):  # a headless run that cannot ask
             if self.headless != "never":
                 raise UsageError(ui)
             mode = "never"
             ui = self._ui(mode, awaiting)
-        chat = self._chat(args)
+        chat = None if replay else self._chat(args)  # replay never builds a live client
         conversation = self._conversation(args)
         conversation.chat = chat
         conversation.executor = self._executor(images=args.images or self.send_images)
@@ -206,7 +250,8 @@ class AgentMagics(Magics):
         conversation.use_tools = args.tools or self.use_tools
         context = "" if (args.no_context or not self.context) else self._context()
         task = self._interpolate(task)
-        return conversation.run(task, context=context), ui
+        handler = self._transcribe(conversation, ui, args, mode=mode, replay=replay)
+        return conversation.run(task, context=context), handler
 
     def _conclude(self, finished: Finished) -> None:
         if finished.reason == "error":
@@ -238,7 +283,56 @@ class AgentMagics(Magics):
     def _conversation(self, args: Any) -> Conversation:
         if self.conversation is None or args.new:
             self.conversation = Conversation(chat=None, executor=None)  # type: ignore[arg-type]
+            self.recorder = Recorder()
         return self.conversation
+
+    def _replaying(self, args: Any) -> bool:
+        if args.replay:
+            return True
+        from_env = replay_from_env()
+        return self.replay if from_env is None else from_env
+
+    def _transcribe(
+        self, conversation: Conversation, ui: Handler, args: Any, *, mode: str, replay: bool
+    ) -> Handler:
+        """Record the cell, and answer it from the recording (replay) or the seeded cache."""
+        from .export import OutputCapture
+        from .transcript import (
+            CachedChat,
+            Replay,
+            open_store,
+            record_events,
+            recording_path,
+            secrets_from,
+        )
+
+        store = open_store(recording_path(self.recording))
+        if self.recorder is None:
+            self.recorder = Recorder()
+        recorder = self.recorder
+        seed = args.seed if args.seed is not None else self.seed
+        secrets = secrets_from(chat=conversation.chat)
+        answers = None
+        if replay:
+            answers = Replay(store, recorder.keyer)
+            conversation.chat = answers
+            conversation.mode = "always"  # every decision comes from the recording
+        elif seed is not None:
+            conversation.chat = CachedChat(conversation.chat, store, recorder.keyer, seed)
+        outputs = OutputCapture(conversation.executor, self.shell)
+        conversation.executor = outputs
+        recorder.begin(
+            store=store,
+            write=not replay,
+            model=conversation.chat.model,
+            params=getattr(conversation.chat, "params", None),
+            seed=seed,
+            tools=[RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if conversation.use_tools else None,
+            secrets=secrets,
+            outputs=outputs,
+            mode=mode,
+        )
+        return record_events(ui, recorder, answers)
 
     def _executor(self, *, images: bool) -> Any:
         from .executor import IPythonExecutor
@@ -328,6 +422,8 @@ class AgentMagics(Magics):
         if command == "reset":
             if self.conversation is not None:
                 self.conversation.reset()
+            if self.recorder is not None:
+                self.recorder.reset()
             print("agent: conversation reset")
         elif command == "log":
             _display(*self._log())
@@ -336,14 +432,32 @@ class AgentMagics(Magics):
         elif command == "fix":
             rest = line.replace("fix", "", 1)  # keep the other flags, e.g. --mode never
             return self.agent("--fix " + rest, "")
+        elif command == "export":
+            self._export(args.command[1:])
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix, or a %%agent cell with the task; "
-                "see %agent?"
+                "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
+                "with the task; see %agent?"
             )
         return None
 
+    def _export(self, rest: list[str]) -> None:
+        if len(rest) != 1:
+            raise UsageError("usage: %agent export PATH.ipynb")
+        records = self.recorder.transcript() if self.recorder else []
+        if not records:
+            raise UsageError("agent: nothing to export yet; run a %%agent cell first")
+        from .export import write_notebook
+
+        path = os.path.expanduser(rest[0])
+        notebook = write_notebook(records, path)
+        print(f"agent: wrote {path} ({len(notebook.cells)} cells)")
+
     def _log(self) -> tuple[str, str]:
+        if self.recorder is not None and self.recorder.records:
+            from .transcript import render_log
+
+            return render_log(self.recorder.transcript())
         messages = self.conversation.messages if self.conversation else []
         if not messages:
             return ("(no conversation yet)", "*(no conversation yet)*")
