@@ -91,13 +91,15 @@ values), so it can use `temps` by name; what its code makes stays for later cell
 DATA = """\
 import numpy as np
 
-# Four weeks of daily noon temperatures, in °C
-temps = np.array([
-    11.2, 12.0, 13.1, 12.4, 11.8, 10.9, 11.5,
-    13.0, 14.2, 15.1, 14.8, 13.9, 14.4, 15.0,
-    16.1, 17.3, 16.8, 18.0, 17.5, 16.9, 17.2,
-    15.2, 14.8, 15.9, 16.3, 15.5, 14.9, 15.1,
-])"""
+# Four weeks of daily noon temperatures, in °C, one after another
+temps = np.array(
+    [
+        [11.2, 12.0, 13.1, 12.4, 11.8, 10.9, 11.5],
+        [13.0, 14.2, 15.1, 14.8, 13.9, 14.4, 15.0],
+        [16.1, 17.3, 16.8, 18.0, 17.5, 16.9, 17.2],
+        [15.2, 14.8, 15.9, 16.3, 15.5, 14.9, 15.1],
+    ]
+).ravel()"""
 
 DATA_TASK = """\
 %%agent --mode never
