@@ -225,9 +225,14 @@ def main() -> int:
         return 1
     with open(NOTEBOOK, "w", encoding="utf-8") as file:
         nbformat.write(replayed, file)
-    for path in (NOTEBOOK, RECORDING):
-        if "SENTINEL" in path.read_text(encoding="utf-8"):
-            print(f"the key leaked into {path}", file=sys.stderr)
+    written = {
+        "the recording run's notebook": json.dumps(recorded),
+        NOTEBOOK.name: NOTEBOOK.read_text(encoding="utf-8"),
+        RECORDING.name: RECORDING.read_text(encoding="utf-8"),
+    }
+    for where, text in written.items():
+        if "SENTINEL" in text:
+            print(f"the key leaked into {where}", file=sys.stderr)
             return 1
     print(f"wrote {NOTEBOOK.name} and {RECORDING.name}: {asked} scripted replies, replayed")
     return 0

@@ -195,3 +195,32 @@ def test_an_export_runs_without_the_extension(shell, openai_env, tmp_path) -> No
     assert again[2].outputs[0]["data"]["text/plain"] == "16"
     before = [c for c in exported.cells if c.cell_type == "code"]
     assert [text_of(c.outputs) for c in before] == [text_of(c.outputs) for c in again]
+
+
+def test_a_key_in_the_kernel_environment_ends_up_nowhere(openai_server, monkeypatch, tmp_path):
+    sentinel = "sk-test-SENTINEL-kernel-environment-1234"
+    offline(monkeypatch)
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", sentinel)
+    monkeypatch.setenv("AGENT_MAGIC_REPLAY", "0")
+    openai_server.enqueue(
+        "```python\nimport os\nprint('has a key:', bool(os.environ.get('OPENAI_API_KEY')))\n```",
+        "It has one. TERMINATE",
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%load_ext agent_magic"),
+            nbformat.v4.new_code_cell("%%agent --mode never --seed 42\nIs a key set?"),
+            nbformat.v4.new_code_cell("%agent log"),
+            nbformat.v4.new_code_cell("%agent usage"),
+            nbformat.v4.new_code_cell("%agent export exported.ipynb"),
+        ]
+    )
+    done = run(nb, tmp_path)
+    assert openai_server.requests[0].headers.get("authorization") == f"Bearer {sentinel}"
+    notebook = json.dumps(done)
+    assert "has a key: True" in notebook
+    written = [notebook] + [p.read_text() for p in tmp_path.iterdir() if p.is_file()]
+    assert {p.name for p in tmp_path.iterdir()} == {"agent-recording.jsonl", "exported.ipynb"}
+    for text in written:
+        assert "SENTINEL" not in text
