@@ -278,16 +278,18 @@ class Store:
                 raise TypeError("messages")
             self.requests.append(record)
         elif kind == "reply":
-            entry = Recorded(_check_reply(record))
-            self.replies[record["rkey"]] = entry
-            self._open[(record["conversation"], record["step"])] = entry
+            where = (record["conversation"], record["step"])
+            reply_from_record(record, "check")  # a reply that cannot be read is not indexed
+            if not isinstance(record["rkey"], str) or not record["rkey"]:
+                raise TypeError("rkey")
+            entry = self.replies[record["rkey"]] = self._open[where] = Recorded(record)
             if record.get("key"):
-                self.cached[record["key"]] = record
+                self.cached[record["key"]] = entry.reply
         elif kind == "decision":
-            entry = self._open.pop((record["conversation"], record["step"]), None)
+            where = (record["conversation"], record["step"])
+            decision_from_record(record)  # likewise
+            entry = self._open.pop(where, None)
             if entry is not None:
-                if record["action"] not in ("run", "skip", "stop", "feedback"):
-                    raise ValueError("action")
                 entry.decision = record
 
     # -- writing -----------------------------------------------------------------------
@@ -356,12 +358,6 @@ class Store:
             thread = thread[: record.get("base", 0)] + list(record["messages"])
             current[record["conversation"]] = thread
             yield thread
-
-
-def _check_reply(record: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(record.get("content", ""), str) or not record["rkey"]:
-        raise TypeError("reply")
-    return record
 
 
 def _common_prefix(a: list[str], b: list[str]) -> int:
@@ -449,7 +445,10 @@ def _reply_record(reply: ChatReply) -> dict[str, Any]:
 
 
 def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
+    """The reply a record holds; TypeError/ValueError/KeyError if it holds none."""
     usage = record.get("usage")
+    if not isinstance(record.get("content") or "", str):
+        raise TypeError("content")
     return ChatReply(
         content=record.get("content") or "",
         tool_calls=tuple(
@@ -475,6 +474,10 @@ def _blocks_record(blocks: Iterable[CodeBlock] | None) -> list[dict[str, Any]] |
 
 
 def decision_from_record(record: Mapping[str, Any]) -> Decision:
+    """The decision a record holds; TypeError/ValueError/KeyError if it holds none."""
+    action = record["action"]
+    if action not in ("run", "skip", "stop", "feedback"):
+        raise ValueError(f"unknown action {action!r}")
     edited = record.get("edited")
     blocks = None
     if edited is not None:
@@ -482,7 +485,7 @@ def decision_from_record(record: Mapping[str, Any]) -> Decision:
             CodeBlock(str(b["language"]), str(b["code"]), tool_call_id=b.get("tool_call_id"))
             for b in edited
         )
-    return Decision(record["action"], blocks, str(record.get("text") or ""))
+    return Decision(action, blocks, str(record.get("text") or ""))
 
 
 class Outputs(Protocol):

@@ -275,6 +275,7 @@ def test_model_and_parameters_are_part_of_the_cache_key(shell, openai_env) -> No
         b"\x00\x9f\xff not json at all\n",
         b'{"event": "reply", "rkey": "x"}\n{"event": "request"\n',
         b'{"event": "reply", "conversation": "c", "step": 1, "rkey": 5, "content": []}\n',
+        b'{"event": "decision", "conversation": "c", "step": 1, "action": "explode"}\n',
     ],
 )
 def test_a_corrupt_cache_is_a_one_line_warning(shell, openai_env, capsys, damage) -> None:
