@@ -59,14 +59,34 @@ def extract_code_blocks(text: str) -> list[CodeBlock]:
     and untagged blocks (taken as python). An unclosed final block is still
     returned: models cut off by a token limit often forget the closing fence.
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blocks: list[CodeBlock] = []
+    return [block for block, _, _ in _fenced(text) if block is not None]
+
+
+def strip_code_blocks(text: str) -> str:
+    """The reply's prose: the text with every fenced block removed (shown apart)."""
+    lines = _lines(text)
+    keep = [True] * len(lines)
+    for _, start, end in _fenced(text):
+        keep[start:end] = [False] * (end - start)
+    prose = "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+    return re.sub(r"\n{3,}", "\n\n", prose).strip()
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _fenced(text: str) -> list[tuple[CodeBlock | None, int, int]]:
+    """Each fenced block with its line span [start, end); None for an empty block."""
+    lines = _lines(text)
+    found: list[tuple[CodeBlock | None, int, int]] = []
     i = 0
     while i < len(lines):
         match = _OPEN.match(lines[i])
         if not match:
             i += 1
             continue
+        start = i
         fence, indent = match["fence"], len(match["indent"])
         closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         body: list[str] = []
@@ -78,9 +98,9 @@ def extract_code_blocks(text: str) -> list[CodeBlock]:
             i += 1
         i += 1  # skip the closing fence
         code = "\n".join(body).strip("\n")
-        if code.strip():
-            blocks.append(CodeBlock(normalize_language(match["info"]), code))
-    return blocks
+        block = CodeBlock(normalize_language(match["info"]), code) if code.strip() else None
+        found.append((block, start, min(i, len(lines))))
+    return found
 
 
 def is_termination(text: str, marker: str = "TERMINATE") -> bool:

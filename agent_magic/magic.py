@@ -99,6 +99,13 @@ class AgentMagics(Magics):
     review_timeout = Float(
         3600.0, help="Seconds a widget waits for a decision before stopping."
     ).tag(config=True)
+    ui = Enum(
+        ("auto", "widget", "terminal"),
+        default_value="auto",
+        help="How reviews are asked: 'auto' picks the widget in a notebook frontend "
+        "(JupyterLab, Notebook 7, VS Code on ipykernel >= 7.4), input() in a terminal or "
+        "an older kernel, and fails closed in a headless run; 'widget' or 'terminal' force one.",
+    ).tag(config=True)
     headless = Enum(
         ("error", "never"),
         default_value="error",
@@ -128,6 +135,7 @@ class AgentMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.conversation: Conversation | None = None
         self.recorder: Recorder | None = None
+        self.last_ui: Handler | None = None  # the edge that showed the last cell (tests, debugging)
 
     # -- the magic ---------------------------------------------------------------------
 
@@ -207,7 +215,13 @@ class AgentMagics(Magics):
         self._conclude(finished)
 
     async def agent_async(self, line: str, cell: str) -> None:
-        """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``."""
+        """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``.
+
+        A notebook kernel rewrites ``%%agent`` cells into an await of this (see
+        :mod:`agent_magic.ui.kernel`); like IPython does for magics, ``{var}`` and
+        ``$var`` in the line are expanded first.
+        """
+        line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
         steps, handler = self._start(line, cell, awaiting=True)
         try:
             finished = await adrive(steps, handler)
@@ -239,6 +253,7 @@ class AgentMagics(Magics):
                 raise UsageError(ui)
             mode = "never"
             ui = self._ui(mode, awaiting)
+        self.last_ui = ui
         chat = None if replay else self._chat(args)  # replay never builds a live client
         conversation = self._conversation(args)
         conversation.chat = chat
@@ -347,12 +362,12 @@ class AgentMagics(Magics):
         )
 
     def _ui(self, mode: str, awaiting: bool) -> Handler | str:
-        try:
+        if self.ui == "auto":
             from .ui.kernel import frontend
-        except ImportError:  # pragma: no cover - only while the ui package is incomplete
-            kind = "terminal"
-        else:
+
             kind = frontend(self.shell)
+        else:
+            kind = "widgets" if self.ui == "widget" else "terminal"
         if kind == "terminal" or (kind == "widgets" and not awaiting):
             # No widget can wait here: a terminal, or a kernel where the cell was not
             # rewritten into an awaited coroutine. input() works in both.
@@ -368,7 +383,7 @@ class AgentMagics(Magics):
             )
         from .ui.widget import NotebookUI
 
-        return NotebookUI(interactive=mode != "never", review_timeout=self.review_timeout)
+        return NotebookUI(interactive=mode != "never", review_timeout=self.review_timeout or None)
 
     def _context(self) -> str:
         from .context import summarize_namespace
@@ -543,10 +558,8 @@ def _display(plain: str, markdown: str) -> None:
 def load(shell: Any) -> None:
     magics = AgentMagics(shell=shell)
     shell.register_magics(magics)
-    try:
-        from .ui.kernel import install_cell_rewriter
-    except ImportError:
-        return
+    from .ui.kernel import install_cell_rewriter
+
     install_cell_rewriter(
         shell,
         "agent",
@@ -555,8 +568,6 @@ def load(shell: Any) -> None:
 
 
 def unload(shell: Any) -> None:
-    try:
-        from .ui.kernel import uninstall_cell_rewriter
-    except ImportError:
-        return
+    from .ui.kernel import uninstall_cell_rewriter
+
     uninstall_cell_rewriter(shell)

@@ -119,7 +119,7 @@ def test_the_demo_reads_without_a_kernel() -> None:
             if WIDGET in data:
                 assert set(data) - {WIDGET}, "a widget output needs a static fallback"
     everything = json.dumps(nb)
-    for part in ("Find a + b + c", "[running step 1]", "np.linalg.solve", "[7.0, 7.0, 7.0]"):
+    for part in ("Find a + b + c", "Step 1: ran", "np.linalg.solve", "[7.0, 7.0, 7.0]"):
         assert part in everything
     assert "SENTINEL" not in everything
     assert "SENTINEL" not in RECORDING.read_text()
@@ -171,7 +171,7 @@ def test_a_recording_replays_in_another_kernel_headless(shell, openai_env, monke
     done = run(nb, tmp_path)
     out = text_of(joined_outputs(done)[1])
     assert "Hello!" in out and "HELLO" not in out  # the edit was applied again
-    assert "[edited and ran]" in out
+    assert "Step 2: edited and ran" in out
     assert done.cells[2].outputs[0]["data"]["text/plain"] == "'hello'"
 
 

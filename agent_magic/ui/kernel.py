@@ -1,0 +1,128 @@
+"""What the kernel can do for a review: which frontend is there, and how a cell can wait.
+
+A widget click reaches a busy kernel only while the running cell *awaits*: on
+ipykernel >= 7.4 comm messages are handled while an async cell is suspended
+(ipykernel PR #1565). A cell magic cannot be awaited, so :func:`install_cell_rewriter`
+puts an input transformer first in IPython's cleanup transformers that turns::
+
+    %%agent --mode always
+    Plot the sales.
+
+into ``await <target>('--mode always', 'Plot the sales.\\n')``. Everything else
+(help with ``%%agent?``, other magics, plain code) passes through untouched.
+
+:func:`frontend` tells apart the three places a cell can run:
+
+* ``"widgets"``: a notebook frontend that renders widgets and sends clicks back
+  (JupyterLab, Notebook 7, VS Code): its execute requests allow stdin and carry a
+  ``cellId``, or the kernel was started by jupyter-server (``JPY_SESSION_NAME``);
+* ``"terminal"``: a plain IPython, or a kernel client that allows stdin but is not
+  a notebook (jupyter console): ``input()`` works there;
+* ``"headless"``: nbclient, nbconvert, papermill: nobody can answer, and a widget
+  would wait forever.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Literal
+
+Frontend = Literal["widgets", "terminal", "headless"]
+
+# ipykernel handles comm messages while an async cell awaits from this version on.
+MIN_IPYKERNEL = (7, 4)
+
+
+def kernel_can_wait() -> bool:
+    """True when this process runs an ipykernel that serves comms during ``await``."""
+    module = sys.modules.get("ipykernel")
+    if module is None:
+        return False
+    return _version_tuple(getattr(module, "__version__", "0")) >= MIN_IPYKERNEL
+
+
+def frontend(shell: Any) -> Frontend:
+    """Guess who is at the other end of the cell that is running now."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return "terminal"
+    try:
+        parent = kernel.get_parent("shell") or {}
+    except Exception:  # an older or unusual kernel: trust only what we can read
+        parent = {}
+    allow_stdin = bool((parent.get("content") or {}).get("allow_stdin"))
+    notebook = "cellId" in (parent.get("metadata") or {}) or "JPY_SESSION_NAME" in os.environ
+    if allow_stdin and notebook and kernel_can_wait() and _widgets_importable():
+        return "widgets"
+    return "terminal" if allow_stdin else "headless"
+
+
+def _widgets_importable() -> bool:
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+# --- the %%agent -> await rewrite ----------------------------------------------------------
+
+
+class CellRewriter:
+    """An IPython cleanup transformer: ``%%<magic>`` cells become ``await target(line, body)``.
+
+    It only rewrites inside a kernel that can wait (see :func:`kernel_can_wait`);
+    elsewhere the cell magic runs as usual with the ``input()`` review.
+    """
+
+    def __init__(self, magic: str, target: str, enabled: Callable[[], bool]) -> None:
+        self.magic = magic
+        self.target = target
+        self.enabled = enabled
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        start = 0
+        while start < len(lines) and not lines[start].strip():
+            start += 1
+        if start == len(lines):
+            return lines
+        head = lines[start].rstrip("\r\n")
+        prefix = f"%%{self.magic}"
+        if not head.startswith(prefix):
+            return lines
+        rest = head[len(prefix) :]
+        if rest and not rest[0].isspace():  # %%agentx, %%agent? (help)
+            return lines
+        if rest.rstrip().endswith("?") or not self.enabled():
+            return lines
+        body = "".join(lines[start + 1 :])
+        return [f"await {self.target}({rest.strip()!r}, {body!r})\n"]
+
+
+def install_cell_rewriter(shell: Any, magic: str, target: str) -> CellRewriter:
+    """Put the rewriter first among the shell's cleanup transformers (idempotent)."""
+    uninstall_cell_rewriter(shell)
+    rewriter = CellRewriter(magic, target, enabled=lambda: _rewrites(shell))
+    shell.input_transformers_cleanup.insert(0, rewriter)
+    return rewriter
+
+
+def uninstall_cell_rewriter(shell: Any) -> None:
+    transforms = shell.input_transformers_cleanup
+    transforms[:] = [t for t in transforms if not isinstance(t, CellRewriter)]
+
+
+def _rewrites(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None and kernel_can_wait() and shell.autoawait

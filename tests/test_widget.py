@@ -1,0 +1,359 @@
+"""The review widget and the notebook edge, driven in plain pytest.
+
+Buttons are clicked with ``Button.click()`` and text typed by setting ``.value``;
+the conversation runs in a real InteractiveShell against the local server, through
+``agent_async`` (the coroutine a notebook kernel awaits for a ``%%agent`` cell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agent_magic.codeblocks import CodeBlock
+from agent_magic.conversation import Decision, Proposal
+from agent_magic.testing import FakeOpenAIServer, Reply
+from agent_magic.ui import widget as widget_module
+from agent_magic.ui.kernel import CellRewriter, frontend
+from agent_magic.ui.widget import NotebookUI, ReviewWidget
+
+PROPOSAL = Proposal(1, "Set x.", (CodeBlock("python", "x = 1\nprint(x)"),))
+
+
+def code(src: str) -> str:
+    return f"Next step:\n```python\n{src}\n```"
+
+
+# --- the widget's state machine ------------------------------------------------------------
+
+
+def test_run_without_edits_runs_the_proposal() -> None:
+    review = ReviewWidget(PROPOSAL)
+    seen: list[Decision] = []
+    review.on_decision(seen.append)
+    review.run.click()
+    assert seen == [Decision.run(None)]
+    assert review.decision.label(PROPOSAL) == "ran"
+    assert all(control.disabled for control in review.controls)
+    assert "ran" in review.status.value
+
+
+def test_edited_code_is_what_runs() -> None:
+    review = ReviewWidget(PROPOSAL)
+    review.codes[0].value = "x = 42\nprint(x)"
+    review.run.click()
+    assert review.decision.edited == (CodeBlock("python", "x = 42\nprint(x)"),)
+    assert review.decision.label(PROPOSAL) == "edited and ran"
+
+
+def test_feedback_needs_text_and_is_sent_instead_of_running() -> None:
+    review = ReviewWidget(PROPOSAL)
+    review.send.click()
+    assert review.decision is None
+    assert "Type your answer first" in review.status.value
+    review.feedback.value = "  use pandas instead  "
+    review.send.click()
+    assert review.decision == Decision.feedback("use pandas instead")
+
+
+def test_first_click_wins() -> None:
+    review = ReviewWidget(PROPOSAL)
+    review.skip.click()
+    review.stop.click()
+    review.run.click()
+    assert review.decision == Decision("skip")
+
+
+def test_final_proposal_offers_finish_and_feedback_only() -> None:
+    final = Proposal(3, "Done. TERMINATE", (), final=True, reason="terminated")
+    review = ReviewWidget(final)
+    assert review.run.description == "Finish"
+    shown = review.box.children[2].children
+    assert review.skip not in shown and review.stop not in shown
+    review.run.click()
+    assert review.decision.label(final) == "finished"
+
+
+def test_dom_classes_the_browser_tests_rely_on() -> None:
+    review = ReviewWidget(PROPOSAL)
+    assert "agent-review" in review.box._dom_classes
+    assert "agent-code" in review.codes[0]._dom_classes
+    for button, css in [
+        (review.run, "agent-run"),
+        (review.skip, "agent-skip"),
+        (review.stop, "agent-stop"),
+        (review.send, "agent-send"),
+    ]:
+        assert css in button._dom_classes
+    assert "agent-feedback" in review.feedback._dom_classes
+
+
+# --- the notebook edge in a shell ----------------------------------------------------------
+
+
+class Outputs(widget_module.Display):
+    """Collects what the notebook edge displays, by display id, in order."""
+
+    def __init__(self) -> None:
+        self.bundles: list[dict[str, Any]] = []
+
+    def show(self, bundle: dict[str, Any]) -> int:
+        self.bundles.append(bundle)
+        return len(self.bundles) - 1
+
+    def update(self, handle: int, bundle: dict[str, Any]) -> None:
+        self.bundles[handle] = bundle
+
+    def markdown(self) -> str:
+        return "\n\n".join(b.get("text/markdown", "") for b in self.bundles)
+
+
+@pytest.fixture
+def notebook(shell, monkeypatch) -> Outputs:
+    """The shell answering reviews with the widget, its outputs collected."""
+    outputs = Outputs()
+    original = NotebookUI.__init__
+
+    def init(self, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, display=outputs, **kwargs)
+
+    monkeypatch.setattr(NotebookUI, "__init__", init)
+    shell.magics_manager.registry["AgentMagics"].ui = "widget"
+    yield outputs
+    shell.magics_manager.registry["AgentMagics"].ui = "auto"
+
+
+def run_cell(shell, line: str, task: str, *clicks: Callable[[ReviewWidget], None]) -> None:
+    """Await the cell as a kernel would, answering each review with the next click."""
+    magics = shell.magics_manager.registry["AgentMagics"]
+    pending = list(clicks)
+
+    async def user() -> None:
+        while pending:
+            await asyncio.sleep(0.01)
+            review = getattr(magics.last_ui, "widget", None)
+            if review is not None and review.decision is None:
+                pending.pop(0)(review)
+
+    async def cell() -> None:
+        clicking = asyncio.ensure_future(user())
+        try:
+            await magics.agent_async(line, task)
+        finally:
+            clicking.cancel()
+
+    asyncio.run(cell())
+    assert not pending, "the conversation ended before every review was answered"
+
+
+def edit_and_run(review: ReviewWidget) -> None:
+    review.codes[0].value = "x = 42\nprint(x)"
+    review.run.click()
+
+
+def finish(review: ReviewWidget) -> None:
+    assert review.run.description == "Finish"
+    review.run.click()
+
+
+def test_edit_then_run_in_the_live_namespace(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("x = 1\nprint(x)"), "x is 42. TERMINATE")
+    run_cell(shell, "--mode always", "Set x.", edit_and_run, finish)
+    assert shell.user_ns["x"] == 42
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert "-x = 1" in told and "+x = 42" in told
+    assert "42" in told
+    record = notebook.markdown()
+    assert "Step 1: edited and ran" in record and "x = 42" in record
+    assert "✓ ok" in record and "Step 2: finished" in record
+    assert "Conversation terminated" in record
+    # No widget is left in what a saved notebook holds.
+    assert not any("application/vnd.jupyter.widget-view+json" in b for b in notebook.bundles)
+
+
+def test_feedback_reaches_the_model_and_nothing_runs(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("ran_b = True"), "Understood. TERMINATE")
+
+    def answer(review: ReviewWidget) -> None:
+        review.feedback.value = "please use a list instead"
+        review.send.click()
+
+    run_cell(shell, "--mode always", "Do b.", answer, finish)
+    assert "ran_b" not in shell.user_ns
+    assert openai_env.requests[1].messages[-1]["content"] == "please use a list instead"
+    assert "Step 1: feedback" in notebook.markdown()
+
+
+def test_stop_ends_the_cell_and_keeps_the_conversation(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("ran_c = True"))
+    run_cell(shell, "--mode always", "Do c.", lambda review: review.stop.click())
+    assert "ran_c" not in shell.user_ns
+    assert "Step 1: stopped" in notebook.markdown()
+    assert "Conversation stopped" in notebook.markdown()
+    magics = shell.magics_manager.registry["AgentMagics"]
+    assert any("Do c." in str(m.get("content")) for m in magics.conversation.messages)
+
+
+def test_skip_tells_the_model(shell, notebook: Outputs, openai_env: FakeOpenAIServer) -> None:
+    openai_env.enqueue(code("ran_d = True"), "Fine. TERMINATE")
+    run_cell(shell, "--mode always", "Do d.", lambda review: review.skip.click(), finish)
+    assert "ran_d" not in shell.user_ns
+    assert "skip" in openai_env.requests[1].messages[-1]["content"].lower()
+
+
+def test_mode_terminate_asks_only_at_the_end(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("t = 5"), "t is 5. TERMINATE")
+    run_cell(shell, "--mode terminate", "Set t.", finish)
+    assert shell.user_ns["t"] == 5
+    assert "Step 1: ran (automatic)" in notebook.markdown()
+
+
+def test_mode_never_shows_only_the_record(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("n = 3"), "n is 3. TERMINATE")
+    run_cell(shell, "--mode never", "Set n.")
+    assert shell.user_ns["n"] == 3
+    markdown = notebook.markdown()
+    assert "Step 1: ran (automatic)" in markdown and "n = 3" in markdown
+    assert "**Assistant** · step 1" in markdown and "Next step:" in markdown
+    assert "```python\nn = 3" not in markdown.split("Step 1")[0]  # the prose omits the code
+
+
+def test_streamed_reply_is_shown_while_it_arrives(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer, monkeypatch
+) -> None:
+    drawn: list[str] = []
+    update = Outputs.update
+
+    def spy(self: Outputs, handle: int, bundle: dict[str, Any]) -> None:
+        drawn.append(bundle["text/markdown"])
+        update(self, handle, bundle)
+
+    monkeypatch.setattr(Outputs, "update", spy)
+    monkeypatch.setattr(widget_module, "REDRAW", 0.0)
+    openai_env.enqueue(Reply("one two three four five six seven TERMINATE", chunk_delay=0.01))
+    run_cell(shell, "--mode never", "Count.")
+    partial = [text for text in drawn if "TERMINATE" not in text]
+    assert partial, "no partial reply was drawn before the whole reply arrived"
+
+
+def test_review_timeout_stops_and_says_so(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    magics = shell.magics_manager.registry["AgentMagics"]
+    magics.review_timeout = 0.3
+    try:
+        openai_env.enqueue(code("late = 1"))
+        asyncio.run(magics.agent_async("--mode always", "Wait."))
+    finally:
+        magics.review_timeout = magics.trait_defaults("review_timeout")
+    assert "late" not in shell.user_ns
+    assert "No decision within 0.3 s" in notebook.markdown()
+
+
+def test_cancelling_the_wait_interrupts_and_keeps_the_kernel_usable(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    """What the kernel's interrupt button does to an awaiting cell: cancel its task."""
+    magics = shell.magics_manager.registry["AgentMagics"]
+    openai_env.enqueue(code("never_ran = 1"))
+
+    async def cell() -> None:
+        task = asyncio.ensure_future(magics.agent_async("--mode always", "Wait."))
+        while getattr(magics.last_ui, "widget", None) is None:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(Exception, match="Interrupted"):
+            await task
+
+    asyncio.run(cell())
+    assert "never_ran" not in shell.user_ns
+    assert "Conversation interrupted" in notebook.markdown()
+    assert shell.run_cell("1 + 1").result == 2
+
+
+# --- where the cell runs -------------------------------------------------------------------
+
+
+class FakeKernel:
+    def __init__(self, content: dict[str, Any], metadata: dict[str, Any]) -> None:
+        self.parent = {"content": content, "metadata": metadata}
+
+    def get_parent(self, channel: str) -> dict[str, Any]:
+        return self.parent
+
+
+class FakeShell:
+    autoawait = True
+
+    def __init__(self, kernel: FakeKernel | None) -> None:
+        self.kernel = kernel
+
+
+@pytest.mark.parametrize(
+    ("content", "metadata", "env", "expected"),
+    [
+        ({"allow_stdin": True}, {"cellId": "abc"}, {}, "widgets"),  # JupyterLab, Notebook 7
+        ({"allow_stdin": True}, {}, {"JPY_SESSION_NAME": "nb.ipynb"}, "widgets"),
+        ({"allow_stdin": False}, {}, {}, "headless"),  # nbclient, nbconvert, papermill
+        ({"allow_stdin": False}, {"cellId": "x"}, {"JPY_SESSION_NAME": "a"}, "headless"),
+        ({"allow_stdin": True}, {}, {}, "terminal"),  # jupyter console
+    ],
+)
+def test_frontend_detection(content, metadata, env, expected, monkeypatch) -> None:
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    import ipykernel  # the version check reads the loaded module
+
+    monkeypatch.setattr(ipykernel, "__version__", "7.4.0")
+    assert frontend(FakeShell(FakeKernel(content, metadata))) == expected
+
+
+def test_an_older_ipykernel_asks_with_input(monkeypatch) -> None:
+    import ipykernel
+
+    monkeypatch.setattr(ipykernel, "__version__", "7.3.2")
+    kernel = FakeKernel({"allow_stdin": True}, {"cellId": "abc"})
+    assert frontend(FakeShell(kernel)) == "terminal"
+
+
+def test_a_terminal_shell_has_no_kernel() -> None:
+    assert frontend(FakeShell(None)) == "terminal"
+
+
+@pytest.mark.parametrize(
+    ("cell", "rewritten"),
+    [
+        ("%%agent --mode always\nPlot it.\n", "await T('--mode always', 'Plot it.\\n')\n"),
+        ("\n%%agent\nSay 'hi'\n", "await T('', \"Say 'hi'\\n\")\n"),
+        ("%%agent?\n", None),
+        ("%%agents\nx\n", None),
+        ("print(1)\n", None),
+        ("%agent log\n", None),
+    ],
+)
+def test_cell_rewriter(cell: str, rewritten: str | None) -> None:
+    rewriter = CellRewriter("agent", "T", enabled=lambda: True)
+    lines = cell.splitlines(keepends=True)
+    assert rewriter(lines) == ([rewritten] if rewritten else lines)
+
+
+def test_rewriter_is_installed_first_and_idle_outside_a_kernel(shell) -> None:
+    transforms = shell.input_transformers_cleanup
+    assert isinstance(transforms[0], CellRewriter)
+    assert sum(isinstance(t, CellRewriter) for t in transforms) == 1
+    # A terminal IPython has no kernel: the magic runs as usual.
+    assert shell.transform_cell("%%agent\nx\n").startswith("get_ipython().run_cell_magic")
