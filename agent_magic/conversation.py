@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -545,14 +546,24 @@ def drive(steps: Steps, handle: Handler) -> Finished:
             return _finish(steps, handle)
 
 
-async def adrive(steps: Steps, handle: AsyncHandler) -> Finished:
-    """Like :func:`drive`, for handlers that ``await`` (a widget waiting for a click)."""
+async def adrive(
+    steps: Steps,
+    handle: AsyncHandler,
+    blocking: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> Finished:
+    """Like :func:`drive`, for handlers that ``await`` (a widget waiting for a click).
+
+    The loop itself blocks (a model request, code running); ``blocking()`` is entered
+    around each such stretch, e.g. to let an interrupt raise there while the event
+    loop, which would otherwise handle it, cannot run.
+    """
     import inspect
 
     answer: Decision | None = None
     while True:
         try:
-            event = steps.send(answer)
+            with blocking():
+                event = steps.send(answer)
         except StopIteration as stop:
             return stop.value
         try:
@@ -560,13 +571,15 @@ async def adrive(steps: Steps, handle: AsyncHandler) -> Finished:
             answer = await result if inspect.isawaitable(result) else result
         except (KeyboardInterrupt, _cancelled()):
             try:
-                event = steps.throw(KeyboardInterrupt())
+                with blocking():
+                    event = steps.throw(KeyboardInterrupt())
             except StopIteration as stop:
                 return stop.value
             result = handle(event)
             if inspect.isawaitable(result):
                 await result
-            return _finish(steps, lambda e: None)
+            with blocking():
+                return _finish(steps, lambda e: None)
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:

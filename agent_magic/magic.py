@@ -221,10 +221,12 @@ class AgentMagics(Magics):
         :mod:`agent_magic.ui.kernel`); like IPython does for magics, ``{var}`` and
         ``$var`` in the line are expanded first.
         """
+        from .ui.kernel import interrupts_raise
+
         line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
         steps, handler = self._start(line, cell, awaiting=True)
         try:
-            finished = await adrive(steps, handler)
+            finished = await adrive(steps, handler, blocking=interrupts_raise)
         finally:
             steps.close()
         self._conclude(finished)

@@ -25,8 +25,11 @@ into ``await <target>('--mode always', 'Plot the sales.\\n')``. Everything else
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 Frontend = Literal["widgets", "terminal", "headless"]
@@ -75,6 +78,25 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(digits))
     return tuple(parts)
+
+
+@contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Let SIGINT raise KeyboardInterrupt while an awaiting cell blocks.
+
+    While an async cell runs, ipykernel's SIGINT handler only schedules the cell's
+    cancellation on the event loop; a cell blocked in a model request or in running
+    code never gives the loop a turn, so the interrupt button would do nothing until
+    it finished. Around those stretches Python's default handler is put back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 # --- the %%agent -> await rewrite ----------------------------------------------------------

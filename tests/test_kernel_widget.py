@@ -1,0 +1,191 @@
+"""The widget in a real ipykernel, driven over the wire the way a notebook frontend does.
+
+A kernel is started with jupyter_client; cells are sent as a notebook sends them
+(``allow_stdin`` and a ``cellId``), widget models are read from ``comm_open`` on iopub,
+and clicks and edits go back as ``comm_msg`` on the shell channel, exactly what
+JupyterLab's widget manager sends. This proves the waiting cell sees the click without
+a browser; tests/browser repeats it in a real JupyterLab.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from agent_magic.testing import FakeOpenAIServer
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+class Frontend:
+    """Just enough of a notebook frontend: run cells, see widgets, click them."""
+
+    def __init__(self, manager: Any, client: Any) -> None:
+        self.manager = manager
+        self.client = client
+        self.models: dict[str, dict[str, Any]] = {}  # comm id -> widget state
+        self.outputs: list[dict[str, Any]] = []
+        self.idle: set[str] = set()
+
+    def execute(self, code: str) -> str:
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": True,
+            "stop_on_error": True,
+        }
+        msg = self.client.session.msg(
+            "execute_request", content, metadata={"cellId": uuid.uuid4().hex}
+        )
+        self.client.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def pump(self, until: Any, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"gave up waiting; outputs so far: {self.text()[-2000:]}")
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            parent = msg["parent_header"].get("msg_id")
+            if kind == "comm_open" and content.get("target_name") == "jupyter.widget":
+                self.models[content["comm_id"]] = content["data"]["state"]
+            elif kind == "comm_msg" and content["data"].get("method") == "update":
+                self.models.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+            elif kind in (
+                "stream",
+                "display_data",
+                "update_display_data",
+                "execute_result",
+                "error",
+            ):
+                self.outputs.append({"type": kind, "parent": parent, **content})
+            elif kind == "status" and content["execution_state"] == "idle" and parent:
+                self.idle.add(parent)
+
+    def run(self, code: str, timeout: float = 30.0) -> str:
+        msg_id = self.execute(code)
+        self.pump(lambda: msg_id in self.idle, timeout)
+        return msg_id
+
+    def widget(self, css: str, enabled: bool = True) -> str:
+        """The comm id of the newest widget with this CSS class."""
+        for comm_id, state in reversed(list(self.models.items())):
+            if css in state.get("_dom_classes", ()) and (not enabled or not state.get("disabled")):
+                return comm_id
+        return ""
+
+    def wait_widget(self, css: str) -> str:
+        self.pump(lambda: bool(self.widget(css)))
+        return self.widget(css)
+
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.client.shell_channel.send(msg)
+
+    def click(self, css: str) -> None:
+        self.send_comm(self.wait_widget(css), {"method": "custom", "content": {"event": "click"}})
+
+    def type(self, css: str, value: str) -> None:
+        comm_id = self.wait_widget(css)
+        self.send_comm(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+
+    def text(self, parent: str | None = None) -> str:
+        parts = []
+        for output in self.outputs:
+            if parent and output["parent"] != parent:
+                continue
+            if "text" in output:
+                parts.append(output["text"])
+            data = output.get("data") or {}
+            parts.append(data.get("text/markdown") or data.get("text/plain") or "")
+            if output["type"] == "error":
+                parts.append(f"{output['ename']}: {output['evalue']}")
+        return "\n".join(parts)
+
+
+@pytest.fixture
+def frontend(openai_env: FakeOpenAIServer, tmp_path) -> Iterator[Frontend]:
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        page = Frontend(manager, client)
+        page.run("%load_ext agent_magic")
+        yield page
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def code(src: str) -> str:
+    return f"Next step:\n```python\n{src}\n```"
+
+
+def test_edit_run_and_finish_over_the_wire(frontend: Frontend, openai_env) -> None:
+    openai_env.enqueue(code("x = 1\nprint(x)"), "x is 42. TERMINATE")
+    cell = frontend.execute("%%agent --mode always\nSet x.")
+    frontend.type("agent-code", "x = 42\nprint('x is', x)")
+    clicked = time.perf_counter()
+    frontend.click("agent-run")
+    frontend.pump(lambda: len(openai_env.requests) == 2)
+    click_to_model = time.perf_counter() - clicked
+    frontend.click("agent-run")  # now "Finish"
+    frontend.pump(lambda: cell in frontend.idle)
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert "+x = 42" in told and "-x = 1" in told and "x is 42" in told
+    after = frontend.run("print(x * 2)")
+    assert "84" in frontend.text(after)
+    shown = frontend.text(cell)
+    assert "Step 1: edited and ran" in shown and "Conversation terminated" in shown
+    print(f"click -> next model request: {click_to_model * 1000:.1f} ms")
+
+
+def test_interrupt_while_waiting_keeps_the_kernel(frontend: Frontend, openai_env) -> None:
+    openai_env.enqueue(code("never_ran = 1"))
+    cell = frontend.execute("%%agent --mode always\nWait for me.")
+    frontend.wait_widget("agent-run")
+    pressed = time.perf_counter()
+    frontend.manager.interrupt_kernel()  # what the interrupt button asks the server to do
+    frontend.pump(lambda: cell in frontend.idle, timeout=10)
+    stopped_in = time.perf_counter() - pressed
+    assert "interrupted" in frontend.text(cell).lower()
+    after = frontend.run("print('alive', 'never_ran' in globals())")
+    assert "alive False" in frontend.text(after)
+    print(f"interrupt -> cell done: {stopped_in * 1000:.0f} ms")
+    assert stopped_in < 5
+
+
+@pytest.mark.parametrize(
+    ("when", "reply"),
+    [
+        ("the model is silent", "slow"),
+        ("approved code runs", code("import time\ntime.sleep(30)\nslept = True")),
+    ],
+)
+def test_interrupt_while_streaming_or_running(frontend: Frontend, openai_env, when, reply) -> None:
+    from agent_magic.testing import Reply
+
+    openai_env.enqueue(Reply("too late TERMINATE", delay=30) if reply == "slow" else reply)
+    cell = frontend.execute("%%agent --mode never\nTake your time.")
+    frontend.pump(lambda: len(openai_env.requests) == 1)
+    time.sleep(0.5)  # the request is out, or the code is sleeping
+    pressed = time.perf_counter()
+    frontend.manager.interrupt_kernel()
+    frontend.pump(lambda: cell in frontend.idle, timeout=10)
+    stopped_in = time.perf_counter() - pressed
+    assert "interrupted" in frontend.text(cell).lower(), when
+    after = frontend.run("print('alive', 'slept' in globals())")
+    assert "alive False" in frontend.text(after)
+    print(f"interrupt while {when} -> cell done: {stopped_in * 1000:.0f} ms")
+    assert stopped_in < 5
