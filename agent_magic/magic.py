@@ -179,6 +179,9 @@ class AgentMagics(Magics):
         Each reply's code is shown for review: run it (Enter / Run), edit it first
         (widget), skip it, stop, or answer in words instead. What the code prints,
         returns or raises goes back to the model until it says TERMINATE.
+        In JupyterLab, Notebook 7 or VS Code (ipykernel >= 7.4) the review is a widget and
+        the cell waits for the click; the kernel's interrupt button stops it. Without a
+        widget frontend (nbconvert, papermill) use --mode never or --replay.
         A second %%agent cell continues the same conversation; --new starts over.
 
         Every conversation is recorded as it happens in ``agent-recording.jsonl`` beside
