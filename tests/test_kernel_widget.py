@@ -32,6 +32,7 @@ class Frontend:
         self.models: dict[str, dict[str, Any]] = {}  # comm id -> widget state
         self.outputs: list[dict[str, Any]] = []
         self.idle: set[str] = set()
+        self.acknowledged: set[str] = set()  # messages the kernel reported idle for
 
     def execute(self, code: str) -> str:
         content = {
@@ -74,6 +75,7 @@ class Frontend:
                 self.outputs.append({"type": kind, "parent": parent, **content})
             elif kind == "status" and content["execution_state"] == "idle" and parent:
                 self.idle.add(parent)
+                self.acknowledged.add(parent)
 
     def run(self, code: str, timeout: float = 30.0) -> str:
         msg_id = self.execute(code)
@@ -91,16 +93,22 @@ class Frontend:
         self.pump(lambda: bool(self.widget(css)))
         return self.widget(css)
 
-    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> str:
         msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
         self.client.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
 
     def click(self, css: str) -> None:
         self.send_comm(self.wait_widget(css), {"method": "custom", "content": {"event": "click"}})
 
     def type(self, css: str, value: str) -> None:
+        """Type key by key, as ipywidgets' frontend syncs a text box: it sends the next
+        state only after the kernel reported 'idle' for the previous one."""
         comm_id = self.wait_widget(css)
-        self.send_comm(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+        for end in range(1, len(value) + 1):
+            state = {"value": value[:end]}
+            sent = self.send_comm(comm_id, {"method": "update", "state": state, "buffer_paths": []})
+            self.pump(lambda sent=sent: sent in self.acknowledged, timeout=5)
 
     def text(self, parent: str | None = None) -> str:
         parts = []

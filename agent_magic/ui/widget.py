@@ -95,6 +95,8 @@ class ReviewWidget:
             layout=widgets.Layout(width="100%"),
         )
         self.box.add_class("agent-review")
+        for control in self.controls:
+            _acknowledge_messages(control, waiting=lambda: self.decision is None)
 
     @property
     def controls(self) -> list[widgets.DOMWidget]:
@@ -133,6 +135,38 @@ class ReviewWidget:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return self.box._repr_mimebundle_(**kwargs)
+
+
+def _acknowledge_messages(widget: widgets.Widget, waiting: Callable[[], bool]) -> None:
+    """Report 'idle' for each message the frontend sends this widget while a review waits.
+
+    The ipywidgets frontend sends a model's next state only once the kernel has reported
+    'idle' for the previous one. ipykernel 7.4 handles comm messages that arrive during
+    an awaiting cell concurrently and reports no status for them, so without this a text
+    box being typed into would sync its first keystroke and nothing after it.
+    """
+    comm = getattr(widget, "comm", None)
+    if comm is None:
+        return
+    handle = widget._handle_msg
+
+    def on_msg(msg: dict[str, Any]) -> None:
+        try:
+            handle(msg)
+        finally:
+            if waiting():
+                _report_idle(msg)
+
+    comm.on_msg(on_msg)
+
+
+def _report_idle(parent: dict[str, Any]) -> None:
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    publish = getattr(kernel, "_publish_status", None)
+    if publish is not None and "header" in parent:
+        publish("idle", "shell", parent=parent)
 
 
 def _button(description: str, css: str, style: str, icon: str) -> widgets.Button:
