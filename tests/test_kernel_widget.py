@@ -32,7 +32,6 @@ class Frontend:
         self.models: dict[str, dict[str, Any]] = {}  # comm id -> widget state
         self.outputs: list[dict[str, Any]] = []
         self.idle: set[str] = set()
-        self.acknowledged: set[str] = set()  # messages the kernel reported idle for
 
     def execute(self, code: str) -> str:
         content = {
@@ -75,7 +74,6 @@ class Frontend:
                 self.outputs.append({"type": kind, "parent": parent, **content})
             elif kind == "status" and content["execution_state"] == "idle" and parent:
                 self.idle.add(parent)
-                self.acknowledged.add(parent)
 
     def run(self, code: str, timeout: float = 30.0) -> str:
         msg_id = self.execute(code)
@@ -102,13 +100,11 @@ class Frontend:
         self.send_comm(self.wait_widget(css), {"method": "custom", "content": {"event": "click"}})
 
     def type(self, css: str, value: str) -> None:
-        """Type key by key, as ipywidgets' frontend syncs a text box: it sends the next
-        state only after the kernel reported 'idle' for the previous one."""
+        """Type key by key as the code box's view does: one ordered message per edit."""
         comm_id = self.wait_widget(css)
         for end in range(1, len(value) + 1):
-            state = {"value": value[:end]}
-            sent = self.send_comm(comm_id, {"method": "update", "state": state, "buffer_paths": []})
-            self.pump(lambda sent=sent: sent in self.acknowledged, timeout=5)
+            content = {"value": value[:end]}
+            self.send_comm(comm_id, {"method": "custom", "content": content})
 
     def text(self, parent: str | None = None) -> str:
         parts = []
@@ -145,7 +141,7 @@ def test_edit_run_and_finish_over_the_wire(frontend: Frontend, openai_env) -> No
     cell = frontend.execute("%%agent --mode always\nSet x.")
     frontend.type("agent-code", "x = 42\nprint('x is', x)")
     clicked = time.perf_counter()
-    frontend.click("agent-run")
+    frontend.click("agent-run")  # at once: the click must not overtake the typing
     frontend.pump(lambda: len(openai_env.requests) == 2)
     click_to_model = time.perf_counter() - clicked
     frontend.click("agent-run")  # now "Finish"

@@ -357,3 +357,16 @@ def test_rewriter_is_installed_first_and_idle_outside_a_kernel(shell) -> None:
     assert sum(isinstance(t, CellRewriter) for t in transforms) == 1
     # A terminal IPython has no kernel: the magic runs as usual.
     assert shell.transform_cell("%%agent\nx\n").startswith("get_ipython().run_cell_magic")
+
+
+def test_the_code_box_takes_edits_as_ordered_messages() -> None:
+    """What the box's view sends on each edit (text_box.js): a custom message per edit."""
+    review = ReviewWidget(PROPOSAL)
+    area = review.codes[0]
+    for typed in ("x", "x = 4", "x = 42"):
+        data = {"method": "custom", "content": {"value": typed}}
+        area._handle_msg({"content": {"data": data}, "buffers": []})
+    assert area.value == "x = 42"
+    assert area.text == "x = 1\nprint(x)"  # what the box started with, never echoed back
+    review.run.click()
+    assert review.decision.edited == (CodeBlock("python", "x = 42"),)

@@ -1,6 +1,7 @@
 """The notebook edge: the conversation as cell outputs, and a widget to review each step.
 
-The only module that imports ipywidgets. :class:`ReviewWidget` is one step's review:
+The only module that imports ipywidgets (and anywidget, for the code box).
+:class:`ReviewWidget` is one step's review:
 the proposed code in editable text areas, **Run** (or **Finish** when the model
 wants to stop), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain
 object around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
@@ -21,9 +22,12 @@ import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from ..codeblocks import PYTHON, CodeBlock, strip_code_blocks
 from ..conversation import (
@@ -68,12 +72,14 @@ class ReviewWidget:
         )
         self.skip = _button("Skip", "agent-skip", "", "forward")
         self.stop = _button("Stop", "agent-stop", "danger", "stop")
-        self.feedback = widgets.Text(
+        self.feedback = TextBox(
+            code=False,
+            rows=1,
             placeholder="Or answer the assistant instead (sent in place of running the code)"
             if not final
             else "Or tell the assistant what is still missing",
-            layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
+        self.feedback.layout = widgets.Layout(flex="1 1 auto", width="auto")
         self.feedback.add_class("agent-feedback")
         self.send = _button("Send", "agent-send", "info", "paper-plane")
         self.status = widgets.HTML(_status_html(proposal))
@@ -95,8 +101,6 @@ class ReviewWidget:
             layout=widgets.Layout(width="100%"),
         )
         self.box.add_class("agent-review")
-        for control in self.controls:
-            _acknowledge_messages(control, waiting=lambda: self.decision is None)
 
     @property
     def controls(self) -> list[widgets.DOMWidget]:
@@ -137,52 +141,50 @@ class ReviewWidget:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def _acknowledge_messages(widget: widgets.Widget, waiting: Callable[[], bool]) -> None:
-    """Report 'idle' for each message the frontend sends this widget while a review waits.
-
-    The ipywidgets frontend sends a model's next state only once the kernel has reported
-    'idle' for the previous one. ipykernel 7.4 handles comm messages that arrive during
-    an awaiting cell concurrently and reports no status for them, so without this a text
-    box being typed into would sync its first keystroke and nothing after it.
-    """
-    comm = getattr(widget, "comm", None)
-    if comm is None:
-        return
-    handle = widget._handle_msg
-
-    def on_msg(msg: dict[str, Any]) -> None:
-        try:
-            handle(msg)
-        finally:
-            if waiting():
-                _report_idle(msg)
-
-    comm.on_msg(on_msg)
-
-
-def _report_idle(parent: dict[str, Any]) -> None:
-    from IPython import get_ipython
-
-    kernel = getattr(get_ipython(), "kernel", None)
-    publish = getattr(kernel, "_publish_status", None)
-    if publish is not None and "header" in parent:
-        publish("idle", "shell", parent=parent)
-
-
 def _button(description: str, css: str, style: str, icon: str) -> widgets.Button:
     button = widgets.Button(description=description, button_style=style, icon=icon)
     button.add_class(css)
     return button
 
 
-def _code_area(block: CodeBlock, *, editable: bool) -> widgets.Textarea:
+class TextBox(anywidget.AnyWidget):
+    """A text area whose keys stay in it, and whose text reaches the kernel in order.
+
+    Two differences from ipywidgets' Textarea, both needing a view of our own
+    (``text_box.js``):
+
+    * the text area carries ``data-lm-suppress-shortcuts``, so JupyterLab and Notebook 7
+      do not act on keys typed into it; otherwise Shift+Enter would run the ``%%agent``
+      cell again behind the widget's back (Notebook 7 does);
+    * each edit is sent as a message of its own rather than a throttled state sync:
+      ipywidgets holds back a model's next sync until the kernel reports 'idle' for the
+      last one, so a click right after typing could reach the kernel before the text.
+      Messages keep their order, so **Run** always runs what the box shows.
+
+    ``value`` is the text as the kernel knows it (set it from Python in tests).
+    """
+
+    _esm = Path(__file__).with_name("text_box.js")
+    text = traitlets.Unicode("").tag(sync=True)  # what the box starts with
+    rows = traitlets.Int(4).tag(sync=True)
+    disabled = traitlets.Bool(False).tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+    code = traitlets.Bool(True).tag(sync=True)  # monospace, Tab indents
+    value = traitlets.Unicode("")
+
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(text=text, value=text, **kwargs)
+        self.on_msg(self._edited)
+
+    def _edited(self, _: Any, content: dict[str, Any], buffers: list[bytes]) -> None:
+        if isinstance(content, dict) and isinstance(content.get("value"), str):
+            self.value = content["value"]
+
+
+def _code_area(block: CodeBlock, *, editable: bool) -> TextBox:
     rows = min(max(block.code.count("\n") + 1, 2), 30)
-    area = widgets.Textarea(
-        value=block.code,
-        rows=rows,
-        disabled=not editable,
-        layout=widgets.Layout(width="100%", font_family="monospace"),
-    )
+    area = TextBox(block.code, rows=rows, disabled=not editable)
+    area.layout.width = "100%"
     area.add_class("agent-code")
     return area
 

@@ -1,0 +1,317 @@
+"""A real JupyterLab (and Notebook 7) in headless Chromium, for the review widget.
+
+One jupyter server and one browser serve a test module (module scope: playwright's
+sync API keeps an event loop running in this thread while its browser is open, and the
+rest of the suite needs ``asyncio.run``); every test gets its own
+local OpenAI-compatible server, notebook and page, and its kernels are shut down after
+it. Everything listens on 127.0.0.1; the jupyter server is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from agent_magic.testing import FakeOpenAIServer
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-extensions",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+
+
+def _need(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing; CI must install it (see .ci/run)")
+    pytest.skip(f"{what} is missing; install it to run the browser tests")
+
+
+@dataclass
+class Jupyter:
+    url: str
+    token: str
+    root: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        for session in self.api("GET", "/api/sessions"):
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+        for kernel in self.api("GET", "/api/kernels"):
+            self.api("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
+    root = tmp_path_factory.mktemp("lab-root")
+    home = tmp_path_factory.mktemp("lab-home")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "sk-test-browser-dummy",  # the local server ignores it
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    for name in list(env):
+        if name.startswith(("OPENAI_BASE", "AZURE_OPENAI_")) or name == "OAI_CONFIG_LIST":
+            del env[name]
+    # No "news" popup over the notebook.
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    log = home / "jupyter.log"
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--allow-root",
+        "--ServerApp.open_browser=False",
+        "--LabApp.news_url=",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Jupyter(f"http://127.0.0.1:{port}", token, root, process, log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                server.api("GET", "/api/status")
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text()[-3000:]
+                    raise RuntimeError(f"jupyter lab did not start:\n{tail}") from None
+                time.sleep(0.2)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("playwright")
+    executable = shutil.which("chromium")
+    if executable is None:
+        _need("Debian's chromium (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Notebook:
+    """One open notebook page, with the few gestures the tests need."""
+
+    page: Any
+    jupyter: Jupyter
+    model: FakeOpenAIServer
+    panel: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def cell(self, index: int) -> Any:
+        return self.page.locator(f"{self.panel} .jp-Cell").nth(index)
+
+    def run(self, index: int) -> None:
+        self.cell(index).locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Shift+Enter")
+
+    def prompt(self, index: int) -> str:
+        return self.cell(index).locator(".jp-InputPrompt").inner_text().strip()
+
+    def wait_done(self, index: int, timeout: float = 30) -> str:
+        """Wait until the cell has run (its prompt shows a number) and return its output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            prompt = self.prompt(index)
+            if prompt not in ("[*]:", "[ ]:", ""):
+                return self.output(index)
+            time.sleep(0.05)
+        raise AssertionError(f"cell {index} still running: {self.output(index)[-1500:]}")
+
+    def output(self, index: int) -> str:
+        area = self.cell(index).locator(".jp-OutputArea")
+        return area.inner_text() if area.count() else ""
+
+    def control(self, css: str) -> Any:
+        return self.page.locator(f"{self.panel} .agent-review:not(:has(:disabled)) {css}").last
+
+    def wait_review(self, timeout: float = 60) -> None:
+        self.control("button.agent-run").wait_for(state="visible", timeout=timeout * 1000)
+
+    def click(self, css: str) -> float:
+        """Click a widget control; return when it was clicked (time.monotonic())."""
+        target = self.control(css)
+        target.wait_for(state="visible", timeout=30_000)
+        clicked = time.monotonic()
+        target.click()
+        return clicked
+
+    def requests_after(self, count: int, timeout: float = 30) -> float:
+        """Wait for the model's ``count``-th request; return when the server got it."""
+        deadline = time.monotonic() + timeout
+        while len(self.model.requests) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the model got {len(self.model.requests)} requests")
+            time.sleep(0.002)
+        return self.model.requests[count - 1].time
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / name
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+def open_notebook(
+    jupyter: Jupyter, browser: Any, model: FakeOpenAIServer, cells: list[str], app: str
+) -> Notebook:
+    """Write the notebook, open it in ``app`` ("lab" or "notebook") and run its first cell."""
+    name = f"nb-{secrets.token_hex(4)}.ipynb"
+    setup = (
+        "%load_ext agent_magic\n"
+        f"%config AgentMagics.base_url = {model.base_url!r}\n"
+        "%config AgentMagics.max_retries = 0"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup)])
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, jupyter.root / name)
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    if app == "lab":
+        page.goto(f"{jupyter.url}/lab/tree/{name}?token={jupyter.token}&reset")
+        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    else:
+        page.goto(f"{jupyter.url}/notebooks/{name}?token={jupyter.token}")
+        panel = ".jp-NotebookPanel"
+    notebook = Notebook(page, jupyter, model, panel)
+    # A kernel that is up, then the setup cell; a slow first start gets one more chance.
+    for attempt in range(2):
+        try:
+            page.locator(f"{panel} .jp-Cell").first.wait_for(timeout=60_000)
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle'], "
+                ".jp-Toolbar-kernelStatus[data-status='idle'], "
+                "[data-status='idle']",
+                timeout=60_000,
+            )
+            notebook.run(0)
+            notebook.wait_done(0, timeout=60)
+            break
+        except Exception:
+            if attempt:
+                raise
+            page.reload()
+    return notebook
+
+
+@pytest.fixture
+def notebook_factory(jupyter: Jupyter, browser: Any, request: pytest.FixtureRequest):
+    opened: list[Notebook] = []
+    servers: list[FakeOpenAIServer] = []
+
+    def make(cells: list[str], app: str = "lab") -> Notebook:
+        model = FakeOpenAIServer().start()
+        servers.append(model)
+        notebook = open_notebook(jupyter, browser, model, cells, app)
+        opened.append(notebook)
+        return notebook
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    for index, notebook in enumerate(opened):
+        if failed is not None and failed.failed:
+            notebook.screenshot(f"failed-{request.node.name}-{index}.png")
+        notebook.page.close()
+    jupyter.shutdown_kernels()
+    for model in servers:
+        model.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def record_timing():
+    """Print a measured latency and keep it in test-artifacts/browser-timings.json."""
+
+    def record(name: str, seconds: float) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / "browser-timings.json"
+        timings = json.loads(path.read_text()) if path.exists() else {}
+        timings.setdefault(name, []).append(round(seconds * 1000, 1))
+        path.write_text(json.dumps(timings, indent=2))
+        print(f"{name}: {seconds * 1000:.1f} ms")
+
+    return record

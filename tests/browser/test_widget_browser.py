@@ -1,0 +1,124 @@
+"""The review widget in a real JupyterLab 4 and Notebook 7, in headless Chromium.
+
+Each test opens a notebook whose first cell loads the extension and points it at a
+local OpenAI-compatible server, runs a ``%%agent`` cell with Shift+Enter, and answers
+the widget with real clicks and keystrokes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from agent_magic.testing import Reply
+
+AGENT = "%%agent --mode always\nSet x."
+PROPOSAL = "Next:\n```python\nx = 1\nprint(x)\n```"
+
+
+def code(src: str) -> str:
+    return f"Next step:\n```python\n{src}\n```"
+
+
+def edit_run_finish(nb, record_timing, app: str) -> None:
+    """Scenario (a): edit the proposal, Run, Finish; the next cell sees the edit's x."""
+    nb.model.enqueue(PROPOSAL, "x is 42. TERMINATE")
+    nb.run(1)
+    nb.wait_review()
+    if app == "lab":
+        nb.screenshot("widget-waiting.png")
+    area = nb.control(".agent-code textarea")
+    area.click()
+    nb.page.keyboard.press("Control+A")
+    nb.page.keyboard.type("x = 42\nprint('x is', x)")
+    # Shift+Enter in the code box must edit, not run the cell again behind the widget.
+    nb.page.keyboard.press("Shift+Enter")
+    clicked = nb.click("button.agent-run")
+    reached = nb.requests_after(2)
+    record_timing(f"{app}: click Run -> next model request", reached - clicked)
+    finish = nb.control("button.agent-run")
+    finish.wait_for(state="visible", timeout=30_000)
+    assert finish.inner_text().strip() == "Finish"
+    finish.click()
+    shown = nb.wait_done(1)
+    assert "Step 1: edited and ran" in shown and "Conversation terminated" in shown
+    told = nb.model.requests[1].messages[-1]["content"]
+    assert "-x = 1" in told and "+x = 42" in told and "x is 42" in told, told
+    nb.run(2)
+    assert "84" in nb.wait_done(2)
+    # The %%agent cell ran once: its number is one after the setup cell's, and the model
+    # got exactly the two requests of this conversation.
+    assert nb.prompt(1) == "[2]:" and nb.prompt(2) == "[3]:"
+    time.sleep(0.5)
+    assert len(nb.model.requests) == 2
+
+
+def test_edit_then_run_in_lab(notebook_factory, record_timing) -> None:
+    nb = notebook_factory([AGENT, "print(x * 2)"])
+    edit_run_finish(nb, record_timing, "lab")
+
+
+def test_edit_then_run_in_notebook7(notebook_factory, record_timing) -> None:
+    nb = notebook_factory([AGENT, "print(x * 2)"], app="notebook")
+    edit_run_finish(nb, record_timing, "notebook7")
+
+
+def test_feedback_instead_of_running(notebook_factory) -> None:
+    nb = notebook_factory(["%%agent --mode always\nDo b.", "print('ran_b' in globals())"])
+    nb.model.enqueue(code("ran_b = True"), "Understood, no code. TERMINATE")
+    nb.run(1)
+    nb.wait_review()
+    nb.control(".agent-feedback textarea").fill("please do not set ran_b")
+    nb.click("button.agent-send")
+    nb.requests_after(2)
+    assert nb.model.requests[1].messages[-1]["content"] == "please do not set ran_b"
+    nb.click("button.agent-run")  # Finish
+    shown = nb.wait_done(1)
+    assert "Step 1: feedback" in shown
+    nb.run(2)
+    assert nb.wait_done(2).strip() == "False"
+
+
+def test_stop(notebook_factory) -> None:
+    nb = notebook_factory(["%%agent --mode always\nDo c.", "print('ran_c' in globals())"])
+    nb.model.enqueue(code("ran_c = True"))
+    nb.run(1)
+    nb.wait_review()
+    nb.click("button.agent-stop")
+    shown = nb.wait_done(1)
+    assert "Step 1: stopped" in shown and "Conversation stopped" in shown
+    nb.run(2)
+    assert nb.wait_done(2).strip() == "False"
+    assert len(nb.model.requests) == 1
+
+
+def test_interrupt_while_waiting(notebook_factory, record_timing) -> None:
+    nb = notebook_factory(["%%agent --mode always\nWait.", "print(1 + 1)"])
+    nb.model.enqueue(code("never_ran = True"))
+    nb.run(1)
+    nb.wait_review()
+    pressed = time.monotonic()
+    nb.page.locator("[data-command='notebook:interrupt-kernel']").first.click()
+    shown = nb.wait_done(1, timeout=10)
+    record_timing("lab: interrupt while waiting -> cell done", time.monotonic() - pressed)
+    assert "interrupted" in shown.lower()
+    nb.run(2)
+    assert nb.wait_done(2).strip() == "2"
+
+
+def test_first_token_reaches_the_page(notebook_factory, record_timing) -> None:
+    """Time from the server sending a reply's first words to the page showing them."""
+    nb = notebook_factory(["%%agent --mode never\nSay hello."])
+    delay = 0.5
+    words = "Qzxjv! " + " ".join(f"word{i}" for i in range(20)) + " TERMINATE"
+    nb.model.enqueue(Reply(words, chunk_delay=delay))
+    nb.run(1)
+    asked = nb.requests_after(1)
+    nb.page.wait_for_function(
+        "() => document.body.innerText.includes('Qzxjv!')", polling="raf", timeout=30_000
+    )
+    seen = time.monotonic()
+    # The role chunk goes out at once, the first words after one chunk delay.
+    record_timing("lab: first token sent -> shown", seen - (asked + delay))
+    assert "word19" not in nb.output(1)  # still streaming: shown before the reply ended
+    nb.wait_done(1, timeout=60)
+    assert "Conversation terminated" in nb.output(1)
