@@ -14,6 +14,8 @@ stays fast.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import queue
@@ -222,9 +224,12 @@ class OpenAIChat:
     def _client(self, index: int, endpoint: Endpoint) -> Any:
         if index in self._clients:
             return self._clients[index]
-        import openai  # deferred: the SDK takes most of a second to import
+        client = self._clients[index] = _shared_client(self._settings(endpoint))
+        return client
 
-        common = {"timeout": self.timeout, "max_retries": self.max_retries}
+    def _settings(self, endpoint: Endpoint) -> tuple[Any, ...]:
+        """What an SDK client is built from (held in memory only, never written)."""
+
         if endpoint.api_type == "azure":
             key = endpoint.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
             if not key:
@@ -232,26 +237,18 @@ class OpenAIChat:
                     f"{endpoint.label}: no Azure key; set AZURE_OPENAI_API_KEY or the entry's "
                     "api_key"
                 )
-            client = openai.AzureOpenAI(
-                api_key=key,
-                azure_endpoint=endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT"),
-                api_version=endpoint.api_version
-                or os.environ.get("OPENAI_API_VERSION")
-                or "2024-10-21",
-                **common,
+            azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+            return ("azure", key, azure_endpoint, version, self.timeout, self.max_retries)
+        key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if not key and not base_url:
+            raise ConfigError(
+                "no API key: set OPENAI_API_KEY, give a config list (OAI_CONFIG_LIST), "
+                "point --base-url at a local server (Ollama, vLLM...), or use --replay"
             )
-        else:
-            key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
-            base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
-            if not key and not base_url:
-                raise ConfigError(
-                    "no API key: set OPENAI_API_KEY, give a config list (OAI_CONFIG_LIST), "
-                    "point --base-url at a local server (Ollama, vLLM...), or use --replay"
-                )
-            # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
-            client = openai.OpenAI(api_key=key or "no-key-needed", base_url=base_url, **common)
-        self._clients[index] = client
-        return client
+        # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
+        return ("openai", key or "no-key-needed", base_url, None, self.timeout, self.max_retries)
 
     def _request(
         self,
@@ -267,47 +264,48 @@ class OpenAIChat:
         body: dict[str, Any] = {"messages": messages, **self.params}
         if tools:
             body["tools"] = tools
+        # The reply is read as plain JSON (raw_response / streaming_response) rather than
+        # parsed into the SDK's pydantic models: the same retries and errors, a fraction
+        # of the time per reply and per streamed chunk.
+        completions = client.chat.completions
         if not self.stream_replies:
-            completion = client.chat.completions.create(
+            raw = completions.with_raw_response.create(
                 model=endpoint.model, messages=[], extra_body=body
             )
-            yield _reply_from_completion(completion, endpoint)
+            yield _reply_from_completion(json.loads(raw.http_response.content), endpoint)
             return
         body["stream_options"] = {"include_usage": True}
-        stream = client.chat.completions.create(
-            model=endpoint.model, messages=[], stream=True, extra_body=body
-        )
         parts: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage: Usage | None = None
         finish: str | None = None
         model = endpoint.model
-        try:
-            for chunk in stream:
-                model = getattr(chunk, "model", None) or model
-                if chunk.usage is not None:
-                    usage = Usage(
-                        chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
+        with completions.with_streaming_response.create(
+            model=endpoint.model, messages=[], stream=True, extra_body=body
+        ) as response:
+            for chunk in _sse_events(response.iter_lines()):
+                if chunk.get("error"):
+                    raise ChatError(
+                        f"{endpoint.label}: the server sent an error: {_error_text(chunk['error'])}"
                     )
-                for choice in chunk.choices or ():
-                    delta = choice.delta
-                    finish = choice.finish_reason or finish
-                    if delta is None:
-                        continue
-                    if delta.content:
-                        parts.append(delta.content)
-                        yield delta.content
-                    for call in delta.tool_calls or ():
+                model = chunk.get("model") or model
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or ():
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        parts.append(delta["content"])
+                        yield delta["content"]
+                    for call in delta.get("tool_calls") or ():
                         slot = calls.setdefault(
-                            call.index or 0, {"id": "", "name": "", "arguments": ""}
+                            call.get("index") or 0, {"id": "", "name": "", "arguments": ""}
                         )
-                        if call.id:
-                            slot["id"] = call.id
-                        if call.function is not None:
-                            slot["name"] += call.function.name or ""
-                            slot["arguments"] += call.function.arguments or ""
-        finally:
-            stream.close()
+                        if call.get("id"):
+                            slot["id"] = call["id"]
+                        function = call.get("function") or {}
+                        slot["name"] += function.get("name") or ""
+                        slot["arguments"] += function.get("arguments") or ""
         if finish is None and not parts and not calls:
             raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
         tool_calls = tuple(
@@ -328,26 +326,54 @@ class OpenAIChat:
 
 
 def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
-    if not getattr(completion, "choices", None):
+    if not isinstance(completion, dict) or not completion.get("choices"):
         raise ChatError(f"{endpoint.label}: the reply had no choices")
-    choice = completion.choices[0]
-    message = choice.message
+    choice = completion["choices"][0]
+    message = choice.get("message") or {}
     calls = tuple(
-        ToolCallRequest(c.id, c.function.name, c.function.arguments or "")
-        for c in (message.tool_calls or ())
-        if getattr(c, "function", None) is not None
+        ToolCallRequest(
+            c.get("id") or "", c["function"].get("name") or "", c["function"].get("arguments") or ""
+        )
+        for c in (message.get("tool_calls") or ())
+        if isinstance(c.get("function"), dict)
     )
-    usage = None
-    if completion.usage is not None:
-        usage = Usage(completion.usage.prompt_tokens or 0, completion.usage.completion_tokens or 0)
+    usage = _usage(completion["usage"]) if completion.get("usage") else None
     return ChatReply(
-        message.content or "",
+        message.get("content") or "",
         calls,
         usage,
-        completion.model or endpoint.model,
+        completion.get("model") or endpoint.model,
         endpoint.label,
-        choice.finish_reason,
+        choice.get("finish_reason"),
     )
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    return Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    return " ".join(str(error).split())[:300]
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON payloads of a server-sent event stream, up to ``[DONE]``."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip())
+            continue
+        if line or not data:
+            continue  # comments, event names, keep-alives
+        payload = "\n".join(data)
+        data = []
+        if payload == "[DONE]":
+            return
+        yield json.loads(payload)
+    if data and data != ["[DONE]"]:
+        yield json.loads("\n".join(data))
 
 
 def _falls_through(error: BaseException) -> bool:
@@ -409,6 +435,74 @@ def _detail(error: Any) -> str:
     return ""
 
 
+# SDK clients are shared by every cell that uses the same endpoint and settings: building
+# one costs ~20 ms (most of it loading the CA bundle), and a shared client keeps its
+# connections open between requests.
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(settings: tuple[Any, ...]) -> Any:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(settings)
+        if client is None:
+            import openai  # deferred: the SDK takes most of a second to import
+
+            kind, key, url, version, timeout, retries = settings
+            common = {"timeout": timeout, "max_retries": retries}
+            if kind == "azure":
+                client = openai.AzureOpenAI(
+                    api_key=key, azure_endpoint=url, api_version=version, **common
+                )
+            else:
+                client = openai.OpenAI(api_key=key, base_url=url, **common)
+            _CLIENTS[settings] = client
+        return client
+
+
+def warm_import() -> None:
+    """Import the openai SDK in a background thread, off the first cell's critical path."""
+
+    def work() -> None:
+        with contextlib.suppress(Exception):  # the first request will report it
+            importlib.import_module("openai")
+
+    threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
+
+
+class _Workers:
+    """Daemon threads that run requests, reused from one request to the next.
+
+    Starting a thread per request cost about a millisecond per step. An interrupted
+    request is abandoned, not joined: its thread finishes at the client's timeout and
+    meanwhile a new request simply gets another thread.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Any) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        if start:
+            threading.Thread(target=self._serve, name="agent_magic-request", daemon=True).start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+_WORKERS = _Workers()
 _DONE = object()
 
 
@@ -433,7 +527,7 @@ def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
         except BaseException as error:  # handed to the main thread, raised there
             items.put(error)
 
-    threading.Thread(target=work, name="agent_magic-request", daemon=True).start()
+    _WORKERS.submit(work)
     try:
         while True:
             try:

@@ -561,8 +561,11 @@ def _display(plain: str, markdown: str) -> None:
 
 
 def load(shell: Any) -> None:
+    from .llm import warm_import
+
     magics = AgentMagics(shell=shell)
     shell.register_magics(magics)
+    warm_import()  # the SDK's ~0.8 s import, while the user reads or types
     from .ui.kernel import install_cell_rewriter
 
     install_cell_rewriter(
