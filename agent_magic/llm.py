@@ -528,16 +528,34 @@ def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
             items.put(error)
 
     _WORKERS.submit(work)
+    pending: Any = None
     try:
         while True:
-            try:
-                item = items.get(timeout=tick)
-            except queue.Empty:
-                continue
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                try:
+                    item = items.get(timeout=tick)
+                except queue.Empty:
+                    continue
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, str):
+                # Deltas that arrived together are handed on as one: fewer events and
+                # redraws when the model (or a network buffer) sends a burst.
+                parts = [item]
+                while pending is None:
+                    try:
+                        more = items.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(more, str):
+                        parts.append(more)
+                    else:
+                        pending = more
+                item = "".join(parts)
             yield item
     finally:
         cancelled.set()
