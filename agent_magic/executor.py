@@ -81,7 +81,14 @@ class HeadTail:
 
 
 class _Tee:
-    """Forwards writes to the real stream (up to a display limit) and to a HeadTail."""
+    """Forwards writes to the real stream (up to a display limit) and to a HeadTail.
+
+    IPython 9 patches ``sys.stdout.write`` while a cell runs, to keep everything the
+    cell prints in its history (``history_manager.outputs``), in memory. The patch the
+    step's own ``run_cell`` puts on this object is refused: what is shown reaches the
+    stream below, which the ``%%agent`` cell's own patch records once, so a step that
+    prints 100 MB keeps only what was shown.
+    """
 
     def __init__(self, stream: Any, sink: HeadTail, display_limit: int) -> None:
         self._stream = stream
@@ -90,20 +97,27 @@ class _Tee:
         self._noted = False
         self.muted = False  # while IPython prints the traceback, which the digest has anyway
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "write":  # IPython's patch (and its undoing) are refused
+            object.__setattr__(self, name, value)
+
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             text = str(text)
         if self.muted:
-            self._stream.write(text)
+            self._show(text)
             return len(text)
         self._sink.write(text)
         if self._left > 0:
-            self._stream.write(text[: self._left])
+            self._show(text[: self._left])
             self._left -= len(text)
         elif not self._noted:
             self._noted = True
-            self._stream.write("\n[agent_magic: further output hidden; the model sees a digest]\n")
+            self._show("\n[agent_magic: further output hidden; the model sees a digest]\n")
         return len(text)
+
+    def _show(self, text: str) -> None:
+        self._stream.write(text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:

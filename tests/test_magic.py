@@ -282,3 +282,30 @@ def test_interrupt_while_code_runs(shell, openai_env) -> None:
     assert time.monotonic() - start < 2.0
     assert shell.user_ns["started"] is True and "finished" not in shell.user_ns
     assert len(openai_env.requests) == 1
+
+
+def _kept_in_output_history(shell) -> int:
+    return sum(
+        len(chunk)
+        for outputs in shell.history_manager.outputs.values()
+        for output in outputs
+        for chunk in output.bundle.get("stream", ())
+    )
+
+
+def test_a_huge_print_is_not_kept_whole_in_ipythons_output_history(
+    shell, openai_env: FakeOpenAIServer, capsys
+) -> None:
+    """IPython 9 keeps what a cell prints in history_manager.outputs: only what was shown."""
+    magics = shell.magics_manager.registry["AgentMagics"]
+    magics.max_display_chars = 10_000
+    before = _kept_in_output_history(shell)
+    try:
+        openai_env.enqueue(code("for i in range(20_000):\n    print('%049d' % i)"), "ok TERMINATE")
+        shell.run_cell("%%agent --mode never\nPrint a megabyte.")
+    finally:
+        magics.max_display_chars = magics.trait_defaults("max_display_chars")
+    kept = _kept_in_output_history(shell) - before
+    assert kept < 12_000  # of the 1,000,000 characters printed
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert f"{19999:049d}" in told  # the tail

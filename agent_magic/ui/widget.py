@@ -414,6 +414,8 @@ class NotebookUI:
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
             self._record.results[-1] = f"*{event.reason}*"
             self._show_record()
+        if event.reason == "error":
+            return  # the cell ends with the one-line error itself
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
