@@ -123,6 +123,19 @@ def _messages() -> list[dict[str, Any]]:
     return [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": TASK}]
 
 
+def _run_reply(messages: list[dict[str, Any]], content: str, run: Callable[[str], Any]) -> bool:
+    """Keep the reply, run its code, feed back what it printed; False when it has none."""
+    messages.append({"role": "assistant", "content": content})
+    found = CODE.search(content)
+    if not found:
+        return False
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        run(found.group(1))
+    messages.append({"role": "user", "content": out.getvalue()})
+    return True
+
+
 def floor_raw_http(server: FakeOpenAIServer, shell: Any, steps: int) -> None:
     """One POST per step with http.client, exec the code, feed back what it printed."""
     url = urlsplit(server.base_url)
@@ -133,14 +146,8 @@ def floor_raw_http(server: FakeOpenAIServer, shell: Any, steps: int) -> None:
         body = json.dumps({"model": "gpt-4o-mini", "messages": messages})
         connection.request("POST", url.path + "/chat/completions", body, headers)
         content = json.loads(connection.getresponse().read())["choices"][0]["message"]["content"]
-        messages.append({"role": "assistant", "content": content})
-        found = CODE.search(content)
-        if not found:
+        if not _run_reply(messages, content, lambda code: exec(code, shell.user_ns)):
             break
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            exec(found.group(1), shell.user_ns)
-        messages.append({"role": "user", "content": out.getvalue()})
     connection.close()
 
 
@@ -159,14 +166,10 @@ def floor_sdk(server: FakeOpenAIServer, shell: Any, steps: int, stream: bool) ->
         else:
             answer = client.chat.completions.create(model="gpt-4o-mini", messages=messages)
             content = answer.choices[0].message.content or ""
-        messages.append({"role": "assistant", "content": content})
-        found = CODE.search(content)
-        if not found:
+        if not _run_reply(
+            messages, content, lambda code: shell.run_cell(code, store_history=False)
+        ):
             break
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            shell.run_cell(found.group(1), store_history=False)
-        messages.append({"role": "user", "content": out.getvalue()})
     client.close()
 
 
