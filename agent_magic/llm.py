@@ -184,6 +184,7 @@ class OpenAIChat:
         self.params = dict(params or {})
         self.tick = tick
         self._clients: dict[int, Any] = {}
+        self.without_tools: set[int] = set()  # endpoints that refused tool definitions
 
     @property
     def model(self) -> str:
@@ -201,19 +202,29 @@ class OpenAIChat:
             except ConfigError as error:
                 failures.append(str(error))
                 continue
-            items = _in_thread(
-                lambda c=client, e=endpoint: self._request(c, e, messages, tools), self.tick
-            )
-            try:
+            offered = None if index in self.without_tools else tools
+            while True:
+                items = _in_thread(
+                    lambda c=client, e=endpoint, t=offered: self._request(c, e, messages, t),
+                    self.tick,
+                )
                 yielded = False
-                for item in items:
-                    yielded = yielded or isinstance(item, str)
-                    yield item
-                return
-            except Exception as error:  # the SDK's errors, re-raised from the worker
-                if yielded or not _falls_through(error):
-                    raise ChatError(self._explain(error, endpoint)) from None
-                failures.append(self._explain(error, endpoint))
+                try:
+                    for item in items:
+                        yielded = yielded or isinstance(item, str)
+                        yield item
+                    return
+                except Exception as error:  # the SDK's errors, re-raised from the worker
+                    if offered and not yielded and _rejects_tools(error):
+                        # This endpoint (or model) cannot take tools: ask again without
+                        # them; the model then writes fenced blocks, which run the same.
+                        self.without_tools.add(index)
+                        offered = None
+                        continue
+                    if yielded or not _falls_through(error):
+                        raise ChatError(self._explain(error, endpoint)) from None
+                    failures.append(self._explain(error, endpoint))
+                    break
         if len(failures) == 1:
             raise ChatError(failures[0])
         numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
@@ -374,6 +385,15 @@ def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         yield json.loads(payload)
     if data and data != ["[DONE]"]:
         yield json.loads("\n".join(data))
+
+
+def _rejects_tools(error: BaseException) -> bool:
+    """A 400/422/501 that blames the tools: servers and models without tool calling."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 501):
+        return False
+    return "tool" in (_detail(error) or str(error)).lower()
 
 
 def _falls_through(error: BaseException) -> bool:

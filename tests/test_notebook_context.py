@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agent_magic.testing import Reply, ToolCall
+from agent_magic.testing import Failure, Reply, ToolCall
 
 
 def code(src: str) -> str:
@@ -137,6 +137,18 @@ def test_native_tool_calls(shell, openai_env, stream) -> None:
     assert "It ran successfully" in tool["content"]
     assert "via-shell" in openai_env.requests[2].messages[-1]["content"]
     json.dumps(second)  # the history stays plain JSON
+
+
+def test_an_endpoint_without_tool_calling_falls_back_to_fenced_blocks(shell, openai_env) -> None:
+    openai_env.enqueue(
+        Failure(400, message="registry.ollama.ai/library/gemma does not support tools"),
+        code("fenced = 'ran'"),
+        "Done. TERMINATE",
+    )
+    shell.run_cell_magic("agent", "--mode never --tools --no-context", "no tools here")
+    assert shell.user_ns["fenced"] == "ran"
+    first, retried, third = (r.json for r in openai_env.requests)
+    assert "tools" in first and "tools" not in retried and "tools" not in third
 
 
 def test_tool_call_in_always_mode_skip_answers_the_call(shell, openai_env, monkeypatch) -> None:
