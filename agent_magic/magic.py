@@ -89,7 +89,8 @@ class AgentMagics(Magics):
     use_tools = Bool(
         False,
         help="Offer the model run_python/run_shell tools (native tool calling) instead of "
-        "asking for fenced code blocks.",
+        "asking for fenced code blocks. An endpoint that rejects tools is asked again "
+        "without them, and the fenced blocks in its replies run as usual.",
     ).tag(config=True)
     send_images = Bool(
         False,
