@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import json
 import os
 import queue
@@ -294,7 +295,8 @@ class OpenAIChat:
         with completions.with_streaming_response.create(
             model=endpoint.model, messages=[], stream=True, extra_body=body
         ) as response:
-            for chunk in _sse_events(response.iter_lines()):
+            lines = response.iter_lines()
+            for chunk in _sse_events(lines):
                 if chunk.get("error"):
                     raise ChatError(
                         f"{endpoint.label}: the server sent an error: {_error_text(chunk['error'])}"
@@ -317,6 +319,13 @@ class OpenAIChat:
                         function = call.get("function") or {}
                         slot["name"] += function.get("name") or ""
                         slot["arguments"] += function.get("arguments") or ""
+            # Read on to the end of the body, so the connection goes back to the pool:
+            # a response closed part-read closes its connection, and the next request
+            # would open a new one. After [DONE] only the chunked encoding's last chunk
+            # is left (openai 1.x read it the same way); a body that goes on is dropped.
+            with contextlib.suppress(Exception):
+                for _ in itertools.islice(lines, 16):
+                    pass
         if finish is None and not parts and not calls:
             raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
         tool_calls = tuple(
