@@ -251,22 +251,29 @@ def open_notebook(
         page.goto(f"{jupyter.url}/notebooks/{name}?token={jupyter.token}")
         panel = ".jp-NotebookPanel"
     notebook = Notebook(page, jupyter, model, panel)
-    # A kernel that is up, then the setup cell; a slow first start gets one more chance.
+    # Wait for the notebook, then run the setup cell. Shift+Enter before the kernel
+    # session is connected runs nothing (the prompt stays "[ ]"), so run it again until
+    # the cell is taken; a page that never gets there is reloaded once.
     for attempt in range(2):
         try:
             page.locator(f"{panel} .jp-Cell").first.wait_for(timeout=60_000)
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                ".jp-Toolbar-kernelStatus[data-status='idle'], "
-                "[data-status='idle']",
-                timeout=60_000,
-            )
-            notebook.run(0)
+            deadline = time.monotonic() + 60
+            while True:
+                notebook.run(0)
+                taken = time.monotonic() + 3
+                while notebook.prompt(0) in ("[ ]:", "") and time.monotonic() < taken:
+                    time.sleep(0.05)
+                if notebook.prompt(0) not in ("[ ]:", ""):
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError("the setup cell never started: no kernel?")
             notebook.wait_done(0, timeout=60)
             break
-        except Exception:
+        except Exception as error:
             if attempt:
                 raise
+            print(f"open_notebook: retrying after {type(error).__name__}: {str(error)[:300]}")
+            notebook.screenshot(f"open-retry-{name}.png")
             page.reload()
     return notebook
 

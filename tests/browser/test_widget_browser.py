@@ -7,6 +7,7 @@ the widget with real clicks and keystrokes.
 
 from __future__ import annotations
 
+import json
 import time
 
 from agent_magic.testing import Reply
@@ -108,8 +109,8 @@ def test_interrupt_while_waiting(notebook_factory, record_timing) -> None:
 def test_first_token_reaches_the_page(notebook_factory, record_timing) -> None:
     """Time from the server sending a reply's first words to the page showing them."""
     nb = notebook_factory(["%%agent --mode never\nSay hello."])
-    delay = 0.5
-    words = "Qzxjv! " + " ".join(f"word{i}" for i in range(20)) + " TERMINATE"
+    delay = 0.4
+    words = "Qzxjv! " + " ".join(f"word{i}" for i in range(8)) + " TERMINATE"
     nb.model.enqueue(Reply(words, chunk_delay=delay))
     nb.run(1)
     asked = nb.requests_after(1)
@@ -119,6 +120,47 @@ def test_first_token_reaches_the_page(notebook_factory, record_timing) -> None:
     seen = time.monotonic()
     # The role chunk goes out at once, the first words after one chunk delay.
     record_timing("lab: first token sent -> shown", seen - (asked + delay))
-    assert "word19" not in nb.output(1)  # still streaming: shown before the reply ended
+    assert "word7" not in nb.output(1)  # still streaming: shown before the reply ended
     nb.wait_done(1, timeout=60)
     assert "Conversation terminated" in nb.output(1)
+
+
+def test_the_demo_runs_in_lab_from_its_recording(jupyter, browser) -> None:
+    """The README's first command: the demo opened in JupyterLab runs, offline, to its
+    recorded result (the kernel has a dummy key and no model server)."""
+    import shutil
+    from pathlib import Path
+
+    import nbformat
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("demo.ipynb", "agent-recording.jsonl"):
+        shutil.copy(root / name, jupyter.root / name)
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    try:
+        page.goto(f"{jupyter.url}/lab/tree/demo.ipynb?token={jupyter.token}&reset")
+        page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
+        )
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        cells = len(nbformat.read(root / "demo.ipynb", as_version=4).cells)
+        panel.locator(".jp-Cell").first.click()
+        page.keyboard.press("Escape")
+        for _ in range(cells):  # Shift+Enter down the notebook, as a reader would
+            page.keyboard.press("Shift+Enter")
+            time.sleep(0.2)
+        deadline = time.monotonic() + 90
+        while True:  # save until the last cell (%agent log) has its output
+            page.keyboard.press("Control+s")
+            time.sleep(1)
+            nb = nbformat.read(jupyter.root / "demo.ipynb", as_version=4)
+            # (Shift+Enter on the last cell adds an empty one below it.)
+            if nb.cells[cells - 1].get("outputs") or time.monotonic() > deadline:
+                break
+        shown = json.dumps([cell.get("outputs", []) for cell in nb.cells])
+        assert "a + b + c = 7.0" in shown
+        assert "warming from week 1 to week 4: 3.55" in shown
+        assert "Step 1: ran (automatic)" in shown and "UsageError" not in shown
+    finally:
+        page.close()
+        jupyter.shutdown_kernels()
