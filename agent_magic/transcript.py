@@ -248,20 +248,19 @@ class Store:
         if self._offset == 0:
             self._head = data[: min(end, 256)]
         self._offset += end
-        bad = 0
-        for raw in data[:end].splitlines():
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw.decode("utf-8"))
-                self._index(record)
-            except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-                bad += 1
+        bad = sum(not self._index_line(raw) for raw in data[:end].splitlines() if raw.strip())
         if bad:
             self.warn(
                 f"skipped {bad} unreadable line{'s' if bad > 1 else ''} in the recording "
                 f"{self.path}"
             )
+
+    def _index_line(self, raw: bytes) -> bool:
+        try:
+            self._index(json.loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            return False
+        return True
 
     def _clear(self) -> None:
         self.replies.clear()
@@ -294,20 +293,37 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Append one record (flushed at once) and index it."""
+    def add(self, record: dict[str, Any], line: str | None = None) -> None:
+        """Append one record (flushed at once) and index it.
+
+        ``line`` is the record already serialised as JSON, if the caller has it.
+        """
         if self.path is None or not self._writable:
             self._index(record)
             return
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if line is None:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        data = line.encode("utf-8") + b"\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+b") as file:
-                if file.tell() > 0:
+            with self._append() as file:
+                stat = os.fstat(file.fileno())
+                start = stat.st_size
+                if start > 0:
                     file.seek(-1, os.SEEK_END)
                     if file.read(1) != b"\n":  # a line cut short by a crash: end it
                         file.write(b"\n")
-                file.write(line.encode("utf-8"))
+                file.write(data)
+                file.flush()
+                # Only our line was added since the last read (same file, nothing
+                # appended or rewritten by another kernel): index it as it is, rather
+                # than opening and reading the file again.
+                alone = (
+                    0 < start == self._offset
+                    and stat.st_ino == self._inode
+                    and os.lseek(file.fileno(), 0, os.SEEK_CUR) == start + len(data)
+                    and file.seek(0) == 0
+                    and file.read(len(self._head)) == self._head
+                )
         except OSError as error:
             self._writable = False
             self._warn_once(
@@ -317,7 +333,21 @@ class Store:
             )
             self._index(record)
             return
-        self.refresh()
+        if not alone:
+            self.refresh()
+        elif self._index_line(data):
+            self._offset += len(data)
+        else:
+            self._offset += len(data)
+            self.warn(f"skipped 1 unreadable line in the recording {self.path}")
+
+    def _append(self) -> Any:
+        assert self.path is not None
+        try:
+            return open(self.path, "a+b")
+        except FileNotFoundError:  # its folder is made on the first write
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return open(self.path, "a+b")
 
     # -- drift -------------------------------------------------------------------------
 
@@ -572,12 +602,13 @@ class Recorder:
         if record is None:
             return
         record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
-        line = json.dumps(record, ensure_ascii=False)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         if self.secrets and any(s in line for s in self.secrets) or _KEY_SHAPED.search(line):
-            record = json.loads(redact_text(line, self.secrets))
+            line = redact_text(line, self.secrets)
+            record = json.loads(line)
         self.records.append(record)
         if self.write and self.store is not None:
-            self.store.add(record)
+            self.store.add(record, line)
 
     def _record(self, event: Event) -> dict[str, Any] | None:
         if isinstance(event, TaskStarted):
