@@ -8,8 +8,10 @@ layer. What we add: a list of endpoints tried in order (AutoGen's
 every message, and a worker thread so the kernel's interrupt stops a request
 within a tick even when the socket is silent.
 
-The SDK is imported only when the first request is made, so ``%load_ext``
-stays fast.
+The SDK is never imported at module level, so ``%load_ext`` stays fast:
+:func:`warm_import` imports it (and builds the likely client) in a background
+thread from ``%load_ext`` on, and a first request made before that finishes
+imports what it needs itself.
 """
 
 from __future__ import annotations
@@ -465,36 +467,64 @@ def _detail(error: Any) -> str:
 
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
-# one costs ~20 ms (most of it loading the CA bundle), and a shared client keeps its
-# connections open between requests.
+# one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
+# bundle each time), and a shared client keeps its connections open between requests.
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
 
 
 def _shared_client(settings: tuple[Any, ...]) -> Any:
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(settings)
+        if client is not None:
+            return client
+        # One lock per settings: a client being built in the background for other
+        # settings does not hold this one up.
+        building = _BUILDING.setdefault(settings, threading.Lock())
+    with building:
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(settings)
         if client is None:
-            import openai  # deferred: the SDK takes most of a second to import
+            client = _new_client(settings)
+            with _CLIENTS_LOCK:
+                _CLIENTS[settings] = client
+                _BUILDING.pop(settings, None)
+    return client
 
-            kind, key, url, version, timeout, retries = settings
-            common = {"timeout": timeout, "max_retries": retries}
-            if kind == "azure":
-                client = openai.AzureOpenAI(
-                    api_key=key, azure_endpoint=url, api_version=version, **common
-                )
-            else:
-                client = openai.OpenAI(api_key=key, base_url=url, **common)
-            _CLIENTS[settings] = client
-        return client
+
+def _new_client(settings: tuple[Any, ...]) -> Any:
+    import openai  # deferred: the SDK takes most of a second to import
+
+    kind, key, url, version, timeout, retries = settings
+    common = {"timeout": timeout, "max_retries": retries}
+    if kind == "azure":
+        return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
+    return openai.OpenAI(api_key=key, base_url=url, **common)
 
 
 def warm_import() -> None:
-    """Import the openai SDK in a background thread, off the first cell's critical path."""
+    """Get the first cell's slow work done in a background thread, while the user reads.
+
+    The openai SDK's import (~0.5-1 s), the client the environment points at with the
+    default settings (its transport's and chat resources' imports, the CA bundle), a
+    request thread, and the modules a cell imports on first use. A first cell run at
+    once waits for the parts it needs (the import lock, the client's lock); anything
+    that fails here is left for the first request to report.
+    """
 
     def work() -> None:
-        with contextlib.suppress(Exception):  # the first request will report it
+        with contextlib.suppress(Exception):
             importlib.import_module("openai")
+            _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+            [endpoint, *_] = resolve_endpoints(model="")
+            client = _shared_client(OpenAIChat([endpoint])._settings(endpoint))
+            # Loaded on first use: the chat resources (~40 ms of imports and models).
+            client.chat.completions.with_raw_response  # noqa: B018
+            client.chat.completions.with_streaming_response  # noqa: B018
+        for name in ("executor", "context", "export"):
+            with contextlib.suppress(Exception):
+                importlib.import_module(f"{__package__}.{name}")
 
     threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
 
