@@ -44,9 +44,17 @@ def cap(text: str, limit: int) -> str:
     return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
 
 
+# Writes are sorted into head and tail in chunks of about this many characters.
+_CHUNK = 1 << 16
+
+
 @dataclass
 class HeadTail:
-    """A text sink that keeps the first and last characters written, in bounded memory."""
+    """A text sink that keeps the first and last characters written, in bounded memory.
+
+    Writes are gathered and sorted into head and tail a chunk at a time, so a step that
+    prints a million short lines pays little more per line than a list append.
+    """
 
     limit: int
     head: list[str] = field(default_factory=list)
@@ -54,9 +62,19 @@ class HeadTail:
     head_size: int = 0
     tail_size: int = 0
     total: int = 0
+    _pending: list[str] = field(default_factory=list, repr=False)
+    _settled: int = field(default=0, repr=False)  # of ``total``, what head and tail hold
 
     def write(self, text: str) -> None:
         self.total += len(text)
+        self._pending.append(text)
+        if self.total - self._settled >= _CHUNK:
+            self._settle()
+
+    def _settle(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._settled = self.total
         room = self.limit // 2 - self.head_size
         if room > 0:
             self.head.append(text[:room])
@@ -70,6 +88,8 @@ class HeadTail:
             self.tail_size -= len(self.tail.popleft())
 
     def text(self) -> str:
+        if self._pending:
+            self._settle()
         head = "".join(self.head)
         tail = "".join(self.tail)
         cut = self.total - len(head) - len(tail)

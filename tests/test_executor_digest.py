@@ -1,0 +1,49 @@
+"""The bounded digest of what a step prints: head and tail kept, in bounded memory."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agent_magic import executor
+from agent_magic.executor import HeadTail
+
+
+def check(digest: str, text: str, limit: int) -> None:
+    """``digest`` is all of ``text``, or its first half-limit characters, the number cut,
+    and (at least) its last half-limit characters."""
+    if len(text) <= limit:
+        assert digest == text
+        return
+    head, rest = digest.split("\n... [", 1)
+    cut, tail = rest.split(" characters cut] ...\n", 1)
+    assert head == text[: limit // 2]
+    assert text.endswith(tail) and limit // 2 <= len(tail) <= limit - len(head)
+    assert int(cut) == len(text) - len(head) - len(tail)
+
+
+@pytest.mark.parametrize("limit", [10, 101, 8000])
+def test_many_small_writes_keep_the_head_and_the_tail(limit: int) -> None:
+    rng = random.Random(limit)
+    for _ in range(50):
+        sink, written = HeadTail(limit), []
+        for _ in range(rng.randint(0, 3000)):
+            text = f"{rng.randint(0, 10**6)};" * rng.randint(0, 40)
+            sink.write(text)
+            written.append(text)
+        whole = "".join(written)
+        assert sink.total == len(whole)
+        check(sink.text(), whole, limit)
+
+
+def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "_CHUNK", 1000)
+    sink = HeadTail(100)
+    line = "x" * 99 + "\n"
+    for _ in range(100_000):
+        sink.write(line)
+        assert sum(map(len, sink._pending)) < 1000 + len(line)
+        assert sink.head_size + sink.tail_size <= 100
+    assert sink.total == 10_000_000
+    check(sink.text(), line * 100_000, 100)
