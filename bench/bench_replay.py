@@ -67,7 +67,8 @@ def run(steps: int = STEPS, runs: int = RUNS) -> dict[str, Any]:
     """Record once, replay ``runs`` times; figures in milliseconds."""
     folder = Path(tempfile.mkdtemp(prefix="bench_replay_"))
     shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "agent_magic")
+    if "agent_magic" not in shell.extension_manager.loaded:
+        shell.run_line_magic("load_ext", "agent_magic")
     magics = shell.magics_manager.registry["AgentMagics"]
     magics.recording = str(folder / "agent-recording.jsonl")
     magics.max_retries = 0

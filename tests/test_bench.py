@@ -21,34 +21,77 @@ def bench():
         sys.path.remove(str(BENCH))
 
 
-def test_the_loop_and_its_floors_run(bench) -> None:
-    report = bench.bench_loop(steps=2, runs=1)
-    rows = report["rows"]
-    assert set(rows) >= {"raw HTTP + exec (floor a)", "%%agent --no-stream", "%%agent (streamed)"}
-    assert all(row["median"] > 0 for row in rows.values())
+@pytest.fixture(scope="module")
+def report(bench):
+    """Every piece of ``bench/run.py``, at the smallest sizes."""
+    import bench_context
+    import bench_replay
 
-
-def test_big_output_reaches_the_model_bounded(bench) -> None:
-    report = bench.bench_big_output(megabytes=1, runs=1)
-    assert 0 < report["digest_chars"] < 20_000
-
-
-def test_the_report_renders(bench) -> None:
-    loop = bench.bench_loop(steps=1, runs=1)
-    stat = {"median": 1.0, "min": 1.0, "max": 1.0}
-    report = {
+    return {
         "machine": bench.machine(),
-        "loop": loop,
-        "load": {"load": stat, "first_cell_extra": {"at once": stat}, "importtime": []},
-        "replay": {
-            "steps": 1,
-            "overhead_median_ms": 1.0,
-            "overhead_min_ms": 1.0,
-            "overhead_max_ms": 1.0,
-            "code_median_ms": 1.0,
-        },
-        "big_output": {"megabytes": 1, "seconds": stat, "peak_growth_mib": stat, "digest_chars": 9},
-        "memory": {"steps": 1, "bare_mib": stat, "agent_mib": stat},
+        "loop": bench.bench_loop(steps=2, runs=1),
+        "load": bench.bench_load(runs=1, idle=0.2),
+        "replay": bench_replay.run(steps=2, runs=1),
+        "context": bench_context.run(variables=200, runs=1),
+        "big_output": bench.bench_big_output(megabytes=1, runs=1),
+        "memory": bench.bench_memory(steps=2, runs=1),
     }
+
+
+def test_the_loop_and_its_floors_run(report) -> None:
+    rows = report["loop"]["rows"]
+    assert set(rows) == {
+        "raw HTTP + exec (floor a)",
+        "raw HTTP + exec, streamed",
+        "openai SDK + run_cell (floor b)",
+        "openai SDK + run_cell, streamed",
+        "%%agent --no-stream",
+        "%%agent (streamed)",
+    }
+    assert all(row["median"] > 0 and row["min"] <= row["max"] for row in rows.values())
+
+
+def test_load_and_the_first_cell_are_measured(report) -> None:
+    load = report["load"]
+    assert load["load"]["median"] > 0
+    assert set(load["first_cell_extra"]) == {"at once", "after 0.2 s"}
+    assert any(name.startswith("agent_magic") for name, _ in load["importtime"])
+
+
+def test_big_output_reaches_the_model_bounded(report) -> None:
+    big = report["big_output"]
+    assert 0 < big["digest_chars"] < 20_000
+    assert big["seconds"]["median"] > 0 and big["bare_seconds"]["median"] > 0
+
+
+def test_memory_is_read_from_proc(report) -> None:
+    memory = report["memory"]
+    assert memory["bare_mib"]["median"] > 10 and memory["agent_mib"]["median"] > 10
+
+
+def test_the_report_renders_with_every_target(bench, report) -> None:
     text = bench.markdown(report)
-    assert "Per-step overhead" in text and "raw HTTP" in text and "Peak RSS" in text
+    for heading in ("## Targets", "Per-step overhead", "## 2. Load", "## 3. Replay"):
+        assert heading in text
+    for heading in ("## 4. Context", "## 5. Big output", "Peak RSS"):
+        assert heading in text
+    rows = bench.targets(report)
+    assert len(rows) == 11 and all(len(row) == 4 for row in rows)
+    assert {row[3] for row in rows} <= {"met", "**not met**", "reported"}
+
+
+def test_quick_does_not_overwrite_the_figures(bench, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(bench, "ROOT", tmp_path)
+    for name in ("bench_loop", "bench_load", "bench_big_output", "bench_memory"):
+        monkeypatch.setattr(bench, name, lambda *a, **k: None)
+    monkeypatch.setattr(bench, "markdown", lambda report: "text")
+    import bench_context
+    import bench_replay
+
+    monkeypatch.setattr(bench_replay, "run", lambda **k: None)
+    monkeypatch.setattr(bench_context, "run", lambda **k: None)
+    bench.main(["--quick"])
+    assert not (tmp_path / "docs" / "benchmarks.md").exists()
+    (tmp_path / "docs").mkdir()
+    bench.main(["--quick", "--write"])
+    assert (tmp_path / "docs" / "benchmarks.md").read_text() == "text\n"
