@@ -655,9 +655,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-context", action="store_true", help="skip the 1 GiB context case")
     args = parser.parse_args(argv)
     runs = 3 if args.quick else 7
+    loop_runs = 3 if args.quick else 15  # cheap, and the noisiest figures
     steps = STEPS
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick}
-    report["loop"] = bench_loop(steps, runs)
+    report["loop"] = bench_loop(steps, loop_runs)
     report["load"] = bench_load(2 if args.quick else 5)
     import bench_replay
 
