@@ -95,3 +95,11 @@ def test_quick_does_not_overwrite_the_figures(bench, monkeypatch, tmp_path) -> N
     (tmp_path / "docs").mkdir()
     bench.main(["--quick", "--write"])
     assert (tmp_path / "docs" / "benchmarks.md").read_text() == "text\n"
+
+
+@pytest.mark.parametrize("flags", [[], ["--request", "--stream"]])
+def test_the_profiler_runs(bench, flags, capsys) -> None:
+    import profile_loop
+
+    profile_loop.main([*flags, "--runs", "1", "--top", "3"])
+    assert "ms per" in capsys.readouterr().out
