@@ -214,7 +214,13 @@ class OpenAIChat:
                 yielded = False
                 try:
                     for item in items:
-                        yielded = yielded or isinstance(item, str)
+                        if isinstance(item, ChatReply):
+                            # The reply comes last; the worker may still be reading the
+                            # end of the body (see _request), which nobody waits for.
+                            items.close()
+                            yield item
+                            return
+                        yielded = True
                         yield item
                     return
                 except Exception as error:  # the SDK's errors, re-raised from the worker
@@ -321,20 +327,22 @@ class OpenAIChat:
                         function = call.get("function") or {}
                         slot["name"] += function.get("name") or ""
                         slot["arguments"] += function.get("arguments") or ""
-            # Read on to the end of the body, so the connection goes back to the pool:
-            # a response closed part-read closes its connection, and the next request
-            # would open a new one. After [DONE] only the chunked encoding's last chunk
-            # is left (openai 1.x read it the same way); a body that goes on is dropped.
+            if finish is None and not parts and not calls:
+                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+            tool_calls = tuple(
+                ToolCallRequest(slot["id"] or f"call_{i}", slot["name"], slot["arguments"])
+                for i, slot in sorted(calls.items())
+            )
+            yield ChatReply("".join(parts), tool_calls, usage, model, endpoint.label, finish)
+            # The reply is handed on; now read on to the end of the body, in this worker
+            # thread, so the connection goes back to the pool: a response closed
+            # part-read closes its connection, and the next request would open a new
+            # one. After [DONE] only the chunked encoding's last chunk is left (openai
+            # 1.x read it too); a server that keeps the body open after [DONE] holds up
+            # this worker, never the caller, and a body that goes on is dropped.
             with contextlib.suppress(Exception):
                 for _ in itertools.islice(lines, 16):
                     pass
-        if finish is None and not parts and not calls:
-            raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
-        tool_calls = tuple(
-            ToolCallRequest(slot["id"] or f"call_{i}", slot["name"], slot["arguments"])
-            for i, slot in sorted(calls.items())
-        )
-        yield ChatReply("".join(parts), tool_calls, usage, model, endpoint.label, finish)
 
     def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
         return redact(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -37,3 +41,44 @@ def test_requests_reuse_one_connection(stream: bool, connections: list[Any]) -> 
     assert [r[-1].content for r in replies] == ["one", "two", "three"]
     assert all(isinstance(r[-1], ChatReply) for r in replies)
     assert len(connections) == 1
+
+
+class _HoldsTheBodyOpen(BaseHTTPRequestHandler):
+    """Streams a reply and [DONE], then keeps the chunked body open (a misbehaving proxy)."""
+
+    protocol_version = "HTTP/1.1"
+    released = threading.Event()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = {"choices": [{"index": 0, "delta": {"content": "hello"}, "finish_reason": "stop"}]}
+        for event in (f"data: {json.dumps(chunk)}\n\n", "data: [DONE]\n\n"):
+            data = event.encode()
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+        self.released.wait(30)
+        self.close_connection = True
+
+
+def test_a_body_kept_open_after_done_does_not_hold_up_the_reply() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HoldsTheBodyOpen)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        chat = OpenAIChat([Endpoint("m", "sk-test-held-0000", url)], stream=True, max_retries=0)
+        start = time.monotonic()
+        items = list(chat.stream([{"role": "user", "content": "hi"}]))
+        assert time.monotonic() - start < 5
+        assert items[-1].content == "hello"
+    finally:
+        _HoldsTheBodyOpen.released.set()
+        server.shutdown()
+        server.server_close()
