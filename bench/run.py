@@ -683,7 +683,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="write docs/benchmarks.md (default: yes, except with --quick)",
     )
     parser.add_argument("--no-context", action="store_true", help="skip the 1 GiB context case")
+    parser.add_argument("--json", metavar="PATH", help="also save the figures as JSON")
+    parser.add_argument(
+        "--from-json", metavar="PATH", help="render figures saved by --json; measure nothing"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        return _finish(report, args)
     runs = 3 if args.quick else 7
     loop_runs = 3 if args.quick else 15  # cheap, and the noisiest figures
     steps = STEPS
@@ -699,12 +706,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["context"] = bench_context.run(runs=runs)
     report["big_output"] = bench_big_output(20 if args.quick else 100, 1 if args.quick else 3)
     report["memory"] = bench_memory(steps, 1 if args.quick else 3)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return _finish(report, args)
+
+
+def _finish(report: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     notes = ROOT / "bench" / "NOTES.md"
     if notes.exists():
         report["notes"] = notes.read_text().strip()
     text = markdown(report)
     print(text)
-    if args.write or (args.write is None and not args.quick):
+    if args.write or (args.write is None and not report.get("quick")):
         (ROOT / "docs" / "benchmarks.md").write_text(text + "\n")
     return report
 

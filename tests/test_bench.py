@@ -103,3 +103,12 @@ def test_the_profiler_runs(bench, flags, capsys) -> None:
 
     profile_loop.main([*flags, "--runs", "1", "--top", "3"])
     assert "ms per" in capsys.readouterr().out
+
+
+def test_saved_figures_render_again(bench, report, tmp_path, capsys) -> None:
+    import json
+
+    saved = tmp_path / "figures.json"
+    saved.write_text(json.dumps(report))
+    bench.main(["--from-json", str(saved), "--no-write"])
+    assert "## Targets" in capsys.readouterr().out
