@@ -496,12 +496,13 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 )
             )
     load = report["load"]["load"]["median"]
+    compiling = report["load"].get("load_compiling", {}).get("median", load)
     out.append(
         (
             "`%load_ext agent_magic` ≤ 50 ms",
-            f"{load:.1f} ms",
-            f"×{load / 50:.2f}",
-            _verdict(load <= 50),
+            f"{load:.1f} ms; {compiling:.1f} ms compiling from source",
+            f"×{load / 50:.2f}; ×{compiling / 50:.2f}",
+            _verdict(max(load, compiling) <= 50),
         )
     )
     for label, first in report["load"]["first_cell_extra"].items():
