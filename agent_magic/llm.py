@@ -511,22 +511,30 @@ def _new_client(settings: tuple[Any, ...]) -> Any:
     return openai.OpenAI(api_key=key, base_url=url, **common)
 
 
-def warm_import() -> None:
+def warm_import(
+    *,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 2,
+) -> None:
     """Get the first cell's slow work done in a background thread, while the user reads.
 
-    The openai SDK's import (~0.5-1 s), the client the environment points at with the
-    default settings (its transport's and chat resources' imports, the CA bundle), a
-    request thread, and the modules a cell imports on first use. A first cell run at
-    once waits for the parts it needs (the import lock, the client's lock); anything
-    that fails here is left for the first request to report.
+    The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
+    endpoint the settings given here and the environment point at: its transport's and
+    chat resources' imports, the CA bundle), a request thread, and the modules a cell
+    imports on first use. A first cell run at once waits for the parts it needs (the
+    import lock, the client's lock); anything that fails here is left for the first
+    request to report. A cell with other settings builds its own client.
     """
 
     def work() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module("openai")
             _WORKERS.submit(lambda: None)  # a request thread, started and waiting
-            [endpoint, *_] = resolve_endpoints(model="")
-            client = _shared_client(OpenAIChat([endpoint])._settings(endpoint))
+            [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
+            chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
+            client = _shared_client(chat._settings(endpoint))
             # Loaded on first use: the chat resources (~40 ms of imports and models).
             client.chat.completions.with_raw_response  # noqa: B018
             client.chat.completions.with_streaming_response  # noqa: B018

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent_magic import testing
+from agent_magic import llm, testing
 from agent_magic.conversation import ChatReply
 from agent_magic.llm import Endpoint, OpenAIChat
 from agent_magic.testing import FakeOpenAIServer
@@ -82,3 +82,19 @@ def test_a_body_kept_open_after_done_does_not_hold_up_the_reply() -> None:
         _HoldsTheBodyOpen.released.set()
         server.shutdown()
         server.server_close()
+
+
+def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-warm-0000")
+    monkeypatch.delenv("OAI_CONFIG_LIST", raising=False)
+    url = "http://127.0.0.1:9/v1/warm"  # nothing is asked: the client is only built
+    llm.warm_import(base_url=url, timeout=7.0, max_retries=1)
+    for thread in threading.enumerate():
+        if thread.name == "agent_magic-import":
+            thread.join(60)
+    chat = OpenAIChat([Endpoint("m", None, url)], timeout=7.0, max_retries=1)
+    settings = chat._settings(chat.endpoints[0])
+    assert settings in llm._CLIENTS
+    assert chat._client(0, chat.endpoints[0]) is llm._CLIENTS[settings]
+    other = OpenAIChat([Endpoint("m", None, url)], timeout=8.0, max_retries=1)
+    assert other._client(0, other.endpoints[0]) is not llm._CLIENTS[settings]
