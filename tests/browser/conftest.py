@@ -1,10 +1,13 @@
 """A real JupyterLab (and Notebook 7) in headless Chromium, for the review widget.
 
-One jupyter server and one browser serve a test module (module scope: playwright's
-sync API keeps an event loop running in this thread while its browser is open, and the
-rest of the suite needs ``asyncio.run``); every test gets its own
-local OpenAI-compatible server, notebook and page, and its kernels are shut down after
-it. Everything listens on 127.0.0.1; the jupyter server is stopped by its PID.
+One jupyter server and one browser serve the whole ``tests/browser`` package (package
+scope, which needs the ``__init__.py`` here: playwright's sync API keeps an event loop
+running in this thread while its browser is open, and the rest of the suite needs
+``asyncio.run``, so both are closed before pytest leaves this folder). Every test gets
+its own local OpenAI-compatible server, notebook and page, and its kernels are shut
+down after it. Everything listens on 127.0.0.1; the jupyter server is stopped by its
+PID. On a failure the page's screenshot, its text and the server's log (kernel stderr
+included) are saved in ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +80,29 @@ class Jupyter:
             self.api("DELETE", f"/api/kernels/{kernel['id']}")
 
 
+WIDGET_EXTENSIONS = ("jupyter-widgets-jupyterlab-manager", "anywidget")
+
+
+def _check_widget_extensions(server: Jupyter) -> None:
+    """Fail at once, with a reason, when the server would not render widgets."""
+    try:
+        listed = server.api("GET", "/lab/api/extensions")
+    except OSError:
+        return  # no extension manager API: the widget tests will tell
+    found = {entry.get("name"): entry for entry in listed if isinstance(entry, dict)}
+    for name in WIDGET_EXTENSIONS:
+        entry = found.get(name)
+        if entry is None or not entry.get("enabled") or entry.get("status") != "ok":
+            pytest.fail(f"the {name} lab extension is not loaded: {entry or sorted(found)}")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
     root = tmp_path_factory.mktemp("lab-root")
     home = tmp_path_factory.mktemp("lab-home")
@@ -91,8 +110,12 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
     env = {
         **os.environ,
         "OPENAI_API_KEY": "sk-test-browser-dummy",  # the local server ignores it
+        # A developer's own config, user-installed extensions and IPython profile
+        # stay out; labextensions and kernelspecs under sys.prefix are still found.
         "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
     }
@@ -134,6 +157,7 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
                     tail = log.read_text()[-3000:]
                     raise RuntimeError(f"jupyter lab did not start:\n{tail}") from None
                 time.sleep(0.2)
+        _check_widget_extensions(server)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -144,7 +168,7 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter]:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -169,7 +193,7 @@ class Notebook:
     jupyter: Jupyter
     model: FakeOpenAIServer
     panel: str
-    timings: dict[str, float] = field(default_factory=dict)
+    clicked_wall: float = 0.0
 
     def cell(self, index: int) -> Any:
         return self.page.locator(f"{self.panel} .jp-Cell").nth(index)
@@ -202,9 +226,13 @@ class Notebook:
         self.control("button.agent-run").wait_for(state="visible", timeout=timeout * 1000)
 
     def click(self, css: str) -> float:
-        """Click a widget control; return when it was clicked (time.monotonic())."""
+        """Click a widget control; return when it was clicked (time.monotonic()).
+
+        ``clicked_wall`` keeps the same moment as ``time.time()``, to compare with a
+        time the kernel took (same machine, same clock)."""
         target = self.control(css)
         target.wait_for(state="visible", timeout=30_000)
+        self.clicked_wall = time.time()
         clicked = time.monotonic()
         target.click()
         return clicked
@@ -221,42 +249,44 @@ class Notebook:
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / name
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=True, timeout=10_000)
         return path
 
 
-def open_notebook(
-    jupyter: Jupyter, browser: Any, model: FakeOpenAIServer, cells: list[str], app: str
-) -> Notebook:
-    """Write the notebook, open it in ``app`` ("lab" or "notebook") and run its first cell."""
-    name = f"nb-{secrets.token_hex(4)}.ipynb"
-    setup = (
+def agent_setup(model: FakeOpenAIServer) -> str:
+    """The first cell: load the extension and point it at this test's model server."""
+    return (
         "%load_ext agent_magic\n"
         f"%config AgentMagics.base_url = {model.base_url!r}\n"
         "%config AgentMagics.max_retries = 0"
     )
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup)])
-    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+
+
+def write_notebook(root: Path, cells: list[str]) -> str:
+    name = f"nb-{secrets.token_hex(4)}.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nbformat.write(nb, jupyter.root / name)
-    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    nbformat.write(nb, root / name)
+    return name
+
+
+def open_notebook(notebook: Notebook, name: str, app: str) -> None:
+    """Open ``name`` in ``app`` ("lab" or "notebook") and run its first cell."""
+    page, jupyter = notebook.page, notebook.jupyter
     if app == "lab":
         page.goto(f"{jupyter.url}/lab/tree/{name}?token={jupyter.token}&reset")
-        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
     else:
         page.goto(f"{jupyter.url}/notebooks/{name}?token={jupyter.token}")
-        panel = ".jp-NotebookPanel"
-    notebook = Notebook(page, jupyter, model, panel)
     # Wait for the notebook, then run the setup cell. Shift+Enter before the kernel
     # session is connected runs nothing (the prompt stays "[ ]"), so run it again until
     # the cell is taken; a page that never gets there is reloaded once.
     for attempt in range(2):
         try:
-            page.locator(f"{panel} .jp-Cell").first.wait_for(timeout=60_000)
+            page.locator(f"{notebook.panel} .jp-Cell").first.wait_for(timeout=60_000)
             deadline = time.monotonic() + 60
             while True:
                 notebook.run(0)
@@ -268,37 +298,60 @@ def open_notebook(
                 if time.monotonic() > deadline:
                     raise AssertionError("the setup cell never started: no kernel?")
             notebook.wait_done(0, timeout=60)
-            break
+            return
         except Exception as error:
             if attempt:
                 raise
             print(f"open_notebook: retrying after {type(error).__name__}: {str(error)[:300]}")
             notebook.screenshot(f"open-retry-{name}.png")
             page.reload()
-    return notebook
+
+
+PANELS = {"lab": ".jp-NotebookPanel:not(.lm-mod-hidden)", "notebook": ".jp-NotebookPanel"}
 
 
 @pytest.fixture
 def notebook_factory(jupyter: Jupyter, browser: Any, request: pytest.FixtureRequest):
+    """``make(cells, app="lab", setup=None)``: a notebook whose first cell is ``setup``
+    (by default: load the extension, pointed at a fresh local model server), then
+    ``cells``; opened in a new page of ``app`` with the first cell run."""
     opened: list[Notebook] = []
     servers: list[FakeOpenAIServer] = []
 
-    def make(cells: list[str], app: str = "lab") -> Notebook:
+    def make(cells: list[str], app: str = "lab", setup: str | None = None) -> Notebook:
         model = FakeOpenAIServer().start()
         servers.append(model)
-        notebook = open_notebook(jupyter, browser, model, cells, app)
+        name = write_notebook(jupyter.root, [setup or agent_setup(model), *cells])
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        notebook = Notebook(page, jupyter, model, PANELS[app])
         opened.append(notebook)
+        open_notebook(notebook, name, app)
         return notebook
 
     yield make
-    failed = getattr(request.node, "rep_call", None)
+    report = getattr(request.node, "rep_call", None)
+    failed = report is None or report.failed
+    test = request.node.name.replace("/", "_")
     for index, notebook in enumerate(opened):
-        if failed is not None and failed.failed:
-            notebook.screenshot(f"failed-{request.node.name}-{index}.png")
+        if failed:
+            _keep_evidence(notebook, f"failed-{test}-{index}")
         notebook.page.close()
+    if failed and opened:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(jupyter.log, ARTIFACTS / f"failed-{test}-jupyter.log")
     jupyter.shutdown_kernels()
     for model in servers:
         model.stop()
+
+
+def _keep_evidence(notebook: Notebook, stem: str) -> None:
+    """The page's screenshot and text, for a failed test (best effort)."""
+    try:
+        notebook.screenshot(f"{stem}.png")
+        text = notebook.page.locator(notebook.panel).first.inner_text(timeout=5_000)
+        (ARTIFACTS / f"{stem}.txt").write_text(text)
+    except Exception as error:  # a crashed page must not hide the test's own failure
+        print(f"could not save {stem}: {error}")
 
 
 @pytest.hookimpl(hookwrapper=True)
