@@ -16,6 +16,7 @@ imports what it needs itself.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import itertools
@@ -499,6 +500,24 @@ def _shared_client(settings: tuple[Any, ...]) -> Any:
                 _CLIENTS[settings] = client
                 _BUILDING.pop(settings, None)
     return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    """Close the shared clients at exit, while the modules are still there.
+
+    The SDK's HTTP client closes itself in ``__del__``, which fails noisily ("Exception
+    ignored in ... __del__") when it runs after the interpreter has begun tearing its
+    modules down, as it does for a client kept alive until then.
+    """
+    with _CLIENTS_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            vars(client).pop("_client", None)  # its __del__ runs now, and finds it closed
 
 
 def _new_client(settings: tuple[Any, ...]) -> Any:

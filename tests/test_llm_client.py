@@ -98,3 +98,16 @@ def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.Monke
     assert chat._client(0, chat.endpoints[0]) is llm._CLIENTS[settings]
     other = OpenAIChat([Endpoint("m", None, url)], timeout=8.0, max_retries=1)
     assert other._client(0, other.endpoints[0]) is not llm._CLIENTS[settings]
+
+
+def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None:
+    import weakref
+
+    settings = ("openai", "sk-test-exit-0000", "http://127.0.0.1:9/v1/exit", None, 5.0, 0)
+    client = llm._shared_client(settings)
+    client.chat.completions.with_raw_response  # noqa: B018  (a reference cycle, as in use)
+    transport = weakref.ref(client._client)
+    llm._close_clients()  # what atexit runs
+    assert transport() is None  # closed and let go now, not at interpreter teardown
+    assert settings not in llm._CLIENTS
+    assert llm._shared_client(settings) is not client
