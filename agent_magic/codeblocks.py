@@ -72,6 +72,49 @@ def strip_code_blocks(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", prose).strip()
 
 
+# An image (![alt](url), ![alt][ref]) and an inline code span (`...`, ``...``).
+_IMAGE = re.compile(r"!\[(?=[^\]\n]*\]\s*[(\[])")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+
+
+def inert_markdown(text: str) -> str:
+    """Model-written Markdown made safe to render: nothing in it loads or runs by itself.
+
+    A reply (or an output it quotes) could carry ``![](https://host/?q=<secret>)`` or
+    raw HTML such as ``<img src=...>``: a notebook renders those on display, which
+    would send data to a stranger's server without a click. Outside code, images become
+    links (``[image: alt](url)``) and ``<`` is escaped, so HTML shows as text. Fenced
+    blocks and code spans are left as they are: they render as code.
+    """
+    lines = _lines(text)
+    code = [False] * len(lines)
+    for _, start, end in _fenced(text):
+        code[start:end] = [True] * (end - start)
+    out: list[str] = []
+    prose: list[str] = []
+    for line, is_code in zip(lines, code, strict=True):
+        if is_code:
+            if prose:
+                out.append(_inert_prose("\n".join(prose)))
+                prose = []
+            out.append(line)
+        else:
+            prose.append(line)
+    if prose:
+        out.append(_inert_prose("\n".join(prose)))
+    return "\n".join(out)
+
+
+def _inert_prose(text: str) -> str:
+    pieces, last = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        pieces.append(_IMAGE.sub("[image: ", text[last : span.start()]).replace("<", "&lt;"))
+        pieces.append(span.group())
+        last = span.end()
+    pieces.append(_IMAGE.sub("[image: ", text[last:]).replace("<", "&lt;"))
+    return "".join(pieces)
+
+
 def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 

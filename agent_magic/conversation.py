@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -345,6 +345,7 @@ class Conversation:
                     continue
                 yield from self._execute(proposal, decision, reply)
         except KeyboardInterrupt:
+            self._close_tool_calls("Not run: the user interrupted.")
             self.messages.append(
                 {"role": "user", "content": "(The user interrupted the conversation here.)"}
             )
@@ -460,6 +461,23 @@ class Conversation:
         for call in reply.tool_calls:
             self.messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
 
+    def _close_tool_calls(self, text: str) -> None:
+        """Answer the last reply's tool calls that have no tool message yet (an interrupt
+        between the reply and its steps), so the next request is a valid history."""
+        answered: set[str] = set()
+        for message in reversed(self.messages):
+            if message.get("role") == "tool":
+                answered.add(message.get("tool_call_id"))
+            elif message.get("role") == "assistant":
+                for call in message.get("tool_calls") or ():
+                    if call["id"] not in answered:
+                        self.messages.append(
+                            {"role": "tool", "tool_call_id": call["id"], "content": text}
+                        )
+                return
+            else:
+                return
+
     def reset(self) -> None:
         self.messages.clear()
         self.replies.clear()
@@ -555,9 +573,10 @@ async def adrive(
 ) -> Finished:
     """Like :func:`drive`, for handlers that ``await`` (a widget waiting for a click).
 
-    The loop itself blocks (a model request, code running); ``blocking()`` is entered
-    around each such stretch, e.g. to let an interrupt raise there while the event
-    loop, which would otherwise handle it, cannot run.
+    The loop itself blocks (a model request, code running), and so may a handler that
+    does not await (``input()``); ``blocking()`` is entered around each such stretch,
+    e.g. to let an interrupt raise there while the event loop, which would otherwise
+    handle it, cannot run. Only the ``await`` of a handler's result is outside it.
     """
     import inspect
 
@@ -569,7 +588,8 @@ async def adrive(
         except StopIteration as stop:
             return stop.value
         try:
-            result = handle(event)
+            with blocking():
+                result = handle(event)
             answer = await result if inspect.isawaitable(result) else result
         except (KeyboardInterrupt, _cancelled()):
             try:
@@ -577,7 +597,9 @@ async def adrive(
                     event = steps.throw(KeyboardInterrupt())
             except StopIteration as stop:
                 return stop.value
-            result = handle(event)
+            result = None
+            with blocking(), suppress(KeyboardInterrupt):  # a second press: still finish
+                result = handle(event)
             if inspect.isawaitable(result):
                 await result
             with blocking():

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codeblocks import PYTHON, SHELL, CodeBlock
+from .codeblocks import PYTHON, SHELL, CodeBlock, inert_markdown
 from .conversation import Executor, StepOutcome
 
 if TYPE_CHECKING:
@@ -425,7 +425,7 @@ def _reply_cells(
     steps = ran.get(step, [])
     label = (decision or {}).get("label") or ""
     action = (decision or {}).get("action")
-    text = prose(str(reply.get("content") or ""))
+    text = inert_markdown(prose(str(reply.get("content") or "")))
     proposed = (decision or {}).get("proposed") or []
     if action in ("skip", "stop", "feedback") and proposed:
         text += f"\n\n*Not run ({label}):*\n\n{_fenced(proposed)}"

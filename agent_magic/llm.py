@@ -390,30 +390,52 @@ def _error_text(error: Any) -> str:
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """The JSON payloads of a server-sent event stream, up to ``[DONE]``."""
+    """The JSON objects of a server-sent event stream, up to ``[DONE]``.
+
+    Comments, event names and keep-alives are skipped, and so is a payload that is
+    JSON but not an object (some proxies send ``data: null`` or a bare number).
+    """
     data: list[str] = []
-    for line in lines:
+    for line in itertools.chain(
+        lines, [""]
+    ):  # a stream cut without its blank line still ends its event
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
             continue
         if line or not data:
-            continue  # comments, event names, keep-alives
-        payload = "\n".join(data)
+            continue
+        payload = "\n".join(data).strip()
         data = []
         if payload == "[DONE]":
             return
-        yield json.loads(payload)
-    if data and data != ["[DONE]"]:
-        yield json.loads("\n".join(data))
+        event = json.loads(payload)
+        if isinstance(event, dict):
+            yield event
 
 
 def _rejects_tools(error: BaseException) -> bool:
-    """A 400/422/501 that blames the tools: servers and models without tool calling."""
+    """A 400/422/501 that blames the tools: servers and models without tool calling.
+
+    Only messages that say tools are unsupported or invalid: any other 400 (a context
+    too long, a bad message) is the user's to see, not a reason to ask again.
+    """
     import openai
 
     if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 501):
         return False
-    return "tool" in (_detail(error) or str(error)).lower()
+    return bool(_TOOLS_REJECTED.search(_detail(error) or str(error)))
+
+
+_TOOLS_REJECTED = re.compile(
+    r"\btools?\b.{0,40}\b(not |un)(supported|available|allowed|recognized|permitted)"
+    r"|\b(does not|doesn't|do not|cannot|can't) (support|use|accept|take) (tools?|function)"
+    r"|\bunsupported\b.{0,40}\b(tools?|tool_choice|function[ _]call)"
+    r"|\b(unrecognized|unknown|unexpected|extra|invalid)\b.{0,30}\b(tools|tool_choice)\b"
+    r"|\btools(\[\d*\]|\.\d|\b.{0,20}\bextra (fields|inputs) (are )?not permitted)"
+    r"|\btools? (param|parameter|choice|calling)\b.{0,20}\brequires\b"  # vLLM, llama.cpp
+    r"|enable-auto-tool-choice",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _falls_through(error: BaseException) -> bool:

@@ -18,6 +18,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Enum, Float, Int, Unicode
 
+from .codeblocks import inert_markdown
 from .conversation import (
     DEFAULT_SYSTEM_PROMPT,
     MODES,
@@ -495,7 +496,7 @@ class AgentMagics(Magics):
                     f"\n[tool call {call['function']['name']}] {call['function']['arguments']}"
                 )
             plain.append(f"--- {role}\n{content}")
-            markdown.append(f"**{role}**\n\n{content}")
+            markdown.append(f"**{role}**\n\n{inert_markdown(content)}")
         return ("\n".join(plain), "\n\n---\n\n".join(markdown))
 
     def _usage(self) -> tuple[str, str]:
@@ -566,7 +567,13 @@ def load(shell: Any) -> None:
 
     magics = AgentMagics(shell=shell)
     shell.register_magics(magics)
-    warm_import()  # the SDK's ~0.8 s import, while the user reads or types
+    # The SDK's ~0.8 s import and the client the traits point at, while the user reads.
+    warm_import(
+        base_url=magics.base_url or None,
+        config_list=magics.config_list or None,
+        timeout=magics.timeout,
+        max_retries=magics.max_retries,
+    )
     from .ui.kernel import install_cell_rewriter
 
     install_cell_rewriter(

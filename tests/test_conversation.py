@@ -188,3 +188,61 @@ def test_core_does_not_import_jupyter() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_interrupt_before_a_tool_call_ran_still_answers_it() -> None:
+    """The API rejects a history where a tool call has no tool message after it."""
+    calls = (
+        ToolCallRequest("call_1", "run_python", '{"code": "a = 1"}'),
+        ToolCallRequest("call_2", "run_python", '{"code": "b = 2"}'),
+    )
+    chat = ScriptedChat(ChatReply("", calls))
+    conv = Conversation(chat, RecordingExecutor(), mode="always", use_tools=True)
+
+    def handle(event):
+        if isinstance(event, ReviewRequested):
+            raise KeyboardInterrupt
+        return None
+
+    assert drive(conv.run("t"), handle).reason == "interrupted"
+    roles = [m["role"] for m in conv.messages]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "user"]
+    answered = [m["tool_call_id"] for m in conv.messages if m["role"] == "tool"]
+    assert answered == ["call_1", "call_2"]
+    assert all("interrupted" in m["content"] for m in conv.messages if m["role"] == "tool")
+
+
+def test_adrive_blocks_around_handlers_but_not_around_their_awaits() -> None:
+    """A handler that blocks (input()) runs where an interrupt can raise; an awaited
+    review waits outside, where the kernel's own interrupt handling works."""
+    import asyncio
+    from contextlib import contextmanager
+
+    from agent_magic.conversation import adrive
+
+    depth = 0
+    called_at: list[int] = []
+    awaited_at: list[int] = []
+
+    @contextmanager
+    def blocking():
+        nonlocal depth
+        depth += 1
+        try:
+            yield
+        finally:
+            depth -= 1
+
+    async def click() -> Decision:
+        awaited_at.append(depth)
+        return Decision.run()
+
+    def handle(event):
+        called_at.append(depth)
+        return click() if isinstance(event, ReviewRequested) else None
+
+    conv = Conversation(ScriptedChat(code("a = 1"), "TERMINATE"), RecordingExecutor(), "always")
+    finished = asyncio.run(adrive(conv.run("t"), handle, blocking=blocking))
+    assert finished.reason == "terminated"
+    assert called_at and set(called_at) == {1}
+    assert awaited_at == [0, 0]

@@ -193,3 +193,30 @@ def test_interrupt_while_streaming_or_running(frontend: Frontend, openai_env, wh
     assert "alive False" in frontend.text(after)
     print(f"interrupt while {when} -> cell done: {stopped_in * 1000:.0f} ms")
     assert stopped_in < 5
+
+
+@pytest.mark.parametrize("outer", ["%%time", "%%capture captured"])
+def test_agent_nested_in_another_cell_magic_runs(frontend: Frontend, openai_env, outer) -> None:
+    """Under %%time or %%capture the cell is transformed while another runs: no await."""
+    openai_env.enqueue(code("nested = 7"), "Done. TERMINATE")
+    cell = frontend.run(f"{outer}\n%%agent --mode never\nSet nested.")
+    assert "SyntaxError" not in frontend.text(cell)
+    after = frontend.run("print('nested is', nested)")
+    assert "nested is 7" in frontend.text(after)
+    assert len(openai_env.requests) == 2
+
+
+def test_decided_review_widgets_are_closed(frontend: Frontend, openai_env) -> None:
+    """A decided step's widget is replaced by its record, and its comms are closed."""
+    openai_env.enqueue(code("y = 1"), "TERMINATE")
+    cell = frontend.execute("%%agent --mode always\nSet y.")
+    frontend.click("agent-run")
+    frontend.pump(lambda: len(openai_env.requests) == 2)
+    frontend.click("agent-run")  # Finish
+    frontend.pump(lambda: cell in frontend.idle)
+    check = frontend.run(
+        "from ipywidgets.widgets.widget import _instances\n"
+        "print('open review widgets:', sum('agent-review' in getattr(w, '_dom_classes', ())"
+        " for w in list(_instances.values())))"
+    )
+    assert "open review widgets: 0" in frontend.text(check)

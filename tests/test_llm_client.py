@@ -111,3 +111,52 @@ def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None
     assert transport() is None  # closed and let go now, not at interpreter teardown
     assert settings not in llm._CLIENTS
     assert llm._shared_client(settings) is not client
+
+
+def test_sse_events_skip_what_is_not_an_event_object() -> None:
+    lines = [
+        ": keep-alive",
+        "event: message",
+        'data: {"a": 1}',
+        "",
+        "data: null",
+        "",
+        "data: 42",
+        "",
+        'data: {"b":',
+        "data: 2}",  # one event over two data lines
+        "",
+        "data: [DONE]  ",
+        "",
+        'data: {"after": "done"}',
+        "",
+    ]
+    assert list(llm._sse_events(iter(lines))) == [{"a": 1}, {"b": 2}]
+
+
+def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
+    assert list(llm._sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
+
+
+@pytest.mark.parametrize(
+    ("message", "rejects"),
+    [
+        ("registry.ollama.ai/library/gemma:2b does not support tools", True),
+        ("Unrecognized request argument supplied: tools", True),
+        ("'tools' is not supported with this model.", True),
+        ("tools: Extra inputs are not permitted", True),
+        ('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser', True),
+        ("tools param requires --jinja flag", True),
+        ("This model's maximum context length is 8192 tokens", False),
+        ("messages: a tool message must follow an assistant tool call", False),
+        ("the tool output is too long", False),
+    ],
+)
+def test_only_errors_that_blame_tools_drop_them(message: str, rejects: bool) -> None:
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx.Response(400, request=request, json={"error": {"message": message}})
+    error = openai.BadRequestError(message, response=response, body={"message": message})
+    assert llm._rejects_tools(error) is rejects

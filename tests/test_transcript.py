@@ -356,6 +356,21 @@ def test_export_is_a_valid_notebook_with_what_ran(shell, openai_env, tmp_path) -
     assert "%%agent" not in json.dumps(nb)
 
 
+def test_log_and_export_show_reply_images_and_html_inert(shell, openai_env, tmp_path) -> None:
+    openai_env.enqueue(
+        "![x](https://evil.example/x.png?k=v) <iframe src=https://evil.example>\nTERMINATE"
+    )
+    shell.run_cell_magic("agent", "--mode never --no-context", "say hi")
+    plain, markdown = shell.magics_manager.registry["AgentMagics"]._log()
+    target = tmp_path / "inert.ipynb"
+    shell.run_line_magic("agent", f"export {target}")
+    exported = "\n".join(c.source for c in nbformat.read(target, as_version=4).cells)
+    for shown in (markdown, exported):
+        assert "![x]" not in shown and "<iframe" not in shown
+        assert "[image: x](https://evil.example/x.png?k=v)" in shown
+    assert "![x](https://evil.example/x.png?k=v)" in plain  # plain text is not rendered
+
+
 def test_export_before_any_conversation(shell, tmp_path) -> None:
     with pytest.raises(UsageError, match="nothing to export"):
         shell.run_line_magic("agent", f"export {tmp_path / 'out.ipynb'}")

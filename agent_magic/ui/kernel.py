@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 Frontend = Literal["widgets", "terminal", "headless"]
@@ -105,14 +105,24 @@ def interrupts_raise() -> Iterator[None]:
 class CellRewriter:
     """An IPython cleanup transformer: ``%%<magic>`` cells become ``await target(line, body)``.
 
-    It only rewrites inside a kernel that can wait (see :func:`kernel_can_wait`);
-    elsewhere the cell magic runs as usual with the ``input()`` review.
+    It only rewrites a cell the kernel is about to run at top level, inside a kernel
+    that can wait (see :func:`kernel_can_wait`). A ``%%agent`` nested in another cell
+    (under ``%%time`` or ``%%capture``, in ``%run``, or a ``run_cell`` from code) is
+    transformed while its outer cell executes, where an ``await`` would be a syntax
+    error; it runs as the plain cell magic with the ``input()`` review instead.
     """
 
     def __init__(self, magic: str, target: str, enabled: Callable[[], bool]) -> None:
         self.magic = magic
         self.target = target
         self.enabled = enabled
+        self.depth = 0  # cells executing now; top-level cells are transformed at 0
+
+    def cell_started(self) -> None:
+        self.depth += 1
+
+    def cell_finished(self) -> None:
+        self.depth = max(0, self.depth - 1)  # an empty cell ends without starting
 
     def __call__(self, lines: list[str]) -> list[str]:
         start = 0
@@ -127,7 +137,7 @@ class CellRewriter:
         rest = head[len(prefix) :]
         if rest and not rest[0].isspace():  # %%agentx, %%agent? (help)
             return lines
-        if rest.rstrip().endswith("?") or not self.enabled():
+        if rest.rstrip().endswith("?") or self.depth or not self.enabled():
             return lines
         body = "".join(lines[start + 1 :])
         return [f"await {self.target}({rest.strip()!r}, {body!r})\n"]
@@ -138,13 +148,27 @@ def install_cell_rewriter(shell: Any, magic: str, target: str) -> CellRewriter:
     uninstall_cell_rewriter(shell)
     rewriter = CellRewriter(magic, target, enabled=lambda: _rewrites(shell))
     shell.input_transformers_cleanup.insert(0, rewriter)
+    shell.events.register("pre_execute", rewriter.cell_started)
+    shell.events.register("post_execute", rewriter.cell_finished)
     return rewriter
 
 
 def uninstall_cell_rewriter(shell: Any) -> None:
     transforms = shell.input_transformers_cleanup
-    transforms[:] = [t for t in transforms if not isinstance(t, CellRewriter)]
+    for rewriter in [t for t in transforms if isinstance(t, CellRewriter)]:
+        transforms.remove(rewriter)
+        for event, callback in [
+            ("pre_execute", rewriter.cell_started),
+            ("post_execute", rewriter.cell_finished),
+        ]:
+            with suppress(ValueError):
+                shell.events.unregister(event, callback)
 
 
 def _rewrites(shell: Any) -> bool:
-    return getattr(shell, "kernel", None) is not None and kernel_can_wait() and shell.autoawait
+    """A kernel that serves comms while a cell awaits, and awaits on asyncio (not trio)."""
+    if getattr(shell, "kernel", None) is None or not kernel_can_wait() or not shell.autoawait:
+        return False
+    from IPython.core.async_helpers import _asyncio_runner
+
+    return shell.loop_runner is _asyncio_runner

@@ -25,7 +25,12 @@ function render({ model, el }) {
     area.placeholder = model.get("placeholder");
   };
   show();
-  area.addEventListener("input", () => model.send({ value: area.value }));
+  area.addEventListener("input", () => {
+    model.send({ value: area.value });
+    // Kept in this page's model only (never synced back, which would race the typing),
+    // so another view of the same box, or this one drawn again, shows the edit.
+    model.set("text", area.value);
+  });
   area.addEventListener("keydown", (event) => {
     if (event.key === "Escape") {
       area.blur();  // and let the notebook have it (back to command mode)

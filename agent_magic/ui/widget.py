@@ -29,7 +29,7 @@ import anywidget
 import ipywidgets as widgets
 import traitlets
 
-from ..codeblocks import PYTHON, CodeBlock, strip_code_blocks
+from ..codeblocks import PYTHON, CodeBlock, inert_markdown, strip_code_blocks
 from ..conversation import (
     CodeRan,
     Decided,
@@ -136,6 +136,18 @@ class ReviewWidget:
             self.status.value = _status_html(self.proposal, hint="Type your answer first.")
             return
         self.decide(Decision.feedback(text))
+
+    def close(self) -> None:
+        """Close every widget of the review (their comms and the kernel's references).
+
+        A decided review is replaced by its static record; without this each step's
+        dozen widgets would stay registered in the kernel for the rest of the session.
+        """
+        pending = [self.box, *self.controls]  # a final step's Skip and Stop are not shown
+        while pending:
+            widget = pending.pop()
+            pending.extend(getattr(widget, "children", ()))
+            widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return self.box._repr_mimebundle_(**kwargs)
@@ -338,7 +350,7 @@ class NotebookUI:
     def _reply_markdown(step: int, text: str) -> str:
         # The same whether the reply is live, cached or replayed, so a replayed notebook
         # matches the run that recorded it; the recording says where each reply came from.
-        return f"**Assistant** · step {step}\n\n{text}"
+        return f"**Assistant** · step {step}\n\n{inert_markdown(text)}"
 
     # Reviews -------------------------------------------------------------------------------
 
@@ -369,7 +381,9 @@ class NotebookUI:
         return decided.result()
 
     def _decided(self, event: Decided) -> None:
-        self.widget = None
+        if self.widget is not None:
+            self.widget.close()  # its view is replaced by the record below
+            self.widget = None
         if event.proposal.final and event.decision.action == "run":
             record_text = f"**✔ Step {event.proposal.step}: finished**"
             self._show_step(_markdown(record_text))
@@ -410,6 +424,7 @@ class NotebookUI:
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
             self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))
+            self.widget.close()
             self.widget = None
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
             self._record.results[-1] = f"*{event.reason}*"
