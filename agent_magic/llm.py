@@ -25,6 +25,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,7 @@ class OpenAIChat:
         max_retries: int = 2,
         params: Mapping[str, Any] | None = None,
         tick: float = 0.1,
+        retry_budget: float | None = None,
     ) -> None:
         if not endpoints:
             raise ConfigError("no endpoint configured")
@@ -187,6 +189,9 @@ class OpenAIChat:
         self.max_retries = max_retries
         self.params = dict(params or {})
         self.tick = tick
+        # Seconds an endpoint may take to start answering, its retries included; then
+        # the next endpoint is tried (None: bounded by timeout x retries only).
+        self.retry_budget = retry_budget or None
         self._clients: dict[int, Any] = {}
         self.without_tools: set[int] = set()  # endpoints that refused tool definitions
 
@@ -211,6 +216,9 @@ class OpenAIChat:
                 items = _in_thread(
                     lambda c=client, e=endpoint, t=offered: self._request(c, e, messages, t),
                     self.tick,
+                    first_within=self.retry_budget,
+                    late=f"{endpoint.label}: no answer within {self.retry_budget or 0:g} s, "
+                    "retries included; raise AgentMagics.retry_budget or try again",
                 )
                 yielded = False
                 try:
@@ -622,13 +630,17 @@ _WORKERS = _Workers()
 _DONE = object()
 
 
-def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
+def _in_thread(
+    produce: Any, tick: float, first_within: float | None = None, late: str = ""
+) -> Iterator[str | ChatReply]:
     """Run a blocking generator in a worker thread and hand its items over a queue.
 
     The main thread waits in short ticks, so a KeyboardInterrupt from the
     kernel's interrupt button lands within one tick even while the socket is
     silent. The worker is a daemon and is abandoned on interrupt; its request
-    ends at the client's timeout.
+    ends at the client's timeout. With ``first_within``, a ChatError(``late``) is
+    raised when no item came in that many seconds (the SDK retrying all the while);
+    once the answer has begun, only the client's timeout between reads applies.
     """
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     cancelled = threading.Event()
@@ -645,6 +657,7 @@ def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
 
     _WORKERS.submit(work)
     pending: Any = None
+    deadline = time.monotonic() + first_within if first_within else None
     try:
         while True:
             if pending is not None:
@@ -653,7 +666,10 @@ def _in_thread(produce: Any, tick: float) -> Iterator[str | ChatReply]:
                 try:
                     item = items.get(timeout=tick)
                 except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise ChatError(late) from None
                     continue
+                deadline = None
             if item is _DONE:
                 return
             if isinstance(item, BaseException):

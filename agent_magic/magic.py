@@ -82,6 +82,12 @@ class AgentMagics(Magics):
     max_display_chars = Int(
         2_000_000, help="Most characters of a step's printed output shown in the notebook."
     ).tag(config=True)
+    retry_budget = Float(
+        300.0,
+        help="Seconds an endpoint may take to start answering, its retries included; then "
+        "the next config-list entry is tried, or the cell stops with the error. 0: no bound "
+        "beyond timeout x (max_retries + 1).",
+    ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before an sh block is killed.").tag(config=True)
     context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
         config=True
@@ -299,6 +305,7 @@ class AgentMagics(Magics):
             stream=self.stream and not args.no_stream,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            retry_budget=self.retry_budget,
             params=params,
         )
 

@@ -26,5 +26,5 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
         ip.user_ns.pop(name, None)
     magics.conversation = None
     traits = ("mode", "max_retries", "model", "base_url", "config_list", "stream", "timeout")
-    for trait in (*traits, "recording", "seed", "replay"):
+    for trait in (*traits, "retry_budget", "recording", "seed", "replay"):
         magics.set_trait(trait, magics.trait_defaults(trait))

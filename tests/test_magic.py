@@ -118,6 +118,38 @@ def test_config_list_falls_back_to_the_next_entry(shell, openai_env, tmp_path) -
     assert reply.endpoint.startswith("m2 @ http://127.0.0.1")
 
 
+def test_an_endpoint_that_outlasts_the_retry_budget_gives_way(shell, openai_env, tmp_path):
+    """Retries are bounded in total time too: a silent endpoint hands over to the next."""
+    from agent_magic.testing import Reply
+
+    openai_env.enqueue(Reply("too late TERMINATE", delay=10))
+    with FakeOpenAIServer() as second:
+        second.enqueue("in time TERMINATE")
+        config = tmp_path / "OAI_CONFIG_LIST.json"
+        entries = [
+            {"model": "slow", "base_url": openai_env.base_url, "api_key": "sk-test-one"},
+            {"model": "quick", "base_url": second.base_url, "api_key": "sk-test-two"},
+        ]
+        config.write_text(json.dumps(entries))
+        shell.run_line_magic("config", f"AgentMagics.config_list = {str(config)!r}")
+        shell.run_line_magic("config", "AgentMagics.retry_budget = 0.5")
+        start = time.monotonic()
+        shell.run_cell_magic("agent", "--mode never", "hello")
+        assert time.monotonic() - start < 5
+        assert len(second.requests) == 1
+    reply = shell.magics_manager.registry["AgentMagics"].conversation.replies[-1]
+    assert reply.content == "in time TERMINATE"
+
+
+def test_the_retry_budget_error_says_what_to_change(shell, openai_env) -> None:
+    from agent_magic.testing import Reply
+
+    openai_env.enqueue(Reply("too late", delay=10))
+    shell.run_line_magic("config", "AgentMagics.retry_budget = 0.3")
+    with pytest.raises(UsageError, match=r"no answer within 0.3 s.*AgentMagics.retry_budget"):
+        shell.run_cell_magic("agent", "--mode never", "hello")
+
+
 def test_retries_429_honouring_retry_after(shell, openai_env) -> None:
     shell.run_line_magic("config", "AgentMagics.max_retries = 2")
     openai_env.enqueue(Failure(429, "slow down", retry_after=1), "fine TERMINATE")
