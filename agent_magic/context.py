@@ -42,7 +42,7 @@ import re
 import sys
 import types
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -1314,6 +1314,7 @@ def describe_changes(
 # -- interpolate ---------------------------------------------------------------------------
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}\s]+)\}")
+_HISTORY = re.compile(r"(In|Out)\[(-?\d+)\]")
 
 
 def interpolate(
@@ -1322,6 +1323,7 @@ def interpolate(
     *,
     limit: int = 1500,
     hidden: Collection[str] = (),
+    inputs: Sequence[str] | None = None,
 ) -> str:
     """Replace ``{name}`` in a task with ``name`` and a description of that variable.
 
@@ -1331,6 +1333,9 @@ def interpolate(
     characters. ``{{`` and ``}}`` are literal braces. Anything else in braces stays as
     written, without raising: an unknown, hidden, private or secret-looking name
     (``{api_key}`` is not expanded), or code such as ``{'a': 1}`` and ``{x+1}``.
+    ``{In[3]}`` is the code of cell 3 and ``{Out[3]}`` a description of its result, as in
+    IPython's own ``In``/``Out`` history (negative numbers count back from this cell);
+    ``inputs`` is the cells' code as typed (IPython's ``In`` holds it after transforms).
     """
     walk = _Walk()
 
@@ -1338,6 +1343,9 @@ def interpolate(
         whole, name = match.group(0), match.group(1)
         if name is None:
             return whole[0]  # {{ or }}
+        history = _HISTORY.fullmatch(name)
+        if history:
+            return _history(history[1], int(history[2]), ns, inputs, limit, walk) or whole
         if not name.isidentifier() or _is_secret_name(name):
             return whole
         value = ns.get(name, _MISSING)
@@ -1347,3 +1355,34 @@ def interpolate(
         return f"`{name}` ({text})"
 
     return _PLACEHOLDER.sub(replace, template)
+
+
+def _history(
+    kind: str,
+    number: int,
+    ns: Mapping[str, object],
+    inputs: Sequence[str] | None,
+    limit: int,
+    walk: _Walk,
+) -> str:
+    """``In[n]`` as a fenced block of the cell's code, ``Out[n]`` described; "" if none."""
+    inputs = ns.get("In") if inputs is None else inputs
+    if not isinstance(inputs, Sequence) or not inputs:
+        return ""
+    if number < 0:
+        number += len(inputs)  # In[-1] is this very cell, as in IPython
+    if kind == "In":
+        if not 0 < number < len(inputs) or not isinstance(inputs[number], str):
+            return ""
+        code = inputs[number].strip()
+        if len(code) > limit:
+            code = code[:limit] + "\n# ... (cut)"
+        fence = "```"
+        while fence in code:
+            fence += "`"
+        return f"`In[{number}]`:\n{fence}python\n{code}\n{fence}\n"
+    outputs = ns.get("Out")
+    if not isinstance(outputs, dict) or number not in outputs:
+        return ""
+    text = _describe_top(outputs[number], limit, walk).replace("\n", "\n    ")
+    return f"`Out[{number}]` ({text})"

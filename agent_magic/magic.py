@@ -412,7 +412,13 @@ class AgentMagics(Magics):
             return task
         from .context import interpolate
 
-        return interpolate(task, self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+        history = getattr(self.shell, "history_manager", None)
+        return interpolate(
+            task,
+            self.shell.user_ns,
+            hidden=self.shell.user_ns_hidden,
+            inputs=getattr(history, "input_hist_raw", None),
+        )
 
     def _fix_task(self, task: str) -> str:
         error = getattr(sys, "last_value", None)

@@ -483,6 +483,16 @@ def test_interpolate_respects_hidden_and_limit() -> None:
     assert len(out) <= 100 + len("`text` ()")
 
 
+def test_interpolate_cells_and_results_from_the_history() -> None:
+    ns = {"In": ["", "x = 1\ny = 2", "x + y", "%%agent ..."], "Out": {2: 3}}
+    task = interpolate("Why {In[1]} then {Out[2]}? And {In[-2]}; {In[9]} {Out[1]}", ns)
+    assert task.startswith("Why `In[1]`:\n```python\nx = 1\ny = 2\n```\n then `Out[2]` (3)?")
+    assert "`In[2]`:\n```python\nx + y\n```" in task  # -2: two cells back from this one
+    assert task.endswith("{In[9]} {Out[1]}")  # no such cell, no such result: left as typed
+    raw = ["", "%timeit f()", "x + y", "..."]
+    assert "%timeit f()" in interpolate("{In[1]}", ns, inputs=raw)
+
+
 # -- no heavy imports --------------------------------------------------------------------
 
 

@@ -80,6 +80,18 @@ def test_variable_interpolation(shell, openai_env) -> None:
     assert "price" in sent and "{literal}" in sent and "{df}" not in sent
 
 
+def test_a_cell_and_its_result_in_the_task(shell, openai_env) -> None:
+    shell.run_cell("%time total = 40 + 2", store_history=True)
+    shell.run_cell("total", store_history=True)
+    number = shell.execution_count - 1
+    openai_env.enqueue("It adds two numbers. TERMINATE")
+    task = f"Explain {{In[{number - 1}]}} and its result {{Out[{number}]}}"
+    shell.run_cell_magic("agent", "--mode never --no-context", task)
+    sent = openai_env.requests[0].messages[-1]["content"]
+    assert "```python\n%time total = 40 + 2\n```" in sent  # as typed, not transformed
+    assert f"`Out[{number}]` (42)" in sent
+
+
 def _png(size: int) -> bytes:
     from PIL import Image
 
