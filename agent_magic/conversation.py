@@ -411,30 +411,36 @@ class Conversation:
         tool_results: dict[str, str] = {}
         images: list[tuple[str, bytes]] = []
         failed = False
-        for index, block in enumerate(blocks):
-            if failed:
-                text = "Not run, because an earlier block failed."
-            elif not block.runnable:
-                text = (
-                    f"Not run: `{block.language}` blocks cannot be run here. "
-                    "Use a ```python or ```sh block."
-                )
-                failed = True
-            else:
-                outcome = self.executor.run(block)
-                yield CodeRan(proposal.step, index, block, outcome)
-                text = _report(outcome)
-                failed = not outcome.ok
-                images.extend(outcome.images)
-                if outcome.interrupted:
-                    self._record_results(reply, reports, tool_results, images, text)
-                    raise KeyboardInterrupt
-            if len(blocks) > 1:
-                text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
-            reports.append(text)
-            if block.tool_call_id:
-                tool_results[block.tool_call_id] = text
-        self._record_results(reply, reports, tool_results, images, "")
+        try:
+            for index, block in enumerate(blocks):
+                outcome = None
+                if failed:
+                    text = "Not run, because an earlier block failed."
+                elif not block.runnable:
+                    text = (
+                        f"Not run: `{block.language}` blocks cannot be run here. "
+                        "Use a ```python or ```sh block."
+                    )
+                    failed = True
+                else:
+                    outcome = self.executor.run(block)
+                    text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
+                    failed = not outcome.ok
+                    images.extend(outcome.images)
+                if len(blocks) > 1:
+                    text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
+                # Kept before the event is handed on: an interrupt there must not lose it.
+                reports.append(text)
+                if block.tool_call_id:
+                    tool_results[block.tool_call_id] = text
+                if outcome is not None:
+                    yield CodeRan(proposal.step, index, block, outcome)
+                    if outcome.interrupted:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            self._record_results(reply, reports, tool_results, images, "Not run: interrupted.")
+            raise
+        self._record_results(reply, reports, tool_results, images, "Not run.")
 
     def _record_results(
         self,
@@ -442,13 +448,11 @@ class Conversation:
         reports: list[str],
         tool_results: dict[str, str],
         images: list[tuple[str, bytes]],
-        partial: str,
+        not_run: str,
     ) -> None:
-        if partial:
-            reports.append(partial + "\n(interrupted)")
         if reply.tool_calls:
             for call in reply.tool_calls:
-                result = tool_results.get(call.id, partial or "Not run.")
+                result = tool_results.get(call.id, not_run)
                 self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
             reports = [r for r in reports if r.startswith("The user edited")]
         if reports or images:
@@ -553,6 +557,11 @@ def drive(steps: Steps, handle: Handler) -> Finished:
             event = steps.send(answer)
         except StopIteration as stop:
             return stop.value
+        if isinstance(event, Finished):  # it is over: an interrupt now changes nothing
+            with suppress(KeyboardInterrupt):
+                handle(event)
+            answer = None
+            continue
         try:
             answer = handle(event)
         except KeyboardInterrupt:
@@ -587,6 +596,11 @@ async def adrive(
                 event = steps.send(answer)
         except StopIteration as stop:
             return stop.value
+        if isinstance(event, Finished):  # it is over: an interrupt now changes nothing
+            with blocking(), suppress(KeyboardInterrupt):
+                handle(event)
+            answer = None
+            continue
         try:
             with blocking():
                 result = handle(event)

@@ -435,7 +435,8 @@ def _rejects_tools(error: BaseException) -> bool:
 
 
 _TOOLS_REJECTED = re.compile(
-    r"\btools?\b.{0,40}\b(not |un)(supported|available|allowed|recognized|permitted)"
+    r"\b(tools?|tool_choice|function calling)\b.{0,40}\b(not |un)"
+    r"(supported|available|allowed|recognized|permitted|enabled)"
     r"|\b(does not|doesn't|do not|cannot|can't) (support|use|accept|take) (tools?|function)"
     r"|\bunsupported\b.{0,40}\b(tools?|tool_choice|function[ _]call)"
     r"|\b(unrecognized|unknown|unexpected|extra|invalid)\b.{0,30}\b(tools|tool_choice)\b"

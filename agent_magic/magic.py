@@ -246,6 +246,10 @@ class AgentMagics(Magics):
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
         args = parse_argstring(self.agent, line)
+        if args.command[:1] == ["fix"] and not cell.strip():  # %agent fix [what to do]
+            args.fix, args.command = True, args.command[1:]
+        if args.max_turns is not None and args.max_turns < 1:
+            raise UsageError("agent: --max-turns must be at least 1")
         if args.command and not args.fix:
             raise UsageError(
                 f"unexpected {' '.join(args.command)!r} on the %%agent line; "
@@ -272,7 +276,7 @@ class AgentMagics(Magics):
         conversation.chat = chat
         conversation.executor = self._executor(images=args.images or self.send_images)
         conversation.mode = mode
-        conversation.max_turns = args.max_turns or self.max_turns
+        conversation.max_turns = args.max_turns if args.max_turns is not None else self.max_turns
         conversation.system_prompt = self.system_prompt
         conversation.termination_marker = self.termination_marker
         conversation.use_tools = args.tools or self.use_tools
@@ -465,8 +469,7 @@ class AgentMagics(Magics):
         elif command == "usage":
             _display(*self._usage())
         elif command == "fix":
-            rest = line.replace("fix", "", 1)  # keep the other flags, e.g. --mode never
-            return self.agent("--fix " + rest, "")
+            return self.agent(line, "")  # a cell with no body: _start reads "fix" as --fix
         elif command == "export":
             self._export(args.command[1:])
         else:

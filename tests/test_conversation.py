@@ -11,6 +11,7 @@ from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
     ChatError,
     ChatReply,
+    CodeRan,
     Conversation,
     Decided,
     Decision,
@@ -246,3 +247,39 @@ def test_adrive_blocks_around_handlers_but_not_around_their_awaits() -> None:
     assert finished.reason == "terminated"
     assert called_at and set(called_at) == {1}
     assert awaited_at == [0, 0]
+
+
+def test_an_interrupt_while_showing_the_end_changes_nothing() -> None:
+    import asyncio
+
+    from agent_magic.conversation import adrive
+
+    def interrupt_at_the_end(event):
+        if isinstance(event, Finished):
+            raise KeyboardInterrupt
+
+    for reply, reason in [("done. TERMINATE", "terminated"), (ChatError("boom"), "error")]:
+        conv = Conversation(ScriptedChat(reply), RecordingExecutor(), mode="never")
+        assert drive(conv.run("t"), interrupt_at_the_end).reason == reason
+        conv = Conversation(ScriptedChat(reply), RecordingExecutor(), mode="never")
+        finished = asyncio.run(adrive(conv.run("t"), interrupt_at_the_end))
+        assert finished.reason == reason
+        assert not any("interrupted" in str(m.get("content")) for m in conv.messages)
+
+
+def test_an_interrupt_after_a_tool_call_ran_keeps_its_result() -> None:
+    """Interrupted while the first of two calls' result is shown: it ran, the model hears so."""
+    calls = (
+        ToolCallRequest("c1", "run_python", '{"code": "x = 1"}'),
+        ToolCallRequest("c2", "run_python", '{"code": "y = 2"}'),
+    )
+    chat = ScriptedChat(ChatReply("", calls))
+    conv = Conversation(chat, RecordingExecutor(), mode="never", use_tools=True)
+
+    def interrupt_on_result(event):
+        if isinstance(event, CodeRan):
+            raise KeyboardInterrupt
+
+    assert drive(conv.run("t"), interrupt_on_result).reason == "interrupted"
+    tools = {m["tool_call_id"]: m["content"] for m in conv.messages if m["role"] == "tool"}
+    assert "ran successfully" in tools["c1"] and tools["c2"] == "Not run: interrupted."

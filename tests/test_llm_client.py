@@ -147,6 +147,8 @@ def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
         ("tools: Extra inputs are not permitted", True),
         ('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser', True),
         ("tools param requires --jinja flag", True),
+        ("tool_choice is not supported for this model", True),
+        ("Function calling is not enabled for this model", True),
         ("This model's maximum context length is 8192 tokens", False),
         ("messages: a tool message must follow an assistant tool call", False),
         ("the tool output is too long", False),

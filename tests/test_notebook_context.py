@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from IPython.core.error import UsageError
 
 from agent_magic.testing import Failure, Reply, ToolCall
 
@@ -70,6 +71,21 @@ def test_fix_starts_from_the_last_error(shell, openai_env) -> None:
     assert "ZeroDivisionError" in sent
     assert "ratio / 0" in sent
     assert "\x1b[" not in sent
+
+
+def test_fix_keeps_the_other_flags_and_words(shell, openai_env) -> None:
+    shell.run_cell("ratio = 1\nratio / 0\n", store_history=True)
+    openai_env.enqueue("Use a guard. TERMINATE")
+    shell.run_line_magic("agent", "--model fixer-7b fix keep it short --mode never")
+    request = openai_env.requests[0]
+    assert request.json["model"] == "fixer-7b"
+    assert first_user_message(openai_env).startswith("keep it short")
+
+
+def test_max_turns_below_one_is_refused(shell, openai_env) -> None:
+    with pytest.raises(UsageError, match="--max-turns must be at least 1"):
+        shell.run_cell_magic("agent", "--max-turns 0 --mode never", "t")
+    assert not openai_env.requests
 
 
 def test_variable_interpolation(shell, openai_env) -> None:

@@ -355,6 +355,10 @@ def test_a_terminal_shell_has_no_kernel() -> None:
         ("%%agents\nx\n", None),
         ("print(1)\n", None),
         ("%agent log\n", None),
+        ("%agent fix\n", "await T('fix', '')\n"),
+        ("%agent fix --mode never\n\n", "await T('fix --mode never', '')\n"),
+        ("%agent fix\nprint(1)\n", None),
+        ("%agent fixes\n", None),
     ],
 )
 def test_cell_rewriter(cell: str, rewritten: str | None) -> None:
@@ -380,6 +384,12 @@ def test_only_the_top_level_cell_is_rewritten(shell) -> None:
         shell.run_cell("nested = get_ipython().transform_cell('%%agent\\nx\\n')")
         assert shell.user_ns["nested"].startswith("get_ipython().run_cell_magic('agent'")
         assert rewriter.depth == 0 and shell.transform_cell("%%agent\nx\n").startswith("await ")
+        # A blank cell run from inside a cell ends without starting: the count holds.
+        shell.run_cell(
+            "get_ipython().run_cell('  ')\nnested = get_ipython().transform_cell('%%agent\\nx\\n')"
+        )
+        assert shell.user_ns["nested"].startswith("get_ipython().run_cell_magic('agent'")
+        assert rewriter.depth == 0
     finally:
         rewriter.enabled = lambda: False
 
@@ -394,10 +404,14 @@ def test_decided_reviews_close_their_widgets(
         reviews.append(review)
         review.run.click()
 
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
     run_cell(shell, "--mode always", "Set z.", run, run)
     assert len(reviews) == 2
     for review in reviews:
         assert review.box.comm is None and all(c.comm is None for c in review.controls)
+    assert set(_instances) <= before  # layouts and styles closed too
 
 
 def test_the_code_box_takes_edits_as_ordered_messages() -> None:

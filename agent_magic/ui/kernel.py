@@ -116,13 +116,19 @@ class CellRewriter:
         self.magic = magic
         self.target = target
         self.enabled = enabled
+        self.shell: Any = None  # set when installed: tells a blank cell's end apart
         self.depth = 0  # cells executing now; top-level cells are transformed at 0
 
     def cell_started(self) -> None:
         self.depth += 1
 
     def cell_finished(self) -> None:
-        self.depth = max(0, self.depth - 1)  # an empty cell ends without starting
+        # A blank cell ends (post_execute) without having started (pre_execute).
+        result = getattr(self.shell, "last_execution_result", None)
+        raw = getattr(getattr(result, "info", None), "raw_cell", None)
+        if isinstance(raw, str) and not raw.strip():
+            return
+        self.depth = max(0, self.depth - 1)
 
     def __call__(self, lines: list[str]) -> list[str]:
         start = 0
@@ -133,7 +139,7 @@ class CellRewriter:
         head = lines[start].rstrip("\r\n")
         prefix = f"%%{self.magic}"
         if not head.startswith(prefix):
-            return lines
+            return self._line_fix(lines, start, head)
         rest = head[len(prefix) :]
         if rest and not rest[0].isspace():  # %%agentx, %%agent? (help)
             return lines
@@ -142,11 +148,21 @@ class CellRewriter:
         body = "".join(lines[start + 1 :])
         return [f"await {self.target}({rest.strip()!r}, {body!r})\n"]
 
+    def _line_fix(self, lines: list[str], start: int, head: str) -> list[str]:
+        """A cell that is only ``%agent fix [...]``: a conversation too, so it awaits."""
+        words = head[len(self.magic) + 1 :].split() if head.startswith(f"%{self.magic} ") else []
+        if words[:1] != ["fix"] or any(line.strip() for line in lines[start + 1 :]):
+            return lines
+        if head.rstrip().endswith("?") or self.depth or not self.enabled():
+            return lines
+        return [f"await {self.target}({head[len(self.magic) + 1 :].strip()!r}, '')\n"]
+
 
 def install_cell_rewriter(shell: Any, magic: str, target: str) -> CellRewriter:
     """Put the rewriter first among the shell's cleanup transformers (idempotent)."""
     uninstall_cell_rewriter(shell)
     rewriter = CellRewriter(magic, target, enabled=lambda: _rewrites(shell))
+    rewriter.shell = shell
     shell.input_transformers_cleanup.insert(0, rewriter)
     shell.events.register("pre_execute", rewriter.cell_started)
     shell.events.register("post_execute", rewriter.cell_finished)

@@ -78,8 +78,8 @@ class ReviewWidget:
             placeholder="Or answer the assistant instead (sent in place of running the code)"
             if not final
             else "Or tell the assistant what is still missing",
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
-        self.feedback.layout = widgets.Layout(flex="1 1 auto", width="auto")
         self.feedback.add_class("agent-feedback")
         self.send = _button("Send", "agent-send", "info", "paper-plane")
         self.status = widgets.HTML(_status_html(proposal))
@@ -147,6 +147,8 @@ class ReviewWidget:
         while pending:
             widget = pending.pop()
             pending.extend(getattr(widget, "children", ()))
+            # Layouts and styles are widgets of their own that close() leaves open.
+            pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
