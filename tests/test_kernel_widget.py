@@ -220,3 +220,13 @@ def test_decided_review_widgets_are_closed(frontend: Frontend, openai_env) -> No
         " for w in list(_instances.values())))"
     )
     assert "open review widgets: 0" in frontend.text(check)
+
+
+def test_agent_fix_as_a_cell_of_its_own_reviews_in_the_widget(frontend: Frontend, openai_env):
+    frontend.run("ratio = 1 / 0")
+    openai_env.enqueue(code("ratio = 1 / 1"))
+    cell = frontend.execute("%agent fix --mode always")
+    frontend.click("agent-stop")
+    frontend.pump(lambda: cell in frontend.idle)
+    assert "ZeroDivisionError" in openai_env.requests[0].messages[-1]["content"]
+    assert "Step 1: stopped" in frontend.text(cell)
