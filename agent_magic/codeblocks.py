@@ -6,6 +6,7 @@ turn a reply into the blocks it proposes to run.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -64,12 +65,17 @@ def extract_code_blocks(text: str) -> list[CodeBlock]:
 
 def strip_code_blocks(text: str) -> str:
     """The reply's prose: the text with every fenced block removed (shown apart)."""
-    lines = _lines(text)
-    keep = [True] * len(lines)
-    for _, start, end in _fenced(text):
-        keep[start:end] = [False] * (end - start)
-    prose = "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+    prose = "\n".join(line for line, code in _marked_lines(text) if not code)
     return re.sub(r"\n{3,}", "\n\n", prose).strip()
+
+
+def _marked_lines(text: str) -> list[tuple[str, bool]]:
+    """Each line of the text, with True when it belongs to a fenced block."""
+    lines = _lines(text)
+    code = [False] * len(lines)
+    for _, start, end in _fenced(text):
+        code[start:end] = [True] * (end - start)
+    return list(zip(lines, code, strict=True))
 
 
 # Within one paragraph (no blank line): a code span (not after a backslash) or maths.
@@ -94,23 +100,11 @@ def inert_markdown(text: str) -> str:
     they render as code. Anything this misreads as prose is escaped too, which costs
     looks, never safety (a 4-space indented code block shows ``&lt;``).
     """
-    lines = _lines(text)
-    code = [False] * len(lines)
-    for _, start, end in _fenced(text):
-        code[start:end] = [True] * (end - start)
-    out: list[str] = []
-    prose: list[str] = []
-    for line, is_code in zip(lines, code, strict=True):
-        if is_code:
-            if prose:
-                out.append(_inert_prose("\n".join(prose)))
-                prose = []
-            out.append(line)
-        else:
-            prose.append(line)
-    if prose:
-        out.append(_inert_prose("\n".join(prose)))
-    return "\n".join(out)
+    parts = []
+    for code, group in itertools.groupby(_marked_lines(text), key=lambda item: item[1]):
+        lines = "\n".join(line for line, _ in group)
+        parts.append(lines if code else _inert_prose(lines))
+    return "\n".join(parts)
 
 
 def _inert_prose(text: str) -> str:

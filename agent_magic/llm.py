@@ -217,8 +217,7 @@ class OpenAIChat:
                     lambda c=client, e=endpoint, t=offered: self._request(c, e, messages, t),
                     self.tick,
                     first_within=self.retry_budget,
-                    late=f"{endpoint.label}: no answer within {self.retry_budget or 0:g} s, "
-                    "retries included; raise AgentMagics.retry_budget or try again",
+                    where=endpoint.label,
                 )
                 yielded = False
                 try:
@@ -404,9 +403,8 @@ def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     JSON but not an object (some proxies send ``data: null`` or a bare number).
     """
     data: list[str] = []
-    for line in itertools.chain(
-        lines, [""]
-    ):  # a stream cut without its blank line still ends its event
+    # A stream cut before its last blank line still ends its event.
+    for line in itertools.chain(lines, [""]):
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
             continue
@@ -632,15 +630,15 @@ _DONE = object()
 
 
 def _in_thread(
-    produce: Any, tick: float, first_within: float | None = None, late: str = ""
+    produce: Any, tick: float, first_within: float | None = None, where: str = ""
 ) -> Iterator[str | ChatReply]:
     """Run a blocking generator in a worker thread and hand its items over a queue.
 
     The main thread waits in short ticks, so a KeyboardInterrupt from the
     kernel's interrupt button lands within one tick even while the socket is
     silent. The worker is a daemon and is abandoned on interrupt; its request
-    ends at the client's timeout. With ``first_within``, a ChatError(``late``) is
-    raised when no item came in that many seconds (the SDK retrying all the while);
+    ends at the client's timeout. With ``first_within``, a ChatError naming ``where``
+    is raised when no item came in that many seconds (the SDK retrying all the while);
     once the answer has begun, only the client's timeout between reads applies.
     """
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -668,7 +666,10 @@ def _in_thread(
                     item = items.get(timeout=tick)
                 except queue.Empty:
                     if deadline is not None and time.monotonic() >= deadline:
-                        raise ChatError(late) from None
+                        raise ChatError(
+                            f"{where}: no answer within {first_within:g} s, retries "
+                            "included; raise AgentMagics.retry_budget or try again"
+                        ) from None
                     continue
                 deadline = None
             if item is _DONE:

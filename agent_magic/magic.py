@@ -18,7 +18,6 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Enum, Float, Int, Unicode
 
-from .codeblocks import inert_markdown
 from .conversation import (
     DEFAULT_SYSTEM_PROMPT,
     MODES,
@@ -32,7 +31,7 @@ from .conversation import (
     drive,
 )
 from .llm import PRICES, ConfigError, OpenAIChat, cost, resolve_endpoints
-from .transcript import RECORDING_NAME, Recorder, replay_from_env
+from .transcript import RECORDING_NAME, Recorder, log_entry, replay_from_env
 
 Handler = Callable[[Event], Any]
 
@@ -511,8 +510,9 @@ class AgentMagics(Magics):
                 content += (
                     f"\n[tool call {call['function']['name']}] {call['function']['arguments']}"
                 )
-            plain.append(f"--- {role}\n{content}")
-            markdown.append(f"**{role}**\n\n{inert_markdown(content)}")
+            text, shown = log_entry(role, content)
+            plain.append(text)
+            markdown.append(shown)
         return ("\n".join(plain), "\n\n---\n\n".join(markdown))
 
     def _usage(self) -> tuple[str, str]:

@@ -799,6 +799,11 @@ def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None)
 # --- reading it back -------------------------------------------------------------------
 
 
+def log_entry(role: str, content: str) -> tuple[str, str]:
+    """One message as ``%agent log`` shows it: (plain text, Markdown made inert)."""
+    return f"--- {role}\n{content}", f"**{role}**\n\n{inert_markdown(content)}"
+
+
 def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     """The conversation as ``%agent log`` shows it: (plain text, Markdown).
 
@@ -809,8 +814,9 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     markdown: list[str] = []
 
     def add(role: str, content: str) -> None:
-        plain.append(f"--- {role}\n{content}")
-        markdown.append(f"**{role}**\n\n{inert_markdown(content)}")
+        text, shown = log_entry(role, content)
+        plain.append(text)
+        markdown.append(shown)
 
     for record in records:
         kind = record.get("event")

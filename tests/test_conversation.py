@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agent_magic.codeblocks import CodeBlock
@@ -71,6 +71,26 @@ def run(
         return None
 
     return drive(conv.run(task), handle), events
+
+
+def interrupt_on(kind: type) -> Callable[[Any], None]:
+    """A handler that presses the interrupt button when an event of this kind comes."""
+
+    def handle(event):
+        if isinstance(event, kind):
+            raise KeyboardInterrupt
+
+    return handle
+
+
+def two_tool_calls(first: str, second: str) -> ChatReply:
+    return ChatReply(
+        "",
+        (
+            ToolCallRequest(first, "run_python", '{"code": "a = 1"}'),
+            ToolCallRequest(second, "run_python", '{"code": "b = 2"}'),
+        ),
+    )
 
 
 def test_never_mode_feeds_errors_back_until_terminate() -> None:
@@ -169,13 +189,7 @@ def test_tool_calls_answered_with_tool_messages() -> None:
 def test_interrupt_while_waiting_keeps_the_conversation() -> None:
     chat = ScriptedChat(code("a = 1"))
     conv = Conversation(chat, RecordingExecutor(), mode="always")
-
-    def handle(event):
-        if isinstance(event, ReviewRequested):
-            raise KeyboardInterrupt
-        return None
-
-    finished = drive(conv.run("t"), handle)
+    finished = drive(conv.run("t"), interrupt_on(ReviewRequested))
     assert finished.reason == "interrupted"
     assert conv.messages[-1]["content"].startswith("(The user interrupted")
     assert [m["role"] for m in conv.messages] == ["system", "user", "assistant", "user"]
@@ -193,19 +207,9 @@ def test_core_does_not_import_jupyter() -> None:
 
 def test_interrupt_before_a_tool_call_ran_still_answers_it() -> None:
     """The API rejects a history where a tool call has no tool message after it."""
-    calls = (
-        ToolCallRequest("call_1", "run_python", '{"code": "a = 1"}'),
-        ToolCallRequest("call_2", "run_python", '{"code": "b = 2"}'),
-    )
-    chat = ScriptedChat(ChatReply("", calls))
+    chat = ScriptedChat(two_tool_calls("call_1", "call_2"))
     conv = Conversation(chat, RecordingExecutor(), mode="always", use_tools=True)
-
-    def handle(event):
-        if isinstance(event, ReviewRequested):
-            raise KeyboardInterrupt
-        return None
-
-    assert drive(conv.run("t"), handle).reason == "interrupted"
+    assert drive(conv.run("t"), interrupt_on(ReviewRequested)).reason == "interrupted"
     roles = [m["role"] for m in conv.messages]
     assert roles == ["system", "user", "assistant", "tool", "tool", "user"]
     answered = [m["tool_call_id"] for m in conv.messages if m["role"] == "tool"]
@@ -254,10 +258,7 @@ def test_an_interrupt_while_showing_the_end_changes_nothing() -> None:
 
     from agent_magic.conversation import adrive
 
-    def interrupt_at_the_end(event):
-        if isinstance(event, Finished):
-            raise KeyboardInterrupt
-
+    interrupt_at_the_end = interrupt_on(Finished)
     for reply, reason in [("done. TERMINATE", "terminated"), (ChatError("boom"), "error")]:
         conv = Conversation(ScriptedChat(reply), RecordingExecutor(), mode="never")
         assert drive(conv.run("t"), interrupt_at_the_end).reason == reason
@@ -269,17 +270,8 @@ def test_an_interrupt_while_showing_the_end_changes_nothing() -> None:
 
 def test_an_interrupt_after_a_tool_call_ran_keeps_its_result() -> None:
     """Interrupted while the first of two calls' result is shown: it ran, the model hears so."""
-    calls = (
-        ToolCallRequest("c1", "run_python", '{"code": "x = 1"}'),
-        ToolCallRequest("c2", "run_python", '{"code": "y = 2"}'),
-    )
-    chat = ScriptedChat(ChatReply("", calls))
+    chat = ScriptedChat(two_tool_calls("c1", "c2"))
     conv = Conversation(chat, RecordingExecutor(), mode="never", use_tools=True)
-
-    def interrupt_on_result(event):
-        if isinstance(event, CodeRan):
-            raise KeyboardInterrupt
-
-    assert drive(conv.run("t"), interrupt_on_result).reason == "interrupted"
+    assert drive(conv.run("t"), interrupt_on(CodeRan)).reason == "interrupted"
     tools = {m["tool_call_id"]: m["content"] for m in conv.messages if m["role"] == "tool"}
     assert "ran successfully" in tools["c1"] and tools["c2"] == "Not run: interrupted."

@@ -112,11 +112,13 @@ class CellRewriter:
     error; it runs as the plain cell magic with the ``input()`` review instead.
     """
 
-    def __init__(self, magic: str, target: str, enabled: Callable[[], bool]) -> None:
+    def __init__(
+        self, magic: str, target: str, enabled: Callable[[], bool], shell: Any = None
+    ) -> None:
         self.magic = magic
         self.target = target
         self.enabled = enabled
-        self.shell: Any = None  # set when installed: tells a blank cell's end apart
+        self.shell = shell  # tells a blank cell's end apart (see cell_finished)
         self.depth = 0  # cells executing now; top-level cells are transformed at 0
 
     def cell_started(self) -> None:
@@ -143,17 +145,21 @@ class CellRewriter:
         rest = head[len(prefix) :]
         if rest and not rest[0].isspace():  # %%agentx, %%agent? (help)
             return lines
-        if rest.rstrip().endswith("?") or self.depth or not self.enabled():
+        if not self._may_rewrite(head):
             return lines
         body = "".join(lines[start + 1 :])
         return [f"await {self.target}({rest.strip()!r}, {body!r})\n"]
+
+    def _may_rewrite(self, head: str) -> bool:
+        """Not for help (``?``), nor a nested cell, nor a kernel that cannot wait."""
+        return not head.rstrip().endswith("?") and not self.depth and self.enabled()
 
     def _line_fix(self, lines: list[str], start: int, head: str) -> list[str]:
         """A cell that is only ``%agent fix [...]``: a conversation too, so it awaits."""
         words = head[len(self.magic) + 1 :].split() if head.startswith(f"%{self.magic} ") else []
         if words[:1] != ["fix"] or any(line.strip() for line in lines[start + 1 :]):
             return lines
-        if head.rstrip().endswith("?") or self.depth or not self.enabled():
+        if not self._may_rewrite(head):
             return lines
         return [f"await {self.target}({head[len(self.magic) + 1 :].strip()!r}, '')\n"]
 
@@ -161,8 +167,7 @@ class CellRewriter:
 def install_cell_rewriter(shell: Any, magic: str, target: str) -> CellRewriter:
     """Put the rewriter first among the shell's cleanup transformers (idempotent)."""
     uninstall_cell_rewriter(shell)
-    rewriter = CellRewriter(magic, target, enabled=lambda: _rewrites(shell))
-    rewriter.shell = shell
+    rewriter = CellRewriter(magic, target, enabled=lambda: _rewrites(shell), shell=shell)
     shell.input_transformers_cleanup.insert(0, rewriter)
     shell.events.register("pre_execute", rewriter.cell_started)
     shell.events.register("post_execute", rewriter.cell_finished)
