@@ -132,9 +132,10 @@ def touches(code: str, *, transform: Callable[[str], str] | None = None) -> Touc
     """Every top-level name ``code`` would rebind, delete or change in place.
 
     ``transform`` turns IPython syntax into Python first (pass ``shell.transform_cell``:
-    ``%magic`` and ``!cmd`` lines become ``get_ipython()`` calls). Without it, or when the
-    code is still not Python, the result is empty with ``parsed=False``; such code cannot
-    compile, so IPython would run none of it. Never raises.
+    ``%magic`` and ``!cmd`` lines become ``get_ipython()`` calls). When the code is not
+    Python (IPython syntax and no transform, or a real syntax error), the result is empty
+    with ``parsed=False``. After the shell's transform that means IPython cannot compile
+    the cell either, so none of it would run. Never raises.
     """
     source = code
     if transform is not None:
@@ -334,7 +335,7 @@ def _root(node: ast.AST) -> ast.Name | None:
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
 
 
 def _is_call_to(node: ast.AST, names: Collection[str]) -> bool:
@@ -610,7 +611,7 @@ def _namespace_key(node: ast.AST) -> str | None:
 #: Bytes of deep copies an :class:`Undo` may take for one step, all names together.
 DEFAULT_COPY_LIMIT_BYTES = 10_000_000
 #: Objects a copied value may consist of; past this a deep copy would be slow.
-DEFAULT_COPY_LIMIT_OBJECTS = 20_000
+DEFAULT_COPY_LIMIT_OBJECTS = 10_000
 
 _BOOKKEEPING = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|_exit_code")
 # deepcopy keeps these by reference (or fails on them): never worth copying or walking
@@ -623,6 +624,7 @@ _SHARED = (
     types.CodeType,
 )
 _IMMUTABLE = frozenset({str, bytes, int, float, complex, bool, type(None), range})
+_CONTAINERS = frozenset({list, tuple, dict, set, frozenset, bytearray})
 _MISSING: Any = object()
 
 
@@ -658,7 +660,8 @@ class UndoReport:
         if self.removed:
             parts.append(f"removed {_names(self.removed)}, which it created")
         if self.rebound:
-            parts.append(f"gave {_names(self.rebound)} back the objects held before")
+            held = "the object it" if len(self.rebound) == 1 else "the objects they"
+            parts.append(f"gave {_names(self.rebound)} back {held} held before")
         if self.put_back:
             parts.append(f"put back {_names(self.put_back)}, which it deleted")
         if self.from_copy:
@@ -667,8 +670,10 @@ class UndoReport:
             )
         if parts:
             sentences = ["Undid the last step: " + "; ".join(parts) + "."]
+        elif self.not_restored:
+            sentences = ["Nothing of the last step could be undone."]
         else:
-            sentences = ["The last step changed no names, so nothing was restored."]
+            sentences = ["The last step changed no names; there was nothing to restore."]
         if self.not_restored:
             shown = [f"{name} ({why})" for name, why in self.not_restored[:6]]
             if len(self.not_restored) > 6:
@@ -679,7 +684,7 @@ class UndoReport:
                 "Its code could not be analysed, so nothing it changed in place was copied."
             )
         sentences.append(
-            "In-place changes made through other names or inside functions, and side "
+            "Changes made through other names or by functions the code called, and side "
             "effects outside the namespace (files, network, processes), are not undone."
         )
         return " ".join(sentences)
@@ -861,10 +866,13 @@ def _put_contents(original: Any, saved: Any) -> Any:
 def _estimate_size(value: Any, limit_bytes: int, limit_objects: int) -> int | str:
     """Bytes a deep copy of ``value`` would take, or why it is too big to copy.
 
-    Sums ``sys.getsizeof`` over the objects reachable through ``gc.get_referents``,
-    skipping what deepcopy shares (classes, modules, functions). Objects whose
-    ``__sizeof__`` leaves out memory they own are under-counted; pandas' counts its data
-    and NumPy's its buffer. Stops as soon as a limit is passed, so it is bounded too.
+    Walks what deepcopy would visit (``gc.get_referents``, skipping the classes, modules
+    and functions it shares) and adds up each object's size: ``nbytes`` for array-likes
+    (NumPy arrays and their views, pandas Series, tensors: what copying their buffer
+    costs), else ``sys.getsizeof`` when the type's ``__sizeof__`` is C code, else the bare
+    object (a ``__sizeof__`` written in Python, like pandas' ``memory_usage(deep=True)``,
+    may be slow; what it owns is reached by the walk). Memory a C extension hides from
+    all three is not counted. Stops as soon as a limit is passed, so it is bounded too.
     """
     total = 0
     count = 0
@@ -876,13 +884,27 @@ def _estimate_size(value: Any, limit_bytes: int, limit_objects: int) -> int | st
             continue
         seen.add(id(obj))
         count += 1
-        if count > limit_objects:
+        cls = type(obj)
+        if cls in _IMMUTABLE:
+            total += sys.getsizeof(obj)
+            refs: list[Any] = []
+        else:
+            nbytes = None if cls in _CONTAINERS else getattr(obj, "nbytes", None)
+            if isinstance(nbytes, int):
+                total += object.__sizeof__(obj) + nbytes
+                refs = []  # the buffer is counted; its parts are not objects
+            else:
+                python_sizeof = isinstance(getattr(cls, "__sizeof__", None), types.FunctionType)
+                total += object.__sizeof__(obj) if python_sizeof else sys.getsizeof(obj, 64)
+                if cls in _CONTAINERS and count + len(obj) > limit_objects:
+                    return f"more than {limit_objects:,} objects"  # before listing them all
+                refs = gc.get_referents(obj)
+        if count + len(refs) > limit_objects:
+            # a deep copy of this many objects would be slow (repeats count too: cheap check)
             return f"more than {limit_objects:,} objects"
-        total += sys.getsizeof(obj, 64)  # 64: a guess for objects that cannot say
         if total > limit_bytes:
             return f"over the {_bytes(limit_bytes)} left of the copy limit"
-        if type(obj) not in _IMMUTABLE:
-            stack.extend(gc.get_referents(obj))
+        stack.extend(refs)
     return total
 
 
@@ -894,7 +916,5 @@ def _bytes(n: int) -> str:
 
 
 def _names(names: tuple[str, ...], limit: int = 8) -> str:
-    shown = list(names[:limit])
-    if len(names) > limit:
-        shown.append(f"{len(names) - limit} more")
-    return ", ".join(shown)
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")

@@ -86,6 +86,10 @@ PATTERNS = [
         [("data", "mutate", ".append() in m()", 4)],
     ),
     (
+        "def o():\n    global data\n    def i():\n        data.append(1)",
+        [("data", "mutate", ".append() in i()", 4)],
+    ),
+    (
         "def f(v=data.pop()):\n    pass",  # defaults run where the def stands
         [("data", "mutate", ".pop()", 1)],
     ),
@@ -235,7 +239,8 @@ def test_ipython_syntax_is_read_through_the_shells_transform(transform) -> None:
     reset = touches("x = 1\n%reset -f", transform=transform)
     assert reset.unseen == ("%reset magic (line 2)",)
     script = touches("%%bash --out data\necho hi", transform=transform)
-    assert script.unseen == ("%%bash magic (line 1)",)
+    assert script.unseen == ("%%bash magic (line 1)",)  # --out binds a name
+    assert touches("%%bash\necho hi", transform=transform).unseen == ()
 
 
 def test_code_a_magic_runs_in_the_namespace_counts(transform) -> None:
@@ -303,7 +308,7 @@ def namespace(**values: Any) -> dict[str, Any]:
 
 
 SIDE_EFFECTS = (
-    "In-place changes made through other names or inside functions, and side effects "
+    "Changes made through other names or by functions the code called, and side effects "
     "outside the namespace (files, network, processes), are not undone."
 )
 
@@ -318,7 +323,7 @@ def test_undo_after_create_rebind_and_delete() -> None:
     assert ns["a"] is old_a and ns["c"] is old_c  # the very objects, not copies
     assert report == UndoReport(removed=("b",), rebound=("a",), put_back=("c",))
     assert report.text() == (
-        "Undid the last step: removed b, which it created; gave a back the objects held "
+        "Undid the last step: removed b, which it created; gave a back the object it held "
         "before; put back c, which it deleted. " + SIDE_EFFECTS
     )
 
@@ -354,7 +359,7 @@ def test_an_in_place_change_too_large_to_copy_is_named_not_restored() -> None:
          "the copy limit"),
     )  # fmt: skip
     assert report.text() == (
-        "The last step changed no names, so nothing was restored. Not restored: big (may "
+        "Nothing of the last step could be undone. Not restored: big (may "
         "have changed in place (.append()); not copied: over the 100 B left of the copy "
         "limit). " + SIDE_EFFECTS
     )
@@ -407,6 +412,19 @@ def test_names_bound_where_the_analysis_cannot_see_are_restored() -> None:
     report = undo.restore(ns)
     assert ns == namespace(x=1)
     assert report.removed == ("hidden", "other") and report.rebound == ("x",)
+    assert "removed hidden, other, which it created; gave x back the object it held" in (
+        report.text()
+    )
+
+
+def test_the_report_names_many_names_briefly() -> None:
+    ns = namespace(**{f"v{i}": i for i in range(12)})
+    code = "\n".join(f"v{i} = -1" for i in range(12))
+    text = run(ns, code).restore(ns).text()
+    assert text.startswith(
+        "Undid the last step: gave v0, v1, v2, v3, v4, v5, v6, v7 and 4 more back the objects "
+        "they held before."
+    )
 
 
 def test_names_changed_again_after_the_step_are_left_alone() -> None:
@@ -470,7 +488,7 @@ def test_a_shell_step_changes_no_names() -> None:
     report = run(ns, "").restore(ns)
     assert report == UndoReport()
     assert report.text() == (
-        "The last step changed no names, so nothing was restored. " + SIDE_EFFECTS
+        "The last step changed no names; there was nothing to restore. " + SIDE_EFFECTS
     )
 
 
@@ -513,3 +531,56 @@ def test_the_module_does_not_import_ipython() -> None:
     check = "import sys, agent_magic.guard; print('IPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+# -- properties ----------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.given(st.text(max_size=200))
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+def test_touches_never_raises(text: str) -> None:
+    result = touches(text)
+    assert isinstance(result, Touches)
+    assert result.parsed or result == ()
+
+
+NAMES = ("a", "b", "c", "d")
+
+
+@st.composite
+def steps(draw: Any) -> str:
+    """A step of rebinding, deleting, creating and in-place changes, valid when it runs."""
+    bound = set(NAMES[:3])
+    lines = []
+    for _ in range(draw(st.integers(1, 8))):
+        name = draw(st.sampled_from(NAMES))
+        value = draw(st.integers(0, 9))
+        choices = ["rebind"] + (["del", "append", "item", "augment"] if name in bound else [])
+        op = draw(st.sampled_from(choices))
+        lines.append(
+            {
+                "rebind": f"{name} = [{value}]",
+                "del": f"del {name}",
+                "append": f"{name}.append({value})",
+                "item": f"{name}[0] = {value}",
+                "augment": f"{name} += [{value}]",
+            }[op]
+        )
+        if op == "del":
+            bound.discard(name)
+        else:
+            bound.add(name)
+    return "\n".join(lines)
+
+
+@hypothesis.given(steps())
+@hypothesis.settings(max_examples=200, deadline=None, database=None)
+def test_undo_puts_back_exactly_what_was_there(code: str) -> None:
+    ns = namespace(a=[0], b=[1, 2], c=[5])
+    originals = {name: ns[name] for name in NAMES[:3]}
+    run(ns, code).restore(ns)
+    assert ns == namespace(a=[0], b=[1, 2], c=[5])
+    assert all(ns[name] is obj for name, obj in originals.items())
