@@ -199,6 +199,24 @@ def _phrase(t: Touch) -> str:
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 _SCOPE_NODES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
+# the node types that can bind a name in their scope, or touch one (most nodes are
+# neither: skipping them by type keeps the walk near the cost of ast.parse)
+_BINDING_NODES = frozenset(
+    {
+        ast.Global, ast.Nonlocal, ast.Name, ast.NamedExpr, ast.FunctionDef,
+        ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.ExceptHandler,
+        ast.MatchAs, ast.MatchStar, ast.MatchMapping, *_COMPREHENSIONS,
+    }
+)  # fmt: skip
+_TOUCHING_NODES = frozenset(
+    {
+        ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete, ast.For, ast.AsyncFor,
+        ast.With, ast.AsyncWith, ast.Import, ast.ImportFrom, ast.FunctionDef,
+        ast.AsyncFunctionDef, ast.ClassDef, ast.NamedExpr, ast.ExceptHandler, ast.MatchAs,
+        ast.MatchStar, ast.MatchMapping, ast.Call,
+        *((ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()),
+    }
+)  # fmt: skip
 _DETAIL_LIMIT = 40
 
 
@@ -268,8 +286,10 @@ def _own_nodes(roots: Iterable[ast.AST]) -> Iterator[ast.AST]:
     while stack:
         node = stack.pop()
         yield node
-        children = _outer_inner(node)[0]
-        stack.extend(reversed(children))
+        if isinstance(node, _SCOPE_NODES):
+            stack.extend(reversed(_outer_inner(node)[0]))
+        else:
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
 def _params(node: ast.AST) -> set[str]:
@@ -299,6 +319,8 @@ def _make_scope(
     scope = _Scope(kind, parent, set(params))
     walrus: set[str] = set()
     for node in _own_nodes(roots):
+        if type(node) not in _BINDING_NODES:
+            continue
         if isinstance(node, ast.Global):
             scope.declared_global.update(node.names)
         elif isinstance(node, ast.Nonlocal):
@@ -390,7 +412,8 @@ class _Finder:
 
     def scope(self, scope: _Scope, roots: list[ast.AST], where: str) -> None:
         for node in _own_nodes(roots):
-            self.node(node, scope, where)
+            if type(node) in _TOUCHING_NODES:
+                self.node(node, scope, where)
             if isinstance(node, _SCOPE_NODES):
                 inner = _outer_inner(node)[1]
                 if isinstance(node, ast.ClassDef):
@@ -737,12 +760,13 @@ class Undo:
     ) -> Undo:
         """Take what undoing ``code`` needs from ``ns``, just before ``code`` runs.
 
-        ``found`` reuses a :func:`touches` result (else ``code`` is analysed with
-        ``transform``). Objects the code changes in place are deep-copied while their
-        estimated size (``sys.getsizeof`` over what a deep copy would visit) fits in what
-        is left of ``copy_limit_bytes`` and they have at most ``copy_limit_objects``
-        parts; copy errors are caught and named. Names ``skip`` accepts are never
-        touched. For a shell step pass ``code=""``: nothing is copied, but the report
+        ``found`` reuses a :func:`touches` result, the full one rather than
+        :func:`protected_touches`' (else ``code`` is analysed with ``transform``).
+        Objects the code changes in place are deep-copied while their estimated size
+        (see :func:`_estimate_size`) fits in what is left of ``copy_limit_bytes`` and
+        they have at most ``copy_limit_objects`` parts; copy errors are caught and
+        named. Names ``skip`` accepts are never touched. For a shell step pass
+        ``code=""``: nothing is copied, but the report
         still says what changed.
         """
         if found is None:
