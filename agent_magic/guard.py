@@ -766,8 +766,7 @@ class Undo:
         (see :func:`_estimate_size`) fits in what is left of ``copy_limit_bytes`` and
         they have at most ``copy_limit_objects`` parts; copy errors are caught and
         named. Names ``skip`` accepts are never touched. For a shell step pass
-        ``code=""``: nothing is copied, but the report
-        still says what changed.
+        ``code=""``: nothing is copied, but the report still says what changed.
         """
         if found is None:
             found = touches(code, transform=transform)
