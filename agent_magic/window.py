@@ -193,19 +193,26 @@ def tools_tokens(tools: Sequence[Mapping[str, Any]] | None) -> int:
 def _head_tail(text: str, limit: int) -> str:
     """``text`` within about ``limit`` characters: its head and tail, the cut marked.
 
-    A local cutter; the shared ``text.head_tail`` will replace it.
+    The cut falls on line ends where one is near, so kept lines stay whole. A local
+    cutter; the shared ``text.head_tail`` will replace it.
     """
     if len(text) <= limit:
         return text
     keep = max(limit - 50, 16)
     head = keep * 2 // 3
     tail = keep - head
-    cut = len(text) - head - tail
-    if cut <= 0:
+    line_end = text.rfind("\n", head * 2 // 3, head)
+    if line_end > 0:
+        head = line_end
+    start = len(text) - tail
+    line_start = text.find("\n", start, start + tail // 3)
+    if line_start >= 0:
+        start = line_start + 1
+    if start <= head:
         return text
-    return f"{text[:head]}\n[... {cut} characters cut to fit the context window ...]\n" + (
-        text[-tail:] if tail else ""
-    )
+    cut = start - head
+    marker = f"\n[... {cut} characters cut to fit the context window ...]\n"
+    return text[:head] + marker + text[start:]
 
 
 def _cut_to(text: str, tokens: int) -> str:
@@ -311,7 +318,7 @@ class _Caps:
         return cls(
             part=max(budget // 4, 32),
             namespace=max(budget // 5, 24),
-            short_output=min(max(budget // 40, 40), 400),
+            short_output=min(max(budget // 32, 60), 400),
             short_text=min(max(budget // 20, 60), 800),
             summary=min(max(budget // 10, 60), 1500),
             summary_head=MESSAGE_OVERHEAD + _text_tokens(head) + 2,
@@ -599,7 +606,7 @@ def fit(
             f"Folded {folded} earlier messages and shortened {shortened} to fit the "
             f"{window}-token context window."
             if folded
-            else f"Shortened {shortened} earlier messages to fit the {window}-token context window."
+            else f"Shortened {shortened} messages to fit the {window}-token context window."
         )
     fits = estimate <= budget + extra
     if not fits:
@@ -793,6 +800,11 @@ def _squeeze(
             words, namespace = _split_namespace(content)
             keep = max(_text_tokens(words) - over, 16)
             out[index] = _with_content(message, _cut_to(words, keep) + namespace)
+            continue
+        if kinds[index] == "summary" and isinstance(content, str):
+            # Its items go; its first line, the marker, stays.
+            head = content.split("\n", 1)[0].replace(" What happened in them:", "]")
+            out[index] = _with_content(message, head)
             continue
         have = _content_tokens(content)
         keep = max(have - over, 16)
