@@ -215,11 +215,30 @@ def _head_tail(text: str, limit: int) -> str:
     return text[:head] + marker + text[start:]
 
 
+_CUTS: dict[tuple[str, int], str] = {}  # like _CACHE: the same cuts are asked every turn
+_cut_chars = 0
+
+
 def _cut_to(text: str, tokens: int) -> str:
     """``text`` cut (head and tail) so that its estimate is at most ``tokens``."""
+    global _cut_chars
     have = _text_tokens(text)
     if have <= tokens:
         return text
+    key = (text, tokens)
+    cut = _CUTS.get(key)
+    if cut is None:
+        cut = _cut(text, tokens, have)
+        if _cut_chars + len(text) > _CACHE_LIMIT:
+            _CUTS.clear()
+            _cut_chars = 0
+        if len(text) <= _CACHE_LIMIT // 4:
+            _CUTS[key] = cut
+            _cut_chars += len(text)
+    return cut
+
+
+def _cut(text: str, tokens: int, have: int) -> str:
     limit = len(text)
     for _ in range(6):  # the estimate per character varies along the text: converge
         limit = max(int(limit * tokens / max(have, 1)) - 1, 0)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -518,3 +519,17 @@ def test_two_hundred_steps_fit_in_milliseconds() -> None:
     for _ in range(10):
         session.fit(window=8192, reply_room=1024)
     assert (time.perf_counter() - started) / 10 < 1.0  # ~3 ms here; loose for busy machines
+
+
+def test_the_benchmark_runs_at_small_sizes() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import bench_window
+    finally:
+        sys.path.remove(str(bench))
+    report = bench_window.run(steps=6, cells=2, sizes=(20,), runs=1)
+    assert report["fit"][20]["median_ms"] > 0
+    for rows in report["sessions"].values():
+        for row in rows:
+            assert row["requests"] > 0 and row["max_estimate"] <= row["budget"]
