@@ -8,12 +8,19 @@ writes (``conversation._report`` / ``_content``) with step outputs of everyday k
 Measured:
 
 * ms per :func:`fit` of a history of 20, 200 and 2000 messages (the estimate's cache is
-  warm, as it is in a session that fits before every request);
+  warm, as it is in a session that fits before every request), in CPU time
+  (``time.process_time``): the machines this runs on are shared, and wall time there
+  mostly measures the neighbours;
 * over a 200-step cell and over 50 cells of 4 steps (each task with a 40-variable
   summary), fitted before every request as the loop will: how often a request's prefix
   differs from the one before (a server's prompt cache starts over there), the largest
   request's estimate against the budget (window less the reply's room), and what the
   unbounded history would have weighed.
+
+``python bench/bench_window.py MODEL.gguf ...`` also renders every tenth fitted request of
+those sessions with a ChatML template (Qwen2.5's and SmolLM2's) and counts its tokens with
+each model's own tokenizer (llama-cpp-python, ``vocab_only``: no weights are loaded), to
+show the real size against the estimate and the budget.
 """
 
 from __future__ import annotations
@@ -116,9 +123,9 @@ def bench_fit_speed(sizes: tuple[int, ...] = (20, 200, 2000), runs: int = RUNS) 
         fit(session.messages, session.kinds, window=8192, reply_room=1024)  # warm the cache
         times = []
         for _ in range(runs):
-            started = time.perf_counter()
+            started = time.process_time()
             fitted = fit(session.messages, session.kinds, window=8192, reply_room=1024)
-            times.append((time.perf_counter() - started) * 1000)
+            times.append((time.process_time() - started) * 1000)
         rows[size] = {
             "median_ms": statistics.median(times),
             "min_ms": min(times),
@@ -137,9 +144,9 @@ def _replay(session_steps, window: int) -> dict[str, Any]:
     unbounded = 0
     times = []
     for session in session_steps:
-        started = time.perf_counter()
+        started = time.process_time()
         fitted = fit(session.messages, session.kinds, window=window, reply_room=reply_room)
-        times.append((time.perf_counter() - started) * 1000)
+        times.append((time.process_time() - started) * 1000)
         requests += 1
         largest = max(largest, fitted.estimate)
         unbounded = max(unbounded, estimate_tokens(session.messages))
@@ -187,6 +194,66 @@ def run(steps: int = 200, cells: int = 50, sizes=(20, 200, 2000), runs: int = RU
     return {"fit": bench_fit_speed(sizes, runs), "sessions": bench_sessions(steps, cells)}
 
 
+def _chatml(messages: list[dict[str, Any]]) -> str:
+    """The prompt a ChatML template (Qwen2.5, SmolLM2) makes of these messages."""
+    out = []
+    for message in messages:
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(
+                p.get("text", "") if p.get("type") == "text" else "<image>" for p in content
+            )
+        for call in message.get("tool_calls") or ():
+            function = call["function"]
+            body = {"name": function["name"], "arguments": json.loads(function["arguments"])}
+            content += f"\n<tool_call>\n{json.dumps(body)}\n</tool_call>"
+        role = message["role"]
+        if role == "tool":
+            role, content = "user", f"<tool_response>\n{content}\n</tool_response>"
+        out.append(f"<|im_start|>{role}\n{content}<|im_end|>\n")
+    return "".join(out) + "<|im_start|>assistant\n"
+
+
+def real_counts(models: list[str], windows=(2048, 8192)) -> list[dict[str, Any]]:
+    """Real token counts of fitted requests, by the models' own tokenizers."""
+    import llama_cpp
+
+    tokenizers = {
+        Path(path).name: llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+        for path in models
+    }
+    sessions = {
+        "one cell, 200 steps": lambda: _one_cell(200),
+        "50 cells of 4 steps": lambda: _many_cells(50, 4),
+    }
+    rows = []
+    for name, grow in sessions.items():
+        for window in windows:
+            reply_room = min(1024, window // 4)
+            found = {model: {"largest_real": 0, "worst_ratio": 0.0} for model in tokenizers}
+            for index, session in enumerate(grow()):
+                if index % 10:
+                    continue
+                fitted = fit(session.messages, session.kinds, window=window, reply_room=reply_room)
+                prompt = _chatml(fitted.messages).encode("utf-8", "surrogatepass")
+                for model, tokenizer in tokenizers.items():
+                    real = len(tokenizer.tokenize(prompt, add_bos=False, special=True))
+                    row = found[model]
+                    row["largest_real"] = max(row["largest_real"], real)
+                    row["worst_ratio"] = max(row["worst_ratio"], real / fitted.estimate)
+            for model, row in found.items():
+                rows.append(
+                    {
+                        "session": name,
+                        "window": window,
+                        "budget": window - reply_room,
+                        "model": model,
+                        **row,
+                    }
+                )
+    return rows
+
+
 def main() -> None:
     report = run()
     print("| messages in the history | ms per fit, median (min-max) | sent | estimate |")
@@ -208,6 +275,16 @@ def main() -> None:
                 f"| {name} | {row['window']} | {row['budget']} | {row['requests']} "
                 f"| {row['prefix_changes']} | {row['max_estimate']} | {row['unbounded_max']} "
                 f"| {row['mean_ms']:.2f} |"
+            )
+    models = [arg for arg in sys.argv[1:] if arg.endswith(".gguf")]
+    if models:
+        print()
+        print("| session | window | budget | tokenizer | largest real request | real / estimate |")
+        print("|---|---:|---:|---|---:|---:|")
+        for row in real_counts(models):
+            print(
+                f"| {row['session']} | {row['window']} | {row['budget']} | {row['model']} "
+                f"| {row['largest_real']} | {row['worst_ratio']:.2f} |"
             )
 
 

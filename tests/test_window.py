@@ -533,3 +533,32 @@ def test_the_benchmark_runs_at_small_sizes() -> None:
     for rows in report["sessions"].values():
         for row in rows:
             assert row["requests"] > 0 and row["max_estimate"] <= row["budget"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(step_strategy, min_size=5, max_size=40),
+    window=st.sampled_from([1024, 4096, 8192]),
+    new_cell_every=st.integers(2, 50),
+)
+def test_between_trims_each_request_only_appends_to_the_one_before(
+    steps: list[dict[str, Any]], window: int, new_cell_every: int
+) -> None:
+    session = Session().system().task("start", variables=10)
+    reply_room = min(1024, window // 4)
+    previous = session.fit(window=window, reply_room=reply_room)
+    for index, step in enumerate(steps):
+        if index and index % new_cell_every == 0:
+            session.task(f"cell {index}", variables=10)
+        session.step(
+            step["code"], numbers(step["lines"], index), ok=step["ok"], tools=step["tools"]
+        )
+        if step["feedback"]:
+            session.feedback(step["feedback"])
+        fitted = session.fit(window=window, reply_room=reply_room)
+        assert fitted.fits or "did not fit" in fitted.note
+        if (fitted.folded, fitted.shortened) == (previous.folded, previous.shortened) and (
+            "did not fit" not in fitted.note + previous.note
+        ):
+            assert prefix_kept(previous, fitted)
+        previous = fitted
