@@ -288,10 +288,14 @@ class Fitted:
     (do not mutate them), changed ones are new dicts. ``kinds`` labels each of them,
     with ``"summary"`` for the folded-turns message. ``trimmed`` is True when anything
     was shortened or folded; ``folded`` counts the input messages replaced by summaries,
-    ``shortened`` those sent in a short form. ``estimate`` is :func:`estimate_tokens` of
-    the request (messages and tools); ``fits`` says it is within the budget. ``note`` is
-    empty when nothing was trimmed, else one line saying what was done (and, when it
-    could not fit, that it could not).
+    ``shortened`` those sent shortened (older ones in their short form, and any message
+    capped to a share of the window). ``estimate`` is :func:`estimate_tokens` of the
+    request (messages and tools); ``fits`` says it is within the budget. ``trims``
+    counts the points where the replay cut back: from one request to the next it grows
+    exactly when the later one does not start with the earlier one (a server's prompt
+    cache starts over there), unless the squeeze below ran. ``note`` is empty when
+    nothing was trimmed, else one line saying what was done (and, when even what is
+    always kept did not fit, that it was shortened too).
     """
 
     messages: list[dict[str, Any]]
@@ -302,6 +306,7 @@ class Fitted:
     shortened: int = 0
     estimate: int = 0
     fits: bool = True
+    trims: int = 0
 
 
 # -- fitting ----------------------------------------------------------------------------
@@ -639,7 +644,9 @@ def fit(
             " Use a model with a larger window, a shorter system prompt, or --new."
         )
     trimmed = bool(folded or shortened) or out != list(messages)
-    return Fitted(out, tuple(out_kinds), trimmed, folded, note, shortened, estimate, fits)
+    return Fitted(
+        out, tuple(out_kinds), trimmed, folded, note, shortened, estimate, fits, replay.trims
+    )
 
 
 class _Replay:
@@ -675,6 +682,7 @@ class _Replay:
         self.size = REQUEST_OVERHEAD  # the request without its summaries
         self.runs = 0  # summaries (maximal stretches of folded units)
         self.gist_tokens = 0
+        self.trims = 0
 
     def total(self) -> int:
         # An upper bound on the summaries: each is capped at caps.summary items.
@@ -721,6 +729,7 @@ class _Replay:
                     self.trim(closed, fresh)
 
     def trim(self, closed: deque[int], fresh: deque[int]) -> None:
+        changed = False  # a trim that changes no message leaves the prefix as it was
         held: list[int] = []
         while fresh:  # first every older unit takes its short form...
             u = fresh.popleft()
@@ -730,6 +739,10 @@ class _Replay:
             before = self.unit_tokens(u)
             self.status[u] = _SHORT
             self.size -= before - self.unit_tokens(u)
+            unit = self.units[u]
+            changed = changed or any(
+                self.short_of(i) is not self.full[i] for i in range(unit.start, unit.end)
+            )
         fresh.extendleft(held)
         held = []
         while closed and self.total() > self.low:  # ...then the oldest are folded
@@ -745,7 +758,9 @@ class _Replay:
             left = u > 0 and self.status[u - 1] == _FOLDED
             right = u + 1 < len(self.units) and self.status[u + 1] == _FOLDED
             self.runs += 1 - left - right
+            changed = True
         closed.extendleft(held)
+        self.trims += changed
 
     def render(self) -> tuple[list[dict[str, Any]], list[Kind], int, int]:
         out: list[dict[str, Any]] = []
