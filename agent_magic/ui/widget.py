@@ -1,10 +1,11 @@
 """The notebook edge: the conversation as cell outputs, and a widget to review each step.
 
-The only module that imports ipywidgets (and anywidget, for the code box).
-:class:`ReviewWidget` is one step's review:
-the proposed code in editable text areas, **Run** (or **Finish** when the model
-wants to stop), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain
-object around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
+The only module that imports ipywidgets (and anywidget, for the code editor and the
+feedback box). :class:`ReviewWidget` is one step's review: the proposed code in code
+editors (:class:`CodeEditor`: CodeMirror 6, bundled from ``js/`` into
+``code_editor.js``), **Run** (or **Finish** when the model wants to stop, with what it
+concluded), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain object
+around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
 
 :class:`NotebookUI` is an event handler for :func:`~agent_magic.conversation.adrive`.
 It streams each reply as Markdown into one output (updated in place through a
@@ -12,7 +13,10 @@ display id), shows the widget when a review is requested and awaits the click in
 short ticks, so the kernel's interrupt button stops the wait at once. Once a step
 is decided its widget is replaced, through the same display id, by a static
 Markdown record (the code as it ran, the decision, the result), so a saved
-notebook reads well on GitHub, nbviewer or a Lab without widget state.
+notebook reads well on GitHub, nbviewer or a Lab without widget state. The sign-off
+marker is left out of what it shows (:mod:`.signoff`); the record keeps it.
+
+Icons are plain text characters found in ordinary fonts (no emoji font needed).
 """
 
 from __future__ import annotations
@@ -42,47 +46,85 @@ from ..conversation import (
     RequestSent,
     ReviewRequested,
 )
+from .signoff import undecided_tail, without_marker
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
 TICK = 0.1
 # Streaming redraws at most this often (seconds); the first token shows at once.
 REDRAW = 0.05
 
+# Text-presentation characters (Geometric Shapes, Arrows, Dingbats): they render from
+# the ordinary fonts every desktop has, where emoji such as U+1F4AC need an emoji font.
 _LABEL_ICONS = {
     "ran": "▶",
     "edited and ran": "✎",
-    "skipped": "⏭",
-    "feedback": "💬",
+    "skipped": "↷",
+    "feedback": "❝",
     "stopped": "■",
     "finished": "✔",
 }
 
 
 class ReviewWidget:
-    """One proposal's review. ``decision`` is None until a button decides it."""
+    """One proposal's review. ``decision`` is None until a button decides it.
 
-    def __init__(self, proposal: Proposal) -> None:
+    ``marker`` is the sign-off marker, left out of the answer a final review shows.
+    ``add_cells``, when given, adds **Finish and add code as cells** to a final review:
+    it finishes and calls ``add_cells()`` while the cell still runs, so what it puts in
+    the notebook (a ``set_next_input`` payload) goes out with this cell's reply.
+    """
+
+    def __init__(
+        self,
+        proposal: Proposal,
+        marker: str = "TERMINATE",
+        add_cells: Callable[[], None] | None = None,
+    ) -> None:
         self.proposal = proposal
+        self.marker = marker
         self.decision: Decision | None = None
         self._listeners: list[Callable[[Decision], None]] = []
         final = proposal.final
-        self.codes = [_code_area(block, editable=not final) for block in proposal.blocks]
+        self.codes = [
+            _code_editor(block, editable=not final, label=_block_label(proposal, index))
+            for index, block in enumerate(proposal.blocks)
+        ]
         self.run = _button(
-            "Finish" if final else "Run", "agent-run", "success", "check" if final else "play"
+            "Finish" if final else "Run",
+            "agent-run",
+            "success",
+            "check" if final else "play",
+            "Accept the answer and end the conversation"
+            if final
+            else "Run the code (as edited) in this kernel",
         )
-        self.skip = _button("Skip", "agent-skip", "", "forward")
-        self.stop = _button("Stop", "agent-stop", "danger", "stop")
+        self.skip = _button(
+            "Skip", "agent-skip", "", "forward", "Do not run it; tell the assistant it was skipped"
+        )
+        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
+        self.add_cells: widgets.Button | None = None
+        if final and add_cells is not None:
+            self.add_cells = _button(
+                "Finish and add code as cells",
+                "agent-add-cells",
+                "",
+                "plus",
+                "Finish, and put the code that ran into the notebook below this cell",
+            )
+            self.add_cells.on_click(lambda _: self._finish_with_cells(add_cells))
         self.feedback = TextBox(
-            code=False,
             rows=1,
             placeholder="Or answer the assistant instead (sent in place of running the code)"
             if not final
             else "Or tell the assistant what is still missing",
+            label="Your answer to the assistant",
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self.feedback.add_class("agent-feedback")
-        self.send = _button("Send", "agent-send", "info", "paper-plane")
-        self.status = widgets.HTML(_status_html(proposal))
+        self.send = _button(
+            "Send", "agent-send", "info", "paper-plane", "Send your answer to the assistant"
+        )
+        self.status = widgets.HTML(self._status())
         self.status.add_class("agent-status")
 
         self.run.on_click(lambda _: self.decide(Decision.run(self.edited_blocks())))
@@ -91,6 +133,8 @@ class ReviewWidget:
         self.send.on_click(lambda _: self._send())
 
         buttons = [self.run] if final else [self.run, self.skip, self.stop]
+        if self.add_cells is not None:
+            buttons.append(self.add_cells)
         self.box = widgets.VBox(
             [
                 self.status,
@@ -104,10 +148,11 @@ class ReviewWidget:
 
     @property
     def controls(self) -> list[widgets.DOMWidget]:
-        return [*self.codes, self.run, self.skip, self.stop, self.feedback, self.send]
+        extra = [self.add_cells] if self.add_cells is not None else []
+        return [*self.codes, self.run, self.skip, self.stop, *extra, self.feedback, self.send]
 
     def edited_blocks(self) -> list[CodeBlock] | None:
-        """The blocks as the text areas hold them now, or None when nothing changed."""
+        """The blocks as the editors hold them now, or None when nothing changed."""
         blocks = [
             CodeBlock(block.language, area.value, block.tool_call_id)
             for block, area in zip(self.proposal.blocks, self.codes, strict=True)
@@ -126,16 +171,24 @@ class ReviewWidget:
         self.decision = decision
         for control in self.controls:
             control.disabled = True
-        self.status.value = _status_html(self.proposal, decision)
+        self.status.value = self._status(decision)
         for callback in self._listeners:
             callback(decision)
 
     def _send(self) -> None:
         text = self.feedback.value.strip()
         if not text:
-            self.status.value = _status_html(self.proposal, hint="Type your answer first.")
+            self.status.value = self._status(hint="Type your answer first.")
             return
         self.decide(Decision.feedback(text))
+
+    def _finish_with_cells(self, add_cells: Callable[[], None]) -> None:
+        if self.decision is None:
+            add_cells()
+        self.decide(Decision.run())
+
+    def _status(self, decision: Decision | None = None, hint: str = "") -> str:
+        return _status_html(self.proposal, decision, hint, self.marker)
 
     def close(self) -> None:
         """Close every widget of the review (their comms and the kernel's references).
@@ -155,35 +208,34 @@ class ReviewWidget:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def _button(description: str, css: str, style: str, icon: str) -> widgets.Button:
-    button = widgets.Button(description=description, button_style=style, icon=icon)
+def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
+    # The icon is Font Awesome (shipped with ipywidgets' frontend), not an emoji; the
+    # description is the button's accessible name, the tooltip its description.
+    button = widgets.Button(description=description, button_style=style, icon=icon, tooltip=tooltip)
     button.add_class(css)
     return button
 
 
-class TextBox(anywidget.AnyWidget):
-    """A text area whose keys stay in it, and whose text reaches the kernel in order.
+class _MessageBox(anywidget.AnyWidget):
+    """A box whose keys stay in it, and whose text reaches the kernel in order.
 
-    Two differences from ipywidgets' Textarea, both needing a view of our own
-    (``text_box.js``):
+    Two differences from ipywidgets' Textarea, both needing a view of our own:
 
-    * the text area carries ``data-lm-suppress-shortcuts``, so JupyterLab and Notebook 7
-      do not act on keys typed into it; otherwise Shift+Enter would run the ``%%agent``
-      cell again behind the widget's back (Notebook 7 does);
-    * each edit is sent as a message of its own rather than a throttled state sync:
-      ipywidgets holds back a model's next sync until the kernel reports 'idle' for the
-      last one, so a click right after typing could reach the kernel before the text.
+    * the box carries ``data-lm-suppress-shortcuts`` and keeps keydown events to itself,
+      so JupyterLab and Notebook 7 do not act on keys typed into it; otherwise
+      Shift+Enter would run the ``%%agent`` cell again behind the widget's back
+      (Notebook 7 does);
+    * each edit is sent as a message of its own rather than as a state sync: a waiting
+      cell's kernel handles comm messages without the busy/idle status that ipywidgets
+      waits for before its next sync, so a synced edit could be held back past a click.
       Messages keep their order, so **Run** always runs what the box shows.
 
     ``value`` is the text as the kernel knows it (set it from Python in tests).
     """
 
-    _esm = Path(__file__).with_name("text_box.js")
     text = traitlets.Unicode("").tag(sync=True)  # what the box starts with
-    rows = traitlets.Int(4).tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
-    placeholder = traitlets.Unicode("").tag(sync=True)
-    code = traitlets.Bool(True).tag(sync=True)  # monospace, Tab indents
+    label = traitlets.Unicode("").tag(sync=True)  # its aria-label, for screen readers
     value = traitlets.Unicode("")
 
     def __init__(self, text: str = "", **kwargs: Any) -> None:
@@ -195,27 +247,76 @@ class TextBox(anywidget.AnyWidget):
             self.value = content["value"]
 
 
-def _code_area(block: CodeBlock, *, editable: bool) -> TextBox:
-    rows = min(max(block.code.count("\n") + 1, 2), 30)
-    area = TextBox(block.code, rows=rows, disabled=not editable)
-    area.layout.width = "100%"
-    area.add_class("agent-code")
-    return area
+class CodeEditor(_MessageBox):
+    """A code editor (CodeMirror 6): highlighting, line numbers, Tab / Shift-Tab indent.
+
+    ``code_editor.js`` is a bundle built from ``js/`` (``npm ci && npm run build``);
+    ``scripts/check_bundle.sh`` proves the committed file is what the sources build.
+    """
+
+    _esm = Path(__file__).with_name("code_editor.js")
+    language = traitlets.Unicode(PYTHON).tag(sync=True)  # "python" is highlighted
 
 
-def _status_html(proposal: Proposal, decision: Decision | None = None, hint: str = "") -> str:
+class TextBox(_MessageBox):
+    """A plain text box (the feedback box): a textarea, no editor to load."""
+
+    _esm = Path(__file__).with_name("text_box.js")
+    rows = traitlets.Int(4).tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+
+
+def _code_editor(block: CodeBlock, *, editable: bool, label: str) -> CodeEditor:
+    editor = CodeEditor(block.code, language=block.language, disabled=not editable, label=label)
+    editor.layout.width = "100%"
+    editor.add_class("agent-code")
+    return editor
+
+
+def _block_label(proposal: Proposal, index: int) -> str:
+    language = "Python" if proposal.blocks[index].language == PYTHON else "shell"
+    which = f", block {index + 1} of {len(proposal.blocks)}" if len(proposal.blocks) > 1 else ""
+    what = "read-only" if proposal.final else "editable before Run"
+    return f"Step {proposal.step} code ({language}{which}), {what}"
+
+
+# How much of a final answer the finish review repeats (the whole reply is shown above).
+ANSWER_CHARS = 600
+
+_FINAL_HEADS = {
+    "terminated": "the assistant's answer",
+    "no_code": "the assistant replied without code",
+    "max_turns": "the turn limit is reached; the assistant's last reply",
+}
+
+
+def _status_html(
+    proposal: Proposal,
+    decision: Decision | None = None,
+    hint: str = "",
+    marker: str = "TERMINATE",
+) -> str:
     import html
 
+    detail = ""
     if decision is not None:
         text = f"Step {proposal.step}: {decision.label(proposal)}"
     elif proposal.final:
-        text = f"Step {proposal.step}: the assistant wants to finish ({proposal.reason})"
+        head = _FINAL_HEADS.get(proposal.reason, "the assistant wants to finish")
+        text = f"Step {proposal.step}: {head}"
+        answer = " ".join(without_marker(strip_code_blocks(proposal.reply), marker).split())
+        if len(answer) > ANSWER_CHARS:
+            answer = answer[: ANSWER_CHARS - 1].rstrip() + "…"
+        detail = (
+            f"<div class='agent-answer'>{html.escape(answer or '(no words, only the sign-off)')}"
+            "</div><div>Finish to accept it, or tell the assistant what is still missing.</div>"
+        )
     else:
         what = "step" if len(proposal.blocks) == 1 else f"{len(proposal.blocks)} blocks"
         text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
     if hint:
         text += f" — {hint}"
-    return f"<b>{html.escape(text)}</b>"
+    return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
 # --- the conversation as cell outputs ------------------------------------------------------
@@ -286,6 +387,10 @@ class NotebookUI:
 
     ``interactive`` False (mode never, replay) shows the record without ever
     waiting. ``review_timeout`` bounds each wait for a click (None: no bound).
+    ``marker`` is the conversation's sign-off marker, left out of the replies shown.
+    ``add_cells``, when given, is called with the code that ran in this cell (one
+    source per block, in order; see :func:`agent_magic.ui.cells.sources`) from the
+    final review's **Finish and add code as cells** button.
     """
 
     def __init__(
@@ -293,10 +398,15 @@ class NotebookUI:
         interactive: bool = True,
         review_timeout: float | None = None,
         display: Display | None = None,
+        marker: str = "TERMINATE",
+        add_cells: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.interactive = interactive
         self.review_timeout = review_timeout
         self.display = display or Display()
+        self.marker = marker
+        self.add_cells = add_cells
+        self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.timed_out = False
         self._reply: Any = None  # display handle of the reply being streamed
@@ -329,17 +439,17 @@ class NotebookUI:
     def _stream(self, event: ReplyDelta) -> None:
         self._text += event.text
         now = time.perf_counter()
+        # A tail that may be the start of the sign-off waits for the next words.
+        shown = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
         if self._reply is None:
-            self._reply = self.display.show(_markdown(self._reply_markdown(event.step, self._text)))
+            self._reply = self.display.show(_markdown(self._reply_markdown(event.step, shown)))
             self._drawn = now
         elif now - self._drawn >= REDRAW:
-            self.display.update(
-                self._reply, _markdown(self._reply_markdown(event.step, self._text))
-            )
+            self.display.update(self._reply, _markdown(self._reply_markdown(event.step, shown)))
             self._drawn = now
 
     def _received(self, event: ReplyReceived) -> None:
-        prose = strip_code_blocks(event.reply.content)
+        prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
@@ -359,7 +469,13 @@ class NotebookUI:
     def _review(self, proposal: Proposal) -> Decision | Any:
         if not self.interactive:  # pragma: no cover - the loop does not ask in mode never
             return Decision.run()
-        widget = ReviewWidget(proposal)
+        add_cells = None
+        if self.add_cells is not None and self.ran:
+            from .cells import sources
+
+            codes, add = sources(self.ran), self.add_cells
+            add_cells = lambda: add(codes)  # noqa: E731
+        widget = ReviewWidget(proposal, self.marker, add_cells)
         self.widget = widget
         bundle = {
             **widget._repr_mimebundle_(),
@@ -396,6 +512,8 @@ class NotebookUI:
         self._show_record()
 
     def _ran(self, event: CodeRan) -> None:
+        if event.outcome.ok and not event.outcome.interrupted:
+            self.ran.append(event.block)
         record = self._record
         if record is None:
             return
