@@ -49,3 +49,11 @@ def insert_cells(shell: Any, codes: list[str]) -> int:
         return 0
     shell.set_next_input(joined(codes), replace=False)
     return 1
+
+
+def insert_below(codes: list[str]) -> int:
+    """:func:`insert_cells` in the shell that is running (the widget's default)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return insert_cells(shell, codes) if shell is not None else 0

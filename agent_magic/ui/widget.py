@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import difflib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from ..conversation import (
     RequestSent,
     ReviewRequested,
 )
+from .cells import insert_below, sources
 from .signoff import undecided_tail, without_marker
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
@@ -378,6 +380,56 @@ def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
     return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
 
 
+def _kernel() -> Any:
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None)
+
+
+@contextmanager
+def busy_while_waiting(kernel: Any) -> Iterator[None]:
+    """Keep the frontend's kernel status at 'busy' while the cell awaits a click.
+
+    The kernel says 'busy' when the cell starts and 'idle' when it ends, but other
+    requests handled meanwhile end with an 'idle' of their own, and JupyterLab's status
+    bar shows the last status it got, whatever its parent: the subshell requests that
+    Lab's widget manager sends on the control channel when the review's widgets open
+    (ipykernel 7.4, ipywidgets 8.1), or, on kernels that wrap comm messages in
+    busy/idle, every keystroke that reaches the editor. So while the review waits, each
+    'idle' sent for another request is followed by a 'busy' for this cell's request.
+    The 'idle' itself still goes out first, unchanged, so a client counting the idle
+    replies to its own messages (ipywidgets' state sync) sees every one of them; only
+    the status shown changes. Outside a kernel (plain IPython, tests) it does nothing.
+    """
+    publish = getattr(kernel, "_publish_status", None)
+    get_parent = getattr(kernel, "get_parent", None)
+    if not callable(publish) or not callable(get_parent):
+        yield
+        return
+    cell = get_parent("shell") or {}
+    cell_id = (cell.get("header") or {}).get("msg_id")
+    if not cell_id:
+        yield
+        return
+    waiting = True
+
+    def publish_status(status: str, channel: str, parent: Any = None) -> None:
+        publish(status, channel, parent)
+        if not waiting or status != "idle":
+            return
+        replied = parent or get_parent(channel) or {}
+        if (replied.get("header") or {}).get("msg_id") != cell_id:
+            publish("busy", "shell", cell)
+
+    kernel._publish_status = publish_status  # an instance attribute, removed below
+    try:
+        yield
+    finally:
+        waiting = False
+        if kernel.__dict__.get("_publish_status") is publish_status:
+            del kernel._publish_status
+
+
 def _markdown(text: str) -> dict[str, Any]:
     return {"text/markdown": text, "text/plain": text}
 
@@ -388,9 +440,10 @@ class NotebookUI:
     ``interactive`` False (mode never, replay) shows the record without ever
     waiting. ``review_timeout`` bounds each wait for a click (None: no bound).
     ``marker`` is the conversation's sign-off marker, left out of the replies shown.
-    ``add_cells``, when given, is called with the code that ran in this cell (one
-    source per block, in order; see :func:`agent_magic.ui.cells.sources`) from the
-    final review's **Finish and add code as cells** button.
+    ``add_cells`` is called with the code that ran in this cell (one source per block,
+    in order; see :func:`agent_magic.ui.cells.sources`) from the final review's
+    **Finish and add code as cells** button; by default it puts them in a cell below
+    (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out.
     """
 
     def __init__(
@@ -399,7 +452,7 @@ class NotebookUI:
         review_timeout: float | None = None,
         display: Display | None = None,
         marker: str = "TERMINATE",
-        add_cells: Callable[[list[str]], None] | None = None,
+        add_cells: Callable[[list[str]], None] | None = insert_below,
     ) -> None:
         self.interactive = interactive
         self.review_timeout = review_timeout
@@ -471,8 +524,6 @@ class NotebookUI:
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
-            from .cells import sources
-
             codes, add = sources(self.ran), self.add_cells
             add_cells = lambda: add(codes)  # noqa: E731
         widget = ReviewWidget(proposal, self.marker, add_cells)
@@ -490,12 +541,13 @@ class NotebookUI:
         decided: asyncio.Future[Decision] = loop.create_future()
         widget.on_decision(lambda d: decided.done() or decided.set_result(d))
         deadline = loop.time() + self.review_timeout if self.review_timeout else None
-        while not decided.done():
-            if deadline is not None and loop.time() >= deadline:
-                self.timed_out = True
-                widget.decide(Decision("stop"))
-                break
-            await asyncio.wait([decided], timeout=TICK)
+        with busy_while_waiting(_kernel()):
+            while not decided.done():
+                if deadline is not None and loop.time() >= deadline:
+                    self.timed_out = True
+                    widget.decide(Decision("stop"))
+                    break
+                await asyncio.wait([decided], timeout=TICK)
         return decided.result()
 
     def _decided(self, event: Decided) -> None:
