@@ -257,8 +257,14 @@ def test_streamed_reply_is_shown_while_it_arrives(
     monkeypatch.setattr(widget_module, "REDRAW", 0.0)
     openai_env.enqueue(Reply("one two three four five six seven TERMINATE", chunk_delay=0.01))
     run_cell(shell, "--mode never", "Count.")
-    partial = [text for text in drawn if "TERMINATE" not in text]
+    partial = [text for text in drawn if "seven" not in text]
     assert partial, "no partial reply was drawn before the whole reply arrived"
+    # The sign-off is the loop's: never drawn, not even a piece of it while it streams.
+    assert not any("TERM" in text for text in drawn)
+    assert notebook.markdown().count("one two three four five six seven") == 1
+    assert "TERMINATE" not in notebook.markdown()
+    magics = shell.magics_manager.registry["AgentMagics"]
+    assert magics.conversation.messages[-1]["content"].endswith("seven TERMINATE")  # kept
 
 
 def test_review_timeout_stops_and_says_so(
@@ -425,3 +431,163 @@ def test_the_code_box_takes_edits_as_ordered_messages() -> None:
     assert area.text == "x = 1\nprint(x)"  # what the box started with, never echoed back
     review.run.click()
     assert review.decision.edited == (CodeBlock("python", "x = 42"),)
+
+
+# --- the code editor -----------------------------------------------------------------------
+
+
+def test_the_code_editor_loads_the_committed_bundle() -> None:
+    """The editor's view is the bundle js/ builds (scripts/check_bundle.sh compares)."""
+    review = ReviewWidget(PROPOSAL)
+    editor = review.codes[0]
+    assert isinstance(editor, widget_module.CodeEditor)
+    bundle = str(editor._esm)
+    assert bundle.startswith("// agent_magic's code editor: built from js/src/code_editor.js")
+    assert "data-lm-suppress-shortcuts" in bundle and "export" in bundle
+    assert "Permission is hereby granted" in bundle  # CodeMirror's MIT license kept
+    assert editor.language == "python" and not editor.disabled
+    assert editor.label == "Step 1 code (Python), editable before Run"
+    assert review.feedback.label == "Your answer to the assistant"
+
+
+def test_editor_labels_name_each_block_and_its_language() -> None:
+    proposal = Proposal(
+        2, "Two.", (CodeBlock("python", "a = 1"), CodeBlock("sh", "ls")), final=False
+    )
+    review = ReviewWidget(proposal)
+    assert [c.label for c in review.codes] == [
+        "Step 2 code (Python, block 1 of 2), editable before Run",
+        "Step 2 code (shell, block 2 of 2), editable before Run",
+    ]
+    assert [c.language for c in review.codes] == ["python", "sh"]
+
+
+def test_records_use_icons_from_ordinary_fonts() -> None:
+    """No emoji (which needs an emoji font): every icon is a text-presentation symbol."""
+    import unicodedata
+
+    for icon in widget_module._LABEL_ICONS.values():
+        assert len(icon) == 1 and ord(icon) < 0x2800, (icon, unicodedata.name(icon))
+
+
+# --- the finish review and the sign-off marker ---------------------------------------------
+
+
+def test_the_finish_review_shows_the_answer_without_the_marker() -> None:
+    final = Proposal(3, "The mean is **4.2**.\n\nTERMINATE", (), final=True, reason="terminated")
+    status = ReviewWidget(final).status.value
+    assert "Step 3: the assistant&#x27;s answer" in status
+    assert "The mean is **4.2**." in status and "TERMINATE" not in status
+    assert "terminated" not in status and "wants to finish" not in status
+    other = Proposal(3, "Done; END.", (), final=True, reason="terminated")
+    assert "Done;" in ReviewWidget(other, marker="END").status.value
+    assert "END" not in ReviewWidget(other, marker="END").status.value.replace("END.", "?")
+
+
+def test_a_reply_without_code_is_shown_as_such() -> None:
+    final = Proposal(2, "I need the file name.", (), final=True, reason="no_code")
+    status = ReviewWidget(final).status.value
+    assert "replied without code" in status and "I need the file name." in status
+
+
+def test_a_custom_marker_is_left_out_of_the_reply_shown(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    magics = shell.magics_manager.registry["AgentMagics"]
+    magics.termination_marker = "ALL_DONE"
+    original = NotebookUI.__init__
+    try:
+        # magic.py passes the conversation's marker on (see the report); here by hand.
+        NotebookUI.__init__ = lambda self, *a, **k: original(self, *a, marker="ALL_DONE", **k)
+        openai_env.enqueue("Nothing to do. ALL_DONE")
+        run_cell(shell, "--mode never", "Nothing.")
+    finally:
+        NotebookUI.__init__ = original
+        magics.termination_marker = magics.trait_defaults("termination_marker")
+    assert "Nothing to do." in notebook.markdown() and "ALL_DONE" not in notebook.markdown()
+
+
+# --- the kernel shows busy while a review waits --------------------------------------------
+
+
+class StatusKernel:
+    """The two kernel methods busy_while_waiting uses, recording what is published."""
+
+    def __init__(self) -> None:
+        self.cell = {"header": {"msg_id": "cell-1", "msg_type": "execute_request"}}
+        self.parent = self.cell
+        self.published: list[tuple[str, str]] = []
+
+    def get_parent(self, channel: str = "shell") -> dict[str, Any]:
+        return self.parent
+
+    def _publish_status(self, status: str, channel: str, parent: Any = None) -> None:
+        parent = parent or self.get_parent(channel)
+        self.published.append((status, parent["header"]["msg_id"]))
+
+
+def test_a_waiting_review_keeps_the_status_busy() -> None:
+    kernel = StatusKernel()
+    subshell = {"header": {"msg_id": "sub-1", "msg_type": "create_subshell_request"}}
+    with widget_module.busy_while_waiting(kernel):
+        kernel._publish_status("busy", "control", subshell)
+        kernel._publish_status("idle", "control", subshell)
+        kernel.parent = {"header": {"msg_id": "comm-1", "msg_type": "comm_msg"}}
+        kernel._publish_status("idle", "shell")  # a kernel wrapping comms in busy/idle
+        kernel.parent = kernel.cell
+    # Every other request's idle still goes out (ipywidgets counts them), then busy.
+    assert kernel.published == [
+        ("busy", "sub-1"),
+        ("idle", "sub-1"),
+        ("busy", "cell-1"),
+        ("idle", "comm-1"),
+        ("busy", "cell-1"),
+    ]
+    kernel._publish_status("idle", "shell")  # the cell's own end: once, as before
+    assert kernel.published[-1] == ("idle", "cell-1") and len(kernel.published) == 6
+    assert "_publish_status" not in kernel.__dict__
+
+
+def test_busy_while_waiting_does_nothing_without_a_kernel() -> None:
+    with widget_module.busy_while_waiting(None):
+        pass
+    kernel = StatusKernel()
+    kernel.parent = {}
+    with widget_module.busy_while_waiting(kernel):
+        kernel._publish_status("idle", "control", {"header": {"msg_id": "x"}})
+    assert kernel.published == [("idle", "x")]
+
+
+# --- the code that ran, into the notebook --------------------------------------------------
+
+
+def test_finish_and_add_code_as_cells(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    openai_env.enqueue(
+        code("a = 2"),
+        code("raise ValueError('no')"),
+        "Next:\n```sh\necho hi\n```",
+        code("b = a + 3"),
+        "b is 5. TERMINATE",
+    )
+    shell.rl_next_input = None
+
+    def add_cells(review: ReviewWidget) -> None:
+        assert review.add_cells is not None and review.add_cells.description.startswith("Finish")
+        review.add_cells.click()
+
+    run = lambda review: review.run.click()  # noqa: E731
+    run_cell(shell, "--mode always", "Set a and b.", run, run, run, run, add_cells)
+    # The failed step is left out; the shell step becomes a ! line.
+    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 2\n!echo hi\n\n# step 3\nb = a + 3"
+    assert "Step 5: finished" in notebook.markdown()
+
+
+def test_no_add_cells_button_when_nothing_ran_or_when_turned_off() -> None:
+    final = Proposal(1, "Hi. TERMINATE", (), final=True, reason="terminated")
+    assert ReviewWidget(final).add_cells is None
+    assert ReviewWidget(final, add_cells=lambda: None).add_cells is not None
+    assert ReviewWidget(PROPOSAL, add_cells=lambda: None).add_cells is None  # not final
+    ui = NotebookUI(display=Outputs(), add_cells=None)
+    assert ui.add_cells is None
