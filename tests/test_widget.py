@@ -267,6 +267,28 @@ def test_streamed_reply_is_shown_while_it_arrives(
     assert magics.conversation.messages[-1]["content"].endswith("seven TERMINATE")  # kept
 
 
+def test_streamed_code_is_left_to_the_review(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer, monkeypatch
+) -> None:
+    """While it streams, the reply shows its prose only, as it will once it has arrived."""
+    drawn: list[str] = []
+    update = Outputs.update
+
+    def spy(self: Outputs, handle: int, bundle: dict[str, Any]) -> None:
+        drawn.append(bundle["text/markdown"])
+        update(self, handle, bundle)
+
+    monkeypatch.setattr(Outputs, "update", spy)
+    monkeypatch.setattr(widget_module, "REDRAW", 0.0)
+    reply = "First I set it.\n```python\nstreamed_x = 1\nprint(streamed_x)\n```\nThen we see."
+    openai_env.enqueue(Reply(reply, chunk_delay=0.005), "Done. TERMINATE")
+    run_cell(shell, "--mode never", "Set it.")
+    streaming = [text for text in drawn if "First I set it." in text and "step 1" in text]
+    assert any("*(code…)*" in text for text in streaming), streaming
+    assert not any("streamed_x" in text for text in streaming)
+    assert shell.user_ns["streamed_x"] == 1
+
+
 def test_review_timeout_stops_and_says_so(
     shell, notebook: Outputs, openai_env: FakeOpenAIServer
 ) -> None:
@@ -526,15 +548,16 @@ class StatusKernel:
         self.published.append((status, parent["header"]["msg_id"]))
 
 
-def test_a_waiting_review_keeps_the_status_busy() -> None:
+def test_a_running_agent_cell_keeps_the_status_busy() -> None:
     kernel = StatusKernel()
     subshell = {"header": {"msg_id": "sub-1", "msg_type": "create_subshell_request"}}
-    with widget_module.busy_while_waiting(kernel):
-        kernel._publish_status("busy", "control", subshell)
-        kernel._publish_status("idle", "control", subshell)
-        kernel.parent = {"header": {"msg_id": "comm-1", "msg_type": "comm_msg"}}
-        kernel._publish_status("idle", "shell")  # a kernel wrapping comms in busy/idle
-        kernel.parent = kernel.cell
+    busy = widget_module.BusyStatus(kernel)
+    busy.hold()
+    kernel._publish_status("busy", "control", subshell)
+    kernel._publish_status("idle", "control", subshell)
+    kernel.parent = {"header": {"msg_id": "comm-1", "msg_type": "comm_msg"}}
+    kernel._publish_status("idle", "shell")  # a kernel wrapping comms in busy/idle
+    kernel.parent = kernel.cell
     # Every other request's idle still goes out (ipywidgets counts them), then busy.
     assert kernel.published == [
         ("busy", "sub-1"),
@@ -543,19 +566,43 @@ def test_a_waiting_review_keeps_the_status_busy() -> None:
         ("idle", "comm-1"),
         ("busy", "cell-1"),
     ]
-    kernel._publish_status("idle", "shell")  # the cell's own end: once, as before
+    # The cell's own end: its idle goes out once, and the hold lets go by itself.
+    kernel._publish_status("idle", "shell")
     assert kernel.published[-1] == ("idle", "cell-1") and len(kernel.published) == 6
-    assert "_publish_status" not in kernel.__dict__
+    assert not busy.held and "_publish_status" not in kernel.__dict__
+    kernel._publish_status("idle", "control", subshell)
+    assert kernel.published[-1] == ("idle", "sub-1")  # nothing follows it any more
 
 
-def test_busy_while_waiting_does_nothing_without_a_kernel() -> None:
-    with widget_module.busy_while_waiting(None):
-        pass
+def test_busy_status_lets_go_when_released_and_needs_a_kernel() -> None:
+    widget_module.BusyStatus(None).hold()  # plain IPython: nothing to do
     kernel = StatusKernel()
-    kernel.parent = {}
-    with widget_module.busy_while_waiting(kernel):
-        kernel._publish_status("idle", "control", {"header": {"msg_id": "x"}})
+    busy = widget_module.BusyStatus(kernel)
+    busy.hold()
+    busy.hold()  # once only
+    busy.release()
+    kernel._publish_status("idle", "control", {"header": {"msg_id": "x"}})
     assert kernel.published == [("idle", "x")]
+    kernel.parent = {}  # no request to be busy for
+    busy.hold()
+    assert not busy.held
+
+
+def test_the_notebook_edge_holds_busy_for_the_whole_conversation(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer, monkeypatch
+) -> None:
+    kernel = StatusKernel()
+    monkeypatch.setattr(widget_module, "_kernel", lambda: kernel)
+    seen: list[bool] = []
+
+    def run(review: ReviewWidget) -> None:
+        seen.append(kernel.__dict__.get("_publish_status") is not None)
+        review.run.click()
+
+    openai_env.enqueue(code("w = 1"), "TERMINATE")
+    run_cell(shell, "--mode always", "Set w.", run, finish)
+    assert seen == [True]
+    assert "_publish_status" not in kernel.__dict__  # released when the conversation ended
 
 
 # --- the code that ran, into the notebook --------------------------------------------------

@@ -24,8 +24,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +112,7 @@ class ReviewWidget:
                 "plus",
                 "Finish, and put the code that ran into the notebook below this cell",
             )
+            self.add_cells.layout.width = "auto"  # its words do not fit a standard button
             self.add_cells.on_click(lambda _: self._finish_with_cells(add_cells))
         self.feedback = TextBox(
             rows=1,
@@ -185,9 +185,12 @@ class ReviewWidget:
         self.decide(Decision.feedback(text))
 
     def _finish_with_cells(self, add_cells: Callable[[], None]) -> None:
-        if self.decision is None:
+        if self.decision is not None:
+            return
+        try:
             add_cells()
-        self.decide(Decision.run())
+        finally:  # the cell must end even if the frontend could not take the cells
+            self.decide(Decision.run())
 
     def _status(self, decision: Decision | None = None, hint: str = "") -> str:
         return _status_html(self.proposal, decision, hint, self.marker)
@@ -310,8 +313,10 @@ def _status_html(
         if len(answer) > ANSWER_CHARS:
             answer = answer[: ANSWER_CHARS - 1].rstrip() + "…"
         detail = (
-            f"<div class='agent-answer'>{html.escape(answer or '(no words, only the sign-off)')}"
-            "</div><div>Finish to accept it, or tell the assistant what is still missing.</div>"
+            "<div class='agent-answer' style='border-left: 3px solid var(--jp-brand-color1,"
+            " #1976d2); padding: 2px 8px; margin: 4px 0; white-space: pre-wrap'>"
+            f"{html.escape(answer or '(no words, only the sign-off)')}</div>"
+            "<div>Finish to accept it, or tell the assistant what is still missing.</div>"
         )
     else:
         what = "step" if len(proposal.blocks) == 1 else f"{len(proposal.blocks)} blocks"
@@ -380,54 +385,70 @@ def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
     return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
 
 
+class BusyStatus:
+    """Keeps the frontend's kernel status at 'busy' for as long as the ``%%agent`` cell runs.
+
+    The kernel says 'busy' when the cell starts and 'idle' when it ends, but requests
+    handled meanwhile end with an 'idle' of their own, and JupyterLab's status bar shows
+    the last status it got, whatever its parent: the subshell requests that Lab's widget
+    manager sends on the control channel when a review's widgets open and close
+    (ipykernel 7.4, ipywidgets 8.1) turned it to Idle while the review waited and while
+    the approved code ran; on kernels that wrap comm messages in busy/idle, so would
+    every keystroke reaching the editor. So while held, each 'idle' sent for another
+    request is followed by a 'busy' for this cell's request. The 'idle' itself still
+    goes out first, unchanged, so a client counting the idle replies to its own messages
+    (ipywidgets' state sync) sees every one: keystrokes sync as before, only the status
+    shown changes. It lets go at :meth:`release` or at the cell's own 'idle', whichever
+    comes first, so it never outlives the cell. Outside a kernel it does nothing.
+    """
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.held = False
+        self._hook: Any = None
+
+    def hold(self) -> None:
+        kernel = self.kernel
+        publish = getattr(kernel, "_publish_status", None)
+        get_parent = getattr(kernel, "get_parent", None)
+        if self.held or not callable(publish) or not callable(get_parent):
+            return
+        cell = get_parent("shell") or {}
+        cell_id = (cell.get("header") or {}).get("msg_id")
+        if not cell_id:
+            return
+
+        def publish_status(status: str, channel: str, parent: Any = None) -> None:
+            publish(status, channel, parent)
+            if status != "idle" or not self.held:
+                return
+            replied = parent or get_parent(channel) or {}
+            if (replied.get("header") or {}).get("msg_id") == cell_id:
+                self.release()  # the cell has ended
+            else:
+                publish("busy", "shell", cell)
+
+        self._hook, self.held = publish_status, True
+        # An instance attribute over the method (the kernel calls self._publish_status
+        # from the shell and control threads alike); removed again by release().
+        kernel._publish_status = publish_status
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        if self.kernel.__dict__.get("_publish_status") is self._hook:
+            del self.kernel._publish_status
+
+
 def _kernel() -> Any:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None)
 
 
-@contextmanager
-def busy_while_waiting(kernel: Any) -> Iterator[None]:
-    """Keep the frontend's kernel status at 'busy' while the cell awaits a click.
-
-    The kernel says 'busy' when the cell starts and 'idle' when it ends, but other
-    requests handled meanwhile end with an 'idle' of their own, and JupyterLab's status
-    bar shows the last status it got, whatever its parent: the subshell requests that
-    Lab's widget manager sends on the control channel when the review's widgets open
-    (ipykernel 7.4, ipywidgets 8.1), or, on kernels that wrap comm messages in
-    busy/idle, every keystroke that reaches the editor. So while the review waits, each
-    'idle' sent for another request is followed by a 'busy' for this cell's request.
-    The 'idle' itself still goes out first, unchanged, so a client counting the idle
-    replies to its own messages (ipywidgets' state sync) sees every one of them; only
-    the status shown changes. Outside a kernel (plain IPython, tests) it does nothing.
-    """
-    publish = getattr(kernel, "_publish_status", None)
-    get_parent = getattr(kernel, "get_parent", None)
-    if not callable(publish) or not callable(get_parent):
-        yield
-        return
-    cell = get_parent("shell") or {}
-    cell_id = (cell.get("header") or {}).get("msg_id")
-    if not cell_id:
-        yield
-        return
-    waiting = True
-
-    def publish_status(status: str, channel: str, parent: Any = None) -> None:
-        publish(status, channel, parent)
-        if not waiting or status != "idle":
-            return
-        replied = parent or get_parent(channel) or {}
-        if (replied.get("header") or {}).get("msg_id") != cell_id:
-            publish("busy", "shell", cell)
-
-    kernel._publish_status = publish_status  # an instance attribute, removed below
-    try:
-        yield
-    finally:
-        waiting = False
-        if kernel.__dict__.get("_publish_status") is publish_status:
-            del kernel._publish_status
+def _has_fence(text: str) -> bool:
+    return "```" in text or "~~~" in text
 
 
 def _markdown(text: str) -> dict[str, Any]:
@@ -460,6 +481,7 @@ class NotebookUI:
         self.marker = marker
         self.add_cells = add_cells
         self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
+        self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.timed_out = False
         self._reply: Any = None  # display handle of the reply being streamed
@@ -471,6 +493,8 @@ class NotebookUI:
     # The handler ---------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> Any:
+        if self.interactive and not self.busy.held and not isinstance(event, Finished):
+            self.busy.hold()
         if isinstance(event, RequestSent):
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
         elif isinstance(event, ReplyDelta):
@@ -492,14 +516,26 @@ class NotebookUI:
     def _stream(self, event: ReplyDelta) -> None:
         self._text += event.text
         now = time.perf_counter()
-        # A tail that may be the start of the sign-off waits for the next words.
-        shown = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
         if self._reply is None:
-            self._reply = self.display.show(_markdown(self._reply_markdown(event.step, shown)))
+            self._reply = self.display.show(_markdown(self._streamed(event.step)))
             self._drawn = now
         elif now - self._drawn >= REDRAW:
-            self.display.update(self._reply, _markdown(self._reply_markdown(event.step, shown)))
+            self.display.update(self._reply, _markdown(self._streamed(event.step)))
             self._drawn = now
+
+    def _streamed(self, step: int) -> str:
+        """The reply so far as it is shown: its prose, as the finished reply will be.
+
+        Code is shown apart (the review, the record), so it is left out while it streams
+        too: drawing it and then taking it away made the reply jump, and JupyterLab could
+        finish rendering the slower, highlighted draw after the update that replaced it.
+        A tail that may be the start of the sign-off waits for the next words.
+        """
+        text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
+        prose = strip_code_blocks(text)
+        if len(prose) < len(text.strip()) and _has_fence(text):
+            prose += "\n\n*(code…)*"
+        return self._reply_markdown(step, prose)
 
     def _received(self, event: ReplyReceived) -> None:
         prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
@@ -541,13 +577,12 @@ class NotebookUI:
         decided: asyncio.Future[Decision] = loop.create_future()
         widget.on_decision(lambda d: decided.done() or decided.set_result(d))
         deadline = loop.time() + self.review_timeout if self.review_timeout else None
-        with busy_while_waiting(_kernel()):
-            while not decided.done():
-                if deadline is not None and loop.time() >= deadline:
-                    self.timed_out = True
-                    widget.decide(Decision("stop"))
-                    break
-                await asyncio.wait([decided], timeout=TICK)
+        while not decided.done():
+            if deadline is not None and loop.time() >= deadline:
+                self.timed_out = True
+                widget.decide(Decision("stop"))
+                break
+            await asyncio.wait([decided], timeout=TICK)
         return decided.result()
 
     def _decided(self, event: Decided) -> None:
@@ -593,6 +628,7 @@ class NotebookUI:
             self.display.update(self._step_handle, bundle)
 
     def _finished(self, event: Finished) -> None:
+        self.busy.release()
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
             self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))

@@ -80,6 +80,10 @@ def test_the_editor_highlights_indents_and_runs_what_was_typed(notebook_factory)
     final = nb.control(".agent-status")
     assert "the assistant's answer" in final.inner_text()
     assert "total is 22." in final.inner_text() and "TERMINATE" not in final.inner_text()
+    shoot(
+        nb.control(".agent-status").locator("xpath=ancestor::*[contains(@class,'agent-review')]"),
+        "finish-review.png",
+    )
     nb.click("button.agent-run:has-text('Finish')")
     shown = nb.wait_done(1)
     assert "Step 1: edited and ran" in shown and "TERMINATE" not in shown
@@ -91,12 +95,21 @@ def test_the_editor_highlights_indents_and_runs_what_was_typed(notebook_factory)
 
 def test_finish_and_add_code_as_cells(notebook_factory) -> None:
     nb = notebook_factory(["%%agent --mode always\nSet a and b."])
-    nb.model.enqueue(code("a = 2"), code("b = a + 3\nprint(b)"), "b is 5. **TERMINATE**")
+    nb.model.enqueue(
+        code("import time\n\ntime.sleep(3)  # a slow step\na = 2"),
+        code("b = a + 3\nprint(b)"),
+        "b is 5. **TERMINATE**",
+    )
     nb.run(1)
-    for _ in range(2):
-        nb.wait_review()
-        nb.click("button.agent-run:has-text('Run')")
-        time.sleep(0.3)
+    nb.wait_review()
+    nb.click("button.agent-run:has-text('Run')")
+    # The review's widgets closed (Lab deletes their subshells, whose replies end with an
+    # 'idle'), and the approved code still runs: the status bar must still say Busy.
+    time.sleep(1.5)
+    running_status = kernel_status(nb)
+    nb.wait_review()
+    nb.click("button.agent-run:has-text('Run')")
+    assert "Busy" in running_status, running_status
     button = nb.control("button.agent-add-cells")
     button.wait_for(state="visible", timeout=30_000)
     nb.click("button.agent-add-cells")
@@ -108,9 +121,10 @@ def test_finish_and_add_code_as_cells(notebook_factory) -> None:
         assert time.monotonic() < deadline, "no cell was inserted"
         time.sleep(0.1)
     inserted = nb.cell(2).locator(".jp-InputArea-editor").inner_text()
-    assert inserted.splitlines()[:2] == ["# step 1", "a = 2"], inserted
+    assert inserted.splitlines()[:3] == ["# step 1", "import time", ""], inserted
     assert "# step 2" in inserted and "b = a + 3" in inserted
-    shoot(nb.page.locator(nb.panel).locator(".jp-WindowedPanel-viewport"), "conversation.png")
+    shoot(nb.cell(1), "conversation.png")
+    shoot(nb.cell(2), "inserted-cell.png")
     # The inserted cell is ordinary code: it runs.
     nb.run(2)
     assert nb.wait_done(2).strip() == "5"
