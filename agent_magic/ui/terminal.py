@@ -3,7 +3,10 @@
 Used in a terminal IPython, in kernels where a widget cannot wait, and in tests
 (with a scripted ``ask``). Enter runs the proposed code; ``skip``, ``stop`` (or
 ``exit``/``quit``) do what they say; any other text is sent to the model as
-feedback instead of running.
+feedback instead of running. The end of input (Ctrl-D, a closed or exhausted pipe)
+stops the conversation, said in one line, and is recorded as the stop it is.
+
+Replies are shown without the sign-off marker (see :mod:`.signoff`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..conversation import (
     ReviewRequested,
     TaskStarted,
 )
+from .signoff import MarkerFilter, without_marker
 
 _STOP_WORDS = {"stop", "exit", "quit", "q"}
 
@@ -48,10 +52,14 @@ class TerminalUI:
         self,
         ask: Callable[[str], str] | None = None,
         out: TextIO | None = None,
+        marker: str = "TERMINATE",
     ) -> None:
         self.ask = ask  # None: the builtin input(), looked up when asking
         self._out = out
+        self.marker = marker
         self._streamed = False
+        self._filter = MarkerFilter(marker)
+        self._said_stop = False  # the end of input already said why it stops
 
     @property
     def out(self) -> TextIO:
@@ -60,18 +68,20 @@ class TerminalUI:
     def __call__(self, event: Event) -> Decision | None:
         write = self.out.write
         if isinstance(event, TaskStarted):
-            self._streamed = False
+            self._streamed = self._said_stop = False
         elif isinstance(event, ReplyDelta):
             if not self._streamed:
                 write(f"\n[assistant, step {event.step}]\n")
                 self._streamed = True
-            write(event.text)
+                self._filter = MarkerFilter(self.marker)
+            write(self._filter.feed(event.text))
             self.out.flush()
         elif isinstance(event, ReplyReceived):
             if self._streamed:
-                write("\n")
+                write(self._filter.end() + "\n")
             else:
-                write(f"\n[assistant, step {event.step}]\n{event.reply.content}\n")
+                content = without_marker(event.reply.content, self.marker)
+                write(f"\n[assistant, step {event.step}]\n{content}\n")
             for call in event.reply.tool_calls:
                 block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
                 if block is not None:
@@ -82,7 +92,7 @@ class TerminalUI:
         elif isinstance(event, Decided):
             if event.automatic and not event.proposal.final:
                 write(f"[running step {event.proposal.step}]\n")
-            elif not event.automatic:
+            elif not event.automatic and not self._said_stop:
                 write(f"[{event.decision.label(event.proposal)}]\n")
         elif isinstance(event, CodeRan):
             if not event.outcome.ok:
@@ -93,8 +103,14 @@ class TerminalUI:
 
     def _review(self, proposal: Proposal) -> Decision:
         if proposal.final:
-            prompt = "Enter = finish, or type feedback to continue: "
+            prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:
             prompt = "Enter = run, 'skip', 'stop', or type feedback: "
         self.out.flush()
-        return parse_answer((self.ask or input)(prompt), proposal)
+        try:
+            answer = (self.ask or input)(prompt)
+        except EOFError:  # Ctrl-D, or stdin closed or used up: nobody is there to answer
+            self.out.write("\n[end of input: stopping the conversation]\n")
+            self._said_stop = True
+            return Decision("stop")
+        return parse_answer(answer, proposal)

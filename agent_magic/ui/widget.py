@@ -1,10 +1,11 @@
 """The notebook edge: the conversation as cell outputs, and a widget to review each step.
 
-The only module that imports ipywidgets (and anywidget, for the code box).
-:class:`ReviewWidget` is one step's review:
-the proposed code in editable text areas, **Run** (or **Finish** when the model
-wants to stop), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain
-object around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
+The only module that imports ipywidgets (and anywidget, for the code editor and the
+feedback box). :class:`ReviewWidget` is one step's review: the proposed code in code
+editors (:class:`CodeEditor`: CodeMirror 6, bundled from ``js/`` into
+``code_editor.js``), **Run** (or **Finish** when the model wants to stop, with what it
+concluded), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain object
+around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
 
 :class:`NotebookUI` is an event handler for :func:`~agent_magic.conversation.adrive`.
 It streams each reply as Markdown into one output (updated in place through a
@@ -12,7 +13,10 @@ display id), shows the widget when a review is requested and awaits the click in
 short ticks, so the kernel's interrupt button stops the wait at once. Once a step
 is decided its widget is replaced, through the same display id, by a static
 Markdown record (the code as it ran, the decision, the result), so a saved
-notebook reads well on GitHub, nbviewer or a Lab without widget state.
+notebook reads well on GitHub, nbviewer or a Lab without widget state. The sign-off
+marker is left out of what it shows (:mod:`.signoff`); the record keeps it.
+
+Icons are plain text characters found in ordinary fonts (no emoji font needed).
 """
 
 from __future__ import annotations
@@ -42,47 +46,87 @@ from ..conversation import (
     RequestSent,
     ReviewRequested,
 )
+from .cells import insert_below, sources
+from .signoff import undecided_tail, without_marker
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
 TICK = 0.1
 # Streaming redraws at most this often (seconds); the first token shows at once.
 REDRAW = 0.05
 
+# Text-presentation characters (Geometric Shapes, Arrows, Dingbats): they render from
+# the ordinary fonts every desktop has, where emoji such as U+1F4AC need an emoji font.
 _LABEL_ICONS = {
     "ran": "▶",
     "edited and ran": "✎",
-    "skipped": "⏭",
-    "feedback": "💬",
+    "skipped": "↷",
+    "feedback": "❝",
     "stopped": "■",
     "finished": "✔",
 }
 
 
 class ReviewWidget:
-    """One proposal's review. ``decision`` is None until a button decides it."""
+    """One proposal's review. ``decision`` is None until a button decides it.
 
-    def __init__(self, proposal: Proposal) -> None:
+    ``marker`` is the sign-off marker, left out of the answer a final review shows.
+    ``add_cells``, when given, adds **Finish and add code as cells** to a final review:
+    it finishes and calls ``add_cells()`` while the cell still runs, so what it puts in
+    the notebook (a ``set_next_input`` payload) goes out with this cell's reply.
+    """
+
+    def __init__(
+        self,
+        proposal: Proposal,
+        marker: str = "TERMINATE",
+        add_cells: Callable[[], None] | None = None,
+    ) -> None:
         self.proposal = proposal
+        self.marker = marker
         self.decision: Decision | None = None
         self._listeners: list[Callable[[Decision], None]] = []
         final = proposal.final
-        self.codes = [_code_area(block, editable=not final) for block in proposal.blocks]
+        self.codes = [
+            _code_editor(block, editable=not final, label=_block_label(proposal, index))
+            for index, block in enumerate(proposal.blocks)
+        ]
         self.run = _button(
-            "Finish" if final else "Run", "agent-run", "success", "check" if final else "play"
+            "Finish" if final else "Run",
+            "agent-run",
+            "success",
+            "check" if final else "play",
+            "Accept the answer and end the conversation"
+            if final
+            else "Run the code (as edited) in this kernel",
         )
-        self.skip = _button("Skip", "agent-skip", "", "forward")
-        self.stop = _button("Stop", "agent-stop", "danger", "stop")
+        self.skip = _button(
+            "Skip", "agent-skip", "", "forward", "Do not run it; tell the assistant it was skipped"
+        )
+        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
+        self.add_cells: widgets.Button | None = None
+        if final and add_cells is not None:
+            self.add_cells = _button(
+                "Finish and add code as cells",
+                "agent-add-cells",
+                "",
+                "plus",
+                "Finish, and put the code that ran into the notebook below this cell",
+            )
+            self.add_cells.layout.width = "auto"  # its words do not fit a standard button
+            self.add_cells.on_click(lambda _: self._finish_with_cells(add_cells))
         self.feedback = TextBox(
-            code=False,
             rows=1,
             placeholder="Or answer the assistant instead (sent in place of running the code)"
             if not final
             else "Or tell the assistant what is still missing",
+            label="Your answer to the assistant",
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self.feedback.add_class("agent-feedback")
-        self.send = _button("Send", "agent-send", "info", "paper-plane")
-        self.status = widgets.HTML(_status_html(proposal))
+        self.send = _button(
+            "Send", "agent-send", "info", "paper-plane", "Send your answer to the assistant"
+        )
+        self.status = widgets.HTML(self._status())
         self.status.add_class("agent-status")
 
         self.run.on_click(lambda _: self.decide(Decision.run(self.edited_blocks())))
@@ -91,6 +135,8 @@ class ReviewWidget:
         self.send.on_click(lambda _: self._send())
 
         buttons = [self.run] if final else [self.run, self.skip, self.stop]
+        if self.add_cells is not None:
+            buttons.append(self.add_cells)
         self.box = widgets.VBox(
             [
                 self.status,
@@ -104,10 +150,11 @@ class ReviewWidget:
 
     @property
     def controls(self) -> list[widgets.DOMWidget]:
-        return [*self.codes, self.run, self.skip, self.stop, self.feedback, self.send]
+        extra = [self.add_cells] if self.add_cells is not None else []
+        return [*self.codes, self.run, self.skip, self.stop, *extra, self.feedback, self.send]
 
     def edited_blocks(self) -> list[CodeBlock] | None:
-        """The blocks as the text areas hold them now, or None when nothing changed."""
+        """The blocks as the editors hold them now, or None when nothing changed."""
         blocks = [
             CodeBlock(block.language, area.value, block.tool_call_id)
             for block, area in zip(self.proposal.blocks, self.codes, strict=True)
@@ -126,16 +173,27 @@ class ReviewWidget:
         self.decision = decision
         for control in self.controls:
             control.disabled = True
-        self.status.value = _status_html(self.proposal, decision)
+        self.status.value = self._status(decision)
         for callback in self._listeners:
             callback(decision)
 
     def _send(self) -> None:
         text = self.feedback.value.strip()
         if not text:
-            self.status.value = _status_html(self.proposal, hint="Type your answer first.")
+            self.status.value = self._status(hint="Type your answer first.")
             return
         self.decide(Decision.feedback(text))
+
+    def _finish_with_cells(self, add_cells: Callable[[], None]) -> None:
+        if self.decision is not None:
+            return
+        try:
+            add_cells()
+        finally:  # the cell must end even if the frontend could not take the cells
+            self.decide(Decision.run())
+
+    def _status(self, decision: Decision | None = None, hint: str = "") -> str:
+        return _status_html(self.proposal, decision, hint, self.marker)
 
     def close(self) -> None:
         """Close every widget of the review (their comms and the kernel's references).
@@ -155,35 +213,34 @@ class ReviewWidget:
         return self.box._repr_mimebundle_(**kwargs)
 
 
-def _button(description: str, css: str, style: str, icon: str) -> widgets.Button:
-    button = widgets.Button(description=description, button_style=style, icon=icon)
+def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
+    # The icon is Font Awesome (shipped with ipywidgets' frontend), not an emoji; the
+    # description is the button's accessible name, the tooltip its description.
+    button = widgets.Button(description=description, button_style=style, icon=icon, tooltip=tooltip)
     button.add_class(css)
     return button
 
 
-class TextBox(anywidget.AnyWidget):
-    """A text area whose keys stay in it, and whose text reaches the kernel in order.
+class _MessageBox(anywidget.AnyWidget):
+    """A box whose keys stay in it, and whose text reaches the kernel in order.
 
-    Two differences from ipywidgets' Textarea, both needing a view of our own
-    (``text_box.js``):
+    Two differences from ipywidgets' Textarea, both needing a view of our own:
 
-    * the text area carries ``data-lm-suppress-shortcuts``, so JupyterLab and Notebook 7
-      do not act on keys typed into it; otherwise Shift+Enter would run the ``%%agent``
-      cell again behind the widget's back (Notebook 7 does);
-    * each edit is sent as a message of its own rather than a throttled state sync:
-      ipywidgets holds back a model's next sync until the kernel reports 'idle' for the
-      last one, so a click right after typing could reach the kernel before the text.
+    * the box carries ``data-lm-suppress-shortcuts`` and keeps keydown events to itself,
+      so JupyterLab and Notebook 7 do not act on keys typed into it; otherwise
+      Shift+Enter would run the ``%%agent`` cell again behind the widget's back
+      (Notebook 7 does);
+    * each edit is sent as a message of its own rather than as a state sync: a waiting
+      cell's kernel handles comm messages without the busy/idle status that ipywidgets
+      waits for before its next sync, so a synced edit could be held back past a click.
       Messages keep their order, so **Run** always runs what the box shows.
 
     ``value`` is the text as the kernel knows it (set it from Python in tests).
     """
 
-    _esm = Path(__file__).with_name("text_box.js")
     text = traitlets.Unicode("").tag(sync=True)  # what the box starts with
-    rows = traitlets.Int(4).tag(sync=True)
     disabled = traitlets.Bool(False).tag(sync=True)
-    placeholder = traitlets.Unicode("").tag(sync=True)
-    code = traitlets.Bool(True).tag(sync=True)  # monospace, Tab indents
+    label = traitlets.Unicode("").tag(sync=True)  # its aria-label, for screen readers
     value = traitlets.Unicode("")
 
     def __init__(self, text: str = "", **kwargs: Any) -> None:
@@ -195,27 +252,78 @@ class TextBox(anywidget.AnyWidget):
             self.value = content["value"]
 
 
-def _code_area(block: CodeBlock, *, editable: bool) -> TextBox:
-    rows = min(max(block.code.count("\n") + 1, 2), 30)
-    area = TextBox(block.code, rows=rows, disabled=not editable)
-    area.layout.width = "100%"
-    area.add_class("agent-code")
-    return area
+class CodeEditor(_MessageBox):
+    """A code editor (CodeMirror 6): highlighting, line numbers, Tab / Shift-Tab indent.
+
+    ``code_editor.js`` is a bundle built from ``js/`` (``npm ci && npm run build``);
+    ``scripts/check_bundle.sh`` proves the committed file is what the sources build.
+    """
+
+    _esm = Path(__file__).with_name("code_editor.js")
+    language = traitlets.Unicode(PYTHON).tag(sync=True)  # "python" is highlighted
 
 
-def _status_html(proposal: Proposal, decision: Decision | None = None, hint: str = "") -> str:
+class TextBox(_MessageBox):
+    """A plain text box (the feedback box): a textarea, no editor to load."""
+
+    _esm = Path(__file__).with_name("text_box.js")
+    rows = traitlets.Int(4).tag(sync=True)
+    placeholder = traitlets.Unicode("").tag(sync=True)
+
+
+def _code_editor(block: CodeBlock, *, editable: bool, label: str) -> CodeEditor:
+    editor = CodeEditor(block.code, language=block.language, disabled=not editable, label=label)
+    editor.layout.width = "100%"
+    editor.add_class("agent-code")
+    return editor
+
+
+def _block_label(proposal: Proposal, index: int) -> str:
+    language = "Python" if proposal.blocks[index].language == PYTHON else "shell"
+    which = f", block {index + 1} of {len(proposal.blocks)}" if len(proposal.blocks) > 1 else ""
+    what = "read-only" if proposal.final else "editable before Run"
+    return f"Step {proposal.step} code ({language}{which}), {what}"
+
+
+# How much of a final answer the finish review repeats (the whole reply is shown above).
+ANSWER_CHARS = 600
+
+_FINAL_HEADS = {
+    "terminated": "the assistant's answer",
+    "no_code": "the assistant replied without code",
+    "max_turns": "the turn limit is reached; the assistant's last reply",
+}
+
+
+def _status_html(
+    proposal: Proposal,
+    decision: Decision | None = None,
+    hint: str = "",
+    marker: str = "TERMINATE",
+) -> str:
     import html
 
+    detail = ""
     if decision is not None:
         text = f"Step {proposal.step}: {decision.label(proposal)}"
     elif proposal.final:
-        text = f"Step {proposal.step}: the assistant wants to finish ({proposal.reason})"
+        head = _FINAL_HEADS.get(proposal.reason, "the assistant wants to finish")
+        text = f"Step {proposal.step}: {head}"
+        answer = " ".join(without_marker(strip_code_blocks(proposal.reply), marker).split())
+        if len(answer) > ANSWER_CHARS:
+            answer = answer[: ANSWER_CHARS - 1].rstrip() + "…"
+        detail = (
+            "<div class='agent-answer' style='border-left: 3px solid var(--jp-brand-color1,"
+            " #1976d2); padding: 2px 8px; margin: 4px 0; white-space: pre-wrap'>"
+            f"{html.escape(answer or '(no words, only the sign-off)')}</div>"
+            "<div>Finish to accept it, or tell the assistant what is still missing.</div>"
+        )
     else:
         what = "step" if len(proposal.blocks) == 1 else f"{len(proposal.blocks)} blocks"
         text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
     if hint:
         text += f" — {hint}"
-    return f"<b>{html.escape(text)}</b>"
+    return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
 # --- the conversation as cell outputs ------------------------------------------------------
@@ -277,6 +385,72 @@ def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
     return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
 
 
+class BusyStatus:
+    """Keeps the frontend's kernel status at 'busy' for as long as the ``%%agent`` cell runs.
+
+    The kernel says 'busy' when the cell starts and 'idle' when it ends, but requests
+    handled meanwhile end with an 'idle' of their own, and JupyterLab's status bar shows
+    the last status it got, whatever its parent: the subshell requests that Lab's widget
+    manager sends on the control channel when a review's widgets open and close
+    (ipykernel 7.4, ipywidgets 8.1) turned it to Idle while the review waited and while
+    the approved code ran; on kernels that wrap comm messages in busy/idle, so would
+    every keystroke reaching the editor. So while held, each 'idle' sent for another
+    request is followed by a 'busy' for this cell's request. The 'idle' itself still
+    goes out first, unchanged, so a client counting the idle replies to its own messages
+    (ipywidgets' state sync) sees every one: keystrokes sync as before, only the status
+    shown changes. It lets go at :meth:`release` or at the cell's own 'idle', whichever
+    comes first, so it never outlives the cell. Outside a kernel it does nothing.
+    """
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.held = False
+        self._hook: Any = None
+
+    def hold(self) -> None:
+        kernel = self.kernel
+        publish = getattr(kernel, "_publish_status", None)
+        get_parent = getattr(kernel, "get_parent", None)
+        if self.held or not callable(publish) or not callable(get_parent):
+            return
+        cell = get_parent("shell") or {}
+        cell_id = (cell.get("header") or {}).get("msg_id")
+        if not cell_id:
+            return
+
+        def publish_status(status: str, channel: str, parent: Any = None) -> None:
+            publish(status, channel, parent)
+            if status != "idle" or not self.held:
+                return
+            replied = parent or get_parent(channel) or {}
+            if (replied.get("header") or {}).get("msg_id") == cell_id:
+                self.release()  # the cell has ended
+            else:
+                publish("busy", "shell", cell)
+
+        self._hook, self.held = publish_status, True
+        # An instance attribute over the method (the kernel calls self._publish_status
+        # from the shell and control threads alike); removed again by release().
+        kernel._publish_status = publish_status
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        if self.kernel.__dict__.get("_publish_status") is self._hook:
+            del self.kernel._publish_status
+
+
+def _kernel() -> Any:
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None)
+
+
+def _has_fence(text: str) -> bool:
+    return "```" in text or "~~~" in text
+
+
 def _markdown(text: str) -> dict[str, Any]:
     return {"text/markdown": text, "text/plain": text}
 
@@ -286,6 +460,11 @@ class NotebookUI:
 
     ``interactive`` False (mode never, replay) shows the record without ever
     waiting. ``review_timeout`` bounds each wait for a click (None: no bound).
+    ``marker`` is the conversation's sign-off marker, left out of the replies shown.
+    ``add_cells`` is called with the code that ran in this cell (one source per block,
+    in order; see :func:`agent_magic.ui.cells.sources`) from the final review's
+    **Finish and add code as cells** button; by default it puts them in a cell below
+    (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out.
     """
 
     def __init__(
@@ -293,10 +472,16 @@ class NotebookUI:
         interactive: bool = True,
         review_timeout: float | None = None,
         display: Display | None = None,
+        marker: str = "TERMINATE",
+        add_cells: Callable[[list[str]], None] | None = insert_below,
     ) -> None:
         self.interactive = interactive
         self.review_timeout = review_timeout
         self.display = display or Display()
+        self.marker = marker
+        self.add_cells = add_cells
+        self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
+        self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.timed_out = False
         self._reply: Any = None  # display handle of the reply being streamed
@@ -308,6 +493,8 @@ class NotebookUI:
     # The handler ---------------------------------------------------------------------------
 
     def __call__(self, event: Event) -> Any:
+        if self.interactive and not self.busy.held and not isinstance(event, Finished):
+            self.busy.hold()
         if isinstance(event, RequestSent):
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
         elif isinstance(event, ReplyDelta):
@@ -330,16 +517,28 @@ class NotebookUI:
         self._text += event.text
         now = time.perf_counter()
         if self._reply is None:
-            self._reply = self.display.show(_markdown(self._reply_markdown(event.step, self._text)))
+            self._reply = self.display.show(_markdown(self._streamed(event.step)))
             self._drawn = now
         elif now - self._drawn >= REDRAW:
-            self.display.update(
-                self._reply, _markdown(self._reply_markdown(event.step, self._text))
-            )
+            self.display.update(self._reply, _markdown(self._streamed(event.step)))
             self._drawn = now
 
+    def _streamed(self, step: int) -> str:
+        """The reply so far as it is shown: its prose, as the finished reply will be.
+
+        Code is shown apart (the review, the record), so it is left out while it streams
+        too: drawing it and then taking it away made the reply jump, and JupyterLab could
+        finish rendering the slower, highlighted draw after the update that replaced it.
+        A tail that may be the start of the sign-off waits for the next words.
+        """
+        text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
+        prose = strip_code_blocks(text)
+        if len(prose) < len(text.strip()) and _has_fence(text):
+            prose += "\n\n*(code…)*"
+        return self._reply_markdown(step, prose)
+
     def _received(self, event: ReplyReceived) -> None:
-        prose = strip_code_blocks(event.reply.content)
+        prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
@@ -359,7 +558,11 @@ class NotebookUI:
     def _review(self, proposal: Proposal) -> Decision | Any:
         if not self.interactive:  # pragma: no cover - the loop does not ask in mode never
             return Decision.run()
-        widget = ReviewWidget(proposal)
+        add_cells = None
+        if self.add_cells is not None and self.ran:
+            codes, add = sources(self.ran), self.add_cells
+            add_cells = lambda: add(codes)  # noqa: E731
+        widget = ReviewWidget(proposal, self.marker, add_cells)
         self.widget = widget
         bundle = {
             **widget._repr_mimebundle_(),
@@ -396,6 +599,8 @@ class NotebookUI:
         self._show_record()
 
     def _ran(self, event: CodeRan) -> None:
+        if event.outcome.ok and not event.outcome.interrupted:
+            self.ran.append(event.block)
         record = self._record
         if record is None:
             return
@@ -423,6 +628,7 @@ class NotebookUI:
             self.display.update(self._step_handle, bundle)
 
     def _finished(self, event: Finished) -> None:
+        self.busy.release()
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
             self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))

@@ -29,7 +29,7 @@ def edit_run_finish(nb, record_timing, app: str) -> None:
     nb.wait_review()
     if app == "lab":
         nb.screenshot("widget-waiting.png")
-    area = nb.control(".agent-code textarea")
+    area = nb.control(".agent-code .cm-content")
     area.click()
     nb.page.keyboard.press("Control+A")
     nb.page.keyboard.type("x = 42\nran_at = __import__('time').time()\nprint('x is', x)")

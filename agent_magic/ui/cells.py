@@ -1,0 +1,59 @@
+"""Putting the code that ran into the notebook, as ordinary code cells.
+
+:func:`insert_cells` hands the code to the frontend through the kernel's
+``set_next_input`` payload: JupyterLab, Notebook 7 and VS Code put its text in a new
+cell below the cell that is running (a terminal IPython pre-fills its next prompt).
+That payload carries one cell, so several steps go into one cell, each under a
+``# step N`` comment line. A payload travels with the reply to the cell that is
+running, so call it while a cell runs: from a magic, or from the final review's
+button while the ``%%agent`` cell still awaits the click; written from a widget click
+after the cell has ended, it would land below whatever cell runs next.
+
+:func:`sources` turns code blocks into cell text: Python as it is, a shell block as
+``!command`` lines (one line) or a ``get_ipython().system(...)`` call (a script).
+Nothing here imports ipywidgets; the button lives in :mod:`.widget`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..codeblocks import SHELL, CodeBlock
+
+
+def sources(blocks: Iterable[CodeBlock]) -> list[str]:
+    """Each block as the text of a code cell that does what running it did."""
+    texts = []
+    for block in blocks:
+        code = block.code.strip("\n")
+        if block.language == SHELL:
+            code = f"!{code}" if "\n" not in code else f"get_ipython().system({code!r})"
+        texts.append(code)
+    return texts
+
+
+def joined(codes: list[str]) -> str:
+    """The codes as one cell: each under a ``# step N`` line, a blank line between."""
+    return "\n\n".join(f"# step {n}\n{code.strip(chr(10))}" for n, code in enumerate(codes, 1))
+
+
+def insert_cells(shell: Any, codes: list[str]) -> int:
+    """Put ``codes`` into the notebook below the running cell; return how many cells.
+
+    One cell (the payload's limit) holding every code under its ``# step N`` line; no
+    cell at all when ``codes`` is empty.
+    """
+    codes = [code for code in codes if code.strip()]
+    if not codes:
+        return 0
+    shell.set_next_input(joined(codes), replace=False)
+    return 1
+
+
+def insert_below(codes: list[str]) -> int:
+    """:func:`insert_cells` in the shell that is running (the widget's default)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return insert_cells(shell, codes) if shell is not None else 0

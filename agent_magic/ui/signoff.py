@@ -1,0 +1,77 @@
+"""The sign-off marker, kept out of what a person reads.
+
+The model ends its last message with a marker (``TERMINATE`` unless
+``AgentMagics.termination_marker`` says otherwise) so the loop knows it is done. The
+marker is for the loop: the widget and the terminal show the answer without it, while
+the conversation and its record keep the reply exactly as the model sent it.
+
+:func:`without_marker` cleans a whole reply; :class:`MarkerFilter` cleans a streamed one
+as it arrives, holding back only a tail that could still turn out to be the marker.
+Which replies count as signed off is :func:`agent_magic.codeblocks.is_termination`'s
+call; this module only agrees with it on where the marker sits.
+"""
+
+from __future__ import annotations
+
+# What may follow the marker at the end of a reply (as is_termination allows).
+_TRAILING = "`~*_.!\"' \t\n\r"
+_EMPHASIS = "*_`~"
+
+
+def without_marker(text: str, marker: str) -> str:
+    """``text`` without a closing ``marker`` (and the emphasis or stop wrapped round it)."""
+    if not marker:
+        return text
+    stripped = text.rstrip()
+    tail = stripped.rstrip(_TRAILING)
+    if not tail.endswith(marker):
+        return text
+    body = tail[: -len(marker)]
+    after = stripped[len(tail) :]
+    # "**TERMINATE**" or "`TERMINATE`": drop the opening half of the wrapping too.
+    wrap = body[len(body.rstrip(_EMPHASIS)) :]
+    if wrap and after.startswith(wrap[::-1]):
+        body = body[: -len(wrap)]
+    return body.rstrip()
+
+
+class MarkerFilter:
+    """Streams text through, holding back a tail that may be the start of the marker.
+
+    ``feed`` returns what can be shown now; ``end`` returns the rest once the reply is
+    complete, without the marker if the reply closed with it.
+    """
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        if not self.marker:
+            return text
+        pending = self._held + text
+        keep = undecided_tail(pending, self.marker)
+        self._held = pending[len(pending) - keep :] if keep else ""
+        return pending[: len(pending) - keep]
+
+    def end(self) -> str:
+        rest, self._held = self._held, ""
+        return without_marker(rest, self.marker)
+
+
+def undecided_tail(text: str, marker: str) -> int:
+    """How many closing characters could still be (part of) a closing marker."""
+    stripped = text.rstrip(_TRAILING)
+    trailing = len(text) - len(stripped)
+    if stripped.endswith(marker):
+        return len(marker) + trailing + _wrap_length(stripped[: -len(marker)])
+    if trailing:  # only a complete marker may be followed by punctuation or space
+        return 0
+    for size in range(min(len(marker) - 1, len(text)), 0, -1):
+        if marker.startswith(text[-size:]):
+            return size + _wrap_length(text[:-size])
+    return 0
+
+
+def _wrap_length(before: str) -> int:
+    return len(before) - len(before.rstrip(_EMPHASIS))
