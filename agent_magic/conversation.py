@@ -115,14 +115,28 @@ class ChatClient(Protocol):
 
 
 @dataclass(frozen=True)
+class StepError:
+    """A step's error as data: what the exporter, the log and the model each need."""
+
+    type: str  # "NameError"
+    message: str  # "name 'x' is not defined"
+    frames: tuple[tuple[str, int, str], ...] = ()  # (filename, lineno, function), innermost last
+    text: str = ""  # the colour-free formatted traceback, bounded: what the model reads
+
+
+@dataclass(frozen=True)
 class StepOutcome:
-    """What running one block produced, as the model will be told it."""
+    """What running one block produced, as fields; :func:`_report` tells the model."""
 
     ok: bool
-    digest: str  # stdout, stderr, result and traceback as bounded text
+    digest: str  # printed output (stdout/stderr) and result, bounded; not the traceback
+    error: StepError | None = None
     changes: str = ""  # names the step created, rebound or deleted
     images: tuple[tuple[str, bytes], ...] = ()  # (mime type, data) displayed by the step
-    interrupted: bool = False
+    outputs: tuple[dict[str, Any], ...] = ()  # nbformat-shaped outputs as shown in the cell
+    interrupted: bool = False  # the user's real interrupt only
+    timed_out: float | None = None  # seconds after which the step was stopped, if it was
+    exited: bool = False  # the step called exit()/quit()/sys.exit(); the session was kept
 
 
 class Executor(Protocol):
@@ -555,11 +569,24 @@ def _tool_block(call: ToolCallRequest) -> CodeBlock:
 
 
 def _report(outcome: StepOutcome) -> str:
-    head = "It ran successfully." if outcome.ok else "It failed."
-    parts = [head]
+    """What the model is told about one step, built from the outcome's fields."""
+    parts = ["It ran successfully." if outcome.ok else "It failed."]
+    if outcome.timed_out is not None:
+        parts.append(
+            f"The step was stopped after {outcome.timed_out:g} s (the step time limit); "
+            "the session and its variables are kept. Make the step faster or smaller."
+        )
+    if outcome.exited:
+        parts.append(
+            "The step called exit()/quit()/sys.exit(); the user's session was kept running."
+        )
     if outcome.digest:
         parts.append(outcome.digest)
-    else:
+    if outcome.error is not None and outcome.error.text:
+        parts.append("error:\n" + outcome.error.text)
+    elif outcome.error is not None:
+        parts.append(f"error:\n{outcome.error.type}: {outcome.error.message}")
+    if len(parts) == 1:
         parts.append("(no output)")
     if outcome.changes:
         parts.append(outcome.changes)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .codeblocks import SHELL, CodeBlock
-from .conversation import StepOutcome
+from .conversation import StepError, StepOutcome
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -228,16 +228,23 @@ class IPythonExecutor:
             parts.append("displayed:\n" + "\n".join(displayed))
         if result.result is not None:
             parts.append("result:\n" + _short_repr(result.result, self.max_output_chars // 2))
-        if error is not None:
-            parts.append("error:\n" + self._traceback(error))
         digest = cap("\n".join(parts), self.max_output_chars)
         interrupted = isinstance(error, KeyboardInterrupt)
         return StepOutcome(
             ok=error is None,
             digest=digest,
+            error=self._error(error) if error is not None else None,
             changes=self._changes(before),
             images=tuple(images),
             interrupted=interrupted,
+        )
+
+    def _error(self, error: BaseException) -> StepError:
+        return StepError(
+            type=type(error).__name__,
+            message=_message(error),
+            frames=_frames(error),
+            text=self._traceback(error),
         )
 
     def _traceback(self, error: BaseException) -> str:
@@ -376,6 +383,25 @@ def _short_repr(value: Any, limit: int) -> str:
     except Exception as error:
         text = f"<{type(value).__name__}: repr failed with {type(error).__name__}>"
     return cap(text, limit)
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # a broken __str__ must not fail the step's report
+        return f"<{type(error).__name__}: str() failed>"
+
+
+def _frames(error: BaseException) -> tuple[tuple[str, int, str], ...]:
+    """(filename, lineno, function) of the step's own frames, innermost last."""
+    import traceback
+
+    tb = error.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next  # the first frame is IPython's run_code, not the step
+    return tuple(
+        (frame.filename, frame.lineno or 0, frame.name) for frame in traceback.extract_tb(tb)
+    )
 
 
 def _format_exception_only(error: BaseException) -> list[str]:

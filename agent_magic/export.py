@@ -237,9 +237,16 @@ class _Patches:
 
 
 def _error_output(error: BaseException | None, outcome: StepOutcome) -> dict[str, Any]:
-    digest = outcome.digest
-    traceback = digest.split("error:\n", 1)[1] if "error:\n" in digest else digest
-    lines = _ANSI.sub("", traceback).splitlines()
+    step_error = outcome.error
+    if step_error is not None:
+        lines = step_error.text.splitlines() or [f"{step_error.type}: {step_error.message}"]
+        return {
+            "output_type": "error",
+            "ename": step_error.type,
+            "evalue": step_error.message,
+            "traceback": lines,
+        }
+    lines = _ANSI.sub("", outcome.digest).splitlines()
     if error is not None:
         ename, evalue = type(error).__name__, str(error)
     else:
