@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .codeblocks import PYTHON, SHELL, CodeBlock, inert_markdown
+from .codeblocks import PYTHON, SHELL, CodeBlock, inert_markdown, strip_code_blocks
 from .conversation import Executor, StepOutcome
 
 if TYPE_CHECKING:
@@ -258,29 +258,20 @@ def _error_output(error: BaseException | None, outcome: StepOutcome) -> dict[str
 # --- the notebook ------------------------------------------------------------------------
 
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-
-
 def prose(text: str) -> str:
     """A reply without its fenced code blocks (they become code cells)."""
-    out: list[str] = []
-    fence: str | None = None
-    for line in text.replace("\r\n", "\n").split("\n"):
-        match = _FENCE.match(line)
-        if fence is None and match:
-            fence = match.group(1)
-            continue
-        if fence is not None:
-            closes = match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence)
-            if closes and not line.strip()[len(match.group(1)) :].strip():
-                fence = None
-            continue
-        out.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+    return strip_code_blocks(text)
+
+
+def fence(code: str, language: str = "") -> str:
+    """``code`` in a fenced block whose fence is longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{language}\n{code}\n{ticks}"
 
 
 def _fenced(blocks: Iterable[Mapping[str, Any]]) -> str:
-    return "\n\n".join(f"```{b.get('language', '')}\n{b.get('code', '')}\n```" for b in blocks)
+    return "\n\n".join(fence(str(b.get("code", "")), str(b.get("language", ""))) for b in blocks)
 
 
 def _quote(text: str) -> str:
@@ -351,38 +342,26 @@ def to_notebook(records: Iterable[Mapping[str, Any]]) -> Any:
         elif record.get("event") == "code":
             ran.setdefault(step, []).append(record)
 
-    pending_context: str | None = None
     for number, record in enumerate(records):
         kind = record.get("event")
         if kind == "task":
             task = str(record.get("task") or "")
-            pending_context = task
+            text = f"### Task\n\n{task}"
+            context = str(record.get("context") or "")
+            if context:  # what the code could rely on (format 2 records carry it)
+                text += (
+                    "\n\n<details><summary>What the assistant was told about the "
+                    f"session</summary>\n\n{fence(context)}\n</details>"
+                )
             build.markdown(
                 f"task-{number}",
-                f"### Task\n\n{task}",
+                text,
                 {
                     k: record.get(k)
                     for k in ("step", "model", "mode", "seed", "params", "time", "replay")
                     if record.get(k) is not None
                 },
             )
-        elif kind == "request" and pending_context is not None:
-            # The namespace summary sent with the task says what the code could rely on.
-            for message in record.get("messages") or ():
-                content = message.get("content")
-                told = (
-                    message.get("role") == "user"
-                    and isinstance(content, str)
-                    and content.startswith(pending_context)
-                    and len(content) > len(pending_context)
-                )
-                if told:
-                    context = content[len(pending_context) :].strip()
-                    build.cells[-1].source += (
-                        "\n\n<details><summary>What the assistant was told about the "
-                        f"session</summary>\n\n```\n{context}\n```\n</details>"
-                    )
-            pending_context = None
         elif kind == "reply":
             _reply_cells(build, record, decisions.get(record.get("step")), ran, number)
         elif kind == "finished" and record.get("reason") != "terminated":
