@@ -52,7 +52,6 @@ it knows of.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -178,6 +177,8 @@ class SecretRules:
     _compiled: tuple[tuple[str, re.Pattern[str]], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
+    # Names already judged: a summary asks about the same few names again and again.
+    _names: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         compiled = []
@@ -218,7 +219,13 @@ class SecretRules:
 
     def is_secret_name(self, name: str) -> bool:
         # Names are short; a huge dict key is judged by its start (and not cached whole).
-        return _secret_name(self, name[:_NAME_LIMIT])
+        name = name[:_NAME_LIMIT]
+        known = self._names.get(name)
+        if known is None:
+            known = _secret_name(self, name)
+            if len(self._names) < _NAMES_CACHED:
+                self._names[name] = known
+        return known
 
     def find(self, text: str) -> Iterator[tuple[int, int, str]]:
         """(start, end, label) of each credential-shaped string in ``text``, in no set order."""
@@ -233,9 +240,9 @@ class SecretRules:
 
 
 _NAME_LIMIT = 256
+_NAMES_CACHED = 4096
 
 
-@functools.lru_cache(maxsize=4096)
 def _secret_name(rules: SecretRules, name: str) -> bool:
     lowered = name.lower()
     if any(part in lowered for part in rules.name_parts):
