@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codeblocks import PYTHON, SHELL, CodeBlock, inert_markdown, strip_code_blocks
 from .conversation import Executor, StepOutcome
+from .text import fence
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -261,13 +262,6 @@ def _error_output(error: BaseException | None, outcome: StepOutcome) -> dict[str
 def prose(text: str) -> str:
     """A reply without its fenced code blocks (they become code cells)."""
     return strip_code_blocks(text)
-
-
-def fence(code: str, language: str = "") -> str:
-    """``code`` in a fenced block whose fence is longer than any run of backticks in it."""
-    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{language}\n{code}\n{ticks}"
 
 
 def _fenced(blocks: Iterable[Mapping[str, Any]]) -> str:

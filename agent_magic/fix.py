@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from .executor import strip_ansi
+from .text import strip_ansi
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 

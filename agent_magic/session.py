@@ -7,7 +7,7 @@ the watch on the user's errors for ``%agent fix``, and the UI that showed the la
 plan decides; the session only assembles): the chat client (live, wrapped so every
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
-one :class:`~agent_magic.transcript.Redactor` serves the requests and the recording, and
+one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
 so the log and the export, which read the recording's records.
 
 Also here: the line commands' work (reset, log, usage, export). Not here: traits and
@@ -41,14 +41,14 @@ from .plan import CellPlan, Frontend
 from .transcript import (
     CachedChat,
     Recorder,
-    Redactor,
+    RedactingChat,
     Replay,
+    cell_redactor,
     open_store,
     record_events,
     recording_path,
     render_log,
 )
-from .transcript.redact import RedactingChat
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -106,10 +106,10 @@ class Session:
         chat: ChatClient
         if plan.replay:  # never builds a live client
             chat = replay = Replay(store, recorder.keyer)
-            redactor = Redactor.build()
+            redactor = cell_redactor(namespace=self.shell.user_ns)
         else:
             live = self._chat(plan)
-            redactor = Redactor.build(chat=live)
+            redactor = cell_redactor(live, namespace=self.shell.user_ns)
             chat = RedactingChat(live, redactor)
             if plan.seed is not None:
                 chat = CachedChat(chat, store, recorder.keyer, plan.seed)

@@ -78,7 +78,9 @@ def test_records_round_trip_through_the_file(tmp_path: Path) -> None:
     events, reply, decision, error = conversation_events()
     recorder = Recorder()
     store = Store(tmp_path / "rec.jsonl")
-    recorder.begin(store=store, model="m", redactor=Redactor([SENTINEL]), mode="always")
+    recorder.begin(
+        store=store, model="m", redactor=Redactor.build(env={}, values=[SENTINEL]), mode="always"
+    )
     for event in events:
         recorder(event)
     kept = read_records(tmp_path / "rec.jsonl")

@@ -29,7 +29,7 @@ from .records import (
     read_records,
     reply_from_record,
 )
-from .redact import Redactor, redact_text, secrets_from
+from .redact import RedactingChat, Redactor, cell_redactor
 from .replay import CachedChat, Replay
 from .store import (
     RECORDING_NAME,
@@ -51,11 +51,13 @@ __all__ = [
     "Record",
     "Recorded",
     "Recorder",
+    "RedactingChat",
     "Redactor",
     "Replay",
     "Store",
     "_stores",
     "canonical",
+    "cell_redactor",
     "decision_from_record",
     "error_from_record",
     "log_entry",
@@ -65,9 +67,7 @@ __all__ = [
     "read_records",
     "record_events",
     "recording_path",
-    "redact_text",
     "render_log",
     "replay_from_env",
     "reply_from_record",
-    "secrets_from",
 ]

@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# What legitimately differs between two runs of the same notebook, masked before hashing
-# so a replay on another machine, or after running cells out of order, still matches:
-# IPython's cell numbers in tracebacks, object addresses, and install paths.
-_VOLATILE = (
-    (re.compile(r"Cell In\[\d+\]"), "Cell In[_]"),
-    (re.compile(r"\bat 0x[0-9a-fA-F]{4,}"), "at 0x_"),
-    (re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<ipykernel cell>"),
-    (re.compile(r"""[^\s"'(<]*[/\\](?:site|dist)-packages[/\\]"""), "<packages>/"),
-    (re.compile(r"""[^\s"'(<]*[/\\]lib[/\\]python3\.\d+[/\\]"""), "<python>/"),
-)
+from ..text import escape_surrogates, normalize_volatile
 
 
 def normalize(text: str) -> str:
-    """A request's text with run-to-run noise masked (see ``_VOLATILE``)."""
-    for pattern, replacement in _VOLATILE:
-        text = pattern.sub(replacement, text)
-    return text
+    """A request's text with run-to-run noise masked (IPython's cell numbers in tracebacks,
+    object addresses, kernel and install paths), so a replay on another machine, or after
+    running cells out of order, still matches. Linear time (see
+    :func:`agent_magic.text.normalize_volatile`)."""
+    return normalize_volatile(text)
 
 
 def normalized(value: Any) -> Any:
@@ -47,7 +38,8 @@ def canonical(value: Any) -> str:
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # A lone surrogate (a non-UTF-8 file name printed by a step) hashes as its escape.
+    return hashlib.sha256(escape_surrogates(text).encode("utf-8")).hexdigest()
 
 
 class Keyer:

@@ -27,6 +27,8 @@ from ..conversation import (
     ReviewRequested,
     TaskStarted,
 )
+from ..secrets import Redactor
+from ..text import escape_surrogates
 from .keys import Keyer
 from .records import (
     FORMAT,
@@ -37,7 +39,6 @@ from .records import (
     read_records,
     reply_record,
 )
-from .redact import Redactor
 from .replay import Replay
 from .store import Store
 
@@ -117,10 +118,10 @@ class Recorder:
         if record is None:
             return
         record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        if self.redactor.needs(line):
-            record = self.redactor.redact_json(record)
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        record = self.redactor.redact_json(record)  # the same object when nothing was hidden
+        # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
+        # back as the same text.
+        line = escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
