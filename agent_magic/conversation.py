@@ -11,8 +11,15 @@ seams, all Protocols defined here:
 :meth:`Conversation.run` is a generator of events. Most events are
 notifications; a :class:`ReviewRequested` event expects a :class:`Decision` to
 be sent back. :func:`drive` and :func:`adrive` run the generator with a
-synchronous or asynchronous handler, so the same loop serves a terminal, a
-notebook widget waiting with ``await``, and a headless replay.
+synchronous or asynchronous handler (one driver, one interrupt contract: see
+:func:`_drive`), so the same loop serves a terminal, a notebook widget waiting
+with ``await``, and a headless replay.
+
+A :class:`Conversation` is one cell's work; the :class:`History` it appends to
+(messages, replies, steps) outlives it. Also here: the events, the tool schemas,
+:func:`edit_diff`. Not here: building any of it for a kernel
+(:mod:`agent_magic.session`), the scripted client for tests
+(:class:`agent_magic.testing.ScriptedChat`).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from .codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
+from .text import fence
 
 Mode = Literal["always", "terminate", "never"]
 MODES: tuple[Mode, ...] = ("always", "terminate", "never")
@@ -453,11 +461,8 @@ class Conversation:
         blocks = decision.edited if decision.edited is not None else proposal.blocks
         reports: list[str] = []
         if decision.edited_differs(proposal):
-            reports.append(
-                "The user edited the code before running it:\n```diff\n"
-                + edit_diff(proposal.blocks, blocks)
-                + "\n```"
-            )
+            diff = edit_diff(proposal.blocks, blocks)
+            reports.append("The user edited the code before running it:\n" + fence(diff, "diff"))
         tool_results: dict[str, str] = {}
         images: list[tuple[str, bytes]] = []
         failed = False
