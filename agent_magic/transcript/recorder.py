@@ -118,10 +118,20 @@ class Recorder:
         if record is None:
             return
         record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
-        record = self.redactor.redact_json(record)  # the same object when nothing was hidden
         # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
         # back as the same text.
         line = escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        # One pass over the line (the rules know how values look inside JSON text) costs
+        # a fraction of one per string; the record is read back only when it changed.
+        clean = self.redactor.redact(line)
+        if clean != line:
+            try:
+                record, line = json.loads(clean), clean
+            except ValueError:  # a marker broke the JSON: hide string by string instead
+                record = self.redactor.redact_json(record)
+                line = escape_surrogates(
+                    json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+                )
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
