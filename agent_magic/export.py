@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .codeblocks import PYTHON, SHELL, CodeBlock, inert_markdown, strip_code_blocks
 from .conversation import Executor, StepOutcome
 from .text import fence
+from .transcript.records import error_from_record
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -440,10 +441,21 @@ def _reply_cells(
 
 
 def _digest_outputs(code: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Outputs for a step recorded without them: its digest, and its error (format 2)."""
     digest = str(code.get("digest") or "")
-    if not digest:
-        return []
-    return [{"output_type": "stream", "name": "stdout", "text": digest + "\n"}]
+    outputs = [{"output_type": "stream", "name": "stdout", "text": digest + "\n"}] if digest else []
+    error = error_from_record(code.get("error"))
+    if error is not None:
+        lines = error.text.splitlines() or [f"{error.type}: {error.message}"]
+        outputs.append(
+            {
+                "output_type": "error",
+                "ename": error.type,
+                "evalue": error.message,
+                "traceback": lines,
+            }
+        )
+    return outputs
 
 
 def write_notebook(records: Iterable[Mapping[str, Any]], path: str | Path) -> Any:

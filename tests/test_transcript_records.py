@@ -138,3 +138,30 @@ def test_the_format_1_recording_in_the_repository_reads() -> None:
     assert "Find a + b + c" in plain
     notebook = to_notebook(one)
     assert any(c.cell_type == "code" for c in notebook.cells)
+
+
+def test_a_lone_surrogate_is_recorded_escaped_and_reads_back(tmp_path: Path) -> None:
+    """A step printing os.fsdecode() of a non-UTF-8 file name must not lose the record."""
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+    recorder = Recorder()
+    recorder.begin(store=Store(tmp_path / "rec.jsonl"), model="m")
+    outcome = StepOutcome(True, f"stdout:\n{name}")
+    recorder(CodeRan(1, 0, CodeBlock("python", "print(name)"), outcome))
+    recorder(RequestSent(2, ({"role": "user", "content": name},)))  # hashed too
+    (code, request) = read_records(tmp_path / "rec.jsonl")
+    assert code["digest"] == f"stdout:\n{name}"  # the same text, back from its escape
+    assert request["rkey"]
+
+
+def test_the_export_shows_a_recorded_error_without_outputs() -> None:
+    records = [
+        {"event": "task", "conversation": "c", "step": 1, "task": "t"},
+        {"event": "reply", "conversation": "c", "step": 1, "rkey": "k", "content": "Go."},
+        {"event": "decision", "conversation": "c", "step": 1, "action": "run", "label": "ran"},
+        {"event": "code", "conversation": "c", "step": 1, "language": "python", "code": "x"}
+        | {"ok": False, "digest": "", "outputs": []}
+        | {"error": {"type": "NameError", "message": "name 'x' is not defined", "text": ""}},
+    ]
+    (cell,) = [c for c in to_notebook(records).cells if c.cell_type == "code"]
+    assert cell.outputs[-1]["ename"] == "NameError"
+    assert cell.outputs[-1]["traceback"] == ["NameError: name 'x' is not defined"]
