@@ -121,6 +121,9 @@ class HeadTail:
         return f"{head}\n... [{cut} characters cut] ...\n{tail}"
 
 
+_OWN = frozenset({"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted"})
+
+
 class Tee:
     """Stands in for sys.stdout/stderr during a step: shows, digests and keeps outputs.
 
@@ -179,6 +182,8 @@ class Tee:
             self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # before __init__ ran (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
 
