@@ -8,8 +8,7 @@
   the provenance (model, endpoint, usage, decisions) in cell metadata. It runs with a
   plain kernel: no extension, no key. :func:`write_notebook` validates and saves it.
 
-IPython is only touched through the shell object passed in; nbformat is imported when
-a notebook is built.
+Nothing here touches IPython; nbformat is imported when a notebook is built.
 """
 
 from __future__ import annotations
@@ -24,11 +23,6 @@ from .conversation import Executor, StepOutcome
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
-
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-MAX_STREAM_CHARS = 100_000  # per stream output kept in the transcript
-MAX_DATA_CHARS = 2_000_000  # per display output kept in the transcript
-_WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 class OutputCapture:
