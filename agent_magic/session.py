@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
-from .codeblocks import CodeBlock
 from .conversation import (
     RUN_PYTHON_TOOL,
     RUN_SHELL_TOOL,
@@ -33,7 +32,6 @@ from .conversation import (
     Finished,
     Handler,
     History,
-    StepOutcome,
     Steps,
 )
 from .fix import ErrorWatch, fix_task, last_error
@@ -168,15 +166,11 @@ class Session:
         )
 
     def _executor(self, plan: CellPlan) -> Executor:
-        from .export import OutputCapture
-
         if self._make_executor is not None:
-            inner = self._make_executor(**plan.executor_options())
-        else:
-            from .executor import IPythonExecutor
+            return self._make_executor(**plan.executor_options())
+        from .executor import IPythonExecutor
 
-            inner = IPythonExecutor(self.shell, **plan.executor_options())
-        return _WithOutputs(OutputCapture(inner, self.shell))
+        return IPythonExecutor(self.shell, **plan.executor_options())
 
     def _face(self, plan: CellPlan) -> Handler:
         if plan.face == "terminal":
@@ -236,18 +230,3 @@ class Session:
                 "choose a folder you can write to"
             ) from None
         return f"agent: wrote {path} ({len(notebook.cells)} cells)"
-
-
-class _WithOutputs:
-    """Puts the step's displayed outputs on its outcome (``StepOutcome.outputs``), taken
-    from the export's capture, until the executor's one capture fills them itself."""
-
-    def __init__(self, capture: Any) -> None:
-        self.capture = capture
-
-    def run(self, block: CodeBlock) -> StepOutcome:
-        outcome = self.capture.run(block)
-        outputs = self.capture.take()
-        if outcome.outputs or not outputs:
-            return outcome
-        return replace(outcome, outputs=tuple(outputs))

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agent_magic import executor
 from agent_magic.executor import HeadTail
+from agent_magic.kernel import capture as executor
 
 
 def check(digest: str, text: str, limit: int) -> None:
