@@ -78,6 +78,12 @@ class AgentMagics(Magics):
         "beyond timeout x (max_retries + 1).",
     ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before an sh block is killed.").tag(config=True)
+    step_timeout = Float(
+        None,
+        allow_none=True,
+        help="Seconds a Python step may run before it is interrupted as the interrupt button "
+        "would (the kernel and its namespace stay; the model is told). None: 600; 0: no limit.",
+    ).tag(config=True)
     context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
         config=True
     )
@@ -147,6 +153,7 @@ class AgentMagics(Magics):
     @argument("--model", "-m", help="Model for this cell (overrides AgentMagics.model).")
     @argument("--mode", choices=MODES, help="always | terminate | never (see AgentMagics.mode).")
     @argument("--max-turns", type=int, help="Most model replies in this cell.")
+    @argument("--step-timeout", type=float, help="Seconds a step may run (0: no limit).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
@@ -167,7 +174,7 @@ class AgentMagics(Magics):
 
         Usage::
 
-            %%agent [--model M] [--mode always|terminate|never] [--max-turns N]
+            %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
                     [--images] [--seed N] [--replay]
             <the task, in words>

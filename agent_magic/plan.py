@@ -67,6 +67,7 @@ class CellPlan:
     max_output_chars: int = 8000
     max_display_chars: int = 2_000_000
     shell_timeout: float = 60.0
+    step_timeout: float | None = None  # None: the executor's default; 0: no limit
     recording: str = ""
 
     @property
@@ -84,6 +85,7 @@ class CellPlan:
             "max_output_chars": self.max_output_chars,
             "max_display_chars": self.max_display_chars,
             "shell_timeout": self.shell_timeout,
+            "step_timeout": self.step_timeout,
             "describe_changes": self.describe_changes,
             "collect_images": self.images,
         }
@@ -112,6 +114,8 @@ def plan_cell(
         fix, command = True, command[1:]
     if args.max_turns is not None and args.max_turns < 1:
         raise PlanError("agent: --max-turns must be at least 1")
+    if args.step_timeout is not None and args.step_timeout < 0:
+        raise PlanError("agent: --step-timeout must be 0 (no limit) or more seconds")
     if command and not fix:
         raise PlanError(
             f"unexpected {' '.join(command)!r} on the %%agent line; put the task in the cell body"
@@ -154,6 +158,7 @@ def plan_cell(
         max_output_chars=settings.max_output_chars,
         max_display_chars=settings.max_display_chars,
         shell_timeout=settings.shell_timeout,
+        step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
     )
 

@@ -148,3 +148,16 @@ def test_the_export_fence_holds_code_with_backticks() -> None:
     assert '````python\nprint("```")\nx = 1\n````' in skipped
     assert "````\na ``` b\n````" in cells[0].source
     nbformat.validate(to_notebook(records))
+
+
+def test_the_step_timeout_flag_reaches_the_executor(shell, openai_env) -> None:
+    """A new per-cell flag, wired end to end: trait, argument, plan field, executor."""
+    assert plan("--step-timeout 2.5").step_timeout == 2.5
+    assert plan(traits=settings(step_timeout=0.0)).executor_options()["step_timeout"] == 0.0
+    with pytest.raises(PlanError, match="--step-timeout"):
+        plan("--step-timeout -1")
+    openai_env.enqueue("```python\nbefore = 1\nwhile True:\n    pass\n```", "Stopped. TERMINATE")
+    shell.run_cell_magic("agent", "--mode never --no-context --step-timeout 1", "loop forever")
+    assert shell.user_ns["before"] == 1
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert "stopped after 1 s" in told
