@@ -121,9 +121,10 @@ def test_readers_skip_unknown_fields_and_event_types(tmp_path: Path) -> None:
     assert warnings == [] and len(store.replies) == 1 and len(store.requests) == 1
 
 
-def test_the_format_1_recording_in_the_repository_reads() -> None:
-    """agent-recording.jsonl was written before the records were typed (format 1)."""
-    path = ROOT / "agent-recording.jsonl"
+def test_a_format_1_recording_reads() -> None:
+    """tests/data/recording-format1.jsonl is the demo's recording as committed before the
+    records were typed (format 1): readers of every later format read it."""
+    path = ROOT / "tests" / "data" / "recording-format1.jsonl"
     records = read_records(path)
     assert records and all(parse_record(r) is not None for r in records)
     assert {r.get("format") for r in records if r["event"] == "task"} == {1}
