@@ -12,6 +12,7 @@ Not here: the rules themselves (:mod:`agent_magic.secrets`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,7 +59,14 @@ class RedactingChat:
         cached = self._memo.get(id(message))
         if cached is not None and cached[0] is message:
             return cached[1]
-        clean = self.redactor.redact_json(message)
+        # One pass over the message's JSON text (the rules read values inside JSON) costs
+        # less than one per string; the message itself is sent when nothing was hidden.
+        text = json.dumps(message, ensure_ascii=False)
+        hidden = self.redactor.redact(text)
+        try:
+            clean = message if hidden == text else json.loads(hidden)
+        except ValueError:  # a marker broke the JSON: hide string by string instead
+            clean = self.redactor.redact_json(message)
         self._memo[id(message)] = (message, clean)
         return clean
 
