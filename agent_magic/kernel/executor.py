@@ -273,7 +273,7 @@ def kill_group(process: subprocess.Popen[str]) -> None:
     """SIGKILL the process's whole group (it leads its own session)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: Windows
         process.kill()
 
 
