@@ -14,7 +14,7 @@ import pytest
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.executor import IPythonExecutor
 from agent_magic.kernel import executor as kernel_executor
-from agent_magic.kernel.capture import folded_traceback
+from agent_magic.kernel.fold import folded_traceback
 from agent_magic.testing import FakeOpenAIServer
 
 
