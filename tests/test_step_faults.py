@@ -14,7 +14,7 @@ import pytest
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.executor import IPythonExecutor
 from agent_magic.kernel import executor as kernel_executor
-from agent_magic.kernel.capture import folded_traceback
+from agent_magic.kernel.fold import folded_traceback
 from agent_magic.testing import FakeOpenAIServer
 
 
@@ -179,3 +179,19 @@ def test_a_long_traceback_folds_all_but_its_last_frames() -> None:
 def test_the_default_time_limit_is_finite(shell) -> None:
     assert 0 < IPythonExecutor(shell).step_timeout < float("inf")
     assert os.environ.get("AGENT_MAGIC_REPLAY") is None
+
+
+def test_a_step_s_warning_filters_outlive_it_and_sys_exit_warns_nothing(shell) -> None:
+    import warnings
+
+    executor = IPythonExecutor(shell)
+    before = list(warnings.filters)
+    try:
+        executor.run(
+            CodeBlock("python", "import warnings\nwarnings.simplefilter('error', FutureWarning)")
+        )
+        assert warnings.filters[0][:1] == ("error",) and warnings.filters[0][2] is FutureWarning
+        outcome = executor.run(CodeBlock("python", "import sys\nsys.exit()"))
+        assert outcome.ok and outcome.exited and "To exit" not in outcome.digest
+    finally:
+        warnings.filters[:] = before

@@ -34,15 +34,17 @@ def test_in_a_kernel_a_loop_is_stopped_exit_is_kept_and_errors_fold(
     openai_env: FakeOpenAIServer, tmp_path
 ) -> None:
     openai_env.enqueue(
+        code("import pandas as pd\npd.read_csv('no-such-file.csv')"),
+        "It is missing. TERMINATE",
         code("kept = 'before'\nwhile True: pass"),
         code("exit()"),
-        code("import pandas as pd\npd.read_csv('no-such-file.csv')"),
         "Done. TERMINATE",
     )
     nb = notebook(
-        # pandas is imported before the 1 s limit applies (a cold import can take longer)
-        f"%load_ext agent_magic\nimport pandas\n{ONE_SECOND}",
-        "%%agent --mode never --no-context\nTry three things.",
+        "%load_ext agent_magic",
+        "%%agent --mode never --no-context\nRead the file.",  # under the default limit
+        ONE_SECOND,
+        "%%agent --mode never --no-context\nTry two things.",
         "print(kept)",
     )
     started = time.monotonic()
@@ -50,12 +52,12 @@ def test_in_a_kernel_a_loop_is_stopped_exit_is_kept_and_errors_fold(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     assert time.monotonic() - started < 100
-    assert nb.cells[2].outputs[0]["text"] == "before\n"  # the kernel and its namespace stayed
+    assert nb.cells[4].outputs[0]["text"] == "before\n"  # the kernel and its namespace stayed
     assert error_outputs(nb) == []
-    reports = [r.messages[-1]["content"] for r in openai_env.requests[1:]]
-    assert reports[0].startswith("It failed.\nThe step was stopped after 1 s")
-    assert "the user's session was kept running" in reports[1]
-    assert "FileNotFoundError" in reports[2] and "<agent step" in reports[2]
+    reports = [openai_env.requests[i].messages[-1]["content"] for i in (1, 3, 4)]
+    assert "FileNotFoundError" in reports[0] and "<agent step" in reports[0]
+    assert reports[1].startswith("It failed.\nThe step was stopped after 1 s")
+    assert "the user's session was kept running" in reports[2]
     shown = [o["data"] for o in nb.cells[1].outputs if o["output_type"] == "display_data"]
     folds = [d for d in shown if "text/html" in d and "<details>" in d["text/html"]]
     assert folds, "the pandas traceback is folded"

@@ -12,7 +12,7 @@ notebook or terminal as usual (printed text up to a display limit), while it kee
 
 A failed step's traceback is not published as an nbformat ``error`` output in a kernel
 (papermill fails a run on any): it is shown as a display whose HTML folds all but the
-last frames (:func:`folded_traceback`), with a text/plain fallback.
+last frames (:func:`.fold.folded_traceback`), with a text/plain fallback.
 
 The private IPython hooks it needs are in :mod:`.ipython`; running code, timeouts and
 the digest's wording are in :mod:`.executor`.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import html
 import re
 import sys
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ipython
+from .fold import FOLD_LINES, folded_traceback
 from .signals import drop_handler_frame
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -41,8 +41,6 @@ MAX_DATA_CHARS = 2_000_000  # per display output kept in the outputs
 WIDGET = "application/vnd.jupyter.widget-view+json"
 HIDDEN_NOTE = "\n[agent_magic: further output hidden; the model sees a digest]\n"
 
-# A traceback longer than this many lines folds all but its last frames.
-FOLD_LINES = 30
 # Writes are sorted into head and tail in chunks of about this many characters.
 _CHUNK = 1 << 16
 
@@ -376,42 +374,6 @@ class StepCapture:
         for stream in self._saved or ():
             stream.flush()  # the prints before the error stay before it
         self._publish(folded_traceback(stb, self.fold_lines))
-
-
-def folded_traceback(stb: list[str], fold_lines: int = FOLD_LINES) -> dict[str, str]:
-    """A traceback as a display bundle: HTML that folds all but its last frames behind a
-    click (``<details>``) and the whole traceback as text/plain (colour-free)."""
-    entries = [strip_ansi(entry).rstrip("\n") for entry in stb]
-    plain = escape_surrogates("\n".join(entries))
-    # Keep the error line and as many of the last entries as fit in ``fold_lines`` lines
-    # (at least the innermost frame); fold the rest.
-    shown = 0
-    lines = 0
-    for entry in reversed(entries):
-        count = entry.count("\n") + 1
-        if shown >= 2 and lines + count > fold_lines:
-            break
-        shown += 1
-        lines += count
-    folded, visible = entries[: len(entries) - shown], entries[len(entries) - shown :]
-    style = (
-        'style="background: var(--jp-rendermime-error-background, #fdd); '
-        'padding: 2px 6px; margin: 0; white-space: pre-wrap"'
-    )
-
-    def pre(parts: list[str]) -> str:
-        return f"<pre {style}>{html.escape(escape_surrogates(chr(10).join(parts)))}</pre>"
-
-    body = pre(visible)
-    if folded and sum(entry.count("\n") + 1 for entry in folded) > 2:
-        hidden = sum(entry.count("\n") + 1 for entry in folded)
-        body = (
-            f"<details><summary>Traceback: {hidden} earlier lines folded "
-            f"(click to show)</summary>{pre(folded)}</details>{body}"
-        )
-    elif folded:
-        body = pre(entries)
-    return {"text/plain": plain, "text/html": body}
 
 
 def downscale(mime: str, blob: bytes, max_side: int = 768) -> tuple[str, bytes]:

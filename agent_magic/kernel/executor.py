@@ -23,6 +23,8 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..codeblocks import SHELL, CodeBlock
@@ -94,9 +96,7 @@ class IPythonExecutor:
         signals = StepSignals(self.step_timeout)
         result: Any = None
         escaped: BaseException | None = None
-        with warnings.catch_warnings():
-            # run_code warns "To exit: use 'exit', ..." after a SystemExit; said once below.
-            warnings.filterwarnings("ignore", message="To exit: use", category=UserWarning)
+        with _quiet_exit_warning():
             try:
                 with capture, signals:
                     result = shell.run_cell(code, store_history=False, silent=False)
@@ -249,11 +249,31 @@ class IPythonExecutor:
         )
 
 
+@contextmanager
+def _quiet_exit_warning() -> Iterator[None]:
+    """Drop the "To exit: use 'exit', ..." warning run_code gives after a SystemExit (the
+    step's note says it), through ``warnings.showwarning``: a step's own warning filters
+    stay as it set them."""
+    show = warnings.showwarning
+
+    def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> Any:
+        if category is UserWarning and str(message).startswith("To exit: use"):
+            return None
+        return show(message, category, *args, **kwargs)
+
+    warnings.showwarning = showwarning
+    try:
+        yield
+    finally:
+        if warnings.showwarning is showwarning:  # unless the step set its own
+            warnings.showwarning = show
+
+
 def kill_group(process: subprocess.Popen[str]) -> None:
     """SIGKILL the process's whole group (it leads its own session)."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: Windows
         process.kill()
 
 

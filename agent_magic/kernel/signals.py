@@ -15,6 +15,7 @@ and an interrupt is whatever the caller's handler makes of it.
 
 from __future__ import annotations
 
+import _thread
 import signal
 import threading
 from types import FrameType
@@ -65,7 +66,10 @@ class StepSignals:
             if not self.running or main.ident is None:
                 return
             self.timed_out = True
-            signal.pthread_kill(main.ident, signal.SIGINT)
+            if hasattr(signal, "pthread_kill"):
+                signal.pthread_kill(main.ident, signal.SIGINT)
+            else:  # Windows: the handler runs at the main thread's next bytecode
+                _thread.interrupt_main()
             # A step that catches KeyboardInterrupt and goes on is asked again, as a user
             # would press the button again.
             self._timer = threading.Timer(REPEAT, self._expire, (main,))
