@@ -118,11 +118,18 @@ def _inert_prose(text: str) -> str:
     return "".join(pieces)
 
 
-# Where a span may open: a backtick run, a dollar, a backslash before ( or [.
-_OPENERS = re.compile(r"`+|\$|\\[(\[]")
+# Where a span may open: a backtick run, a dollar, a backslash before ( or [; keyed by
+# whether \) and \] occur in the text at all (an opener that cannot close is skipped).
+_OPENERS = {
+    (True, True): re.compile(r"`+|\$|\\[(\[]"),
+    (True, False): re.compile(r"`+|\$|\\\("),
+    (False, True): re.compile(r"`+|\$|\\\["),
+    (False, False): re.compile(r"`+|\$"),
+}
 _BACKTICK_RUNS = re.compile(r"`+")
 _BLANK_LINE = re.compile(r"(?=\n[ \t]*\n)")
 _DOLLAR_OR_NEWLINE = re.compile(r"[$\n]")
+_SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$[^$\n]+?(?<!\\)\$")
 
 
 def _spans(text: str) -> list[tuple[int, int, bool]]:
@@ -138,6 +145,10 @@ def _spans(text: str) -> list[tuple[int, int, bool]]:
     """
     if "`" not in text and "$" not in text and "\\" not in text:
         return []
+    if "`" not in text and "$$" not in text and "\\(" not in text and "\\[" not in text:
+        # Only $...$ maths can open (a long formula-free line of prices, minified code):
+        # that regex is linear by itself, and running it whole saves a Python loop.
+        return [(m.start(), m.end(), False) for m in _SINGLE_DOLLAR.finditer(text)]
     size = len(text)
     blanks = [m.start() for m in _BLANK_LINE.finditer(text)] + [size]
     runs: dict[int, list[int]] = {}
@@ -147,7 +158,8 @@ def _spans(text: str) -> list[tuple[int, int, bool]]:
     closers: dict[str, int] = {}  # "$$", "\\)", "\\]" -> its next occurrence found (or -1)
     after = bisect.bisect_left
     pos = 0
-    for opener in _OPENERS.finditer(text):
+    openers = _OPENERS["\\)" in text, "\\]" in text]
+    for opener in openers.finditer(text):
         start = opener.start()
         if start < pos:  # inside a span already found
             continue
