@@ -113,11 +113,15 @@ def _mixed_case(text: str) -> bool:
     return _LOWER.search(text) is not None and _UPPER.search(text) is not None
 
 
+def _openai_key(text: str) -> bool:
+    return text.startswith(_OPENAI_KINDS) or _has_digit(text)
+
+
+_OPENAI_KINDS = ("sk-proj-", "sk-svcacct-", "sk-admin-")
 # A random key has digits (or both cases): this tells ``sk-learn-compatible-estimators``
-# and "Bearer authentication-required" from keys.
+# and "Bearer authentication-required" from keys; a project key's prefix says enough.
 _SHAPE_CHECKS: dict[str, Callable[[str], bool]] = {
-    "OpenAI API key": _has_digit,
-    "Anthropic API key": _has_digit,
+    "OpenAI API key": _openai_key,
     "Slack token": _has_digit,
     "Hugging Face token": _mixed_case,
     "bearer token": _has_digit,

@@ -74,6 +74,10 @@ def test_each_credential_shape_is_hidden_in_text(label: str) -> None:
 
 def test_markers_name_the_shape() -> None:
     redactor = Redactor.build(env={})
+    text = "key=sk-test-SENTINEL-7f3a9c1e5b2d4680aa task-based sk-proj-abcdefghijklmnopqrstuv"
+    assert (
+        redactor.redact(text) == "key=[hidden: OpenAI API key] task-based [hidden: OpenAI API key]"
+    )
     assert (
         redactor.redact(f"id {CREDENTIALS['AWS access key id']}.")
         == "id [hidden: AWS access key id]."

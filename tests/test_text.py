@@ -152,3 +152,19 @@ def test_normalize_is_linear_on_one_unbroken_megabyte(unit: str) -> None:
     normalize_volatile(text)
     # Generous for a shared machine: ~5-90 ms here; the old regexes took 19 s on 40 KB.
     assert time.perf_counter() - started < 5
+
+
+def test_the_long_line_benchmark_runs() -> None:
+    import sys
+    from pathlib import Path
+
+    bench = str(Path(__file__).resolve().parent.parent / "bench")
+    sys.path.insert(0, bench)
+    try:
+        import bench_longlines
+    finally:
+        sys.path.remove(bench)
+    rows = bench_longlines.main(size=2000, runs=1)
+    assert {row["helper"] for row in rows} == set(bench_longlines.helpers())
+    assert all(row["chars"] == 2000 and row["ms"] >= 0 for row in rows)
+    assert "| `Redactor.redact` | base64 | 2,000 |" in bench_longlines.markdown(rows)
