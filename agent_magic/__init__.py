@@ -1,7 +1,10 @@
 """agent_magic: a coding assistant in a Jupyter cell.
 
-``%load_ext agent_magic``, then a ``%%agent`` cell with the task. See
-``%%agent?`` for the options and ``agent_magic.magic`` for the wiring.
+``%load_ext agent_magic``, then a ``%%agent`` cell with the task. See ``%%agent?`` for
+the options. What lives here: the extension's entry points and nothing heavy (the magic
+is imported when the extension loads). The wiring: :mod:`agent_magic.magic` (traits,
+arguments), :mod:`agent_magic.plan` (each cell's plan), :mod:`agent_magic.session`
+(the per-kernel composition root), :mod:`agent_magic.conversation` (the loop).
 """
 
 from __future__ import annotations
@@ -15,12 +18,29 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
-    from .magic import load
+    from .llm import warm_import
+    from .magic import AgentMagics
+    from .ui.kernel import install_cell_rewriter
 
-    load(shell)
+    magics = AgentMagics(shell=shell)
+    shell.register_magics(magics)
+    shell.events.register("post_run_cell", magics.session.errors)  # for %agent fix
+    # The SDK's ~0.8 s import and the client the traits point at, while the user reads.
+    warm_import(
+        base_url=magics.base_url or None,
+        config_list=magics.config_list or None,
+        timeout=magics.timeout,
+        max_retries=magics.max_retries,
+    )
+    install_cell_rewriter(
+        shell, "agent", "get_ipython().magics_manager.registry['AgentMagics'].agent_async"
+    )
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
-    from .magic import unload
+    from .ui.kernel import uninstall_cell_rewriter
 
-    unload(shell)
+    magics = shell.magics_manager.registry.get("AgentMagics")
+    if magics is not None and magics.session.errors in shell.events.callbacks["post_run_cell"]:
+        shell.events.unregister("post_run_cell", magics.session.errors)
+    uninstall_cell_rewriter(shell)

@@ -1,11 +1,17 @@
 """Finding code in an assistant's reply, and telling whether the reply signs off.
 
 Pure text functions: no IPython, no network. The conversation loop uses them to
-turn a reply into the blocks it proposes to run.
+turn a reply into the blocks it proposes to run; the widget, exporter and log use
+:func:`inert_markdown` to show a reply. Every function here is linear in the length of
+the reply (fuzzed in tests/test_fuzz_text.py), so a megabyte on one line costs
+milliseconds, not minutes.
+
+Not here: writing fences (:func:`agent_magic.text.fence`), hiding secrets.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -26,9 +32,11 @@ _ALIASES = {
     "console": SHELL,
 }
 
-# An opening fence: up to 3 spaces of indent, 3+ backticks or tildes, an info
-# string. The closing fence must use the same character and be at least as long.
-_OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*?)[ \t]*$")
+# An opening fence: up to 3 spaces of indent, 3+ backticks or tildes, an info string
+# (trailing blanks stripped after the match: a lazy info followed by ``[ \t]*$`` would be
+# quadratic on a long line of spaces). The closing fence must use the same character and
+# be at least as long (see _closes).
+_OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 
 
 @dataclass(frozen=True)
@@ -56,9 +64,11 @@ def normalize_language(info: str) -> str:
 def extract_code_blocks(text: str) -> list[CodeBlock]:
     """Return the fenced code blocks of a Markdown reply, in order.
 
-    Handles ``` and ~~~ fences, CRLF line ends, trailing spaces after the tag,
-    and untagged blocks (taken as python). An unclosed final block is still
-    returned: models cut off by a token limit often forget the closing fence.
+    Handles ``` and ~~~ fences, CRLF line ends, trailing spaces after the tag, info
+    strings with attributes (```` ```python {.class} ````, ```` ```py title="x" ````: the
+    first word is the language) and untagged blocks (taken as python). An unclosed final
+    block is still returned: models cut off by a token limit often forget the closing
+    fence.
     """
     return [block for block, _, _ in _fenced(text) if block is not None]
 
@@ -76,16 +86,6 @@ def _marked_lines(text: str) -> list[tuple[str, bool]]:
     for _, start, end in _fenced(text):
         code[start:end] = [True] * (end - start)
     return list(zip(lines, code, strict=True))
-
-
-# Within one paragraph (no blank line): a code span (not after a backslash) or maths.
-_PARAGRAPH = r"(?:(?!\n[ \t]*\n).)"
-_SPANS = re.compile(
-    rf"(?P<code>(?<![`\\])(?P<ticks>`+)(?!`){_PARAGRAPH}+?(?<!`)(?P=ticks)(?!`))"
-    rf"|(?P<math>(?<!\\)\$\${_PARAGRAPH}+?\$\$|(?<![\\$])\$[^$\n]+?(?<!\\)\$"
-    rf"|\\\({_PARAGRAPH}+?\\\)|\\\[{_PARAGRAPH}+?\\\])",
-    re.DOTALL,
-)
 
 
 def inert_markdown(text: str) -> str:
@@ -109,15 +109,101 @@ def inert_markdown(text: str) -> str:
 
 def _inert_prose(text: str) -> str:
     pieces, last = [], 0
-    for span in _SPANS.finditer(text):
-        pieces.append(_inert_text(text[last : span.start()]))
-        if span["code"]:
-            pieces.append(span["code"])
-        else:
-            pieces.append(span["math"].replace("![", "[image: ").replace("<", "\\lt "))
-        last = span.end()
+    for start, end, code in _spans(text):
+        pieces.append(_inert_text(text[last:start]))
+        span = text[start:end]
+        pieces.append(span if code else span.replace("![", "[image: ").replace("<", "\\lt "))
+        last = end
     pieces.append(_inert_text(text[last:]))
     return "".join(pieces)
+
+
+# Where a span may open: a backtick run, a dollar, a backslash before ( or [; keyed by
+# whether \) and \] occur in the text at all (an opener that cannot close is skipped).
+_OPENERS = {
+    (True, True): re.compile(r"`+|\$|\\[(\[]"),
+    (True, False): re.compile(r"`+|\$|\\\("),
+    (False, True): re.compile(r"`+|\$|\\\["),
+    (False, False): re.compile(r"`+|\$"),
+}
+_BACKTICK_RUNS = re.compile(r"`+")
+_BLANK_LINE = re.compile(r"(?=\n[ \t]*\n)")
+_DOLLAR_OR_NEWLINE = re.compile(r"[$\n]")
+_SINGLE_DOLLAR = re.compile(r"(?<![\\$])\$[^$\n]+?(?<!\\)\$")
+
+
+def _spans(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is_code) of each code span and maths span, left to right.
+
+    Within one paragraph (no blank line inside): a code span is a backtick run not after
+    a backslash, up to the next run of the same length; maths is ``$$...$$``, ``$...$``
+    (on one line, no ``$`` inside, not after a backslash), ``\\(...\\)`` or
+    ``\\[...\\]``; each has some content. This is what one regex with lazy bodies
+    would match, found in linear time: the regex would rescan to the paragraph's end from
+    every unclosed opener, this looks each closer up once (runs indexed by length, the
+    next closer of each kind remembered, blank lines found once).
+    """
+    if "`" not in text and "$" not in text and "\\" not in text:
+        return []
+    if "`" not in text and "$$" not in text and "\\(" not in text and "\\[" not in text:
+        # Only $...$ maths can open (a long formula-free line of prices, minified code):
+        # that regex is linear by itself, and running it whole saves a Python loop.
+        return [(m.start(), m.end(), False) for m in _SINGLE_DOLLAR.finditer(text)]
+    size = len(text)
+    blanks = [m.start() for m in _BLANK_LINE.finditer(text)] + [size]
+    runs: dict[int, list[int]] = {}
+    for m in _BACKTICK_RUNS.finditer(text):
+        runs.setdefault(m.end() - m.start(), []).append(m.start())
+    found: list[tuple[int, int, bool]] = []
+    closers: dict[str, int] = {}  # "$$", "\\)", "\\]" -> its next occurrence found (or -1)
+    after = bisect.bisect_left
+    pos = 0
+    openers = _OPENERS["\\)" in text, "\\]" in text]
+    for opener in openers.finditer(text):
+        start = opener.start()
+        if start < pos:  # inside a span already found
+            continue
+        token = opener.group()
+        before = text[start - 1] if start else ""
+        end = -1
+        first = token[0]
+        if first == "`":
+            if before == "\\":
+                continue
+            width = len(token)
+            starts = runs[width]
+            i = after(starts, start + 1)
+            if i < len(starts) and starts[i] < blanks[after(blanks, start + width)]:
+                end = starts[i] + width
+        elif first == "$" and text.startswith("$$", start):
+            if before != "\\":
+                end = _closer(text, "$$", start + 3, closers, blanks)
+        elif first == "$":
+            if before != "\\" and before != "$":
+                stop = _DOLLAR_OR_NEWLINE.search(text, start + 1)
+                if stop is not None and stop.start() > start + 1 and stop.group() == "$":
+                    end = stop.start() + 1 if text[stop.start() - 1] != "\\" else -1
+        else:  # \( or \[
+            end = _closer(text, "\\)" if token == "\\(" else "\\]", start + 3, closers, blanks)
+        if end != -1:
+            found.append((start, end, first == "`"))
+            pos = end
+    return found
+
+
+def _closer(text: str, kind: str, pos: int, closers: dict[str, int], blanks: list[int]) -> int:
+    """End of the first ``kind`` at or after ``pos`` within the paragraph, or -1.
+
+    The answer of the last search for ``kind`` is reused while it lies ahead, so no
+    stretch of text is searched twice for the same closer.
+    """
+    known = closers.get(kind)
+    if known is None or (known != -1 and known < pos):
+        known = closers[kind] = text.find(kind, pos)
+    # The body starts one character before ``pos`` and may not hold a blank line.
+    if known == -1 or known >= blanks[bisect.bisect_left(blanks, pos - 1)]:
+        return -1
+    return known + len(kind)
 
 
 def _inert_text(text: str) -> str:
@@ -140,19 +226,29 @@ def _fenced(text: str) -> list[tuple[CodeBlock | None, int, int]]:
             continue
         start = i
         fence, indent = match["fence"], len(match["indent"])
-        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         body: list[str] = []
         i += 1
-        while i < len(lines) and not closing.match(lines[i]):
+        while i < len(lines) and not _closes(lines[i], fence):
             line = lines[i]
             # Strip the opening fence's indent from the body, as CommonMark does.
             body.append(line[min(indent, len(line) - len(line.lstrip(" "))) :])
             i += 1
         i += 1  # skip the closing fence
         code = "\n".join(body).strip("\n")
-        block = CodeBlock(normalize_language(match["info"]), code) if code.strip() else None
+        info = match["info"].rstrip(" \t")
+        block = CodeBlock(normalize_language(info), code) if code.strip() else None
         found.append((block, start, min(i, len(lines))))
     return found
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Is ``line`` a closing fence for ``fence``: up to 3 spaces, at least as many of the
+    same character, then only blanks."""
+    stripped = line.rstrip(" \t")
+    body = stripped.lstrip(" ")
+    if len(stripped) - len(body) > 3 or len(body) < len(fence):
+        return False
+    return body.count(fence[0]) == len(body)
 
 
 def is_termination(text: str, marker: str = "TERMINATE") -> bool:

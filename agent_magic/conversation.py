@@ -11,19 +11,28 @@ seams, all Protocols defined here:
 :meth:`Conversation.run` is a generator of events. Most events are
 notifications; a :class:`ReviewRequested` event expects a :class:`Decision` to
 be sent back. :func:`drive` and :func:`adrive` run the generator with a
-synchronous or asynchronous handler, so the same loop serves a terminal, a
-notebook widget waiting with ``await``, and a headless replay.
+synchronous or asynchronous handler (one driver, one interrupt contract: see
+:func:`_drive`), so the same loop serves a terminal, a notebook widget waiting
+with ``await``, and a headless replay.
+
+A :class:`Conversation` is one cell's work; the :class:`History` it appends to
+(messages, replies, steps) outlives it. Also here: the events, the tool schemas,
+:func:`edit_diff`. Not here: building any of it for a kernel
+(:mod:`agent_magic.session`), the scripted client for tests
+(:class:`agent_magic.testing.ScriptedChat`).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+import inspect
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from .codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
+from .text import fence
 
 Mode = Literal["always", "terminate", "never"]
 MODES: tuple[Mode, ...] = ("always", "terminate", "never")
@@ -114,14 +123,28 @@ class ChatClient(Protocol):
 
 
 @dataclass(frozen=True)
+class StepError:
+    """A step's error as data: what the exporter, the log and the model each need."""
+
+    type: str  # "NameError"
+    message: str  # "name 'x' is not defined"
+    frames: tuple[tuple[str, int, str], ...] = ()  # (filename, lineno, function), innermost last
+    text: str = ""  # the colour-free formatted traceback, bounded: what the model reads
+
+
+@dataclass(frozen=True)
 class StepOutcome:
-    """What running one block produced, as the model will be told it."""
+    """What running one block produced, as fields; :func:`_report` tells the model."""
 
     ok: bool
-    digest: str  # stdout, stderr, result and traceback as bounded text
+    digest: str  # printed output (stdout/stderr) and result, bounded; not the traceback
+    error: StepError | None = None
     changes: str = ""  # names the step created, rebound or deleted
     images: tuple[tuple[str, bytes], ...] = ()  # (mime type, data) displayed by the step
-    interrupted: bool = False
+    outputs: tuple[dict[str, Any], ...] = ()  # nbformat-shaped outputs as shown in the cell
+    interrupted: bool = False  # the user's real interrupt only
+    timed_out: float | None = None  # seconds after which the step was stopped, if it was
+    exited: bool = False  # the step called exit()/quit()/sys.exit(); the session was kept
 
 
 class Executor(Protocol):
@@ -176,6 +199,7 @@ class Decision:
 class TaskStarted:
     task: str
     step: int
+    context: str = ""  # what the model was told about the session, sent after the task
 
 
 @dataclass(frozen=True)
@@ -266,8 +290,28 @@ _TOOL_LANGUAGES = {"run_python": PYTHON, "run_shell": SHELL}
 
 
 @dataclass
+class History:
+    """What a conversation remembers across cells: the messages sent, the replies got,
+    the steps taken. One lives per kernel (see :class:`~agent_magic.session.Session`);
+    each cell's :class:`Conversation` appends to it."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[ChatReply] = field(default_factory=list)
+    steps_taken: int = 0
+
+    def reset(self) -> None:
+        self.messages.clear()
+        self.replies.clear()
+        self.steps_taken = 0
+
+
+@dataclass
 class Conversation:
-    """A conversation that lives across cells: its messages are the memory."""
+    """One cell's work over a :class:`History` that outlives it: the history is the memory.
+
+    Build a fresh one per cell with that cell's chat client, executor and settings; a
+    conversation built without a history starts its own.
+    """
 
     chat: ChatClient
     executor: Executor
@@ -276,9 +320,19 @@ class Conversation:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     termination_marker: str = "TERMINATE"
     use_tools: bool = False
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    replies: list[ChatReply] = field(default_factory=list)
-    steps_taken: int = 0
+    history: History = field(default_factory=History)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.history.messages
+
+    @property
+    def replies(self) -> list[ChatReply]:
+        return self.history.replies
+
+    @property
+    def steps_taken(self) -> int:
+        return self.history.steps_taken
 
     def run(self, task: str, *, context: str = "") -> Steps:
         """Work on ``task`` until the model finishes, the human stops, or turns run out."""
@@ -290,14 +344,14 @@ class Conversation:
         before = len(self.messages)
         content = task if not context else f"{task}\n\n{context}"
         self.messages.append({"role": "user", "content": content})
-        yield TaskStarted(task, self.steps_taken + 1)
+        yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
         try:
             while True:
                 turns += 1
-                self.steps_taken += 1
-                step = self.steps_taken
+                self.history.steps_taken += 1
+                step = self.history.steps_taken
                 reply = yield from self._ask(step)
                 answered = True
                 blocks = self._blocks(reply)
@@ -407,7 +461,8 @@ class Conversation:
         blocks = decision.edited if decision.edited is not None else proposal.blocks
         reports: list[str] = []
         if decision.edited_differs(proposal):
-            reports.append(_describe_edit(proposal.blocks, blocks))
+            diff = edit_diff(proposal.blocks, blocks)
+            reports.append("The user edited the code before running it:\n" + fence(diff, "diff"))
         tool_results: dict[str, str] = {}
         images: list[tuple[str, bytes]] = []
         failed = False
@@ -483,9 +538,7 @@ class Conversation:
                 return
 
     def reset(self) -> None:
-        self.messages.clear()
-        self.replies.clear()
-        self.steps_taken = 0
+        self.history.reset()
 
 
 _FINISH_TEXT = {
@@ -521,18 +574,33 @@ def _tool_block(call: ToolCallRequest) -> CodeBlock:
 
 
 def _report(outcome: StepOutcome) -> str:
-    head = "It ran successfully." if outcome.ok else "It failed."
-    parts = [head]
+    """What the model is told about one step, built from the outcome's fields."""
+    parts = ["It ran successfully." if outcome.ok else "It failed."]
+    if outcome.timed_out is not None:
+        parts.append(
+            f"The step was stopped after {outcome.timed_out:g} s (the step time limit); "
+            "the session and its variables are kept. Make the step faster or smaller."
+        )
+    if outcome.exited:
+        parts.append(
+            "The step called exit()/quit()/sys.exit(); the user's session was kept running."
+        )
     if outcome.digest:
         parts.append(outcome.digest)
-    else:
+    if outcome.error is not None and outcome.error.text:
+        parts.append("error:\n" + outcome.error.text)
+    elif outcome.error is not None:
+        parts.append(f"error:\n{outcome.error.type}: {outcome.error.message}")
+    if len(parts) == 1:
         parts.append("(no output)")
     if outcome.changes:
         parts.append(outcome.changes)
     return "\n".join(parts)
 
 
-def _describe_edit(old: tuple[CodeBlock, ...], new: tuple[CodeBlock, ...]) -> str:
+def edit_diff(old: Iterable[CodeBlock], new: Iterable[CodeBlock]) -> str:
+    """The one edit diff (unified, "proposed" -> "edited"): told to the model, shown in
+    the review's record."""
     diff = difflib.unified_diff(
         "\n\n".join(b.code for b in old).splitlines(),
         "\n\n".join(b.code for b in new).splitlines(),
@@ -540,39 +608,31 @@ def _describe_edit(old: tuple[CodeBlock, ...], new: tuple[CodeBlock, ...]) -> st
         "edited",
         lineterm="",
     )
-    return "The user edited the code before running it:\n```diff\n" + "\n".join(diff) + "\n```"
+    return "\n".join(diff)
 
 
 # --- drivers ------------------------------------------------------------------------
 
-Handler = Callable[[Event], "Decision | None"]
-AsyncHandler = Callable[[Event], "Awaitable[Decision | None] | Decision | None"]
+# An event handler: returns the Decision that answers a ReviewRequested (None for other
+# events), or, under adrive only, an awaitable of it. The one alias, used by every edge.
+Handler = Callable[[Event], Any]
+AsyncHandler = Handler
 
 
 def drive(steps: Steps, handle: Handler) -> Finished:
-    """Run the loop, passing every event to ``handle``; its return value answers reviews."""
-    answer: Decision | None = None
-    while True:
-        try:
-            event = steps.send(answer)
-        except StopIteration as stop:
-            return stop.value
-        if isinstance(event, Finished):  # it is over: an interrupt now changes nothing
-            with suppress(KeyboardInterrupt):
-                handle(event)
-            answer = None
-            continue
-        try:
-            answer = handle(event)
-        except KeyboardInterrupt:
-            # Let the loop record the interruption, then finish it.
-            answer = None
-            try:
-                event = steps.throw(KeyboardInterrupt())
-            except StopIteration as stop:
-                return stop.value
-            handle(event)
-            return _finish(steps, handle)
+    """Run the loop, passing every event to ``handle``; its return value answers reviews.
+
+    The same code as :func:`adrive` (see :func:`_drive` for the interrupt contract), run
+    without an event loop: nothing in it suspends unless a handler returns something that
+    waits, which only :func:`adrive` can serve.
+    """
+    running = _drive(steps, handle, nullcontext)
+    try:
+        running.send(None)
+    except StopIteration as stop:
+        return stop.value
+    running.close()
+    raise TypeError("a handler waited (returned an awaitable); run the loop with adrive")
 
 
 async def adrive(
@@ -587,8 +647,21 @@ async def adrive(
     e.g. to let an interrupt raise there while the event loop, which would otherwise
     handle it, cannot run. Only the ``await`` of a handler's result is outside it.
     """
-    import inspect
+    return await _drive(steps, handle, blocking)
 
+
+async def _drive(
+    steps: Steps, handle: Handler, blocking: Callable[[], AbstractContextManager[Any]]
+) -> Finished:
+    """The one driver, and its interrupt contract.
+
+    * An interrupt while the loop works (a request, code running) is the loop's own: it
+      records it and ends with ``Finished("interrupted")``, shown like any event.
+    * An interrupt (or a cancelled await) in a handler, e.g. while a review waits, is
+      thrown into the loop, which records it the same way; its ``Finished`` is shown.
+    * A second interrupt while that end is shown, or one while any ``Finished`` is
+      shown, changes nothing: the conversation is over and kept.
+    """
     answer: Decision | None = None
     while True:
         try:
@@ -596,42 +669,46 @@ async def adrive(
                 event = steps.send(answer)
         except StopIteration as stop:
             return stop.value
+        answer = None
         if isinstance(event, Finished):  # it is over: an interrupt now changes nothing
-            with blocking(), suppress(KeyboardInterrupt):
-                handle(event)
-            answer = None
+            with suppress(KeyboardInterrupt):
+                await _show(handle, event, blocking)
             continue
         try:
-            with blocking():
-                result = handle(event)
-            answer = await result if inspect.isawaitable(result) else result
+            answer = await _show(handle, event, blocking)
         except (KeyboardInterrupt, _cancelled()):
+            return await _interrupted(steps, handle, blocking)
+
+
+async def _show(
+    handle: Handler, event: Event, blocking: Callable[[], AbstractContextManager[Any]]
+) -> Any:
+    with blocking():
+        result = handle(event)
+    return (await result) if inspect.isawaitable(result) else result
+
+
+async def _interrupted(
+    steps: Steps, handle: Handler, blocking: Callable[[], AbstractContextManager[Any]]
+) -> Finished:
+    try:
+        with blocking():
+            event = steps.throw(KeyboardInterrupt())
+    except StopIteration as stop:
+        return stop.value
+    with suppress(KeyboardInterrupt, _cancelled()):  # a second press: still finish
+        await _show(handle, event, blocking)
+    with blocking():
+        while True:  # the loop has ended; nothing after its end is shown
             try:
-                with blocking():
-                    event = steps.throw(KeyboardInterrupt())
+                steps.send(None)
             except StopIteration as stop:
                 return stop.value
-            result = None
-            with blocking(), suppress(KeyboardInterrupt):  # a second press: still finish
-                result = handle(event)
-            if inspect.isawaitable(result):
-                await result
-            with blocking():
-                return _finish(steps, lambda e: None)
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:
     yield finished
     return finished
-
-
-def _finish(steps: Steps, handle: Handler) -> Finished:
-    while True:
-        try:
-            event = steps.send(None)
-        except StopIteration as stop:
-            return stop.value
-        handle(event)
 
 
 def _cancelled() -> type[BaseException]:

@@ -1,16 +1,18 @@
-"""``%%agent`` and ``%agent``: settings, argument parsing and wiring, nothing more.
+"""``%%agent`` and ``%agent``: settings (traits), argument parsing and delegation only.
 
-The work lives elsewhere: the loop in :mod:`.conversation`, the model client in
-:mod:`.llm`, running code in :mod:`.executor`, what the model is told about the
-namespace in :mod:`.context`, and the two faces in :mod:`.ui`.
+Each cell is planned by :func:`.plan.plan_cell` (flags + traits -> a frozen plan) and
+built by the kernel's :class:`.session.Session` (history, recorder, clients). The work
+lives elsewhere: the loop in :mod:`.conversation`, the model client in :mod:`.llm`,
+running code in :mod:`.executor`, what the model is told in :mod:`.context`, the
+recording in :mod:`.transcript`, the faces in :mod:`.ui`, ``--fix`` in :mod:`.fix`.
+
+A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent`, a
+:class:`.plan.CellPlan` field set in :func:`.plan.plan_cell`, and its use in
+:meth:`.session.Session.start` (or the piece it builds).
 """
 
 from __future__ import annotations
 
-import linecache
-import os
-import sys
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -18,22 +20,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Enum, Float, Int, Unicode
 
-from .conversation import (
-    DEFAULT_SYSTEM_PROMPT,
-    MODES,
-    RUN_PYTHON_TOOL,
-    RUN_SHELL_TOOL,
-    ChatClient,
-    Conversation,
-    Event,
-    Finished,
-    adrive,
-    drive,
-)
-from .llm import PRICES, ConfigError, OpenAIChat, cost, resolve_endpoints
-from .transcript import RECORDING_NAME, Recorder, log_entry, replay_from_env
-
-Handler = Callable[[Event], Any]
+from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
+from .plan import PlanError, plan_cell
+from .session import Session
+from .transcript import RECORDING_NAME
 
 
 @magics_class
@@ -88,6 +78,12 @@ class AgentMagics(Magics):
         "beyond timeout x (max_retries + 1).",
     ).tag(config=True)
     shell_timeout = Float(60.0, help="Seconds before an sh block is killed.").tag(config=True)
+    step_timeout = Float(
+        None,
+        allow_none=True,
+        help="Seconds a Python step may run before it is interrupted as the interrupt button "
+        "would (the kernel and its namespace stay; the model is told). None: 600; 0: no limit.",
+    ).tag(config=True)
     context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
         config=True
     )
@@ -140,9 +136,16 @@ class AgentMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.conversation: Conversation | None = None
-        self.recorder: Recorder | None = None
-        self.last_ui: Handler | None = None  # the edge that showed the last cell (tests, debugging)
+        # The bench and tests may replace ``_executor`` on the instance: looked up late.
+        self.session = Session(shell, make_executor=lambda **o: self._executor(**o))
+
+    # The kernel's conversation and recorder as tests and users reach them; assigning
+    # None forgets the conversation (or starts a new recorder).
+    conversation = property(
+        lambda self: self.session.history, lambda self, _: self.session.forget()
+    )
+    recorder = property(lambda self: self.session.recorder, lambda self, _: self.session.renew())
+    last_ui = property(lambda self: self.session.last_ui, doc="The edge that showed the last cell.")
 
     # -- the magic ---------------------------------------------------------------------
 
@@ -150,6 +153,7 @@ class AgentMagics(Magics):
     @argument("--model", "-m", help="Model for this cell (overrides AgentMagics.model).")
     @argument("--mode", choices=MODES, help="always | terminate | never (see AgentMagics.mode).")
     @argument("--max-turns", type=int, help="Most model replies in this cell.")
+    @argument("--step-timeout", type=float, help="Seconds a step may run (0: no limit).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
@@ -170,7 +174,7 @@ class AgentMagics(Magics):
 
         Usage::
 
-            %%agent [--model M] [--mode always|terminate|never] [--max-turns N]
+            %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
                     [--images] [--seed N] [--replay]
             <the task, in words>
@@ -241,216 +245,34 @@ class AgentMagics(Magics):
             steps.close()
         self._conclude(finished)
 
-    # -- pieces --------------------------------------------------------------------------
+    # -- delegation ------------------------------------------------------------------------
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
         args = parse_argstring(self.agent, line)
-        if args.command[:1] == ["fix"] and not cell.strip():  # %agent fix [what to do]
-            args.fix, args.command = True, args.command[1:]
-        if args.max_turns is not None and args.max_turns < 1:
-            raise UsageError("agent: --max-turns must be at least 1")
-        if args.command and not args.fix:
-            raise UsageError(
-                f"unexpected {' '.join(args.command)!r} on the %%agent line; "
-                "put the task in the cell body"
-            )
-        task = cell.strip()
-        if args.fix:
-            task = task or " ".join(args.command)  # %agent fix <what to do>
-            task = self._fix_task(task)
-        if not task:
-            raise UsageError("%%agent needs a task: write it in the cell body below the magic")
-        mode = args.mode or self.mode
-        replay = self._replaying(args)
-        # In replay the recording answers every review, so nobody needs to be there.
-        ui = self._ui("never" if replay else mode, awaiting)
-        if isinstance(ui, str):  # a headless run that cannot ask
-            if self.headless != "never":
-                raise UsageError(ui)
-            mode = "never"
-            ui = self._ui(mode, awaiting)
-        self.last_ui = ui
-        chat = None if replay else self._chat(args)  # replay never builds a live client
-        conversation = self._conversation(args)
-        conversation.chat = chat
-        conversation.executor = self._executor(images=args.images or self.send_images)
-        conversation.mode = mode
-        conversation.max_turns = args.max_turns if args.max_turns is not None else self.max_turns
-        conversation.system_prompt = self.system_prompt
-        conversation.termination_marker = self.termination_marker
-        conversation.use_tools = args.tools or self.use_tools
-        context = "" if (args.no_context or not self.context) else self._context()
-        task = self._interpolate(task)
-        handler = self._transcribe(conversation, ui, args, mode=mode, replay=replay)
-        return conversation.run(task, context=context), handler
+        frontend = self.session.frontend() if self.ui == "auto" else "terminal"
+        try:
+            plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
+        except PlanError as error:
+            raise UsageError(str(error)) from None
+        return self.session.start(plan)
 
     def _conclude(self, finished: Finished) -> None:
-        if finished.reason == "error":
-            raise UsageError(f"agent: {finished.message}")
-        if finished.reason == "interrupted":
-            raise UsageError(f"agent: {finished.message}")
-
-    def _chat(self, args: Any) -> ChatClient:
-        model = args.model or self.model
-        try:
-            endpoints = resolve_endpoints(
-                model=model, base_url=args.base_url or self.base_url, config_list=self.config_list
-            )
-        except ConfigError as error:
-            raise UsageError(f"agent: {error}") from None
-        if args.model:
-            endpoints = [e if e.model == model else _with_model(e, model) for e in endpoints]
-        params: dict[str, Any] = {}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        return OpenAIChat(
-            endpoints,
-            stream=self.stream and not args.no_stream,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            retry_budget=self.retry_budget,
-            params=params,
-        )
-
-    def _conversation(self, args: Any) -> Conversation:
-        if self.conversation is None or args.new:
-            self.conversation = Conversation(chat=None, executor=None)  # type: ignore[arg-type]
-            self.recorder = Recorder()
-        return self.conversation
+        self.session.conclude(finished)
 
     def _replaying(self, args: Any) -> bool:
-        if args.replay:
-            return True
-        from_env = replay_from_env()
-        return self.replay if from_env is None else from_env
+        plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
+        return plan.replay
 
-    def _transcribe(
-        self, conversation: Conversation, ui: Handler, args: Any, *, mode: str, replay: bool
-    ) -> Handler:
-        """Record the cell, and answer it from the recording (replay) or the seeded cache."""
-        from .export import OutputCapture
-        from .transcript import (
-            CachedChat,
-            Replay,
-            open_store,
-            record_events,
-            recording_path,
-            secrets_from,
-        )
-
-        store = open_store(recording_path(self.recording))
-        if self.recorder is None:
-            self.recorder = Recorder()
-        recorder = self.recorder
-        seed = args.seed if args.seed is not None else self.seed
-        secrets = secrets_from(chat=conversation.chat)
-        answers = None
-        if replay:
-            answers = Replay(store, recorder.keyer)
-            conversation.chat = answers
-            conversation.mode = "always"  # every decision comes from the recording
-        elif seed is not None:
-            conversation.chat = CachedChat(conversation.chat, store, recorder.keyer, seed)
-        outputs = OutputCapture(conversation.executor, self.shell)
-        conversation.executor = outputs
-        recorder.begin(
-            store=store,
-            write=not replay,
-            model=conversation.chat.model,
-            params=getattr(conversation.chat, "params", None),
-            seed=seed,
-            tools=[RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if conversation.use_tools else None,
-            secrets=secrets,
-            outputs=outputs,
-            mode=mode,
-        )
-        return record_events(ui, recorder, answers)
-
-    def _executor(self, *, images: bool) -> Any:
+    def _executor(self, **options: Any) -> Any:
         from .executor import IPythonExecutor
 
-        return IPythonExecutor(
-            self.shell,
-            max_output_chars=self.max_output_chars,
-            max_display_chars=self.max_display_chars,
-            shell_timeout=self.shell_timeout,
-            describe_changes=self.context,
-            collect_images=images,
-        )
+        return IPythonExecutor(self.shell, **options)
 
-    def _ui(self, mode: str, awaiting: bool) -> Handler | str:
-        if self.ui == "auto":
-            from .ui.kernel import frontend
+    def _log(self) -> tuple[str, str]:
+        return self.session.log()
 
-            kind = frontend(self.shell)
-        else:
-            kind = "widgets" if self.ui == "widget" else "terminal"
-        if kind == "terminal" or (kind == "widgets" and not awaiting):
-            # No widget can wait here: a terminal, or a kernel where the cell was not
-            # rewritten into an awaited coroutine. input() works in both.
-            from .ui.terminal import TerminalUI
-
-            return TerminalUI()
-        if kind == "headless" and mode != "never":
-            return (
-                f"agent: --mode {mode} needs someone to answer, but this run has no widget "
-                "frontend or terminal (nbconvert/nbclient/papermill); use --mode never, "
-                "--replay to re-run from the recording, or "
-                "%config AgentMagics.headless = 'never'"
-            )
-        from .ui.widget import NotebookUI
-
-        return NotebookUI(interactive=mode != "never", review_timeout=self.review_timeout or None)
-
-    def _context(self) -> str:
-        from .context import summarize_namespace
-
-        summary = summarize_namespace(
-            self.shell.user_ns, budget=self.context_budget, hidden=self.shell.user_ns_hidden
-        )
-        return f"Variables in the session now:\n{summary}"
-
-    def _interpolate(self, task: str) -> str:
-        if "{" not in task:
-            return task
-        from .context import interpolate
-
-        history = getattr(self.shell, "history_manager", None)
-        return interpolate(
-            task,
-            self.shell.user_ns,
-            hidden=self.shell.user_ns_hidden,
-            inputs=getattr(history, "input_hist_raw", None),
-        )
-
-    def _fix_task(self, task: str) -> str:
-        error = getattr(sys, "last_value", None)
-        if error is None:
-            raise UsageError("agent: no error to fix yet; run the failing cell first")
-        from .executor import strip_ansi
-
-        tb = error.__traceback__
-        source = ""
-        frame_tb = tb
-        while frame_tb is not None:
-            filename = frame_tb.tb_frame.f_code.co_filename
-            lines = linecache.getlines(filename)
-            if lines and self.shell.compile.format_code_name(filename):
-                source = "".join(lines)
-                break
-            frame_tb = frame_tb.tb_next
-        try:
-            text = "\n".join(
-                self.shell.InteractiveTB.structured_traceback(type(error), error, tb, tb_offset=1)
-            )
-        except Exception:
-            text = f"{type(error).__name__}: {error}"
-        text = strip_ansi(text)[-6000:]
-        request = task or "Fix this error."
-        cell_text = (
-            f"The cell that raised it:\n```python\n{source.strip()}\n```\n" if source else ""
-        )
-        return f"{request}\n\n{cell_text}The error:\n```\n{text}\n```"
+    def _usage(self) -> tuple[str, str]:
+        return self.session.usage()
 
     # -- %agent <command> ----------------------------------------------------------------
 
@@ -458,19 +280,18 @@ class AgentMagics(Magics):
         args = parse_argstring(self.agent, line)
         command = args.command[0] if args.command else ""
         if command == "reset":
-            if self.conversation is not None:
-                self.conversation.reset()
-            if self.recorder is not None:
-                self.recorder.reset()
+            self.session.reset()
             print("agent: conversation reset")
         elif command == "log":
             _display(*self._log())
         elif command == "usage":
             _display(*self._usage())
         elif command == "fix":
-            return self.agent(line, "")  # a cell with no body: _start reads "fix" as --fix
+            return self.agent(line, "")  # a cell with no body: the plan reads "fix" as --fix
         elif command == "export":
-            self._export(args.command[1:])
+            if len(args.command) != 2:
+                raise UsageError("usage: %agent export PATH.ipynb")
+            print(self.session.export(args.command[1]))
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
@@ -478,128 +299,8 @@ class AgentMagics(Magics):
             )
         return None
 
-    def _export(self, rest: list[str]) -> None:
-        if len(rest) != 1:
-            raise UsageError("usage: %agent export PATH.ipynb")
-        records = self.recorder.transcript() if self.recorder else []
-        if not records:
-            raise UsageError("agent: nothing to export yet; run a %%agent cell first")
-        from .export import write_notebook
-
-        path = os.path.expanduser(rest[0])
-        notebook = write_notebook(records, path)
-        print(f"agent: wrote {path} ({len(notebook.cells)} cells)")
-
-    def _log(self) -> tuple[str, str]:
-        if self.recorder is not None and self.recorder.records:
-            from .transcript import render_log
-
-            return render_log(self.recorder.transcript())
-        messages = self.conversation.messages if self.conversation else []
-        if not messages:
-            return ("(no conversation yet)", "*(no conversation yet)*")
-        plain, markdown = [], []
-        for message in messages:
-            role = message["role"]
-            if role == "system":
-                continue
-            content = message.get("content") or ""
-            if isinstance(content, list):
-                content = "\n".join(p.get("text", "[image]") for p in content)
-            for call in message.get("tool_calls") or ():
-                content += (
-                    f"\n[tool call {call['function']['name']}] {call['function']['arguments']}"
-                )
-            text, shown = log_entry(role, content)
-            plain.append(text)
-            markdown.append(shown)
-        return ("\n".join(plain), "\n\n---\n\n".join(markdown))
-
-    def _usage(self) -> tuple[str, str]:
-        replies = self.conversation.replies if self.conversation else []
-        if not replies:
-            return ("(no model calls yet)", "*(no model calls yet)*")
-        rows = []
-        total_in = total_out = 0
-        total_cost: float | None = 0.0
-        for i, reply in enumerate(replies, 1):
-            usage = reply.usage
-            p, c = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-            total_in, total_out = total_in + p, total_out + c
-            price = cost(reply.model, usage)
-            total_cost = None if price is None or total_cost is None else total_cost + price
-            rows.append(
-                (
-                    str(i),
-                    reply.model,
-                    reply.endpoint,
-                    str(p),
-                    str(c),
-                    str(p + c),
-                    "" if price is None else f"${price:.5f}",
-                    reply.source,
-                )
-            )
-        rows.append(
-            (
-                "total",
-                "",
-                "",
-                str(total_in),
-                str(total_out),
-                str(total_in + total_out),
-                "" if total_cost is None else f"${total_cost:.5f}",
-                "",
-            )
-        )
-        head = ("call", "model", "endpoint", "prompt", "completion", "total", "cost", "source")
-        widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        plain = "\n".join(
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *rows]
-        )
-        md = "| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
-        md += "\n".join("| " + " | ".join(r) + " |" for r in rows)
-        if total_cost is None:
-            note = "Cost is shown for models with a known price: " + ", ".join(sorted(PRICES))
-            plain += "\n" + note
-            md += "\n\n" + note
-        return (plain, md)
-
-
-def _with_model(endpoint: Any, model: str) -> Any:
-    from dataclasses import replace
-
-    return replace(endpoint, model=model)
-
 
 def _display(plain: str, markdown: str) -> None:
     from IPython.display import display
 
     display({"text/plain": plain, "text/markdown": markdown}, raw=True)
-
-
-def load(shell: Any) -> None:
-    from .llm import warm_import
-
-    magics = AgentMagics(shell=shell)
-    shell.register_magics(magics)
-    # The SDK's ~0.8 s import and the client the traits point at, while the user reads.
-    warm_import(
-        base_url=magics.base_url or None,
-        config_list=magics.config_list or None,
-        timeout=magics.timeout,
-        max_retries=magics.max_retries,
-    )
-    from .ui.kernel import install_cell_rewriter
-
-    install_cell_rewriter(
-        shell,
-        "agent",
-        "get_ipython().magics_manager.registry['AgentMagics'].agent_async",
-    )
-
-
-def unload(shell: Any) -> None:
-    from .ui.kernel import uninstall_cell_rewriter
-
-    uninstall_cell_rewriter(shell)

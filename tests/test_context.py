@@ -506,3 +506,30 @@ def test_importing_the_module_imports_no_kernel_and_no_data_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# -- one secrets policy ------------------------------------------------------------------
+
+
+def test_secret_names_follow_the_secrets_module() -> None:
+    # Names are judged by their words (agent_magic.secrets.is_secret_name): a tokenizer or
+    # a keyboard layout is shown, an auth pair or a session key is not.
+    ns = {"tokenizer": "bert-base", "keyboard": "us", "auth": ("ann", "pw"), "SessionKey": 7}
+    summary = summarize_namespace(ns)
+    assert "tokenizer: str len=9: 'bert-base'" in summary
+    assert "keyboard: str len=2: 'us'" in summary
+    assert "auth: tuple (value hidden)" in summary
+    assert "SessionKey: int (value hidden)" in summary
+    ghp = "ghp_" + "x" * 36
+    assert describe(ghp) == "<str len=40, looks like a credential: hidden>"
+
+
+def test_the_package_modules_are_small_and_say_what_they_hold() -> None:
+    import pathlib
+
+    import agent_magic.context as package
+
+    for path in pathlib.Path(package.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert len(text.splitlines()) < 400, path.name
+        assert text.startswith('"""') and "Not here" in text.split('"""')[1], path.name

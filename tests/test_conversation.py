@@ -1,11 +1,13 @@
-"""The loop alone: a scripted chat client at the seam, a recording executor."""
+"""The loop alone: the shipped scripted chat client at the seam, a recording executor."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -22,25 +24,7 @@ from agent_magic.conversation import (
     ToolCallRequest,
     drive,
 )
-
-
-class ScriptedChat:
-    model = "scripted"
-
-    def __init__(self, *replies: str | ChatReply | Exception) -> None:
-        self.replies = list(replies)
-        self.seen: list[list[dict[str, Any]]] = []
-
-    def stream(self, messages, *, tools=None) -> Iterator[str | ChatReply]:
-        self.seen.append([dict(m) for m in messages])
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        if isinstance(reply, str):
-            yield reply[: len(reply) // 2]
-            yield reply[len(reply) // 2 :]
-            reply = ChatReply(reply)
-        yield reply
+from agent_magic.testing import ScriptedChat
 
 
 class RecordingExecutor:
@@ -275,3 +259,76 @@ def test_an_interrupt_after_a_tool_call_ran_keeps_its_result() -> None:
     assert drive(conv.run("t"), interrupt_on(CodeRan)).reason == "interrupted"
     tools = {m["tool_call_id"]: m["content"] for m in conv.messages if m["role"] == "tool"}
     assert "ran successfully" in tools["c1"] and tools["c2"] == "Not run: interrupted."
+
+
+# --- one interrupt contract for drive and adrive ---------------------------------------
+
+
+class InterruptedExecutor(RecordingExecutor):
+    """Code that the interrupt button stops while it runs."""
+
+    def run(self, block: CodeBlock) -> StepOutcome:
+        self.ran.append(block)
+        return StepOutcome(False, "error:\nKeyboardInterrupt", interrupted=True)
+
+
+def _request_interrupted() -> tuple[ScriptedChat, RecordingExecutor]:
+    return ScriptedChat(KeyboardInterrupt()), RecordingExecutor()
+
+
+def _review_interrupted() -> tuple[ScriptedChat, RecordingExecutor]:
+    return ScriptedChat(code("a = 1")), RecordingExecutor()
+
+
+def _run_interrupted() -> tuple[ScriptedChat, RecordingExecutor]:
+    return ScriptedChat(code("a = 1")), InterruptedExecutor()
+
+
+@pytest.mark.parametrize("driver", ["drive", "adrive"])
+@pytest.mark.parametrize("twice", [False, True], ids=["once", "twice"])
+@pytest.mark.parametrize(
+    ("where", "make", "press_on", "last_role"),
+    [
+        ("request", _request_interrupted, None, "user"),
+        ("review", _review_interrupted, ReviewRequested, "user"),
+        ("run", _run_interrupted, None, "user"),
+    ],
+)
+def test_one_interrupt_contract(driver, twice, where, make, press_on, last_role) -> None:
+    """Wherever the interrupt lands, both drivers end the same way: finished as
+    interrupted, the conversation kept with a note, a second press changing nothing."""
+    import asyncio
+
+    from agent_magic.conversation import adrive
+
+    chat, executor = make()
+    conv = Conversation(chat, executor, mode="always")
+    shown: list[Any] = []
+
+    def handle(event):
+        shown.append(event)
+        if press_on is not None and isinstance(event, press_on):
+            raise KeyboardInterrupt
+        if isinstance(event, Finished) and twice:
+            raise KeyboardInterrupt  # pressed again while the end is shown
+        if isinstance(event, ReviewRequested):
+            return Decision.run()
+        return None
+
+    if driver == "drive":
+        finished = drive(conv.run("t"), handle)
+    else:
+        finished = asyncio.run(adrive(conv.run("t"), handle))
+    assert finished == Finished("interrupted", "Interrupted; the conversation so far is kept.")
+    assert [e for e in shown if isinstance(e, Finished)] == [finished]  # shown once
+    assert conv.messages[-1] == {
+        "role": last_role,
+        "content": "(The user interrupted the conversation here.)",
+    }
+    assert len(chat.calls) == 1
+    assert [b.code for b in executor.ran] == ([] if where != "run" else ["a = 1"])
+    # The next cell carries on from the kept conversation.
+    chat.enqueue("carry on TERMINATE")
+    again = Conversation(chat, RecordingExecutor(), mode="never", history=conv.history)
+    assert drive(again.run("next"), lambda e: None).reason == "terminated"
+    assert chat.calls[-1].messages[-2]["content"].startswith("(The user interrupted")

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agent_magic import executor
 from agent_magic.executor import HeadTail
+from agent_magic.kernel import capture as executor
 
 
 def check(digest: str, text: str, limit: int) -> None:
@@ -47,3 +47,19 @@ def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> Non
         assert sink.head_size + sink.tail_size <= 100
     assert sink.total == 10_000_000
     check(sink.text(), line * 100_000, 100)
+
+
+def test_the_outcome_carries_the_error_as_data_and_the_report_builds_the_text(shell) -> None:
+    from agent_magic.codeblocks import CodeBlock
+    from agent_magic.conversation import _report
+    from agent_magic.executor import IPythonExecutor
+
+    outcome = IPythonExecutor(shell).run(CodeBlock("python", "print('before')\n1 / 0"))
+    assert not outcome.ok and outcome.digest == "stdout:\nbefore"
+    assert outcome.error is not None
+    assert (outcome.error.type, outcome.error.message) == ("ZeroDivisionError", "division by zero")
+    assert outcome.error.frames and outcome.error.frames[-1][1] == 2
+    assert "ZeroDivisionError" in outcome.error.text and "Traceback" not in outcome.digest
+    told = _report(outcome)
+    assert told.startswith("It failed.\nstdout:\nbefore\nerror:\n")
+    assert "ZeroDivisionError: division by zero" in told

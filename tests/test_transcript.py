@@ -408,15 +408,25 @@ def test_a_key_the_code_prints_is_not_kept(shell, openai_env, monkeypatch, tmp_p
     shell.run_cell_magic("agent", "--mode never", "print the key (a careless step)")
     shell.run_line_magic("agent", f"export {tmp_path / 'export.ipynb'}")
     written = recording(shell).read_text() + (tmp_path / "export.ipynb").read_text()
-    assert "SENTINEL" not in written and "***" in written
+    assert "SENTINEL" not in written and "[hidden: $OPENAI_API_KEY]" in written
+    sent = json.dumps([r.json for r in openai_env.requests])
+    assert "SENTINEL" not in sent  # nor sent to the model
 
 
-def test_secrets_and_redaction() -> None:
-    env = {"OPENAI_API_KEY": SENTINEL, "HOME": "/root", "SHORT_TOKEN": "abc"}
-    secrets = transcript.secrets_from(env)
-    assert secrets == (SENTINEL,)
-    text = f"key={SENTINEL} task-based sk-proj-abcdefghijklmnopqrstuv"
-    assert transcript.redact_text(text, secrets) == "key=*** task-based sk-***"
+def test_secrets_and_redaction(monkeypatch) -> None:
+    """The cell's redactor: key-like environment values (8+ characters), configured
+    keys, key-shaped text; the word boundary keeps "task-..." intact."""
+    monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
+    monkeypatch.setenv("SHORT_TOKEN", "abc")
+
+    class Chat:
+        endpoints = [type("Endpoint", (), {"api_key": "configured-key-123456"})()]
+
+    redactor = transcript.cell_redactor(Chat())
+    text = f"key={SENTINEL} task-based abc sk-proj-Ab3dEfGh1jKlMn0pQrStUv configured-key-123456"
+    shown = redactor.redact(text)
+    assert SENTINEL not in shown and "sk-proj-Ab3" not in shown and "configured-key" not in shown
+    assert "task-based abc" in shown and redactor.hidden == 3
 
 
 def test_replay_env_parsing() -> None:

@@ -1,0 +1,159 @@
+"""What a step did to the namespace: :func:`snapshot` before it, :func:`describe_changes` after.
+
+Here: :class:`Snapshot` (ids, types and cheap fingerprints of the visible names; no
+references to the values), the fingerprints (container lengths, array and Series shapes
+and dtypes, DataFrame shape, columns and dtypes) and :func:`describe_changes` (``new``,
+``rebound``, ``changed``, ``deleted`` lines, bounded like the summary).
+
+Not here: describing values (:mod:`.describe`), fitting lines (:mod:`.summary`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._base import _cap
+from .describe import _new_walk
+from .libraries import (
+    _describe_frame,
+    _describe_ndarray,
+    _describe_polars_frame,
+    _describe_series,
+    _library_handler,
+)
+from .summary import _fit, _names_line, _visible
+
+# -- snapshots and changes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The visible names at one moment: each one's object id and type, and for some a
+    cheap fingerprint of shape (see :func:`describe_changes`).
+
+    Holds no references to the values (a snapshot must not keep a deleted 1 GB array
+    alive), so an object freed and replaced by a new one at the same address with the
+    same type and shape during one step reads as unchanged.
+    """
+
+    ids: Mapping[str, int] = field(default_factory=dict)
+    types: Mapping[str, type] = field(default_factory=dict)
+    marks: Mapping[str, object] = field(default_factory=dict)  # only fingerprinted names
+
+
+def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snapshot:
+    """Record ``ns`` before a step so :func:`describe_changes` can tell what it did.
+
+    Modules are included, so an ``import`` shows up as a new name.
+    """
+    fingerprinters: dict[type, Callable[[Any], object] | None] = {}
+    ids: dict[str, int] = {}
+    kinds: dict[str, type] = {}
+    marks: dict[str, object] = {}
+    for name in _visible(ns, hidden, include_modules=True):
+        value = ns[name]
+        cls = type(value)
+        ids[name] = id(value)
+        kinds[name] = cls
+        if cls in fingerprinters:
+            make = fingerprinters[cls]
+        else:
+            make = fingerprinters[cls] = _fingerprinter(cls)
+        if make is not None:
+            # a fingerprint is an optimisation; never fail a step for it
+            with contextlib.suppress(Exception):
+                marks[name] = make(value)
+    return Snapshot(ids, kinds, marks)
+
+
+def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
+    """How to fingerprint in-place changes cheaply: lengths, shapes, columns, dtypes."""
+    base: Any
+    for base in (list, dict, set, bytearray, deque):
+        if issubclass(cls, base):
+            return base.__len__  # the base's: a subclass's __len__ is not run
+    handler = _library_handler(cls)
+    if handler is _describe_frame:
+        return _frame_fingerprint
+    if handler in (_describe_series, _describe_ndarray):
+        return _array_fingerprint
+    if handler is _describe_polars_frame:
+        return _polars_fingerprint
+    return None
+
+
+def _array_fingerprint(array: Any) -> object:
+    return (array.shape, array.dtype)
+
+
+def _polars_fingerprint(frame: Any) -> object:
+    return (frame.shape, tuple(frame.columns[:100]))
+
+
+def _frame_fingerprint(frame: Any) -> object:
+    columns = frame.columns
+    if len(columns) > 200:  # wide frames: the shape and the ends of the column list
+        return (frame.shape, tuple(columns[:100]), tuple(columns[-100:]))
+    return (frame.shape, tuple(columns), tuple(map(str, frame.dtypes)))
+
+
+def _same_mark(before: object, after: object) -> bool:
+    try:  # column labels are compared; they can be any hashable, with any __eq__
+        return bool(before == after)
+    except Exception:
+        return True
+
+
+def describe_changes(
+    before: Snapshot,
+    ns: Mapping[str, object],
+    *,
+    budget: int = 2000,
+    hidden: Collection[str] = (),
+) -> str:
+    """What a step changed since ``before``; ``""`` when nothing did.
+
+    Lines ``new x: ...`` (created), ``rebound x: ...`` (bound to a different object),
+    ``changed x: ...`` (same object, different fingerprint) and ``deleted: a, b``.
+    Identity cannot see in-place mutation; the fingerprint catches what is cheap to
+    check: a list, dict or set's length, an array's or Series' shape and dtype, a
+    DataFrame's shape, columns and dtypes (so ``df["x"] = ...`` is seen). A list item
+    replaced or array values rewritten in place are not. Bounded to ``budget`` characters
+    like :func:`summarize_namespace`; secret-looking names show their type only.
+    """
+    after = snapshot(ns, hidden=hidden)
+    changed: list[str] = []
+    labels: dict[str, str] = {}
+    for name, ident in after.ids.items():
+        old = before.ids.get(name)
+        if old is None:
+            labels[name] = "new "
+        elif old != ident or before.types.get(name) is not after.types[name]:
+            labels[name] = "rebound "
+        elif not _same_mark(before.marks.get(name), after.marks.get(name)):
+            labels[name] = "changed "
+        else:
+            continue
+        changed.append(name)
+    deleted = [name for name in before.ids if name not in after.ids]
+    if not changed and not deleted:
+        return ""
+    footer = ""
+    if deleted:
+        footer = _names_line("deleted", deleted, len(deleted), max(budget // 4, 40))
+    room = budget - (len(footer) + 1 if footer else 0)
+    lines: list[str] = []
+    if changed:
+        kept, left = _fit(ns, changed, room, _new_walk(), prefix=labels.__getitem__)
+        lines = [line.render() for line in kept]
+        if left:
+            used = sum(len(line) + 1 for line in lines)
+            lead = f"... and {len(left)} more changed"
+            lines.append(_names_line(lead, left, len(left), room - used))
+    if footer:
+        lines.append(footer)
+    return _cap("\n".join(lines), budget)

@@ -1,0 +1,400 @@
+"""The one output capture: what a step printed, displayed, returned and raised.
+
+:class:`StepCapture` is a context manager in the shape of IPython's ``capture_output``
+(``IPython.utils.capture``), except that it *tees*: everything still reaches the
+notebook or terminal as usual (printed text up to a display limit), while it keeps
+
+* a bounded head-and-tail digest of stdout and stderr (:class:`HeadTail`) and the
+  text of what was displayed, for the model;
+* the step's outputs in nbformat shape (streams, ``display_data``, ``execute_result``,
+  and the error), for the recording and the exported notebook;
+* the images displayed, when asked.
+
+A failed step's traceback is not published as an nbformat ``error`` output in a kernel
+(papermill fails a run on any): it is shown as a display whose HTML folds all but the
+last frames (:func:`.fold.folded_traceback`), with a text/plain fallback.
+
+The private IPython hooks it needs are in :mod:`.ipython`; running code, timeouts and
+the digest's wording are in :mod:`.executor`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+import sys
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ipython
+from .fold import FOLD_LINES, folded_traceback
+from .signals import drop_handler_frame
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+IMAGE_TYPES = ("image/png", "image/jpeg")
+MAX_STREAM_CHARS = 100_000  # per stream output kept in the outputs
+MAX_DATA_CHARS = 2_000_000  # per display output kept in the outputs
+WIDGET = "application/vnd.jupyter.widget-view+json"
+HIDDEN_NOTE = "\n[agent_magic: further output hidden; the model sees a digest]\n"
+
+# Writes are sorted into head and tail in chunks of about this many characters.
+_CHUNK = 1 << 16
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def cap(text: str, limit: int) -> str:
+    """Keep the head and tail of ``text`` within ``limit`` characters, marking the cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 60, 20)
+    head, tail = keep * 2 // 3, keep - keep * 2 // 3
+    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
+
+
+def escape_surrogates(text: str) -> str:
+    """Lone surrogates (``os.fsdecode`` of bytes that are not UTF-8) as ``\\udcXX`` escapes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+@dataclass
+class HeadTail:
+    """A text sink that keeps the first and last characters written, in bounded memory.
+
+    Writes are gathered and sorted into head and tail a chunk at a time, so a step that
+    prints a million short lines pays little more per line than a list append.
+    """
+
+    limit: int
+    head: list[str] = field(default_factory=list)
+    tail: deque[str] = field(default_factory=deque)
+    head_size: int = 0
+    tail_size: int = 0
+    total: int = 0
+    _pending: list[str] = field(default_factory=list, repr=False)
+    _settled: int = field(default=0, repr=False)  # of ``total``, what head and tail hold
+
+    def write(self, text: str) -> None:
+        self.total += len(text)
+        self._pending.append(text)
+        if self.total - self._settled >= _CHUNK:
+            self._settle()
+
+    def _settle(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._settled = self.total
+        room = self.limit // 2 - self.head_size
+        if room > 0:
+            self.head.append(text[:room])
+            self.head_size += min(room, len(text))
+            text = text[room:]
+        if not text:
+            return
+        self.tail.append(text[-self.limit // 2 :])
+        self.tail_size += len(self.tail[-1])
+        while self.tail and self.tail_size - len(self.tail[0]) >= self.limit // 2:
+            self.tail_size -= len(self.tail.popleft())
+
+    def text(self) -> str:
+        if self._pending:
+            self._settle()
+        head = "".join(self.head)
+        tail = "".join(self.tail)
+        cut = self.total - len(head) - len(tail)
+        if cut <= 0:
+            return head + tail
+        tail = tail[-(self.limit - len(head)) :] if self.limit > len(head) else ""
+        cut = self.total - len(head) - len(tail)
+        return f"{head}\n... [{cut} characters cut] ...\n{tail}"
+
+
+_OWN = frozenset({"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted"})
+
+
+class Tee:
+    """Stands in for sys.stdout/stderr during a step: shows, digests and keeps outputs.
+
+    Shows what is written on the real stream up to a display limit, then one note;
+    keeps a bounded digest; appends to the capture's stream outputs. Thread-safe: a
+    thread the step started may still print after the step has ended (into this tee, if
+    it kept a reference); that never fails, and never reaches a later step's capture.
+    """
+
+    def __init__(self, stream: Any, name: str, capture: StepCapture) -> None:
+        object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_capture", capture)
+        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "sink", HeadTail(capture.max_output_chars))
+        object.__setattr__(self, "_left", capture.max_display_chars)
+        object.__setattr__(self, "_noted", False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ipython.REFUSED_ATTRIBUTES:  # IPython 9's history patch is refused
+            object.__setattr__(self, name, value)
+
+    def write(self, text: Any) -> int:
+        if not isinstance(text, str):
+            text = str(text)
+        capture = self._capture
+        if capture.muted or not capture.active:
+            self._show(text)
+            return len(text)
+        with self._lock:
+            self.sink.write(text)
+            capture.add_stream(self._name, text)
+            left = self._left
+            self._left = left - len(text)
+        if left > 0:
+            self._show(text[:left])
+        elif not self._noted:
+            self._noted = True
+            self._show(HIDDEN_NOTE)
+        return len(text)
+
+    def _show(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:  # a lone surrogate on a strict UTF-8 stream
+            self._stream.write(escape_surrogates(text))
+        except ValueError:  # the stream was closed (a thread printing late)
+            pass
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        with contextlib.suppress(ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # before __init__ ran (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+class StepCapture:
+    """``with StepCapture(shell) as captured:`` around one step (see the module docstring).
+
+    After the block: ``stdout`` / ``stderr`` (bounded digests), ``displayed`` (the text of
+    each display), ``images``, ``outputs`` (nbformat dicts, the error last), ``exited``
+    (the step called ``exit()``/``quit()``), ``traceback`` (the colour-free traceback
+    IPython showed, if any).
+    """
+
+    def __init__(
+        self,
+        shell: Any,
+        *,
+        max_output_chars: int = 8000,
+        max_display_chars: int = 2_000_000,
+        collect_images: bool = False,
+        python: bool = True,
+        name: str | None = None,
+        fold_lines: int = FOLD_LINES,
+    ) -> None:
+        self.shell = shell
+        self.max_output_chars = max_output_chars
+        self.max_display_chars = max_display_chars
+        self.collect_images = collect_images
+        self.python = python
+        self.name = name
+        self.fold_lines = fold_lines
+        self.outputs: list[dict[str, Any]] = []
+        self.displayed: list[str] = []
+        self.images: list[tuple[str, bytes]] = []
+        self.exited = False
+        self.traceback: str | None = None
+        self.muted = False
+        self.active = False
+        self._display_ids: dict[str, int] = {}
+        self._patches = ipython.Patches()
+        self._saved: tuple[Any, Any] | None = None
+        self._publish: Any = None
+        self._tees: tuple[Tee, Tee] | None = None
+
+    # -- the context manager ---------------------------------------------------------------
+
+    def __enter__(self) -> StepCapture:
+        self._saved = sys.stdout, sys.stderr
+        self._tees = (
+            Tee(self._saved[0], "stdout", self),
+            Tee(self._saved[1], "stderr", self),
+        )
+        self.active = True
+        if self.python:
+            shell, patches = self.shell, self._patches
+            self._publish = ipython.hook_display(
+                shell, patches, self._on_display, self._on_result, self._mute
+            )
+            ipython.hook_traceback(shell, patches, self._show_traceback)
+            ipython.hook_exit(shell, patches, self._on_exit)
+            if self.name:
+                ipython.hook_code_name(shell, patches, self.name)
+        sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.active = False  # a thread printing late into a tee now only shows it
+        self._patches.undo()
+        assert self._saved is not None
+        sys.stdout, sys.stderr = self._saved
+        for output in self.outputs:
+            if output["output_type"] == "stream":
+                output["text"] = escape_surrogates(cap(output["text"], MAX_STREAM_CHARS))
+
+    # -- what it kept ----------------------------------------------------------------------
+
+    @property
+    def stdout(self) -> str:
+        return self._digest(0)
+
+    @property
+    def stderr(self) -> str:
+        return self._digest(1)
+
+    def printed(self, index: int) -> int:
+        """How many characters were written to stdout (0) or stderr (1)."""
+        return self._tees[index].sink.total if self._tees else 0
+
+    def _digest(self, index: int) -> str:
+        if not self._tees:
+            return ""
+        return escape_surrogates(strip_ansi(self._tees[index].sink.text()))
+
+    def add_error(self, ename: str, evalue: str, text: str) -> None:
+        lines = text.splitlines() or [f"{ename}: {evalue}"]
+        self.outputs.append(
+            {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": lines}
+        )
+
+    # -- collecting ------------------------------------------------------------------------
+
+    def _mute(self, on: bool) -> None:
+        self.muted = on
+
+    def add_stream(self, name: str, text: str) -> None:
+        if not text:
+            return
+        last = self.outputs[-1] if self.outputs else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            if len(last["text"]) < MAX_STREAM_CHARS * 2:
+                last["text"] += text
+            return
+        self.outputs.append({"output_type": "stream", "name": name, "text": text})
+
+    def _add_data(self, kind: str, data: Mapping[str, Any], metadata: Any) -> dict[str, Any] | None:
+        kept = {
+            mime: value
+            for mime, value in data.items()
+            if mime != WIDGET and len(str(value)) <= MAX_DATA_CHARS
+        }
+        if not kept:
+            return None
+        output: dict[str, Any] = {
+            "output_type": kind,
+            "data": kept,
+            "metadata": dict(metadata or {}),
+        }
+        self.outputs.append(output)
+        return output
+
+    def _on_display(
+        self, data: Mapping[str, Any], metadata: Any, kwargs: Mapping[str, Any]
+    ) -> None:
+        if not self.active:
+            return
+        self._describe(data)
+        transient = kwargs.get("transient") or {}
+        display_id = transient.get("display_id") if isinstance(transient, Mapping) else None
+        if kwargs.get("update") and display_id in self._display_ids:
+            index = self._display_ids[display_id]
+            if index < len(self.outputs):
+                self.outputs[index]["data"] = {k: v for k, v in data.items() if k != WIDGET}
+            return
+        output = self._add_data("display_data", data, metadata)
+        if output is not None and display_id:
+            self._display_ids[display_id] = len(self.outputs) - 1
+
+    def _on_result(self, format_dict: Mapping[str, Any], metadata: Any) -> None:
+        if not self.active:
+            return
+        output = self._add_data("execute_result", format_dict, metadata)
+        if output is not None:
+            output["execution_count"] = None
+
+    def _describe(self, data: Mapping[str, Any]) -> None:
+        for mime in IMAGE_TYPES:
+            if mime in data:
+                if self.collect_images:
+                    raw = data[mime]
+                    try:
+                        blob = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+                    except (ValueError, TypeError):
+                        blob = b""
+                    if blob:
+                        self.images.append(downscale(mime, blob))
+                self.displayed.append(f"[{mime} image]")
+                return
+        plain = data.get("text/plain")
+        if isinstance(plain, str) and WIDGET not in data:
+            self.displayed.append(escape_surrogates(plain[:2000]))
+
+    def _on_exit(self) -> None:
+        self.exited = True
+
+    def _show_traceback(
+        self, etype: type, evalue: BaseException, stb: list[str], original: Any
+    ) -> None:
+        if drop_handler_frame(evalue):  # the time limit's (or user's) SIGINT: from the step
+            stb = self.shell.InteractiveTB.structured_traceback(etype, evalue, evalue.__traceback__)
+        self.traceback = strip_ansi("\n".join(stb))
+        if isinstance(evalue, SystemExit):
+            self.exited = True
+            return  # the executor says it in one line; no "An exception has occurred"
+        if not ipython.in_kernel(self.shell):
+            self._mute(True)  # a terminal prints it; the digest has it already
+            try:
+                original(etype, evalue, stb)
+            finally:
+                self._mute(False)
+            return
+        for stream in self._saved or ():
+            stream.flush()  # the prints before the error stay before it
+        self._publish(folded_traceback(stb, self.fold_lines))
+
+
+def downscale(mime: str, blob: bytes, max_side: int = 768) -> tuple[str, bytes]:
+    """Shrink an image so its longer side is at most ``max_side`` pixels (PNG out).
+
+    Uses Pillow when it is installed (matplotlib brings it); without it the image
+    is passed on as it is.
+    """
+    try:
+        from PIL import Image
+    except ImportError:
+        return mime, blob
+    import io
+
+    try:
+        with Image.open(io.BytesIO(blob)) as image:
+            if max(image.size) <= max_side:
+                return mime, blob
+            image.thumbnail((max_side, max_side))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            return "image/png", buffer.getvalue()
+    except Exception:  # an unreadable image is passed on, not fatal
+        return mime, blob

@@ -1,0 +1,154 @@
+"""The adapter: every private IPython / ipykernel hook the step capture needs, in one place.
+
+Each function below names the internal it relies on, so an IPython release that moves
+one breaks here, in one small module with its own test (``tests/test_ipython_adapter.py``,
+run on IPython 8 and 9 by ``scripts/test_ipython8.sh``). Hooks are instance attributes set
+on a :class:`Patches` for the length of one step and then removed, so the classes'
+methods come back exactly as they were.
+
+Internals used:
+
+* ``shell.display_pub.publish`` (DisplayPublisher): every ``display()`` passes through it;
+* ``shell.displayhook.start_displayhook`` / ``write_format_data`` / ``finish_displayhook``
+  (DisplayHook): the value of a step's last expression;
+* ``shell._showtraceback(etype, evalue, stb)``: where both ``showtraceback`` and
+  ``showsyntaxerror`` end; ipykernel's ZMQInteractiveShell overrides it to publish an
+  ``error`` message (which papermill counts as a failed run);
+* ``shell.compile.cache(code, number, raw_code)`` (CachingCompiler): names the code
+  ``run_cell`` compiles and puts its lines in ``linecache``; its ``_filename_map`` is what
+  makes a traceback say ``Cell In[N]``;
+* ``shell.ask_exit()``: what ``exit()`` / ``quit()`` (ExitAutocall, ipykernel's
+  ZMQExitAutocall) call; it sets ``exit_now``, which ends a terminal session and stops a
+  kernel's event loop;
+* IPython 9's ``InteractiveShell._tee``: assigns ``sys.stdout.write`` while a cell runs
+  to keep what it prints in ``history_manager.outputs``; see :data:`REFUSED_ATTRIBUTES`.
+"""
+
+from __future__ import annotations
+
+import linecache
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# IPython 9 records a cell's printed output by assigning ``write`` on ``sys.stdout``; a
+# stream that refuses the assignment keeps the step's prints out of that unbounded store
+# (what it shows reaches the stream below, which the ``%%agent`` cell's own patch records).
+REFUSED_ATTRIBUTES = frozenset({"write"})
+
+
+class Patches:
+    """Instance attributes set for the length of one step, then put back as they were."""
+
+    _MISSING = object()
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def set(self, target: Any, name: str, value: Any) -> None:
+        self._undo.append((target, name, vars(target).get(name, self._MISSING)))
+        setattr(target, name, value)
+
+    def undo(self) -> None:
+        for target, name, old in reversed(self._undo):
+            if old is self._MISSING:
+                vars(target).pop(name, None)
+            else:
+                setattr(target, name, old)
+        self._undo.clear()
+
+
+def in_kernel(shell: Any) -> bool:
+    """True in an ipykernel (ZMQInteractiveShell has the kernel), False in a terminal."""
+    return getattr(shell, "kernel", None) is not None
+
+
+def hook_display(
+    shell: Any,
+    patches: Patches,
+    on_display: Callable[[Mapping[str, Any], Any, Mapping[str, Any]], None],
+    on_result: Callable[[Mapping[str, Any], Any], None],
+    mute: Callable[[bool], None],
+) -> Callable[..., Any]:
+    """Call ``on_display(data, metadata, kwargs)`` for each display, ``on_result`` for the
+    last expression's value; ``mute(True)`` while IPython prints either as text (a terminal
+    does), so the stream capture does not keep them twice. Returns the unpatched publish."""
+    publisher = shell.display_pub
+    publish = publisher.publish
+
+    def capture_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping):
+            on_display(data, metadata, kwargs)
+        mute(True)
+        try:
+            return publish(data, metadata, *args, **kwargs)
+        finally:
+            mute(False)
+
+    patches.set(publisher, "publish", capture_publish)
+
+    hook = shell.displayhook
+    start, finish, write_data = (
+        hook.start_displayhook,
+        hook.finish_displayhook,
+        hook.write_format_data,
+    )
+
+    def start_displayhook() -> Any:
+        mute(True)
+        return start()
+
+    def finish_displayhook() -> Any:
+        try:
+            return finish()
+        finally:
+            mute(False)
+
+    def write_format_data(format_dict: Any, md_dict: Any = None) -> Any:
+        if isinstance(format_dict, Mapping):
+            on_result(format_dict, md_dict)
+        return write_data(format_dict, md_dict)
+
+    patches.set(hook, "start_displayhook", start_displayhook)
+    patches.set(hook, "finish_displayhook", finish_displayhook)
+    patches.set(hook, "write_format_data", write_format_data)
+    return publish
+
+
+def hook_traceback(
+    shell: Any, patches: Patches, show: Callable[[type, BaseException, list[str], Any], None]
+) -> None:
+    """Route the step's tracebacks to ``show(etype, evalue, stb, original)``, where
+    ``original`` is the shell's own ``_showtraceback`` (a terminal prints with it)."""
+    original = shell._showtraceback
+
+    def showtraceback(etype: type, evalue: BaseException, stb: list[str]) -> None:
+        show(etype, evalue, stb, original)
+
+    patches.set(shell, "_showtraceback", showtraceback)
+
+
+def hook_code_name(shell: Any, patches: Patches, name: str) -> None:
+    """Compile the step as ``name`` (e.g. ``<agent step 2>``), its lines in ``linecache``
+    so tracebacks show them, and not in ``_filename_map``, so no ``Cell In[N]``."""
+    compiler = shell.compile
+
+    def cache(transformed_code: str, number: int = 0, raw_code: str | None = None) -> str:
+        lines = [line + "\n" for line in transformed_code.splitlines()]
+        # mtime None: linecache.checkcache never drops it (as CachingCompiler.cache does).
+        linecache.cache[name] = (len(transformed_code), None, lines, name)
+        return name
+
+    patches.set(compiler, "cache", cache)
+
+
+def hook_exit(shell: Any, patches: Patches, on_exit: Callable[[], None]) -> None:
+    """``exit()`` / ``quit()`` during the step call ``on_exit`` instead of ending the session."""
+    keep = vars(shell).get("keepkernel_on_exit")
+
+    def ask_exit() -> None:
+        on_exit()
+
+    patches.set(shell, "ask_exit", ask_exit)
+    if "keepkernel_on_exit" in vars(shell) or hasattr(shell, "keepkernel_on_exit"):
+        # ZMQExitAutocall sets it before calling ask_exit; put it back afterwards.
+        patches.set(shell, "keepkernel_on_exit", keep)

@@ -1,0 +1,185 @@
+"""Planning one ``%%agent`` cell: its flags and the settings in, a frozen plan out.
+
+:func:`plan_cell` is pure: from the parsed line, the cell's words, the settings (the
+``AgentMagics`` traits, or anything with the same attributes), the kind of frontend and
+the environment, it decides everything the cell will do, once, into a :class:`CellPlan`.
+The mode lives here and only here; so does the UI/headless policy (which face asks, and
+what a run with nobody to ask does). Bad input is a :class:`PlanError`, one line that
+says how to fix it.
+
+Not here: doing any of it (:class:`agent_magic.session.Session` builds the cell from the
+plan), the traits themselves (:mod:`agent_magic.magic`).
+
+To add a per-cell flag: a trait and an ``@argument`` in :mod:`.magic`, a field here set
+in :func:`plan_cell`, and its use where the session builds the piece it concerns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .conversation import Mode
+
+Face = Literal["terminal", "widget"]
+# What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
+Frontend = Literal["widgets", "terminal", "headless"]
+
+
+class PlanError(ValueError):
+    """The cell cannot run as written; the message is one line naming the fix."""
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """Everything one cell will do, decided before anything happens."""
+
+    task: str  # the cell's words (for --fix: what to do about the error, may be empty)
+    fix: bool = False  # start from the last error raised by the user's code
+    new: bool = False  # forget the conversation first
+    mode: Mode = "always"  # who decides each step, as the user asked (after headless)
+    replay: bool = False  # answer every request and review from the recording
+    seed: int | None = None  # answer repeated requests from the recording's cache
+    face: Face = "terminal"  # who shows the conversation and asks
+    review_timeout: float | None = 3600.0
+    # the model
+    model: str = "gpt-4o-mini"
+    model_given: bool = False  # --model on the line: it overrides the config list's
+    base_url: str | None = None
+    config_list: str | None = None
+    stream: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, ...
+    timeout: float = 120.0
+    max_retries: int = 2
+    retry_budget: float = 300.0
+    # the loop
+    max_turns: int = 10
+    system_prompt: str = ""
+    termination_marker: str = "TERMINATE"
+    tools: bool = False
+    # what the model is told, and running code
+    context: bool = True  # the namespace summary with the task
+    context_budget: int = 4000
+    describe_changes: bool = True
+    images: bool = False
+    max_output_chars: int = 8000
+    max_display_chars: int = 2_000_000
+    shell_timeout: float = 60.0
+    step_timeout: float | None = None  # None: the executor's default; 0: no limit
+    recording: str = ""
+
+    @property
+    def loop_mode(self) -> Mode:
+        """The loop's mode: under replay every decision is asked, and the recording answers."""
+        return "always" if self.replay else self.mode
+
+    @property
+    def interactive(self) -> bool:
+        """Whether a person is asked anything in this cell."""
+        return self.mode != "never" and not self.replay
+
+    def executor_options(self) -> dict[str, Any]:
+        return {
+            "max_output_chars": self.max_output_chars,
+            "max_display_chars": self.max_display_chars,
+            "shell_timeout": self.shell_timeout,
+            "step_timeout": self.step_timeout,
+            "describe_changes": self.describe_changes,
+            "collect_images": self.images,
+        }
+
+
+def plan_cell(
+    args: Any,
+    settings: Any,
+    *,
+    cell: str,
+    frontend: Frontend,
+    awaiting: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> CellPlan:
+    """The plan for a cell with ``args`` (parsed from its line) and words ``cell``.
+
+    ``frontend`` is where it runs (see :func:`agent_magic.ui.kernel.frontend`; with
+    ``settings.ui`` set to 'widget' or 'terminal' it is ignored), ``awaiting`` whether
+    the cell was rewritten into an awaited coroutine (only then can a widget wait).
+    """
+    from .transcript import replay_from_env
+
+    fix = bool(args.fix)
+    command = list(args.command)
+    if command[:1] == ["fix"] and not cell.strip():  # %agent fix [what to do]
+        fix, command = True, command[1:]
+    if args.max_turns is not None and args.max_turns < 1:
+        raise PlanError("agent: --max-turns must be at least 1")
+    if args.step_timeout is not None and args.step_timeout < 0:
+        raise PlanError("agent: --step-timeout must be 0 (no limit) or more seconds")
+    if command and not fix:
+        raise PlanError(
+            f"unexpected {' '.join(command)!r} on the %%agent line; put the task in the cell body"
+        )
+    task = cell.strip() or (" ".join(command) if fix else "")
+    if not task and not fix:
+        raise PlanError("%%agent needs a task: write it in the cell body below the magic")
+    from_env = replay_from_env(os.environ if env is None else env)
+    replay = bool(args.replay) or (settings.replay if from_env is None else from_env)
+    mode: Mode = args.mode or settings.mode
+    face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
+    seed = args.seed if args.seed is not None else settings.seed
+    params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    return CellPlan(
+        task=task,
+        fix=fix,
+        new=bool(args.new),
+        mode=mode,
+        replay=replay,
+        seed=seed,
+        face=face,
+        review_timeout=settings.review_timeout or None,
+        model=args.model or settings.model,
+        model_given=bool(args.model),
+        base_url=args.base_url or settings.base_url,
+        config_list=settings.config_list,
+        stream=settings.stream and not args.no_stream,
+        params=params,
+        timeout=settings.timeout,
+        max_retries=settings.max_retries,
+        retry_budget=settings.retry_budget,
+        max_turns=args.max_turns if args.max_turns is not None else settings.max_turns,
+        system_prompt=settings.system_prompt,
+        termination_marker=settings.termination_marker,
+        tools=bool(args.tools or settings.use_tools),
+        context=settings.context and not args.no_context,
+        context_budget=settings.context_budget,
+        describe_changes=settings.context,
+        images=bool(args.images or settings.send_images),
+        max_output_chars=settings.max_output_chars,
+        max_display_chars=settings.max_display_chars,
+        shell_timeout=settings.shell_timeout,
+        step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
+        recording=settings.recording,
+    )
+
+
+def _face(
+    ui: str, frontend: Frontend, awaiting: bool, mode: Mode, replay: bool, headless: str
+) -> tuple[Face, Mode]:
+    """Who asks, and the mode after the headless policy."""
+    kind: Frontend = frontend if ui == "auto" else ("widgets" if ui == "widget" else "terminal")
+    if kind == "terminal" or (kind == "widgets" and not awaiting):
+        # No widget can wait here: a terminal, or a kernel where the cell was not
+        # rewritten into an awaited coroutine. input() works in both.
+        return "terminal", mode
+    # In replay the recording answers every review, so nobody needs to be there.
+    if kind == "headless" and mode != "never" and not replay:
+        if headless != "never":
+            raise PlanError(
+                f"agent: --mode {mode} needs someone to answer, but this run has no widget "
+                "frontend or terminal (nbconvert/nbclient/papermill); use --mode never, "
+                "--replay to re-run from the recording, or "
+                "%config AgentMagics.headless = 'never'"
+            )
+        mode = "never"
+    return "widget", mode

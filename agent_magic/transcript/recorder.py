@@ -1,0 +1,244 @@
+"""Writing one conversation as it happens: events in, typed records out.
+
+:class:`Recorder` turns each event into one record (:mod:`.records`), hides secrets in it
+with the cell's redactor, keeps it in memory for ``%agent log`` and ``%agent export``
+and appends it to the store. It reads the events' fields: the task's context, a step's
+outputs and structured error come with the event, nothing is parsed back from text.
+:func:`record_events` puts a recorder (and a replay) in front of a UI.
+
+Not here: the file (:mod:`.store`), answering from it (:mod:`.replay`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..conversation import (
+    CodeRan,
+    Decided,
+    Event,
+    Finished,
+    Handler,
+    ReplyReceived,
+    RequestSent,
+    ReviewRequested,
+    TaskStarted,
+)
+from ..secrets import Redactor
+from ..text import escape_surrogates
+from .keys import Keyer
+from .records import (
+    FORMAT,
+    Record,
+    blocks_record,
+    error_record,
+    now,
+    read_records,
+    reply_record,
+)
+from .replay import Replay
+from .store import Store
+
+
+class Recorder:
+    """Writes one conversation to a store as it happens, and keeps it for log and export.
+
+    Call :meth:`begin` before each ``%%agent`` cell with that cell's settings, then pass it
+    every event (:func:`record_events` does). Requests are written as the messages added
+    since the previous request (``base`` says how many earlier messages they follow), so
+    the file grows with the conversation, not with its square.
+    """
+
+    def __init__(self, keyer: Keyer | None = None) -> None:
+        self.keyer = keyer or Keyer()
+        self.conversation_id = uuid.uuid4().hex[:12]
+        self.records: list[dict[str, Any]] = []
+        self.store: Store | None = None
+        self.write = True
+        self.model = ""
+        self.params: dict[str, Any] = {}
+        self.seed: int | None = None
+        self.tools: list[dict[str, Any]] | None = None
+        self.redactor = Redactor()
+        self.settings: dict[str, Any] = {}
+        self._sent: list[Any] = []
+        self._keys: dict[int, tuple[str, str]] = {}
+
+    def begin(
+        self,
+        *,
+        store: Store | None,
+        write: bool = True,
+        model: str = "",
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        redactor: Redactor | None = None,
+        **settings: Any,
+    ) -> None:
+        self.store = store
+        self.write = write
+        self.model = model
+        self.params = dict(params or {})
+        self.seed = seed
+        self.tools = tools
+        self.redactor = redactor or Redactor()
+        self.settings = settings
+
+    def reset(self) -> None:
+        """A new conversation: new id, nothing kept."""
+        self.conversation_id = uuid.uuid4().hex[:12]
+        self.records.clear()
+        self._sent.clear()
+        self._keys.clear()
+        self.keyer.forget()
+
+    def transcript(self) -> list[dict[str, Any]]:
+        """This conversation's records, read back from the recording file when they are all
+        there (so ``%agent log`` shows what was kept), else as kept in memory."""
+        path = self.store.path if self.store is not None else None
+        if path is not None and self.records:
+            try:
+                kept = read_records(path, self.conversation_id)
+            except OSError:
+                kept = []
+            if len(kept) >= len(self.records):
+                return kept
+        return list(self.records)
+
+    def keys(self, step: int) -> tuple[str, str]:
+        """(replay key, cache key) of the request made at ``step``."""
+        return self._keys.get(step, ("", ""))
+
+    def __call__(self, event: Event) -> None:
+        record: Any = self._record(event)
+        if record is None:
+            return
+        record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
+        # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
+        # back as the same text.
+        line = escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        # One pass over the line (the rules know how values look inside JSON text) costs
+        # a fraction of one per string; the record is read back only when it changed.
+        clean = self.redactor.redact(line)
+        if clean != line:
+            try:
+                record, line = json.loads(clean), clean
+            except ValueError:  # a marker broke the JSON: hide string by string instead
+                record = self.redactor.redact_json(record)
+                line = escape_surrogates(
+                    json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+                )
+        self.records.append(record)
+        if self.write and self.store is not None:
+            self.store.add(record, line)
+
+    def _record(self, event: Event) -> Record | None:
+        if isinstance(event, TaskStarted):
+            return {
+                "event": "task",
+                "format": FORMAT,
+                "time": now(),
+                "step": event.step,
+                "task": event.task,
+                "context": event.context,
+                "model": self.model,
+                "params": self.params,
+                "seed": self.seed,
+                "replay": not self.write,
+                **self.settings,
+            }
+        if isinstance(event, RequestSent):
+            messages = list(event.messages)
+            base = 0
+            for old, new in zip(self._sent, messages, strict=False):
+                if old is not new:
+                    break
+                base += 1
+            self._sent = messages
+            rkey = self.keyer.replay_key(messages, self.tools)
+            key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
+            self._keys[event.step] = (rkey, key)
+            return {
+                "event": "request",
+                "step": event.step,
+                "rkey": rkey,
+                "key": key,
+                "model": self.model,
+                "params": self.params,
+                "seed": self.seed,
+                "tools": [t["function"]["name"] for t in self.tools or ()],
+                "base": base,
+                "messages": messages[base:],
+            }
+        if isinstance(event, ReplyReceived):
+            rkey, key = self.keys(event.step)
+            return {  # type: ignore[return-value, misc]
+                "event": "reply",
+                "step": event.step,
+                "rkey": rkey,
+                "key": key,
+                "time": now(),
+                **reply_record(event.reply),
+                "final": event.final,
+            }
+        if isinstance(event, Decided):
+            decision, proposal = event.decision, event.proposal
+            return {
+                "event": "decision",
+                "step": proposal.step,
+                "rkey": self.keys(proposal.step)[0],
+                "action": decision.action,
+                "label": decision.label(proposal),
+                "automatic": event.automatic,
+                "final": proposal.final,
+                "proposed": blocks_record(proposal.blocks),
+                "edited": blocks_record(decision.edited)
+                if decision.edited_differs(proposal)
+                else None,
+                "text": decision.text,
+            }
+        if isinstance(event, CodeRan):
+            outcome = event.outcome
+            return {
+                "event": "code",
+                "step": event.step,
+                "index": event.index,
+                "language": event.block.language,
+                "code": event.block.code,
+                "ok": outcome.ok,
+                "interrupted": outcome.interrupted,
+                "digest": outcome.digest,
+                "changes": outcome.changes,
+                "outputs": list(outcome.outputs),
+                "error": error_record(outcome.error),
+                "timed_out": outcome.timed_out,
+                "exited": outcome.exited,
+            }
+        if isinstance(event, Finished):
+            return {
+                "event": "finished",
+                "time": now(),
+                "reason": event.reason,
+                "message": event.message,
+            }
+        return None
+
+
+def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:
+    """An event handler that records each event, answers reviews from the replay (if any),
+    and hands everything else to ``ui`` (whose answer, or awaitable, it returns)."""
+
+    def handle(event: Event) -> Any:
+        if replay is not None:
+            if isinstance(event, ReviewRequested):
+                return replay.decide(recorder.keys(event.proposal.step)[0])
+            if isinstance(event, Decided):
+                event = replay.as_recorded(event, recorder.keys(event.proposal.step)[0])
+        recorder(event)
+        return ui(event)
+
+    return handle

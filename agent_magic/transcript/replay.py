@@ -1,0 +1,101 @@
+"""Answering from the recording: the seeded cache and the replay, as chat clients.
+
+* :class:`CachedChat` - the same request (model, messages, parameters, seed) gets the
+  reply recorded for it without calling the model; other requests go through.
+* :class:`Replay` - answers only from the recording: every request by its replay key,
+  every review with the decision recorded on that request's reply. A pure lookup from
+  the request (or the request key) it is given: it keeps no state between calls.
+
+Not here: writing the recording (:mod:`.recorder`), the file (:mod:`.store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from ..conversation import ChatClient, ChatError, ChatReply, Decided, Decision
+from .keys import Keyer
+from .records import decision_from_record, reply_from_record
+from .store import Recorded, Store
+
+
+class CachedChat:
+    """The seeded cache: the same request (model, messages, parameters, seed) gets the
+    reply recorded for it, without calling the model; other requests go through."""
+
+    def __init__(self, inner: ChatClient, store: Store, keyer: Keyer, seed: int) -> None:
+        self.inner = inner
+        self.store = store
+        self.keyer = keyer
+        self.seed = seed
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(getattr(self.inner, "params", None) or {})
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]:
+        rkey = self.keyer.replay_key(messages, tools)
+        hit = self.store.cached.get(self.keyer.cache_key(rkey, self.model, self.params, self.seed))
+        if hit is None:
+            yield from self.inner.stream(messages, tools=tools)
+            return
+        reply = reply_from_record(hit, "cache")
+        if reply.content:
+            yield reply.content
+        yield reply
+
+
+class Replay:
+    """Answers every request from the recording, and every review with the recorded
+    decision. It never calls a model: a request that is not in the recording (the task,
+    the namespace or a step's output changed) is a one-line error naming the step."""
+
+    model = "replay"
+
+    def __init__(self, store: Store, keyer: Keyer) -> None:
+        self.store = store
+        self.keyer = keyer
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]:
+        # The step a request asks for: one reply (one assistant message) per step before it.
+        step = 1 + sum(1 for m in messages if m.get("role") == "assistant")
+        entry = self.store.replies.get(self.keyer.replay_key(messages, tools))
+        if entry is None:
+            raise ChatError(self.store.explain_drift(step, messages))
+        if entry.decision is None:
+            raise ChatError(
+                f"replay: the recording stops at step {step} before a decision was "
+                "made (it was interrupted there); re-run without replay to record the rest"
+            )
+        reply = reply_from_record(entry.reply, "replay")
+        if reply.content:
+            yield reply.content
+        yield reply
+
+    def _entry(self, rkey: str) -> Recorded | None:
+        entry = self.store.replies.get(rkey)
+        return entry if entry is not None and entry.decision is not None else None
+
+    def decide(self, rkey: str) -> Decision:
+        """The decision recorded on the reply to the request with replay key ``rkey``."""
+        entry = self._entry(rkey)
+        if entry is None or entry.decision is None:
+            raise ChatError("replay: no recorded decision for this step")
+        return decision_from_record(entry.decision)
+
+    def as_recorded(self, event: Decided, rkey: str) -> Decided:
+        """The decision as it was taken when recorded (by the mode, or by a person)."""
+        entry = self._entry(rkey)
+        if entry is None or entry.decision is None:
+            return event
+        return replace(event, automatic=bool(entry.decision.get("automatic")))

@@ -1,0 +1,313 @@
+"""The recording file and its index, and where it lives.
+
+:class:`Store` is one JSON Lines file (``agent-recording.jsonl`` in the kernel's working
+directory, which is the notebook's folder, by default). It is at once the transcript
+(every record appended and flushed as it happens, so a crash keeps everything up to the
+last event) and a content-addressed index of the replies and decisions, keyed by the
+request's replay key. Several notebooks in one folder share it; a line that cannot be
+read is skipped with a one-line warning. :func:`open_store` keeps one per path per
+kernel; :meth:`Store.explain_drift` says which step a replay no longer matches.
+
+Not here: what the records hold (:mod:`.records`), writing them (:mod:`.recorder`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .keys import canonical, normalize, normalized
+from .records import decision_from_record, message_text, parse_record, reply_from_record
+
+RECORDING_NAME = "agent-recording.jsonl"
+REPLAY_ENV = "AGENT_MAGIC_REPLAY"
+
+
+def replay_from_env(env: Mapping[str, str] | None = None) -> bool | None:
+    """``AGENT_MAGIC_REPLAY``: 1/true/yes/on, 0/false/no/off, or None when unset."""
+    value = (os.environ if env is None else env).get(REPLAY_ENV, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+def recording_path(setting: str | None, cwd: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where the recording lives: the setting, relative to ``cwd``; None turns it off."""
+    if not setting or not setting.strip():
+        return None
+    path = Path(os.path.expanduser(setting.strip()))
+    if not path.is_absolute():
+        path = Path(cwd if cwd is not None else os.getcwd()) / path
+    return path
+
+
+def _warn(message: str) -> None:
+    print(f"agent: {message}", file=sys.stderr)
+
+
+@dataclass
+class Recorded:
+    """One recorded reply and the decision taken on it (None if the run stopped first)."""
+
+    reply: dict[str, Any]
+    decision: dict[str, Any] | None = None
+
+
+class Store:
+    """The recording file and its index. ``path=None`` keeps everything in memory."""
+
+    def __init__(self, path: Path | None = None, *, warn: Callable[[str], None] = _warn) -> None:
+        self.path = path
+        self.warn = warn
+        self.replies: dict[str, Recorded] = {}  # by replay key; the latest wins
+        self.cached: dict[str, dict[str, Any]] = {}  # replies by cache key
+        self.requests: list[dict[str, Any]] = []  # request records, to explain a drift
+        self._open: dict[tuple[str, int], Recorded] = {}  # (conversation, step) -> entry
+        self._offset = 0
+        self._head = b""
+        self._inode: int | None = None
+        self._writable = True
+        self._warned: set[str] = set()
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            self.warn(message)
+
+    @property
+    def exists(self) -> bool:
+        return self.path is not None and self.path.is_file()
+
+    # -- reading -----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Index what was appended since the last read (by us or another kernel)."""
+        if self.path is None:
+            return
+        try:
+            with open(self.path, "rb") as file:
+                stat = os.fstat(file.fileno())
+                if (
+                    stat.st_size < self._offset
+                    or (self._inode is not None and stat.st_ino != self._inode)
+                    or file.read(len(self._head)) != self._head
+                ):
+                    self._clear()  # rewritten or replaced: read it again from the start
+                self._inode = stat.st_ino
+                file.seek(self._offset)
+                data = file.read()
+        except FileNotFoundError:
+            if self._offset:
+                self._clear()
+            return
+        except OSError as error:
+            self._warn_once(
+                "read",
+                f"cannot read the recording {self.path} ({error.strerror or error}); ignoring it",
+            )
+            return
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next read
+        if not end:
+            return
+        if self._offset == 0:
+            self._head = data[: min(end, 256)]
+        self._offset += end
+        bad = sum(not self._index_line(raw) for raw in data[:end].splitlines() if raw.strip())
+        if bad:
+            self.warn(
+                f"skipped {bad} unreadable line{'s' if bad > 1 else ''} in the recording "
+                f"{self.path}"
+            )
+
+    def _index_line(self, raw: bytes) -> bool:
+        try:
+            self._index(json.loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            return False
+        return True
+
+    def _clear(self) -> None:
+        self.replies.clear()
+        self.cached.clear()
+        self.requests.clear()
+        self._open.clear()
+        self._offset = 0
+        self._head = b""
+
+    def _index(self, record: dict[str, Any]) -> None:
+        kind = record["event"]
+        if kind not in ("request", "reply", "decision"):
+            return  # the other records are read by the log and the export, not indexed
+        if parse_record(record) is None:
+            raise TypeError(f"a {kind} record without the fields it needs")
+        if kind == "request":
+            self.requests.append(record)
+        elif kind == "reply":
+            where = (record["conversation"], record["step"])
+            reply_from_record(record, "check")  # a reply that cannot be read is not indexed
+            if not record["rkey"]:
+                raise TypeError("rkey")
+            entry = self.replies[record["rkey"]] = self._open[where] = Recorded(record)
+            if record.get("key"):
+                self.cached[record["key"]] = entry.reply
+        else:
+            where = (record["conversation"], record["step"])
+            decision_from_record(record)  # likewise
+            entry = self._open.pop(where, None)
+            if entry is not None:
+                entry.decision = record
+
+    # -- writing -----------------------------------------------------------------------
+
+    def add(self, record: dict[str, Any], line: str | None = None) -> None:
+        """Append one record (flushed at once) and index it.
+
+        ``line`` is the record already serialised as JSON, if the caller has it.
+        """
+        if self.path is None or not self._writable:
+            self._index(record)
+            return
+        if line is None:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        data = line.encode("utf-8") + b"\n"
+        try:
+            with self._append() as file:
+                stat = os.fstat(file.fileno())
+                start = stat.st_size
+                if start > 0:
+                    file.seek(-1, os.SEEK_END)
+                    if file.read(1) != b"\n":  # a line cut short by a crash: end it
+                        file.write(b"\n")
+                file.write(data)
+                file.flush()
+                # Only our line was added since the last read (same file, nothing
+                # appended or rewritten by another kernel): index it as it is, rather
+                # than opening and reading the file again.
+                alone = (
+                    0 < start == self._offset
+                    and stat.st_ino == self._inode
+                    and os.lseek(file.fileno(), 0, os.SEEK_CUR) == start + len(data)
+                    and file.seek(0) == 0
+                    and file.read(len(self._head)) == self._head
+                )
+        except OSError as error:
+            self._writable = False
+            self._warn_once(
+                "write",
+                f"cannot write the recording {self.path} ({error.strerror or error}); "
+                "this conversation is not being recorded",
+            )
+            self._index(record)
+            return
+        if not alone:
+            self.refresh()
+        elif self._index_line(data):
+            self._offset += len(data)
+        else:
+            self._offset += len(data)
+            self.warn(f"skipped 1 unreadable line in the recording {self.path}")
+
+    def _append(self) -> Any:
+        assert self.path is not None
+        try:
+            return open(self.path, "a+b")
+        except FileNotFoundError:  # its folder is made on the first write
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return open(self.path, "a+b")
+
+    # -- drift -------------------------------------------------------------------------
+
+    def explain_drift(self, step: int, messages: list[Mapping[str, Any]]) -> str:
+        """One line saying which step no longer matches the recording, and how."""
+        fix = "re-run without replay (and with a model) to record it again"
+        where = f"replay: step {step} does not match the recording"
+        if not self.requests and not self.replies:
+            if self.path is not None and not self.exists:
+                return f"replay: no recording at {self.path}; record it first without replay"
+            return f"replay: the recording {self.path} has no conversations; {fix}"
+        seen: dict[int, str] = {}
+
+        def canon(message: Any) -> str:
+            if id(message) not in seen:
+                seen[id(message)] = canonical(normalized(message))
+            return seen[id(message)]
+
+        now = [canonical(normalized(m)) for m in messages]
+        index, best_raw = -1, []
+        for thread in self._threads():
+            shared = _common_prefix(now, [canon(m) for m in thread[: len(now)]])
+            if shared > index:
+                index, best_raw = shared, thread
+        if index >= len(messages):
+            return f"{where} (the request is shorter than the recorded one); {fix}"
+        if index >= len(best_raw):
+            return f"{where}: the recording has no reply for this request; {fix}"
+        what = _describe_message(messages, index)
+        now_text, was_text = _first_difference(
+            message_text(messages[index]), message_text(best_raw[index])
+        )
+        return f"{where}: {what} changed (now {now_text!r}, recorded {was_text!r}); {fix}"
+
+    def _threads(self) -> Iterator[list[Any]]:
+        """The full message lists of every recorded request (rebuilt from the deltas)."""
+        current: dict[str, list[Any]] = {}
+        for record in self.requests:
+            thread = current.get(record["conversation"], [])
+            thread = thread[: record.get("base", 0)] + list(record["messages"])
+            current[record["conversation"]] = thread
+            yield thread
+
+
+def _common_prefix(a: list[str], b: list[str]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _first_difference(now: str, was: str, width: int = 60) -> tuple[str, str]:
+    a, b = normalize(now).splitlines(), normalize(was).splitlines()
+    for i in range(max(len(a), len(b))):
+        x = a[i] if i < len(a) else "(nothing)"
+        y = b[i] if i < len(b) else "(nothing)"
+        if x != y:
+            return (x[:width], y[:width])
+    return (now[:width], was[:width])
+
+
+def _describe_message(messages: list[Mapping[str, Any]], index: int) -> str:
+    role = messages[index].get("role", "?")
+    steps_before = sum(1 for m in messages[:index] if m.get("role") == "assistant")
+    if role == "system":
+        return "the system prompt"
+    if role == "assistant":
+        return f"the reply at step {steps_before + 1}"
+    if role == "tool":
+        return f"the output of step {steps_before}"
+    previous = messages[index - 1].get("role") if index else None
+    if previous in (None, "system") or steps_before == 0:
+        return "the task or the session's variables sent with it"
+    if previous == "tool":
+        return f"the output of step {steps_before}"
+    return f"the message after step {steps_before} (the code's output, your answer, or the task)"
+
+
+_stores: dict[Path | None, Store] = {}
+
+
+def open_store(path: Path | None) -> Store:
+    """The store for ``path`` (None: in memory), shared by this kernel's conversations."""
+    store = _stores.get(path)
+    if store is None:
+        store = _stores[path] = Store(path)
+    store.refresh()
+    return store

@@ -1,0 +1,129 @@
+"""The IPython adapter (agent_magic.kernel.ipython) against the installed IPython.
+
+CI runs this file on IPython 9 (the test environment) and on IPython 8
+(``scripts/test_ipython8.sh``): each private hook the step capture relies on is checked
+here, on a plain InteractiveShell, so an IPython release that moves one fails here first.
+"""
+
+from __future__ import annotations
+
+import linecache
+import sys
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from agent_magic.kernel import ipython
+from agent_magic.kernel.capture import StepCapture
+
+
+@pytest.fixture
+def shell() -> InteractiveShell:
+    return InteractiveShell.instance()
+
+
+def test_patches_put_the_class_methods_back(shell) -> None:
+    patches = ipython.Patches()
+    ipython.hook_display(shell, patches, lambda *a: None, lambda *a: None, lambda on: None)
+    ipython.hook_traceback(shell, patches, lambda *a: None)
+    ipython.hook_exit(shell, patches, lambda: None)
+    ipython.hook_code_name(shell, patches, "<agent step adapter>")
+    assert "publish" in vars(shell.display_pub) and "_showtraceback" in vars(shell)
+    patches.undo()
+    for target, name in [
+        (shell.display_pub, "publish"),
+        (shell.displayhook, "write_format_data"),
+        (shell.displayhook, "start_displayhook"),
+        (shell.displayhook, "finish_displayhook"),
+        (shell, "_showtraceback"),
+        (shell, "ask_exit"),
+        (shell.compile, "cache"),
+    ]:
+        assert name not in vars(target), name
+
+
+def test_displays_and_the_last_value_reach_the_hooks(shell) -> None:
+    displays, results, muted = [], [], []
+    patches = ipython.Patches()
+    ipython.hook_display(
+        shell,
+        patches,
+        lambda data, metadata, kwargs: displays.append((dict(data), kwargs.get("transient"))),
+        lambda data, metadata: results.append(dict(data)),
+        muted.append,
+    )
+    try:
+        shell.run_cell(
+            "from IPython.display import display\ndisplay('shown', display_id='a')\n6 * 7"
+        )
+    finally:
+        patches.undo()
+    assert displays[0][0]["text/plain"] == "'shown'" and displays[0][1] == {"display_id": "a"}
+    assert results == [{"text/plain": "42"}]
+    assert True in muted and muted[-1] is False
+
+
+def test_tracebacks_reach_the_hook_with_the_structured_lines(shell) -> None:
+    seen = []
+    patches = ipython.Patches()
+    ipython.hook_traceback(shell, patches, lambda *args: seen.append(args))
+    try:
+        shell.run_cell("1 / 0")
+        shell.run_cell("x = (")
+    finally:
+        patches.undo()
+    (etype, evalue, stb, original), (setype, *_rest) = seen
+    assert etype is ZeroDivisionError and isinstance(evalue, ZeroDivisionError)
+    assert isinstance(stb, list) and "ZeroDivisionError" in "".join(stb)
+    assert callable(original) and setype is SyntaxError
+
+
+def test_the_step_is_compiled_under_its_name_with_its_lines_in_linecache(shell) -> None:
+    patches = ipython.Patches()
+    ipython.hook_code_name(shell, patches, "<agent step adapter-1>")
+    try:
+        result = shell.run_cell("def broken():\n    return missing_name\nbroken()")
+    finally:
+        patches.undo()
+    tb = result.error_in_exec.__traceback__
+    names = set()
+    while tb is not None:
+        names.add(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    assert "<agent step adapter-1>" in names
+    assert linecache.getline("<agent step adapter-1>", 2) == "    return missing_name\n"
+    assert shell.compile.format_code_name("<agent step adapter-1>") is None  # no Cell In[N]
+
+
+def test_exit_calls_the_hook_instead_of_ending_the_session(shell) -> None:
+    calls = []
+    patches = ipython.Patches()
+    ipython.hook_exit(shell, patches, lambda: calls.append(1))
+    try:
+        shell.run_cell("exit()\nquit()")
+    finally:
+        patches.undo()
+    assert calls == [1, 1] and not shell.exit_now
+
+
+def test_the_capture_keeps_streams_displays_results_and_refuses_the_history_patch(shell):
+    outputs = getattr(shell.history_manager, "outputs", None)  # IPython 9 only
+
+    def streamed() -> int:
+        return sum(
+            len(chunk)
+            for kept in (outputs or {}).values()
+            for output in kept
+            for chunk in output.bundle.get("stream", ())
+        )
+
+    before = streamed()
+    with StepCapture(shell, name="<agent step adapter-2>") as captured:
+        shell.run_cell("print('out')\nimport sys\nprint('err', file=sys.stderr)\n'value'")
+    kinds = [o["output_type"] for o in captured.outputs]
+    assert kinds == ["stream", "stream", "execute_result"]
+    assert captured.stdout == "out\n" and captured.stderr == "err\n"
+    assert captured.outputs[2]["data"]["text/plain"] == "'value'"
+    assert not isinstance(sys.stdout, type(captured._tees[0]))  # put back
+    if outputs is not None:  # the step's prints were not kept in the shell's history
+        assert streamed() == before
