@@ -58,6 +58,7 @@ __all__ = [
     "load_config_list",
     "redact",
     "resolve_endpoints",
+    "shown_url",
     "usage_table",
     "warm_import",
 ]
@@ -287,8 +288,24 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        where = self.base_url or ("Azure OpenAI" if self.api_type == "azure" else "api.openai.com")
+        where = shown_url(self.base_url) or (
+            "Azure OpenAI" if self.api_type == "azure" else "api.openai.com"
+        )
         return f"{self.model} @ {where}"
+
+
+def shown_url(url: str | None) -> str:
+    """A URL as messages and labels show it: without ``user:password@`` or the query
+    string (``?api-key=...``), where credentials hide in URLs."""
+    if not url:
+        return ""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host, slash, path = rest.partition("/")
+    host = host.rpartition("@")[2]
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}{sep}{host}{slash}{path}"
 
 
 class ConfigError(ValueError):
@@ -1004,7 +1021,7 @@ def _explain(error: BaseException, endpoint: Endpoint, timeout: float | None = N
         return f"{where}: the request timed out; raise AgentMagics.timeout or try again"
     if isinstance(error, openai.APIConnectionError):
         return (
-            f"cannot reach {endpoint.base_url or where}: is the server running? "
+            f"cannot reach {shown_url(endpoint.base_url) or where}: is the server running? "
             "Check --base-url / OPENAI_BASE_URL"
         )
     if isinstance(error, httpx.TimeoutException):
@@ -1291,7 +1308,7 @@ def _call_models(client: Any, timeout: float) -> Any:
 def _explain_listing(error: BaseException, endpoint: Endpoint) -> str:
     import openai
 
-    where = endpoint.base_url or "api.openai.com"
+    where = shown_url(endpoint.base_url) or "api.openai.com"
     if isinstance(error, openai.APIStatusError) and error.status_code in (404, 405, 501):
         return (
             f"{where}: this server has no model list (GET /models answered "

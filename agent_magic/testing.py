@@ -90,6 +90,8 @@ class Reply:
     sends no usage at all, even when asked (llama.cpp's server in streams).
     ``no_choices`` answers with ``"choices": []``. ``pieces`` sets the exact streamed
     content deltas (default: word-sized pieces of ``content``), e.g. one 1 MB delta.
+    ``stall_after=N`` with ``stall=S`` goes silent for S seconds after N content chunks
+    (a stream that stalls mid-reply), then carries on.
     """
 
     content: str | None = ""
@@ -106,6 +108,8 @@ class Reply:
     send_usage: bool = True
     no_choices: bool = False
     pieces: Sequence[str] | None = None
+    stall_after: int | None = None
+    stall: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pieces is not None:
@@ -451,6 +455,16 @@ class FakeOpenAIServer:
         """Every request so far, oldest first (a copy; safe to keep)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The chat-completions requests only: not ``GET /models`` or other routes a
+        client asks about the server (its context window, its model list)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "POST" and (r.path == "/v1/chat/completions" or r.deployment is not None)
+        ]
 
     def _record(self, request: RecordedRequest) -> int:
         with self._lock:
@@ -955,8 +969,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        # events[0] is the role chunk; content chunk N is events[N] (malformed aside).
+        stall_at = None if reply.stall_after is None else reply.stall_after + 1
         for i, event in enumerate(events):
             if i and not self.server.fake._pause(reply.chunk_delay):
+                break
+            if i == stall_at and not self.server.fake._pause(reply.stall):
                 break
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         else:

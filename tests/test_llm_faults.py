@@ -168,3 +168,23 @@ def test_after_a_failure_the_next_request_works() -> None:
         one_line(ask(server, Failure(500, "down")))
         reply = ask(server, "back")
     assert isinstance(reply, ChatReply) and reply.content == "back"
+
+
+def test_a_stream_that_stalls_mid_reply_keeps_what_arrived_as_an_incomplete_reply() -> None:
+    with FakeOpenAIServer() as server:
+        start = time.monotonic()
+        reply = ask(server, Reply("first words then more", stall_after=2, stall=10), timeout=0.5)
+        assert time.monotonic() - start < 5
+    assert isinstance(reply, ChatReply) and reply.cut_off == "incomplete stream"
+    assert reply.content == "first words"
+
+
+def test_credentials_in_a_base_url_stay_out_of_labels_and_errors() -> None:
+    url = "http://user:hunter2secret@127.0.0.1:9/v1?api-key=querysecret99"
+    endpoint = Endpoint("m", KEY, url)
+    assert endpoint.label == "m @ http://127.0.0.1:9/v1"
+    chat = OpenAIChat([endpoint], max_retries=0)
+    with pytest.raises(ChatError) as info:
+        list(chat.stream(MESSAGES))
+    text = one_line(info.value, "cannot reach http://127.0.0.1:9/v1")
+    assert "hunter2" not in text and "querysecret" not in text

@@ -562,3 +562,12 @@ def test_model_fields_and_routes() -> None:
         with urllib.request.urlopen(server.url + "/props", timeout=5) as answer:
             assert json.load(answer) == {"n_ctx": 2048}
         assert http_error(server.url + "/gone")[0] == 404
+
+
+def test_chat_requests_leave_out_the_other_routes(server) -> None:
+    server.enqueue("one")
+    client = client_for(server)
+    client.models.list()
+    client.chat.completions.create(model="m", messages=HI)
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert [r.path for r in server.chat_requests] == ["/v1/chat/completions"]
