@@ -218,15 +218,15 @@ def test_without_a_server_to_ask_the_table_answers() -> None:
     ],
 )
 def test_context_length_errors_in_each_servers_words(body, text, window) -> None:
-    assert llm._context_error_in(body, text) == window
+    assert llm.wire._context_error_in(body, text) == window
 
 
 def test_context_error_scan_is_linear_in_a_huge_message() -> None:
     text = "maximum context " * 100_000 + "x" * 1_000_000
     start = time.perf_counter()
-    llm._context_error_in({}, text[:2000])  # what _status_text hands over
-    llm._TOOLS_REJECTED.search(text)
-    llm._KEYISH.sub("***", "sk-" + "a" * 1_000_000)
+    llm.wire._context_error_in({}, text[:2000])  # what _status_text hands over
+    llm.wire._TOOLS_REJECTED.search(text)
+    llm.config._KEYISH.sub("***", "sk-" + "a" * 1_000_000)
     assert time.perf_counter() - start < 2
 
 

@@ -95,23 +95,23 @@ def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.Monke
             thread.join(60)
     chat = OpenAIChat([Endpoint("m", None, url)], timeout=7.0, max_retries=1)
     settings = chat._settings(chat.endpoints[0])
-    assert settings in llm._CLIENTS
-    assert chat._client(0, chat.endpoints[0]) is llm._CLIENTS[settings]
+    assert settings in llm.client._CLIENTS
+    assert chat._client(0, chat.endpoints[0]) is llm.client._CLIENTS[settings]
     other = OpenAIChat([Endpoint("m", None, url)], timeout=8.0, max_retries=1)
-    assert other._client(0, other.endpoints[0]) is not llm._CLIENTS[settings]
+    assert other._client(0, other.endpoints[0]) is not llm.client._CLIENTS[settings]
 
 
 def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None:
     import weakref
 
     settings = ("openai", "sk-test-exit-0000", "http://127.0.0.1:9/v1/exit", None, 5.0, 0)
-    client = llm._shared_client(settings)
+    client = llm.client._shared_client(settings)
     client.chat.completions.with_raw_response  # noqa: B018  (a reference cycle, as in use)
     transport = weakref.ref(client._client)
-    llm._close_clients()  # what atexit runs
+    llm.client._close_clients()  # what atexit runs
     assert transport() is None  # closed and let go now, not at interpreter teardown
-    assert settings not in llm._CLIENTS
-    assert llm._shared_client(settings) is not client
+    assert settings not in llm.client._CLIENTS
+    assert llm.client._shared_client(settings) is not client
 
 
 def test_sse_events_skip_what_is_not_an_event_object() -> None:
@@ -132,11 +132,11 @@ def test_sse_events_skip_what_is_not_an_event_object() -> None:
         'data: {"after": "done"}',
         "",
     ]
-    assert list(llm._sse_events(iter(lines))) == [{"a": 1}, {"b": 2}]
+    assert list(llm.wire._sse_events(iter(lines))) == [{"a": 1}, {"b": 2}]
 
 
 def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
-    assert list(llm._sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
+    assert list(llm.wire._sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_only_errors_that_blame_tools_drop_them(message: str, rejects: bool) -> 
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
     response = httpx.Response(400, request=request, json={"error": {"message": message}})
     error = openai.BadRequestError(message, response=response, body={"message": message})
-    assert llm._rejects_tools(error) is rejects
+    assert llm.wire._rejects_tools(error) is rejects
 
 
 # -- cut-off replies ------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_an_unreachable_server_is_asked_once_and_not_held_against_it() -> None:
     start = time.monotonic()
     assert llm.context_window_for(endpoint) is None
     assert time.monotonic() - start < 5
-    assert llm._window_key(endpoint) not in llm._WINDOWS  # asked again next time
+    assert llm.windows._window_key(endpoint) not in llm.windows._WINDOWS  # asked again next time
 
 
 # -- the model list -----------------------------------------------------------------------
@@ -447,6 +447,6 @@ def test_a_one_megabyte_reply_line_is_read_in_linear_time(stream: bool) -> None:
 def test_sse_events_over_a_one_megabyte_line() -> None:
     payload = json.dumps({"choices": [{"delta": {"content": "x" * 1_000_000}}]})
     start = time.monotonic()
-    events = list(llm._sse_events(iter([f"data: {payload}", "", "data: [DONE]", ""])))
+    events = list(llm.wire._sse_events(iter([f"data: {payload}", "", "data: [DONE]", ""])))
     assert time.monotonic() - start < 2
     assert len(events[0]["choices"][0]["delta"]["content"]) == 1_000_000

@@ -1,0 +1,541 @@
+"""The openai-SDK-backed chat client: endpoints tried in order, a worker thread per
+request, shared SDK clients, the warm-up import, and the endpoint's model list.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ..conversation import ChatError, ChatReply, ContextWindowExceeded
+from .config import (
+    ConfigError,
+    Endpoint,
+    _environment_keys,
+    redact,
+    resolve_endpoints,
+    shown_url,
+)
+from .windows import _entries, _remember_window, context_window_for
+from .wire import (
+    _broken_connection,
+    _context_error,
+    _EmptyStream,
+    _explain,
+    _falls_through,
+    _http,
+    _rejects_stream_options,
+    _rejects_tools,
+    _reply_from_completion,
+    _send,
+    _sse_events,
+    _stream_error,
+    _StreamState,
+    _usage,
+)
+
+
+class OpenAIChat:
+    """The openai-SDK-backed chat client, trying each endpoint in order."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        *,
+        stream: bool = True,
+        timeout: float = 120.0,
+        max_retries: int = 2,
+        params: Mapping[str, Any] | None = None,
+        tick: float = 0.1,
+        retry_budget: float | None = None,
+    ) -> None:
+        if not endpoints:
+            raise ConfigError("no endpoint configured")
+        self.endpoints = list(endpoints)
+        self.stream_replies = stream
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.params = dict(params or {})
+        self.tick = tick
+        # Seconds an endpoint may take to start answering, its retries included; then
+        # the next endpoint is tried (None: bounded by timeout x retries only).
+        self.retry_budget = retry_budget or None
+        self._clients: dict[int, Any] = {}
+        self.without_tools: set[int] = set()  # endpoints that refused tool definitions
+        # Endpoints that refused stream_options (usage in streams): asked without it.
+        self.without_stream_options: set[int] = set()
+
+    @property
+    def model(self) -> str:
+        return self.endpoints[0].model
+
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        """The smallest known context window among the endpoints, or None if none is known.
+
+        The smallest, because the conversation is fitted before it is known which
+        endpoint will answer. See :func:`context_window_for`.
+        """
+        sizes = [
+            size
+            for index, endpoint in enumerate(self.endpoints)
+            if (size := context_window_for(endpoint, self, index=index, ask_server=ask_server))
+        ]
+        return min(sizes) if sizes else None
+
+    # -- the seam ----------------------------------------------------------------
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]:
+        failures: list[str] = []
+        for index, endpoint in enumerate(self.endpoints):
+            try:
+                client = self._client(index, endpoint)
+            except ConfigError as error:
+                failures.append(str(error))
+                continue
+            offered = None if index in self.without_tools else tools
+            streamed = self.stream_replies
+            while True:
+                items = _in_thread(
+                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
+                        c, e, i, messages, t, s
+                    ),
+                    self.tick,
+                    first_within=self.retry_budget,
+                    where=endpoint.label,
+                )
+                yielded = False
+                try:
+                    for item in items:
+                        if isinstance(item, ChatReply):
+                            # The reply comes last; the worker may still be reading the
+                            # end of the body (see _request), which nobody waits for.
+                            items.close()
+                            yield item
+                            return
+                        yielded = True
+                        yield item
+                    return
+                except _EmptyStream:
+                    streamed = False  # once: the next answer is a JSON body or an error
+                    continue
+                except Exception as error:  # the SDK's errors, re-raised from the worker
+                    window = _context_error(error)
+                    if window is not False:
+                        # The next endpoint would get the same conversation: say so now.
+                        raise self._too_long(endpoint, window) from None
+                    if offered and not yielded and _rejects_tools(error):
+                        # This endpoint (or model) cannot take tools: ask again without
+                        # them; the model then writes fenced blocks, which run the same.
+                        self.without_tools.add(index)
+                        offered = None
+                        continue
+                    if (
+                        streamed
+                        and not yielded
+                        and index not in self.without_stream_options
+                        and _rejects_stream_options(error)
+                    ):
+                        # Usage in streams is a nicety; a server that refuses to be
+                        # asked for it streams without it (and its usage is unknown).
+                        self.without_stream_options.add(index)
+                        continue
+                    if yielded or not _falls_through(error):
+                        raise ChatError(self._explain(error, endpoint)) from None
+                    failures.append(self._explain(error, endpoint))
+                    break
+        if len(failures) == 1:
+            raise ChatError(failures[0])
+        numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
+        raise ChatError(f"all {len(failures)} endpoints failed: {numbered}")
+
+    # -- internals -----------------------------------------------------------------
+
+    def _client(self, index: int, endpoint: Endpoint) -> Any:
+        if index in self._clients:
+            return self._clients[index]
+        client = self._clients[index] = _shared_client(self._settings(endpoint))
+        return client
+
+    def _settings(self, endpoint: Endpoint) -> tuple[Any, ...]:
+        """What an SDK client is built from (held in memory only, never written)."""
+
+        if endpoint.api_type == "azure":
+            key = endpoint.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+            if not key:
+                raise ConfigError(
+                    f"{endpoint.label}: no Azure key; set AZURE_OPENAI_API_KEY or the entry's "
+                    "api_key"
+                )
+            azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+            return ("azure", key, azure_endpoint, version, self.timeout, self.max_retries)
+        key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if not key and not base_url:
+            raise ConfigError(
+                "no API key: set OPENAI_API_KEY, give a config list (OAI_CONFIG_LIST), "
+                "point --base-url at a local server (Ollama, vLLM...), or use --replay"
+            )
+        # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
+        return ("openai", key or "no-key-needed", base_url, None, self.timeout, self.max_retries)
+
+    def _request(
+        self,
+        client: Any,
+        endpoint: Endpoint,
+        index: int,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        streamed: bool,
+    ) -> Iterator[str | ChatReply]:
+        # Messages and tools go through extra_body: the SDK would otherwise walk
+        # and re-validate the whole history on every call (milliseconds per step
+        # in long conversations) while retries, errors, Azure routing and
+        # streaming stay the SDK's.
+        body: dict[str, Any] = {"messages": messages, **self.params}
+        if tools:
+            body["tools"] = tools
+        # The reply is read as plain JSON (raw_response / streaming_response) rather than
+        # parsed into the SDK's pydantic models: the same retries and errors, a fraction
+        # of the time per reply and per streamed chunk.
+        completions = client.chat.completions
+        if not streamed:
+            raw = _send(
+                lambda b: completions.with_raw_response.create(
+                    model=endpoint.model, messages=[], extra_body=b
+                ),
+                body,
+            )
+            yield _reply_from_completion(json.loads(raw.http_response.content), endpoint)
+            return
+        if index not in self.without_stream_options:
+            body["stream_options"] = {"include_usage": True}
+        wire = _StreamState()
+        model = endpoint.model
+        with contextlib.ExitStack() as opened:
+            # The request goes out when the response is entered: inside _send.
+            response = _send(
+                lambda b: opened.enter_context(
+                    completions.with_streaming_response.create(
+                        model=endpoint.model, messages=[], stream=True, extra_body=b
+                    )
+                ),
+                body,
+            )
+            lines = response.iter_lines()
+            try:
+                for chunk in _sse_events(lines, wire):
+                    if chunk.get("error"):
+                        raise _stream_error(chunk["error"], endpoint)
+                    model = chunk.get("model") or model
+                    if chunk.get("usage"):
+                        wire.usage = _usage(chunk["usage"])
+                    delta = wire.take(chunk)
+                    if delta:
+                        yield delta
+            except Exception as error:
+                # A connection that breaks (or stalls past the timeout) after the reply
+                # began: what arrived is the reply, marked as cut off, so it is never
+                # taken for whole. Before anything arrived it is an ordinary failure.
+                if not wire.begun or not _broken_connection(error):
+                    raise
+                wire.broken = True
+            if not wire.begun and wire.finish is None:
+                if not wire.done:
+                    raise _EmptyStream
+                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+            yield wire.reply(model, endpoint.label)
+            if wire.broken:
+                return
+            # The reply is handed on; now read on to the end of the body, in this worker
+            # thread, so the connection goes back to the pool: a response closed
+            # part-read closes its connection, and the next request would open a new
+            # one. After [DONE] only the chunked encoding's last chunk is left (openai
+            # 1.x read it too); a server that keeps the body open after [DONE] holds up
+            # this worker, never the caller, and a body that goes on is dropped.
+            with contextlib.suppress(Exception):
+                for _ in itertools.islice(lines, 16):
+                    pass
+
+    def _keys(self, endpoint: Endpoint) -> list[str | None]:
+        return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]
+
+    def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
+        return redact(_explain(error, endpoint, self.timeout), self._keys(endpoint))
+
+    def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
+        if window:
+            _remember_window(endpoint, window)
+        size = f" ({window} tokens)" if window else ""
+        message = (
+            f"{endpoint.label}: the conversation no longer fits the model's context "
+            f"window{size}; start afresh with --new or %agent reset, or give the model a "
+            "larger context (the config list's context_window; llama.cpp --n_ctx, "
+            "Ollama num_ctx)"
+        )
+        return ContextWindowExceeded(redact(message, self._keys(endpoint)), window)
+
+
+def list_models(
+    endpoints: Endpoint | Sequence[Endpoint], *, timeout: float = 10.0, tick: float = 0.1
+) -> list[str]:
+    """The model ids the endpoint's server lists (``GET /models``), in its order.
+
+    With several endpoints (a config list), the first whose server answers. A server
+    without such a list (404), an unreachable one or a refused key raises a
+    :class:`ChatError` with one line, never holding a key.
+    """
+    given = [endpoints] if isinstance(endpoints, Endpoint) else list(endpoints)
+    chat = OpenAIChat(given, timeout=timeout, max_retries=0, tick=tick)
+    failures: list[str] = []
+    for index, endpoint in enumerate(given):
+        if endpoint.api_type == "azure":
+            failures.append(
+                f"{endpoint.label}: Azure OpenAI lists no deployments through this API; "
+                "see the resource's deployments in the Azure portal"
+            )
+            continue
+        try:
+            client = chat._client(index, endpoint)
+        except ConfigError as error:
+            failures.append(str(error))
+            continue
+        try:
+            [data] = _in_thread(
+                lambda c=client: iter([_call_models(c, timeout)]), tick, where=endpoint.label
+            )
+        except Exception as error:
+            failures.append(redact(_explain_listing(error, endpoint), chat._keys(endpoint)))
+            continue
+        ids = [str(e["id"]) for e in _entries(data) if e.get("id")]
+        if not ids and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
+            failures.append(f"{endpoint.label}: the server's model list could not be read")
+            continue
+        return ids
+    if len(failures) == 1:
+        raise ChatError(failures[0])
+    numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
+    raise ChatError(f"no endpoint listed its models: {numbered}")
+
+
+def _call_models(client: Any, timeout: float) -> Any:
+    httpx = _http()
+
+    options: Any = {"timeout": timeout, "max_retries": 0}
+    return client.get("/models", cast_to=httpx.Response, options=options).json()
+
+
+def _explain_listing(error: BaseException, endpoint: Endpoint) -> str:
+    import openai
+
+    where = shown_url(endpoint.base_url) or "api.openai.com"
+    if isinstance(error, openai.APIStatusError) and error.status_code in (404, 405, 501):
+        return (
+            f"{where}: this server has no model list (GET /models answered "
+            f"{error.status_code}); name the model with --model"
+        )
+    if isinstance(error, ValueError):
+        return f"{where}: the server's model list could not be read"
+    return _explain(error, endpoint)
+
+
+# SDK clients are shared by every cell that uses the same endpoint and settings: building
+# one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
+# bundle each time), and a shared client keeps its connections open between requests.
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+def _shared_client(settings: tuple[Any, ...]) -> Any:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(settings)
+        if client is not None:
+            return client
+        # One lock per settings: a client being built in the background for other
+        # settings does not hold this one up.
+        building = _BUILDING.setdefault(settings, threading.Lock())
+    with building:
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(settings)
+        if client is None:
+            client = _new_client(settings)
+            with _CLIENTS_LOCK:
+                _CLIENTS[settings] = client
+                _BUILDING.pop(settings, None)
+    return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    """Close the shared clients at exit, while the modules are still there.
+
+    The SDK's HTTP client closes itself in ``__del__``, which fails noisily ("Exception
+    ignored in ... __del__") when it runs after the interpreter has begun tearing its
+    modules down, as it does for a client kept alive until then.
+    """
+    with _CLIENTS_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            vars(client).pop("_client", None)  # its __del__ runs now, and finds it closed
+
+
+def _new_client(settings: tuple[Any, ...]) -> Any:
+    import openai  # deferred: the SDK takes most of a second to import
+
+    kind, key, url, version, timeout, retries = settings
+    common = {"timeout": timeout, "max_retries": retries}
+    if kind == "azure":
+        return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
+    return openai.OpenAI(api_key=key, base_url=url, **common)
+
+
+def warm_import(
+    *,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 2,
+) -> None:
+    """Get the first cell's slow work done in a background thread, while the user reads.
+
+    The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
+    endpoint the settings given here and the environment point at: its transport's and
+    chat resources' imports, the CA bundle), a request thread, and the modules a cell
+    imports on first use. A first cell run at once waits for the parts it needs (the
+    import lock, the client's lock); anything that fails here is left for the first
+    request to report. A cell with other settings builds its own client.
+    """
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("openai")
+            _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+            [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
+            chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
+            client = _shared_client(chat._settings(endpoint))
+            # Loaded on first use: the chat resources (~40 ms of imports and models).
+            client.chat.completions.with_raw_response  # noqa: B018
+            client.chat.completions.with_streaming_response  # noqa: B018
+        for name in ("executor", "context", "export"):
+            with contextlib.suppress(Exception):
+                importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
+
+    threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
+
+
+class _Workers:
+    """Daemon threads that run requests, reused from one request to the next.
+
+    Starting a thread per request cost about a millisecond per step. An interrupted
+    request is abandoned, not joined: its thread finishes at the client's timeout and
+    meanwhile a new request simply gets another thread.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Any) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        if start:
+            threading.Thread(target=self._serve, name="agent_magic-request", daemon=True).start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+_WORKERS = _Workers()
+_DONE = object()
+
+
+def _in_thread(
+    produce: Any, tick: float, first_within: float | None = None, where: str = ""
+) -> Iterator[str | ChatReply]:
+    """Run a blocking generator in a worker thread and hand its items over a queue.
+
+    The main thread waits in short ticks, so a KeyboardInterrupt from the
+    kernel's interrupt button lands within one tick even while the socket is
+    silent. The worker is a daemon and is abandoned on interrupt; its request
+    ends at the client's timeout. With ``first_within``, a ChatError naming ``where``
+    is raised when no item came in that many seconds (the SDK retrying all the while);
+    once the answer has begun, only the client's timeout between reads applies.
+    """
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if cancelled.is_set():
+                    return
+                items.put(item)
+            items.put(_DONE)
+        except BaseException as error:  # handed to the main thread, raised there
+            items.put(error)
+
+    _WORKERS.submit(work)
+    pending: Any = None
+    deadline = time.monotonic() + first_within if first_within else None
+    try:
+        while True:
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                try:
+                    item = items.get(timeout=tick)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise ChatError(
+                            f"{where}: no answer within {first_within:g} s, retries "
+                            "included; raise AgentMagics.retry_budget or try again"
+                        ) from None
+                    continue
+                deadline = None
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, str):
+                # Deltas that arrived together are handed on as one: fewer events and
+                # redraws when the model (or a network buffer) sends a burst.
+                parts = [item]
+                while pending is None:
+                    try:
+                        more = items.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(more, str):
+                        parts.append(more)
+                    else:
+                        pending = more
+                item = "".join(parts)
+            yield item
+    finally:
+        cancelled.set()
