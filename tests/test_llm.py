@@ -6,6 +6,8 @@ import json
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent_magic import llm
 from agent_magic.conversation import ChatReply, Usage
@@ -268,3 +270,38 @@ def test_usage_table_when_no_server_reported_usage() -> None:
 
 def test_usage_table_empty() -> None:
     assert usage_table([]) == ("(no model calls yet)", "*(no model calls yet)*")
+
+
+# -- properties: never a crash, never a key ----------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text(min_size=8, alphabet=st.characters(min_codepoint=33, max_codepoint=126)))
+def test_redact_never_leaves_a_configured_key(text: str, key: str) -> None:
+    assert key not in redact(text + key + text, [key]) or key in "***"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_shown_url_never_keeps_userinfo_or_query(tail: str) -> None:
+    url = f"https://user:pw-SECRET@host.example/v1/{tail}?api-key=q-SECRET"
+    shown = llm.shown_url(url)
+    assert "SECRET" not in shown.replace(tail, "") and shown.startswith("https://host.example/v1/")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
+def test_escaped_bodies_always_encode(body) -> None:
+    escaped = llm.wire._escape_surrogates({"messages": [body]})
+    json.dumps(escaped, ensure_ascii=False).encode("utf-8")  # what httpx does; never raises
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_clean_model_name_gives_a_name_or_the_fix(text: str) -> None:
+    try:
+        name = clean_model_name(text)
+    except ConfigError as error:
+        assert "--model is empty" in str(error)
+    else:
+        assert name and name == name.strip()
