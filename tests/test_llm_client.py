@@ -10,10 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent_magic import llm, testing
 from agent_magic.conversation import ChatError, ChatReply, ContextWindowExceeded, Usage
-from agent_magic.llm import Endpoint, OpenAIChat
+from agent_magic.llm import Endpoint, OpenAIChat, wire
 from agent_magic.testing import Failure, FakeOpenAIServer, Reply
 
 
@@ -450,3 +452,68 @@ def test_sse_events_over_a_one_megabyte_line() -> None:
     events = list(llm.wire._sse_events(iter([f"data: {payload}", "", "data: [DONE]", ""])))
     assert time.monotonic() - start < 2
     assert len(events[0]["choices"][0]["delta"]["content"]) == 1_000_000
+
+
+# -- properties: whatever a server sends, a reply or one line --------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_chunk = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": _json,
+        "usage": _json,
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "finish_reason": _json,
+                    "delta": st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "content": _json,
+                            "tool_calls": st.lists(
+                                st.fixed_dictionaries(
+                                    {}, optional={"index": _json, "id": _json, "function": _json}
+                                )
+                            )
+                            | _json,
+                        },
+                    )
+                    | _json,
+                },
+            )
+            | _json,
+            max_size=3,
+        )
+        | _json,
+    },
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_chunk, max_size=6))
+def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
+    state = wire._StreamState()
+    for chunk in chunks:
+        state.take(chunk)
+        state.usage = wire._usage(chunk.get("usage")) or state.usage
+    reply = state.reply("m", "label")
+    assert isinstance(reply.content, str)
+    assert reply.cut_off in ("incomplete stream", "length", "content_filter")
+
+
+@settings(max_examples=150, deadline=None)
+@given(_json)
+def test_any_json_answer_is_a_reply_or_one_line(completion) -> None:
+    try:
+        reply = wire._reply_from_completion(completion, Endpoint("m", None, "http://h/v1"))
+    except ChatError as error:
+        assert "\n" not in str(error)
+    else:
+        assert isinstance(reply.content, str)

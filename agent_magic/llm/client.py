@@ -238,7 +238,8 @@ class OpenAIChat:
                 for chunk in _sse_events(lines, wire):
                     if chunk.get("error"):
                         raise _stream_error(chunk["error"], endpoint)
-                    model = chunk.get("model") or model
+                    if isinstance(chunk.get("model"), str) and chunk["model"]:
+                        model = chunk["model"]
                     if chunk.get("usage"):
                         wire.usage = _usage(chunk["usage"])
                     delta = wire.take(chunk)

@@ -47,25 +47,38 @@ class _StreamState:
         return bool(self.parts or self.calls)
 
     def take(self, chunk: Mapping[str, Any]) -> str:
-        """Fold one chunk in; returns its text delta ("" when it has none)."""
+        """Fold one chunk in; returns its text delta ("" when it has none).
+
+        Parts of the wrong type (a proxy's, a server's bug) are skipped, not raised.
+        """
         text = ""
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
                 continue
-            self.finish = choice.get("finish_reason") or self.finish
-            delta = choice.get("delta") or {}
-            if delta.get("content"):
-                self.parts.append(delta["content"])
-                text += delta["content"]
-            for call in delta.get("tool_calls") or ():
+            finish = choice.get("finish_reason")
+            self.finish = finish if isinstance(finish, str) and finish else self.finish
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                self.parts.append(content)
+                text += content
+            calls = delta.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
+                if not isinstance(call, dict):
+                    continue
+                index = call.get("index")
                 slot = self.calls.setdefault(
-                    call.get("index") or 0, {"id": "", "name": "", "arguments": ""}
+                    index if isinstance(index, int) else 0, {"id": "", "name": "", "arguments": ""}
                 )
-                if call.get("id"):
+                if isinstance(call.get("id"), str) and call["id"]:
                     slot["id"] = call["id"]
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
+                function = call.get("function")
+                if isinstance(function, dict):
+                    slot["name"] += _text(function.get("name"))
+                    slot["arguments"] += _text(function.get("arguments"))
         return text
 
     def reply(self, model: str, label: str) -> ChatReply:
@@ -82,6 +95,10 @@ class _StreamState:
         return ChatReply(
             "".join(self.parts), tool_calls, self.usage, model, label, self.finish, cut_off=cut_off
         )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _send(create: Any, body: dict[str, Any]) -> Any:
@@ -108,28 +125,32 @@ def _escape_surrogates(value: Any) -> Any:
 
 
 def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
-    if not isinstance(completion, dict) or not completion.get("choices"):
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         if isinstance(completion, dict) and completion.get("error"):
             raise _stream_error(completion["error"], endpoint)
         raise ChatError(f"{endpoint.label}: the reply had no choices")
-    choice = completion["choices"][0]
-    if not isinstance(choice, dict):
-        raise ChatError(f"{endpoint.label}: the reply had no choices")
-    message = choice.get("message") or {}
+    choice = choices[0]
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    listed = message.get("tool_calls")
     calls = tuple(
         ToolCallRequest(
-            c.get("id") or "", c["function"].get("name") or "", c["function"].get("arguments") or ""
+            _text(c.get("id")),
+            _text(c["function"].get("name")),
+            _text(c["function"].get("arguments")),
         )
-        for c in (message.get("tool_calls") or ())
+        for c in (listed if isinstance(listed, list) else ())
         if isinstance(c, dict) and isinstance(c.get("function"), dict)
     )
-    usage = _usage(completion["usage"]) if completion.get("usage") else None
     finish = choice.get("finish_reason")
+    finish = finish if isinstance(finish, str) else None
+    model = completion.get("model")
     return ChatReply(
-        message.get("content") or "",
+        _text(message.get("content")),
         calls,
-        usage,
-        completion.get("model") or endpoint.model,
+        _usage(completion.get("usage")),
+        model if isinstance(model, str) and model else endpoint.model,
         endpoint.label,
         finish,
         cut_off=finish if finish in _CUT_REASONS else None,
