@@ -517,3 +517,18 @@ def test_any_json_answer_is_a_reply_or_one_line(completion) -> None:
         assert "\n" not in str(error)
     else:
         assert isinstance(reply.content, str)
+
+
+def test_a_window_the_server_enforced_beats_a_larger_configured_one() -> None:
+    with FakeOpenAIServer(context_window=5, context_style="vllm") as server:
+        endpoint = Endpoint("big-claims", "sk-test-claim-000", server.base_url, context_window=8192)
+        assert llm.context_window_for(endpoint) == 8192  # the config's word, until...
+        with pytest.raises(ContextWindowExceeded):
+            list(
+                OpenAIChat([endpoint], max_retries=0).stream(
+                    [{"role": "user", "content": "x " * 40}]
+                )
+            )
+        assert llm.context_window_for(endpoint) == 5
+        smaller = Endpoint("big-claims", "sk-test-claim-000", server.base_url, context_window=3)
+        assert llm.context_window_for(smaller) == 3  # a smaller configured window stays

@@ -221,7 +221,7 @@ class OpenAIChat:
             return
         if index not in self.without_stream_options:
             body["stream_options"] = {"include_usage": True}
-        wire = _StreamState()
+        state = _StreamState()
         model = endpoint.model
         with contextlib.ExitStack() as opened:
             # The request goes out when the response is entered: inside _send.
@@ -235,29 +235,29 @@ class OpenAIChat:
             )
             lines = response.iter_lines()
             try:
-                for chunk in _sse_events(lines, wire):
+                for chunk in _sse_events(lines, state):
                     if chunk.get("error"):
                         raise _stream_error(chunk["error"], endpoint)
                     if isinstance(chunk.get("model"), str) and chunk["model"]:
                         model = chunk["model"]
                     if chunk.get("usage"):
-                        wire.usage = _usage(chunk["usage"])
-                    delta = wire.take(chunk)
+                        state.usage = _usage(chunk["usage"])
+                    delta = state.take(chunk)
                     if delta:
                         yield delta
             except Exception as error:
                 # A connection that breaks (or stalls past the timeout) after the reply
                 # began: what arrived is the reply, marked as cut off, so it is never
                 # taken for whole. Before anything arrived it is an ordinary failure.
-                if not wire.begun or not _broken_connection(error):
+                if not state.begun or not _broken_connection(error):
                     raise
-                wire.broken = True
-            if not wire.begun and wire.finish is None:
-                if not wire.done:
+                state.broken = True
+            if not state.begun and state.finish is None:
+                if not state.done:
                     raise _EmptyStream
                 raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
-            yield wire.reply(model, endpoint.label)
-            if wire.broken:
+            yield state.reply(model, endpoint.label)
+            if state.broken:
                 return
             # The reply is handed on; now read on to the end of the body, in this worker
             # thread, so the connection goes back to the pool: a response closed
@@ -281,9 +281,8 @@ class OpenAIChat:
         size = f" ({window} tokens)" if window else ""
         message = (
             f"{endpoint.label}: the conversation no longer fits the model's context "
-            f"window{size}; start afresh with --new or %agent reset, or give the model a "
-            "larger context (the config list's context_window; llama.cpp --n_ctx, "
-            "Ollama num_ctx)"
+            f"window{size}; start afresh with --new or %agent reset, or run the model "
+            "with a larger context (llama.cpp --n_ctx, Ollama num_ctx)"
         )
         return ContextWindowExceeded(redact(message, self._keys(endpoint)), window)
 

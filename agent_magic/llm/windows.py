@@ -152,9 +152,14 @@ def _window_key(endpoint: Endpoint) -> tuple[str, str, str]:
     )
 
 
+# Windows the servers' own context-length errors named: the limit they enforce.
+_LEARNED: dict[tuple[str, str, str], int] = {}
+
+
 def _remember_window(endpoint: Endpoint, window: int) -> None:
+    """Keep the window a context-length error named, for this endpoint from now on."""
     with _WINDOWS_LOCK:
-        _WINDOWS[_window_key(endpoint)] = window
+        _LEARNED[_window_key(endpoint)] = window
 
 
 def context_window_for(
@@ -167,9 +172,10 @@ def context_window_for(
 ) -> int | None:
     """The endpoint's context window in tokens, or None when nothing says it.
 
-    In order: the config list's ``context_window``; what this endpoint's server said
-    (asked once per kernel and cached; a context-length error that named the window
-    counts too); the table of well-known models (:data:`KNOWN_WINDOWS`). The server is
+    In order: a window the server's own context-length error named (the limit it
+    enforces; with a config-list ``context_window`` too, the smaller); the config list's
+    ``context_window``; what this endpoint's server reports (asked once per kernel and
+    cached); the table of well-known models (:data:`KNOWN_WINDOWS`). The server is
     asked only for a ``base_url`` that is not api.openai.com, and only what it reports
     as the *running* window counts: vLLM's ``max_model_len`` and similar fields in
     ``GET /models``, llama.cpp's server ``GET /props`` (``n_ctx``), Ollama's
@@ -180,9 +186,13 @@ def context_window_for(
     endpoint's position in it) lends its SDK client and settings; without it a client
     is built from the endpoint and the environment.
     """
+    key = _window_key(endpoint)
+    with _WINDOWS_LOCK:
+        learned = _LEARNED.get(key)
+    if learned:
+        return min(learned, endpoint.context_window or learned)
     if endpoint.context_window:
         return endpoint.context_window
-    key = _window_key(endpoint)
     with _WINDOWS_LOCK:
         if key in _WINDOWS and _WINDOWS[key]:
             return _WINDOWS[key]
