@@ -108,7 +108,7 @@ class OpenAIChat:
             while True:
                 items = _in_thread(
                     lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
-                        c, e, i, messages, t, s
+                        c, e, messages, t, index=i, streamed=s
                     ),
                     self.tick,
                     first_within=self.retry_budget,
@@ -194,11 +194,15 @@ class OpenAIChat:
         self,
         client: Any,
         endpoint: Endpoint,
-        index: int,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
-        streamed: bool,
+        *,
+        index: int = 0,
+        streamed: bool | None = None,
     ) -> Iterator[str | ChatReply]:
+        """One request to one endpoint (``index`` in the list), run in a worker thread."""
+        if streamed is None:
+            streamed = self.stream_replies
         # Messages and tools go through extra_body: the SDK would otherwise walk
         # and re-validate the whole history on every call (milliseconds per step
         # in long conversations) while retries, errors, Azure routing and
