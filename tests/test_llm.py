@@ -312,3 +312,18 @@ def test_clean_model_name_gives_a_name_or_the_fix(text: str) -> None:
         assert "--model is empty" in str(error)
     else:
         assert name and name == name.strip()
+
+
+def test_usage_table_marks_estimates_and_counts_them() -> None:
+    replies = [
+        ChatReply("a", usage=Usage(100, 20), model="gpt-4o-mini", endpoint="e"),
+        ChatReply("b", usage=None, model="gpt-4o-mini", endpoint="e"),
+        ChatReply("c", usage=None, model="gpt-4o-mini", endpoint="e"),
+    ]
+    plain, markdown = usage_table(replies, [None, Usage(50, 10), None])
+    rows = plain.splitlines()
+    assert rows[2].split()[3:7] == ["~50", "~10", "~60", "~$0.00001"]
+    assert rows[3].split()[3:6] == ["unknown"] * 3
+    assert rows[4].split()[:4] == ["total", "~150", "~30", "~180"]
+    assert "~ marks an estimate: the server reported no usage for call 2." in plain
+    assert "no token usage for call 3" in markdown

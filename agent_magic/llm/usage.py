@@ -45,12 +45,16 @@ def cost(model: str, usage: Usage | None) -> float | None:
 UNKNOWN = "unknown"
 
 
-def usage_table(replies: Sequence[ChatReply]) -> tuple[str, str]:
+def usage_table(
+    replies: Sequence[ChatReply], estimates: Sequence[Usage | None] = ()
+) -> tuple[str, str]:
     """``%agent usage``: one row per model call and a total, as (plain text, Markdown).
 
     A call whose server reported no usage shows "unknown", never 0 (llama.cpp's server
-    sends none in streams); the totals add up what is known and a note says how many
-    calls are missing from them. Cost is shown where the model's price is known.
+    sends none in streams), unless ``estimates`` (by position, e.g. from
+    ``agent_magic.window.estimate_tokens``) holds one for it: then it shows "~N",
+    counts in the totals, and the totals are marked "~" too. Cost is shown where the
+    model's price is known. Notes under the table say what is missing or estimated.
     """
     if not replies:
         return ("(no model calls yet)", "*(no model calls yet)*")
@@ -58,9 +62,13 @@ def usage_table(replies: Sequence[ChatReply]) -> tuple[str, str]:
     total_in = total_out = 0
     total_cost = 0.0
     unknown_usage: list[int] = []
+    estimated: list[int] = []
     unknown_cost = 0
     for i, reply in enumerate(replies, 1):
-        usage = reply.usage
+        usage, mark = reply.usage, ""
+        if usage is None and i <= len(estimates) and estimates[i - 1] is not None:
+            usage, mark = estimates[i - 1], "~"
+            estimated.append(i)
         price = cost(reply.model, usage)
         if usage is None:
             unknown_usage.append(i)
@@ -68,25 +76,25 @@ def usage_table(replies: Sequence[ChatReply]) -> tuple[str, str]:
         else:
             total_in += usage.prompt_tokens
             total_out += usage.completion_tokens
-            tokens = (
-                str(usage.prompt_tokens),
-                str(usage.completion_tokens),
-                str(usage.total_tokens),
+            tokens = tuple(
+                f"{mark}{n}"
+                for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
             )
         if price is None:
             unknown_cost += 1
         else:
             total_cost += price
-        shown_cost = "" if price is None else f"${price:.5f}"
+        shown_cost = "" if price is None else f"{mark}${price:.5f}"
         rows.append((str(i), reply.model, reply.endpoint, *tokens, shown_cost, reply.source))
     everything_unknown = len(unknown_usage) == len(replies)
+    mark = "~" if estimated else ""
     totals = (
         (UNKNOWN,) * 3
         if everything_unknown
-        else (str(total_in), str(total_out), str(total_in + total_out))
+        else tuple(f"{mark}{n}" for n in (total_in, total_out, total_in + total_out))
     )
     some_cost = unknown_cost < len(replies)
-    rows.append(("total", "", "", *totals, f"${total_cost:.5f}" if some_cost else "", ""))
+    rows.append(("total", "", "", *totals, f"{mark}${total_cost:.5f}" if some_cost else "", ""))
     head = ("call", "model", "endpoint", "prompt", "completion", "total", "cost", "source")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     plain = "\n".join(
@@ -97,15 +105,14 @@ def usage_table(replies: Sequence[ChatReply]) -> tuple[str, str]:
     md += "\n".join("| " + " | ".join(r) + " |" for r in rows)
     notes = []
     if unknown_usage:
-        which = ", ".join(map(str, unknown_usage[:20])) + (
-            ", ..." if len(unknown_usage) > 20 else ""
-        )
         notes.append(
-            f"The server reported no token usage for call{'s' if len(unknown_usage) > 1 else ''} "
-            f"{which} (llama.cpp sends none in streams): unknown, not 0"
+            f"The server reported no token usage for {_calls(unknown_usage)} "
+            "(llama.cpp sends none in streams): unknown, not 0"
             + ("" if everything_unknown else ", and not in the totals")
             + "."
         )
+    if estimated:
+        notes.append(f"~ marks an estimate: the server reported no usage for {_calls(estimated)}.")
     if unknown_cost:
         notes.append(
             ("The total leaves out calls without a known price. " if some_cost else "")
@@ -116,3 +123,8 @@ def usage_table(replies: Sequence[ChatReply]) -> tuple[str, str]:
         plain += "\n" + note
         md += "\n\n" + note
     return (plain, md)
+
+
+def _calls(numbers: Sequence[int]) -> str:
+    shown = ", ".join(map(str, numbers[:20])) + (", ..." if len(numbers) > 20 else "")
+    return f"call{'s' if len(numbers) > 1 else ''} {shown}"
