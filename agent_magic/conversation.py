@@ -80,6 +80,9 @@ class ToolCallRequest:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens the server counted for one call. A reply whose server reported none has
+    ``usage=None``, never a zero Usage: llama.cpp, for one, sends none in streams."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -99,10 +102,25 @@ class ChatReply:
     endpoint: str = ""  # which configured endpoint answered (a label, never a key)
     finish_reason: str | None = None
     source: str = "live"  # "live", "cache" or "replay"
+    # Why the reply is not whole, when it is not: "length" (the token limit),
+    # "content_filter", or "incomplete stream" (the stream ended without a finish
+    # reason or without [DONE]). Code in such a reply may be half-written.
+    cut_off: str | None = None
 
 
 class ChatError(Exception):
     """The model could not be reached or refused the request; the message is one line."""
+
+
+class ContextWindowExceeded(ChatError):
+    """The request did not fit the model's context window; ``window`` is its size in
+    tokens when the server said it. Trimming the conversation and asking again can help;
+    the next endpoint of a config list would see the same conversation, so it is not tried.
+    """
+
+    def __init__(self, message: str, window: int | None = None) -> None:
+        super().__init__(message)
+        self.window = window
 
 
 class ChatClient(Protocol):

@@ -83,6 +83,15 @@ class Reply:
     tool-argument) chunks, without a finish chunk or ``[DONE]``; for a JSON answer it
     drops the connection halfway through the body. ``malformed`` answers 200 with a body
     that is not valid JSON (streaming: one broken ``data:`` line after the first chunk).
+
+    How a stream ends, to script the ways real servers cut replies short:
+    ``done=False`` leaves out ``data: [DONE]`` (the body still ends cleanly);
+    ``send_finish=False`` sends no chunk with a finish reason; ``send_usage=False``
+    sends no usage at all, even when asked (llama.cpp's server in streams).
+    ``no_choices`` answers with ``"choices": []``. ``pieces`` sets the exact streamed
+    content deltas (default: word-sized pieces of ``content``), e.g. one 1 MB delta.
+    ``stall_after=N`` with ``stall=S`` goes silent for S seconds after N content chunks
+    (a stream that stalls mid-reply), then carries on.
     """
 
     content: str | None = ""
@@ -94,8 +103,17 @@ class Reply:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     malformed: bool = False
+    done: bool = True
+    send_finish: bool = True
+    send_usage: bool = True
+    no_choices: bool = False
+    pieces: Sequence[str] | None = None
+    stall_after: int | None = None
+    stall: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.pieces is not None:
+            object.__setattr__(self, "pieces", tuple(self.pieces))
         calls = tuple(self.tool_calls)
         for call in calls:
             if not isinstance(call, ToolCall):
@@ -127,6 +145,16 @@ class Failure:
     ``message``, ``type`` and ``code`` default to what OpenAI sends for the status.
     ``retry_after`` sets the Retry-After header (seconds; the SDK accepts fractions).
     ``should_retry`` sets ``x-should-retry``, which the openai SDK obeys over its own rules.
+    ``extra`` adds fields beside ``message`` in the error object (llama.cpp's server sends
+    ``n_ctx``). ``body`` replaces the whole error body (Ollama sends ``{"error": "..."}``).
+
+    ``in_stream`` says how a *streamed* request fails: None (default) answers the
+    status as usual; "event" answers 200 and puts ``data: {"error": {...}}`` in the
+    stream, then ends it without ``[DONE]`` (llama.cpp's server, vLLM); "empty" answers
+    200 with an event stream that ends at once, with nothing in it, as
+    llama-cpp-python's server does when the request fails (the error only in its log).
+    A request that is not streamed gets the status either way.
+    See :meth:`context_length` for each server's context-length error.
     """
 
     status: int
@@ -137,8 +165,88 @@ class Failure:
     delay: float = 0.0
     param: str | None = None
     should_retry: bool | None = None
+    extra: Mapping[str, Any] | None = None
+    body: Any = None
+    in_stream: str | None = None
 
-    def error_body(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if self.in_stream not in (None, "event", "empty"):
+            raise ValueError(
+                f'Failure.in_stream is None, "event" or "empty", not {self.in_stream!r}'
+            )
+
+    @classmethod
+    def context_length(
+        cls, style: str = "openai", *, window: int = 1024, requested: int = 1091
+    ) -> Failure:
+        """A context-length error as ``style`` sends it (for the request over ``window``).
+
+        Styles, from the servers' source: "openai" (api.openai.com: 400,
+        ``code: context_length_exceeded``); "llama-cpp-python" (its 400 after its error
+        formatter rewrote the message OpenAI's way); "llama-cpp-python-raw" (the
+        message llama_cpp raises, "Requested tokens (N) exceed context window of W",
+        as a 500 where no formatter catches it); "llama-cpp-python-stream" (a streamed
+        request: 200 and an empty stream; a request asked again without streaming gets
+        the 400); "llama-server" (llama.cpp's own server: ``exceed_context_size_error``
+        with ``n_ctx``; streamed, an error event); "ollama" (``{"error": "..."}``, no
+        size); "vllm" (400 "This model's maximum context length is W tokens...").
+        """
+        openai_words = (
+            f"This model's maximum context length is {window} tokens. However, your "
+            f"messages resulted in {requested} tokens. Please reduce the length of the "
+            "messages."
+        )
+        llama_cpp_python = (
+            f"This model's maximum context length is {window} tokens. However, you "
+            f"requested {requested} tokens ({requested} in the messages, None in the "
+            "completion). Please reduce the length of the messages or completion."
+        )
+        styles: dict[str, Failure] = {
+            "openai": cls(400, openai_words, code="context_length_exceeded", param="messages"),
+            "llama-cpp-python": cls(
+                400, llama_cpp_python, code="context_length_exceeded", param="messages"
+            ),
+            "llama-cpp-python-raw": cls(
+                500, f"Requested tokens ({requested}) exceed context window of {window}"
+            ),
+            "llama-cpp-python-stream": cls(
+                400,
+                llama_cpp_python,
+                code="context_length_exceeded",
+                param="messages",
+                in_stream="empty",
+            ),
+            "llama-server": cls(
+                400,
+                f"request ({requested} tokens) exceeds the available context size "
+                f"({window} tokens), try increasing it",
+                type="exceed_context_size_error",
+                extra={"n_prompt_tokens": requested, "n_ctx": window},
+                in_stream="event",
+            ),
+            "ollama": cls(
+                400,
+                body={
+                    "error": "the prompt is longer than the context length currently "
+                    "available to the model; shorten the prompt, adjust the context "
+                    "length in settings, or use a model with a longer context length"
+                },
+            ),
+            "vllm": cls(
+                400,
+                f"This model's maximum context length is {window} tokens. However, you "
+                f"requested {requested} tokens in the messages, Please reduce the length "
+                "of the messages.",
+                type="BadRequestError",
+            ),
+        }
+        if style not in styles:
+            raise ValueError(f"context_length style is one of {sorted(styles)}, not {style!r}")
+        return styles[style]
+
+    def error_body(self) -> Any:
+        if self.body is not None:
+            return self.body
         fallback = "server_error" if self.status >= 500 else "invalid_request_error"
         kind, code, message = _ERROR_DEFAULTS.get(
             self.status, (fallback, None, f"HTTP {self.status} from FakeOpenAIServer.")
@@ -149,6 +257,7 @@ class Failure:
                 "type": self.type if self.type is not None else kind,
                 "param": self.param,
                 "code": self.code if self.code is not None else code,
+                **(self.extra or {}),
             }
         }
 
@@ -222,8 +331,18 @@ class FakeOpenAIServer:
     answer is a 500 saying "FakeOpenAIServer: no scripted reply left". With ``api_key``
     set, other keys get 401; with ``models`` set, other models get 404.
 
+    Like real servers, it can also refuse before the script is consulted:
+    ``context_window`` (tokens, counted roughly as characters / 4 of the messages)
+    fails every request over it with :meth:`Failure.context_length` in
+    ``context_style``, streamed or not; ``reject_stream_options`` answers 400 to a
+    request carrying ``stream_options`` (older Azure API versions, some proxies).
+
     Serves ``POST /v1/chat/completions`` (JSON or SSE), Azure's
-    ``POST /openai/deployments/{name}/chat/completions`` and ``GET /v1/models``.
+    ``POST /openai/deployments/{name}/chat/completions`` and ``GET /v1/models``, whose
+    entries get the fields in ``model_fields[id]`` (vLLM's ``max_model_len``...).
+    ``routes`` answers other paths with JSON: ``{("GET", "/props"): {...}}`` (a value
+    may be a ``Failure``, or a callable taking the ``RecordedRequest``), to stand in for
+    llama.cpp's ``/props`` or Ollama's ``/api/ps`` and ``/api/show``.
     """
 
     def __init__(
@@ -234,12 +353,23 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         responder: Responder | None = None,
+        context_window: int | None = None,
+        context_style: str = "openai",
+        reject_stream_options: bool = False,
+        model_fields: Mapping[str, Mapping[str, Any]] | None = None,
+        routes: Mapping[tuple[str, str], Any] | None = None,
     ) -> None:
         self.api_key = api_key
         self.models = frozenset(models) if models is not None else None
         self.host = host
         self.port = port
         self.responder = responder
+        self.context_window = context_window
+        self.context_style = context_style
+        Failure.context_length(context_style)  # an unknown style fails here, not mid-test
+        self.reject_stream_options = reject_stream_options
+        self.model_fields = {k: dict(v) for k, v in (model_fields or {}).items()}
+        self.routes = dict(routes or {})
         self._lock = threading.Lock()
         self._queue: deque[ReplyItem] = deque()
         self._requests: list[RecordedRequest] = []
@@ -326,6 +456,16 @@ class FakeOpenAIServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The chat-completions requests only: not ``GET /models`` or other routes a
+        client asks about the server (its context window, its model list)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "POST" and (r.path == "/v1/chat/completions" or r.deployment is not None)
+        ]
+
     def _record(self, request: RecordedRequest) -> int:
         with self._lock:
             self._requests.append(request)
@@ -399,6 +539,16 @@ class FakeOpenAIServer:
                 f"The model `{request.model}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
+        if self.reject_stream_options and "stream_options" in request.json:
+            return Failure(
+                400, "Unrecognized request argument supplied: stream_options", param=None
+            )
+        if self.context_window is not None:
+            tokens = _rough_tokens(_prompt_text(request.messages))
+            if tokens > self.context_window:
+                return Failure.context_length(
+                    self.context_style, window=self.context_window, requested=tokens
+                )
         return None
 
     def _pause(self, seconds: float) -> bool:
@@ -501,21 +651,25 @@ class _Answer:
                 }
                 for call, call_id in zip(reply.tool_calls, self.tool_call_ids, strict=True)
             ]
-        return {
+        completion: dict[str, Any] = {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [
+            "choices": []
+            if reply.no_choices
+            else [
                 {
                     "index": 0,
                     "message": message,
                     "logprobs": None,
-                    "finish_reason": _finish_reason(reply),
+                    "finish_reason": _finish_reason(reply) if reply.send_finish else None,
                 }
             ],
-            "usage": _usage(reply, self.request),
         }
+        if reply.send_usage:
+            completion["usage"] = _usage(reply, self.request)
+        return completion
 
     def chunk(
         self, delta: dict[str, Any] | None, finish_reason: str | None = None
@@ -530,15 +684,19 @@ class _Answer:
             if delta is None
             else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
         }
-        if self.request.include_usage:
+        if self.request.include_usage and self.reply.send_usage:
             chunk["usage"] = _usage(self.reply, self.request) if delta is None else None
         return chunk
 
     def stream(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
         """(role chunk, content and tool-call chunks, finish and usage chunks)."""
         reply = self.reply
+        if reply.no_choices:
+            usage = [self.chunk(None)] if self.request.include_usage and reply.send_usage else []
+            return self.chunk(None), [], usage
         first = self.chunk({"role": "assistant", "content": "", "refusal": None})
-        body = [self.chunk({"content": piece}) for piece in _content_pieces(reply.content or "")]
+        pieces = reply.pieces if reply.pieces is not None else _content_pieces(reply.content or "")
+        body = [self.chunk({"content": piece}) for piece in pieces]
         for index, (call, call_id) in enumerate(
             zip(reply.tool_calls, self.tool_call_ids, strict=True)
         ):
@@ -555,8 +713,8 @@ class _Answer:
                 for piece in pieces
                 if piece
             )
-        last = [self.chunk({}, _finish_reason(reply))]
-        if self.request.include_usage:
+        last = [self.chunk({}, _finish_reason(reply))] if reply.send_finish else []
+        if self.request.include_usage and reply.send_usage:
             last.append(self.chunk(None))
         return first, body, last
 
@@ -665,12 +823,26 @@ class _Handler(BaseHTTPRequestHandler):
         number = fake._record(request)
 
         is_chat = url.path == "/v1/chat/completions" or request.deployment is not None
-        if self.command == "POST" and is_chat:
+        route = fake.routes.get((self.command, url.path))
+        if route is not None:
+            self._route(request, route)
+        elif self.command == "POST" and is_chat:
             self._chat(request, number)
         elif self.command == "GET" and url.path.startswith("/v1/models"):
             self._models(request, url.path.removeprefix("/v1/models").strip("/"))
         else:
             self._failure(Failure(404, f"Invalid URL ({self.command} {url.path})"))
+
+    def _route(self, request: RecordedRequest, route: Any) -> None:
+        refusal = self.server.fake._refusal(request)
+        if refusal is not None:
+            self._failure(refusal)
+            return
+        answer = route(request) if callable(route) else route
+        if isinstance(answer, Failure):
+            self._failure(answer)
+        else:
+            self._json(200, answer)
 
     def _models(self, request: RecordedRequest, model_id: str) -> None:
         fake = self.server.fake
@@ -680,13 +852,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         names = sorted(fake.models) if fake.models is not None else list(DEFAULT_MODELS)
         entries = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "fake-openai-server"}
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "fake-openai-server",
+                **fake.model_fields.get(name, {}),
+            }
             for name in names
         ]
         if not model_id:
             self._json(200, {"object": "list", "data": entries})
         elif fake.models is None or model_id in fake.models:
-            self._json(200, {**entries[0], "id": model_id})
+            self._json(200, {**entries[0], **fake.model_fields.get(model_id, {}), "id": model_id})
         else:
             message = f"The model `{model_id}` does not exist or you do not have access to it."
             self._failure(Failure(404, message, code="model_not_found"))
@@ -701,7 +879,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(reply, Failure):
-            self._failure(reply)
+            if reply.in_stream is not None and request.stream:
+                self._stream_failure(reply)
+            else:
+                self._failure(reply)
             return
         answer = _Answer(
             reply=reply,
@@ -745,6 +926,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _failure(self, failure: Failure) -> None:
         self._json(failure.status, failure.error_body(), failure.headers())
 
+    def _stream_failure(self, failure: Failure) -> None:
+        """A 200 event stream that fails inside: an error event, or nothing at all."""
+        events: list[bytes] = []
+        if failure.in_stream == "event":
+            body = failure.error_body()
+            error = body.get("error", body) if isinstance(body, dict) else body
+            events.append(_sse({"error": error}))
+        self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+        self.wfile.write(b"0\r\n\r\n")  # a clean end, without [DONE]
+
     def _completion(self, answer: _Answer) -> None:
         data = json.dumps(answer.completion()).encode()
         if answer.reply.malformed:
@@ -768,13 +963,18 @@ class _Handler(BaseHTTPRequestHandler):
             events.extend(_sse(chunk) for chunk in body[: max(reply.cut_after, 0)])
         else:
             events.extend(_sse(chunk) for chunk in [*body, *last])
-            events.append(_sse("[DONE]"))
+            if reply.done:
+                events.append(_sse("[DONE]"))
 
         self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        # events[0] is the role chunk; content chunk N is events[N] (malformed aside).
+        stall_at = None if reply.stall_after is None else reply.stall_after + 1
         for i, event in enumerate(events):
             if i and not self.server.fake._pause(reply.chunk_delay):
+                break
+            if i == stall_at and not self.server.fake._pause(reply.stall):
                 break
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         else:

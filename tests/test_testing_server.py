@@ -467,3 +467,107 @@ def test_cli_exits_by_itself_after_max_seconds(tmp_path: Path) -> None:
             assert process.stdout.read().startswith("http://127.0.0.1:")
         finally:
             stop(process)
+
+
+# -- how streams end, and what real servers add ---------------------------------------------
+
+
+def raw_stream(server: FakeOpenAIServer, **body: object) -> list[str]:
+    """The data lines of a streamed answer, read without the SDK."""
+    payload = json.dumps({"model": "m", "messages": HI, "stream": True, **body}).encode()
+    request = urllib.request.Request(
+        server.base_url + "/chat/completions",
+        data=payload,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+        text = answer.read().decode()
+    return [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+
+
+def finishes(lines: list[str]) -> list[str | None]:
+    events = [json.loads(line) for line in lines if line != "[DONE]"]
+    return [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
+
+
+def test_a_stream_can_end_without_done_or_without_a_finish_reason(server) -> None:
+    server.enqueue(Reply("a b", done=False), Reply("a b", send_finish=False), "a b")
+    no_done, no_finish, whole = raw_stream(server), raw_stream(server), raw_stream(server)
+    assert no_done[-1] != "[DONE]" and finishes(no_done) == ["stop"]
+    assert no_finish[-1] == "[DONE]" and finishes(no_finish) == []
+    assert whole[-1] == "[DONE]" and finishes(whole) == ["stop"]
+
+
+def test_send_usage_false_sends_none_even_when_asked(server) -> None:
+    server.enqueue(Reply("a b", send_usage=False), Reply("a b", send_usage=False))
+    lines = raw_stream(server, stream_options={"include_usage": True})
+    assert all("usage" not in json.loads(line) for line in lines if line != "[DONE]")
+    assert ask(server).usage is None
+
+
+def test_no_choices_and_explicit_pieces(server) -> None:
+    server.enqueue(Reply("x", no_choices=True), Reply("ignored", pieces=["one ", "big piece"]))
+    assert ask(server).choices == []
+    events = [json.loads(line) for line in raw_stream(server) if line != "[DONE]"]
+    deltas = [c["delta"].get("content") for e in events for c in e["choices"]]
+    assert [d for d in deltas if d] == ["one ", "big piece"]
+
+
+def test_failures_inside_a_stream(server) -> None:
+    server.enqueue(Failure(500, "slot gone", in_stream="event"), Failure(500, in_stream="empty"))
+    [event] = raw_stream(server)
+    assert json.loads(event)["error"]["message"] == "slot gone"
+    assert raw_stream(server) == []
+    server.enqueue(Failure(503, "plain", in_stream="event"))
+    with pytest.raises(openai.InternalServerError):
+        ask(server)  # not streamed: the status as usual
+
+
+def test_context_window_refuses_long_requests_in_each_style() -> None:
+    with FakeOpenAIServer(context_window=10, context_style="llama-server") as server:
+        server.enqueue("short answer")
+        assert ask(server).choices[0].message.content == "short answer"
+        long = [{"role": "user", "content": "word " * 100}]
+        with pytest.raises(openai.BadRequestError) as info:
+            client_for(server).chat.completions.create(model="m", messages=long)
+        assert info.value.body["n_ctx"] == 10 and "exceeds the available context" in str(info.value)
+    for style in ("openai", "llama-cpp-python", "llama-cpp-python-raw", "ollama", "vllm"):
+        assert Failure.context_length(style).status in (400, 500)
+    with pytest.raises(ValueError, match="context_length style"):
+        Failure.context_length("nope")
+
+
+def test_reject_stream_options() -> None:
+    with FakeOpenAIServer(reject_stream_options=True) as server:
+        server.enqueue("fine")
+        with pytest.raises(openai.BadRequestError, match="stream_options"):
+            client_for(server).chat.completions.create(
+                model="m", messages=HI, stream=True, stream_options={"include_usage": True}
+            )
+        assert [
+            chunk
+            for chunk in client_for(server).chat.completions.create(
+                model="m", messages=HI, stream=True
+            )
+        ]
+
+
+def test_model_fields_and_routes() -> None:
+    fields = {"m": {"max_model_len": 4096}}
+    routes = {("GET", "/props"): {"n_ctx": 2048}, ("GET", "/gone"): Failure(404, "no")}
+    with FakeOpenAIServer(models=["m"], model_fields=fields, routes=routes) as server:
+        [entry] = client_for(server).models.list().data
+        assert entry.id == "m" and entry.model_extra["max_model_len"] == 4096
+        with urllib.request.urlopen(server.url + "/props", timeout=5) as answer:
+            assert json.load(answer) == {"n_ctx": 2048}
+        assert http_error(server.url + "/gone")[0] == 404
+
+
+def test_chat_requests_leave_out_the_other_routes(server) -> None:
+    server.enqueue("one")
+    client = client_for(server)
+    client.models.list()
+    client.chat.completions.create(model="m", messages=HI)
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
+    assert [r.path for r in server.chat_requests] == ["/v1/chat/completions"]

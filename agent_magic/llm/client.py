@@ -1,17 +1,5 @@
-"""Talking to OpenAI-compatible chat endpoints: the config list, fallback, streaming.
-
-:class:`OpenAIChat` implements the :class:`~agent_magic.conversation.ChatClient`
-seam on top of the openai SDK, which already retries 429/5xx/timeouts with
-exponential backoff and honours ``Retry-After``; we do not add a second retry
-layer. What we add: a list of endpoints tried in order (AutoGen's
-``OAI_CONFIG_LIST`` format), one-line errors that name the fix, keys kept out of
-every message, and a worker thread so the kernel's interrupt stops a request
-within a tick even when the socket is silent.
-
-The SDK is never imported at module level, so ``%load_ext`` stays fast:
-:func:`warm_import` imports it (and builds the likely client) in a background
-thread from ``%load_ext`` on, and a first request made before that finishes
-imports what it needs itself.
+"""The openai-SDK-backed chat client: endpoints tried in order, a worker thread per
+request, shared SDK clients, the warm-up import, and the endpoint's model list.
 """
 
 from __future__ import annotations
@@ -23,148 +11,37 @@ import itertools
 import json
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .conversation import ChatError, ChatReply, ToolCallRequest, Usage
-
-# US$ per million tokens (input, output), for `%agent usage`. Public list prices;
-# unknown models simply show no cost.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6),
-    "gpt-4.1": (2.0, 8.0),
-    "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-4.1-nano": (0.1, 0.4),
-    "gpt-4-turbo": (10.0, 30.0),
-    "gpt-4": (30.0, 60.0),
-    "gpt-3.5-turbo": (0.5, 1.5),
-    "o3-mini": (1.1, 4.4),
-    "o4-mini": (1.1, 4.4),
-}
-
-
-def cost(model: str, usage: Usage | None) -> float | None:
-    """Dollar cost of one call, or None when the model's price is unknown."""
-    if usage is None:
-        return None
-    price = PRICES.get(model) or PRICES.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model))
-    if price is None:
-        return None
-    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One entry of the config list. ``api_key`` never appears in repr or labels."""
-
-    model: str
-    api_key: str | None = field(default=None, repr=False)
-    base_url: str | None = None
-    api_type: str = "openai"  # "openai" or "azure"
-    api_version: str | None = None
-
-    @property
-    def label(self) -> str:
-        where = self.base_url or ("Azure OpenAI" if self.api_type == "azure" else "api.openai.com")
-        return f"{self.model} @ {where}"
-
-
-class ConfigError(ValueError):
-    """The configuration cannot work; the message says how to fix it."""
-
-
-def load_config_list(source: str) -> list[dict[str, Any]]:
-    """Read a config list from a JSON string, a JSON file path, or an env var holding either."""
-    text = source.strip()
-    if not text.startswith("["):
-        path = Path(os.path.expanduser(text))
-        if not path.is_file():
-            raise ConfigError(
-                f"config list {text!r} is neither a JSON list nor a readable file; "
-                "give a path to a JSON file or the JSON itself"
-            )
-        text = path.read_text(encoding="utf-8")
-    try:
-        entries = json.loads(text)
-    except ValueError as error:
-        raise ConfigError(
-            f"config list is not valid JSON ({error.msg} at line {error.lineno})"
-        ) from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise ConfigError('config list must be a JSON list of objects like {"model": "gpt-4o"}')
-    return entries
-
-
-def resolve_endpoints(
-    *,
-    model: str,
-    base_url: str | None = None,
-    config_list: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> list[Endpoint]:
-    """Decide which endpoints to try, in order.
-
-    A config list (trait, or ``OAI_CONFIG_LIST``) wins; ``--model`` then picks
-    its entries for that model when any match. Without one, a single endpoint
-    is built from the model, ``base_url`` and the SDK's own variables.
-    """
-    env = os.environ if env is None else env
-    source = config_list or env.get("OAI_CONFIG_LIST")
-    if source:
-        entries = [_endpoint(entry, i) for i, entry in enumerate(load_config_list(source))]
-        if not entries:
-            raise ConfigError('config list is empty; add at least one {"model": ...} entry')
-        if base_url:
-            entries = [
-                Endpoint(e.model, e.api_key, base_url, e.api_type, e.api_version) for e in entries
-            ]
-        return entries
-    if base_url:
-        return [Endpoint(model, None, base_url)]
-    azure = env.get("AZURE_OPENAI_ENDPOINT") and not env.get("OPENAI_BASE_URL")
-    if azure and (not env.get("OPENAI_API_KEY") or env.get("AZURE_OPENAI_API_KEY")):
-        return [
-            Endpoint(
-                model,
-                None,
-                env["AZURE_OPENAI_ENDPOINT"],
-                "azure",
-                env.get("OPENAI_API_VERSION"),
-            )
-        ]
-    return [Endpoint(model, None, env.get("OPENAI_BASE_URL") or None)]
-
-
-def _endpoint(entry: dict[str, Any], index: int) -> Endpoint:
-    if not entry.get("model"):
-        raise ConfigError(f'config list entry {index + 1} has no "model"')
-    api_type = str(entry.get("api_type") or "openai").lower()
-    if api_type not in ("openai", "azure", "open_ai"):
-        raise ConfigError(f"config list entry {index + 1}: api_type must be openai or azure")
-    return Endpoint(
-        model=str(entry["model"]),
-        api_key=entry.get("api_key") or None,
-        base_url=entry.get("base_url") or entry.get("api_base") or None,
-        api_type="azure" if api_type == "azure" else "openai",
-        api_version=entry.get("api_version") or None,
-    )
-
-
-_KEYISH = re.compile(r"(sk-[A-Za-z0-9_\-*.]{3,}|Bearer\s+\S+)")
-
-
-def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
-    """Remove anything that looks like a key, and the given secrets, from a message."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _KEYISH.sub("***", text)
+from ..conversation import ChatError, ChatReply, ContextWindowExceeded
+from .config import (
+    ConfigError,
+    Endpoint,
+    _environment_keys,
+    redact,
+    resolve_endpoints,
+    shown_url,
+)
+from .windows import _entries, _remember_window, context_window_for
+from .wire import (
+    _broken_connection,
+    _context_error,
+    _EmptyStream,
+    _explain,
+    _falls_through,
+    _http,
+    _rejects_stream_options,
+    _rejects_tools,
+    _reply_from_completion,
+    _send,
+    _sse_events,
+    _stream_error,
+    _StreamState,
+    _usage,
+)
 
 
 class OpenAIChat:
@@ -194,10 +71,25 @@ class OpenAIChat:
         self.retry_budget = retry_budget or None
         self._clients: dict[int, Any] = {}
         self.without_tools: set[int] = set()  # endpoints that refused tool definitions
+        # Endpoints that refused stream_options (usage in streams): asked without it.
+        self.without_stream_options: set[int] = set()
 
     @property
     def model(self) -> str:
         return self.endpoints[0].model
+
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        """The smallest known context window among the endpoints, or None if none is known.
+
+        The smallest, because the conversation is fitted before it is known which
+        endpoint will answer. See :func:`context_window_for`.
+        """
+        sizes = [
+            size
+            for index, endpoint in enumerate(self.endpoints)
+            if (size := context_window_for(endpoint, self, index=index, ask_server=ask_server))
+        ]
+        return min(sizes) if sizes else None
 
     # -- the seam ----------------------------------------------------------------
 
@@ -212,9 +104,12 @@ class OpenAIChat:
                 failures.append(str(error))
                 continue
             offered = None if index in self.without_tools else tools
+            streamed = self.stream_replies
             while True:
                 items = _in_thread(
-                    lambda c=client, e=endpoint, t=offered: self._request(c, e, messages, t),
+                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
+                        c, e, messages, t, index=i, streamed=s
+                    ),
                     self.tick,
                     first_within=self.retry_budget,
                     where=endpoint.label,
@@ -231,12 +126,29 @@ class OpenAIChat:
                         yielded = True
                         yield item
                     return
+                except _EmptyStream:
+                    streamed = False  # once: the next answer is a JSON body or an error
+                    continue
                 except Exception as error:  # the SDK's errors, re-raised from the worker
+                    window = _context_error(error)
+                    if window is not False:
+                        # The next endpoint would get the same conversation: say so now.
+                        raise self._too_long(endpoint, window) from None
                     if offered and not yielded and _rejects_tools(error):
                         # This endpoint (or model) cannot take tools: ask again without
                         # them; the model then writes fenced blocks, which run the same.
                         self.without_tools.add(index)
                         offered = None
+                        continue
+                    if (
+                        streamed
+                        and not yielded
+                        and index not in self.without_stream_options
+                        and _rejects_stream_options(error)
+                    ):
+                        # Usage in streams is a nicety; a server that refuses to be
+                        # asked for it streams without it (and its usage is unknown).
+                        self.without_stream_options.add(index)
                         continue
                     if yielded or not _falls_through(error):
                         raise ChatError(self._explain(error, endpoint)) from None
@@ -284,7 +196,13 @@ class OpenAIChat:
         endpoint: Endpoint,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
+        *,
+        index: int = 0,
+        streamed: bool | None = None,
     ) -> Iterator[str | ChatReply]:
+        """One request to one endpoint (``index`` in the list), run in a worker thread."""
+        if streamed is None:
+            streamed = self.stream_replies
         # Messages and tools go through extra_body: the SDK would otherwise walk
         # and re-validate the whole history on every call (milliseconds per step
         # in long conversations) while retries, errors, Azure routing and
@@ -296,52 +214,55 @@ class OpenAIChat:
         # parsed into the SDK's pydantic models: the same retries and errors, a fraction
         # of the time per reply and per streamed chunk.
         completions = client.chat.completions
-        if not self.stream_replies:
-            raw = completions.with_raw_response.create(
-                model=endpoint.model, messages=[], extra_body=body
+        if not streamed:
+            raw = _send(
+                lambda b: completions.with_raw_response.create(
+                    model=endpoint.model, messages=[], extra_body=b
+                ),
+                body,
             )
             yield _reply_from_completion(json.loads(raw.http_response.content), endpoint)
             return
-        body["stream_options"] = {"include_usage": True}
-        parts: list[str] = []
-        calls: dict[int, dict[str, str]] = {}
-        usage: Usage | None = None
-        finish: str | None = None
+        if index not in self.without_stream_options:
+            body["stream_options"] = {"include_usage": True}
+        state = _StreamState()
         model = endpoint.model
-        with completions.with_streaming_response.create(
-            model=endpoint.model, messages=[], stream=True, extra_body=body
-        ) as response:
-            lines = response.iter_lines()
-            for chunk in _sse_events(lines):
-                if chunk.get("error"):
-                    raise ChatError(
-                        f"{endpoint.label}: the server sent an error: {_error_text(chunk['error'])}"
+        with contextlib.ExitStack() as opened:
+            # The request goes out when the response is entered: inside _send.
+            response = _send(
+                lambda b: opened.enter_context(
+                    completions.with_streaming_response.create(
+                        model=endpoint.model, messages=[], stream=True, extra_body=b
                     )
-                model = chunk.get("model") or model
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or ():
-                    finish = choice.get("finish_reason") or finish
-                    delta = choice.get("delta") or {}
-                    if delta.get("content"):
-                        parts.append(delta["content"])
-                        yield delta["content"]
-                    for call in delta.get("tool_calls") or ():
-                        slot = calls.setdefault(
-                            call.get("index") or 0, {"id": "", "name": "", "arguments": ""}
-                        )
-                        if call.get("id"):
-                            slot["id"] = call["id"]
-                        function = call.get("function") or {}
-                        slot["name"] += function.get("name") or ""
-                        slot["arguments"] += function.get("arguments") or ""
-            if finish is None and not parts and not calls:
-                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
-            tool_calls = tuple(
-                ToolCallRequest(slot["id"] or f"call_{i}", slot["name"], slot["arguments"])
-                for i, slot in sorted(calls.items())
+                ),
+                body,
             )
-            yield ChatReply("".join(parts), tool_calls, usage, model, endpoint.label, finish)
+            lines = response.iter_lines()
+            try:
+                for chunk in _sse_events(lines, state):
+                    if chunk.get("error"):
+                        raise _stream_error(chunk["error"], endpoint)
+                    if isinstance(chunk.get("model"), str) and chunk["model"]:
+                        model = chunk["model"]
+                    if chunk.get("usage"):
+                        state.usage = _usage(chunk["usage"])
+                    delta = state.take(chunk)
+                    if delta:
+                        yield delta
+            except Exception as error:
+                # A connection that breaks (or stalls past the timeout) after the reply
+                # began: what arrived is the reply, marked as cut off, so it is never
+                # taken for whole. Before anything arrived it is an ordinary failure.
+                if not state.begun or not _broken_connection(error):
+                    raise
+                state.broken = True
+            if not state.begun and state.finish is None:
+                if not state.done:
+                    raise _EmptyStream
+                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+            yield state.reply(model, endpoint.label)
+            if state.broken:
+                return
             # The reply is handed on; now read on to the end of the body, in this worker
             # thread, so the connection goes back to the pool: a response closed
             # part-read closes its connection, and the next request would open a new
@@ -352,156 +273,85 @@ class OpenAIChat:
                 for _ in itertools.islice(lines, 16):
                     pass
 
+    def _keys(self, endpoint: Endpoint) -> list[str | None]:
+        return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]
+
     def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
-        return redact(
-            _explain(error, endpoint),
-            [
-                endpoint.api_key,
-                os.environ.get("OPENAI_API_KEY"),
-                os.environ.get("AZURE_OPENAI_API_KEY"),
-            ],
+        return redact(_explain(error, endpoint, self.timeout), self._keys(endpoint))
+
+    def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
+        if window:
+            _remember_window(endpoint, window)
+        size = f" ({window} tokens)" if window else ""
+        message = (
+            f"{endpoint.label}: the conversation no longer fits the model's context "
+            f"window{size}; start afresh with --new or %agent reset, or run the model "
+            "with a larger context (llama.cpp --n_ctx, Ollama num_ctx)"
         )
+        return ContextWindowExceeded(redact(message, self._keys(endpoint)), window)
 
 
-def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
-    if not isinstance(completion, dict) or not completion.get("choices"):
-        raise ChatError(f"{endpoint.label}: the reply had no choices")
-    choice = completion["choices"][0]
-    message = choice.get("message") or {}
-    calls = tuple(
-        ToolCallRequest(
-            c.get("id") or "", c["function"].get("name") or "", c["function"].get("arguments") or ""
-        )
-        for c in (message.get("tool_calls") or ())
-        if isinstance(c.get("function"), dict)
-    )
-    usage = _usage(completion["usage"]) if completion.get("usage") else None
-    return ChatReply(
-        message.get("content") or "",
-        calls,
-        usage,
-        completion.get("model") or endpoint.model,
-        endpoint.label,
-        choice.get("finish_reason"),
-    )
+def list_models(
+    endpoints: Endpoint | Sequence[Endpoint], *, timeout: float = 10.0, tick: float = 0.1
+) -> list[str]:
+    """The model ids the endpoint's server lists (``GET /models``), in its order.
 
-
-def _usage(usage: Mapping[str, Any]) -> Usage:
-    return Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
-
-
-def _error_text(error: Any) -> str:
-    if isinstance(error, dict):
-        error = error.get("message") or error
-    return " ".join(str(error).split())[:300]
-
-
-def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a server-sent event stream, up to ``[DONE]``.
-
-    Comments, event names and keep-alives are skipped, and so is a payload that is
-    JSON but not an object (some proxies send ``data: null`` or a bare number).
+    With several endpoints (a config list), the first whose server answers. A server
+    without such a list (404), an unreachable one or a refused key raises a
+    :class:`ChatError` with one line, never holding a key.
     """
-    data: list[str] = []
-    # A stream cut before its last blank line still ends its event.
-    for line in itertools.chain(lines, [""]):
-        if line.startswith("data:"):
-            data.append(line[5:].lstrip())
+    given = [endpoints] if isinstance(endpoints, Endpoint) else list(endpoints)
+    chat = OpenAIChat(given, timeout=timeout, max_retries=0, tick=tick)
+    failures: list[str] = []
+    for index, endpoint in enumerate(given):
+        if endpoint.api_type == "azure":
+            failures.append(
+                f"{endpoint.label}: Azure OpenAI lists no deployments through this API; "
+                "see the resource's deployments in the Azure portal"
+            )
             continue
-        if line or not data:
+        try:
+            client = chat._client(index, endpoint)
+        except ConfigError as error:
+            failures.append(str(error))
             continue
-        payload = "\n".join(data).strip()
-        data = []
-        if payload == "[DONE]":
-            return
-        event = json.loads(payload)
-        if isinstance(event, dict):
-            yield event
+        try:
+            [data] = _in_thread(
+                lambda c=client: iter([_call_models(c, timeout)]), tick, where=endpoint.label
+            )
+        except Exception as error:
+            failures.append(redact(_explain_listing(error, endpoint), chat._keys(endpoint)))
+            continue
+        ids = [str(e["id"]) for e in _entries(data) if e.get("id")]
+        if not ids and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
+            failures.append(f"{endpoint.label}: the server's model list could not be read")
+            continue
+        return ids
+    if len(failures) == 1:
+        raise ChatError(failures[0])
+    numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
+    raise ChatError(f"no endpoint listed its models: {numbered}")
 
 
-def _rejects_tools(error: BaseException) -> bool:
-    """A 400/422/501 that blames the tools: servers and models without tool calling.
+def _call_models(client: Any, timeout: float) -> Any:
+    httpx = _http()
 
-    Only messages that say tools are unsupported or invalid: any other 400 (a context
-    too long, a bad message) is the user's to see, not a reason to ask again.
-    """
+    options: Any = {"timeout": timeout, "max_retries": 0}
+    return client.get("/models", cast_to=httpx.Response, options=options).json()
+
+
+def _explain_listing(error: BaseException, endpoint: Endpoint) -> str:
     import openai
 
-    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 501):
-        return False
-    return bool(_TOOLS_REJECTED.search(_detail(error) or str(error)))
-
-
-_TOOLS_REJECTED = re.compile(
-    r"\b(tools?|tool_choice|function calling)\b.{0,40}\b(not |un)"
-    r"(supported|available|allowed|recognized|permitted|enabled)"
-    r"|\b(does not|doesn't|do not|cannot|can't) (support|use|accept|take) (tools?|function)"
-    r"|\bunsupported\b.{0,40}\b(tools?|tool_choice|function[ _]call)"
-    r"|\b(unrecognized|unknown|unexpected|extra|invalid)\b.{0,30}\b(tools|tool_choice)\b"
-    r"|\btools(\[\d*\]|\.\d|\b.{0,20}\bextra (fields|inputs) (are )?not permitted)"
-    r"|\btools? (param|parameter|choice|calling)\b.{0,20}\brequires\b"  # vLLM, llama.cpp
-    r"|enable-auto-tool-choice",
-    re.IGNORECASE | re.DOTALL,
-)
-
-
-def _falls_through(error: BaseException) -> bool:
-    """Errors after which the next endpoint is worth trying."""
-    import openai
-
-    if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
-        return True
-    if isinstance(error, openai.APIStatusError):
-        return error.status_code in (401, 403, 404, 408, 429) or error.status_code >= 500
-    return isinstance(error, ChatError)
-
-
-def _explain(error: BaseException, endpoint: Endpoint) -> str:
-    import openai
-
-    where = endpoint.label
-    if isinstance(error, ChatError):
-        return str(error)
-    if isinstance(error, openai.APITimeoutError):
-        return f"{where}: the request timed out; raise AgentMagics.timeout or try again"
-    if isinstance(error, openai.APIConnectionError):
+    where = shown_url(endpoint.base_url) or "api.openai.com"
+    if isinstance(error, openai.APIStatusError) and error.status_code in (404, 405, 501):
         return (
-            f"cannot reach {endpoint.base_url or where}: is the server running? "
-            "Check --base-url / OPENAI_BASE_URL"
+            f"{where}: this server has no model list (GET /models answered "
+            f"{error.status_code}); name the model with --model"
         )
-    if isinstance(error, openai.APIStatusError):
-        detail = _detail(error)
-        status = error.status_code
-        if status in (401, 403):
-            return (
-                f"{where}: authentication failed ({status}); check OPENAI_API_KEY "
-                "or the config entry's api_key"
-            )
-        if status == 404:
-            return (
-                f"{where}: model {endpoint.model!r} not found (404); choose another with "
-                "--model or %config AgentMagics.model"
-            )
-        if status == 429:
-            return (
-                f"{where}: rate limited (429) after retries; wait, raise "
-                f"AgentMagics.max_retries, or add another endpoint. {detail}"
-            ).strip()
-        if status >= 500:
-            return f"{where}: server error {status}. {detail}".strip()
-        return f"{where}: request rejected ({status}): {detail}".strip()
-    if isinstance(error, ValueError):  # JSON decoding of a malformed body
-        return f"{where}: the server's reply could not be read ({type(error).__name__})"
-    return f"{where}: {type(error).__name__}: {error}"
-
-
-def _detail(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return " ".join(str(message).split())[:300]
-    return ""
+    if isinstance(error, ValueError):
+        return f"{where}: the server's model list could not be read"
+    return _explain(error, endpoint)
 
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
@@ -588,7 +438,7 @@ def warm_import(
             client.chat.completions.with_streaming_response  # noqa: B018
         for name in ("executor", "context", "export"):
             with contextlib.suppress(Exception):
-                importlib.import_module(f"{__package__}.{name}")
+                importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
 
     threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
 
