@@ -85,7 +85,8 @@ def _words(name: str) -> tuple[str, ...]:
 _DEFAULT_SHAPES: tuple[tuple[str, str], ...] = (
     ("Anthropic API key", r"sk-ant-(?<![A-Za-z0-9_-]sk-ant-)[A-Za-z0-9_-]{20,}"),
     ("OpenAI API key", r"sk-(?<![A-Za-z0-9_-]sk-)(?!ant-)[A-Za-z0-9_-]{20,}"),
-    ("Stripe secret key", r"[sr]k_live_(?<![A-Za-z0-9_][sr]k_live_)[A-Za-z0-9]{16,}"),
+    ("Stripe secret key", r"sk_live_(?<![A-Za-z0-9_]sk_live_)[A-Za-z0-9]{16,}"),
+    ("Stripe secret key", r"rk_live_(?<![A-Za-z0-9_]rk_live_)[A-Za-z0-9]{16,}"),
     ("AWS access key id", r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
     ("GitHub token", r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{30,}"),
     ("GitHub token", r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,}"),
