@@ -200,16 +200,16 @@ def summarize_namespace(
 ) -> str:
     """The variables block for the model: ``name: description``, one variable per line.
 
-    Skips names starting with ``_``, those in ``hidden`` (IPython's ``user_ns_hidden``:
-    hidden while still bound to the object IPython put there), IPython's ``In``, ``Out``,
-    ``exit``, ``quit``, ``get_ipython``, and modules unless ``include_modules``. Names that
-    look like secrets (:func:`agent_magic.secrets.is_secret_name`: a word key, token or
-    auth, or secret, password, credential, apikey anywhere) show their type only. Frames, series and arrays are described
-    first, then the rest in namespace order; lines appear in namespace order. When not
-    everything fits in ``budget`` characters the largest descriptions are shrunk first
-    (frames and arrays no further than their shape and columns), and what is still left
-    out is listed as ``... and N more: a, b, c``. The result is never longer than
-    ``budget``; a frame's rows are indented continuation lines.
+    Skips names starting with ``_``, those in ``hidden`` (IPython's ``user_ns_hidden``: hidden
+    while still bound to the object IPython put there), IPython's ``In``, ``Out``, ``exit``,
+    ``quit``, ``get_ipython``, and modules unless ``include_modules``. Names that look like
+    secrets (:func:`agent_magic.secrets.is_secret_name`: a word key, token or auth, or secret,
+    password, credential, apikey anywhere) show their type only. Frames, series and arrays are
+    described first, then the rest in namespace order; lines appear in namespace order. When not
+    everything fits in ``budget`` characters the largest descriptions are shrunk first (frames
+    and arrays no further than their shape and columns), and what is still left out is listed as
+    ``... and N more: a, b, c``. The result is never longer than ``budget``; a frame's rows are
+    indented continuation lines.
     """
     names = _visible(ns, hidden, include_modules=include_modules)
     if not names:
