@@ -211,9 +211,13 @@ def ensure_autogen_venv(layout: Layout) -> Path:
     if not layout.autogen_python.exists():
         _run([sys.executable, "-m", "venv", str(layout.autogen_venv)], log=log, what="venv")
     pip = [str(layout.autogen_python), "-m", "pip", "install", "-q"]
-    _run([*pip, f"autogen=={AUTOGEN_VERSION}", "numpy"], log=log, what="installing autogen")
+    _run([*pip, f"autogen[openai]=={AUTOGEN_VERSION}", "numpy"], log=log, what="installing autogen")
     _run(
-        [str(layout.autogen_python), "-c", "from autogen import AssistantAgent, UserProxyAgent"],
+        [
+            str(layout.autogen_python),
+            "-c",
+            "import openai; from autogen import AssistantAgent, UserProxyAgent",
+        ],
         log=log,
         what="importing autogen in its venv",
     )
