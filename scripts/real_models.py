@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -344,8 +345,6 @@ class Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            import signal
-
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -479,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{server.process.pid}, log {server.log}); Ctrl-C stops it",
                 flush=True,
             )
+            # The server has a session of its own: stop it on SIGTERM too, not only Ctrl-C.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             try:
                 server.process.wait()
             except KeyboardInterrupt:
