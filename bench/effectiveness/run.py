@@ -86,6 +86,9 @@ def _load(loop: str) -> dict[str, dict[str, Any]]:
 
 def _save(loop: str, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
+    # Two runners may share a loop's file (tasks split over two servers): keep the
+    # other's records, ours win for our tasks.
+    results = {**_load(loop), **results}
     ordered = [results[t.id] for t in TASKS if t.id in results]
     for record in ordered:
         record.pop("transcript", None)  # kept in the run's log, not in the repository
@@ -260,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown task ids: {', '.join(unknown)}")
     results = _load(args.loop) if args.resume or args.tasks else {}
+    if not (args.resume or args.tasks):
+        (RESULTS / f"{args.loop}.json").unlink(missing_ok=True)  # a fresh full run
     meta = {
         "model": args.model,
         "server": args.base_url,
