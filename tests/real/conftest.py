@@ -97,7 +97,8 @@ def _shell_on(
             monkeypatch.delenv(name)
     monkeypatch.delenv("AGENT_MAGIC_REPLAY", raising=False)
     ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "agent_magic")
+    if "AgentMagics" not in ip.magics_manager.registry:
+        ip.run_line_magic("load_ext", "agent_magic")
     magics = ip.magics_manager.registry["AgentMagics"]
     magics.conversation = None
     magics.recorder = None
