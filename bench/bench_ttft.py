@@ -149,6 +149,7 @@ def run(turns: int, n_ctx: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             "AgentMagics.temperature = 0.0",
             "AgentMagics.max_retries = 0",
             "AgentMagics.timeout = 600.0",
+            "AgentMagics.retry_budget = 1200.0",
             f"AgentMagics.recording = {str(server.log) + '.recording.jsonl'!r}",
         ):
             ip.run_line_magic("config", setting)

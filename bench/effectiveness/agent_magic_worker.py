@@ -68,7 +68,10 @@ def run_task(
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "agent_magic")
     ip.run_line_magic("config", f"AgentMagics.model = {model!r}")
-    ip.run_line_magic("config", "AgentMagics.timeout = 600.0")
+    # A small model on a busy 2-core machine can take minutes a turn: the bench measures
+    # the loop, so neither the request timeout nor the retry budget may cut it short.
+    ip.run_line_magic("config", "AgentMagics.timeout = 1200.0")
+    ip.run_line_magic("config", "AgentMagics.retry_budget = 1800.0")
     ip.run_line_magic("config", "AgentMagics.max_retries = 0")
     ip.run_line_magic("config", f"AgentMagics.recording = {recording!r}")
     flags = f"--mode never --new --max-turns {max_turns}" + ("" if stream else " --no-stream")

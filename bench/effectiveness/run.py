@@ -173,6 +173,9 @@ def write_report() -> str:
                 f"{meta.get('commit', '?')}, {meta.get('machine', '')}"
             )
         lines.append("")
+    notes = RESULTS / "notes.md"  # what the figures alone do not say, written by hand
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
     present = [loop for loop in LOOPS if loaded[loop]]
     if present:
         lines += ["## Totals", ""]

@@ -107,6 +107,7 @@ def _shell_on(
     ip.run_line_magic("config", "AgentMagics.temperature = 0.0")
     # A slow turn on a busy 2-core machine can take a minute; never wait forever.
     ip.run_line_magic("config", "AgentMagics.timeout = 240.0")
+    ip.run_line_magic("config", "AgentMagics.retry_budget = 600.0")
     ip.run_line_magic("config", f"AgentMagics.recording = {str(tmp_path / 'rec.jsonl')!r}")
     before = set(ip.user_ns)
     yield ip
