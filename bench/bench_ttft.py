@@ -29,6 +29,7 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -71,6 +72,9 @@ class Proxy:
 
             def _forward(self, body: bytes) -> None:
                 record: dict[str, Any] = {"arrived": time.perf_counter(), "bytes": len(body)}
+                if self.command == "POST":
+                    # Kept at arrival: the client may be done before this thread is.
+                    proxy.records.append(record)
                 if body:
                     with contextlib.suppress(ValueError):
                         record["messages"] = len(json.loads(body).get("messages") or ())
@@ -91,12 +95,10 @@ class Proxy:
                     if "first" not in record and _has_text(line):
                         record["first"] = time.perf_counter()
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                self.wfile.write(b"0\r\n\r\n")
                 record["ended"] = time.perf_counter()
                 record["status"] = reply.status
+                self.wfile.write(b"0\r\n\r\n")
                 upstream.close()
-                if self.command == "POST":
-                    proxy.records.append(record)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
@@ -154,6 +156,7 @@ def run(turns: int, n_ctx: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         ):
             ip.run_line_magic("config", setting)
         ip.run_cell("values = list(range(50))\nlabel = 'turn counter'")
+        requests = 0
         for turn in range(1, turns + 1):
             log_before = len(server.log_text())
             task = f"Turn {turn}: in one short sentence, name a colour and a number near {turn}."
@@ -165,7 +168,8 @@ def run(turns: int, n_ctx: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 except UsageError as problem:
                     error = str(problem)
             wall = time.perf_counter() - start
-            record = proxy.records[-1] if proxy.records else {}
+            record = proxy.records[-1] if len(proxy.records) > requests else {}
+            requests = len(proxy.records)
             new_log = server.log_text()[log_before:]
             prompts = PROMPT_EVAL.findall(new_log)
             hits = PREFIX.findall(new_log)
@@ -175,14 +179,17 @@ def run(turns: int, n_ctx: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                     "messages": record.get("messages"),
                     "request_kb": round(record.get("bytes", 0) / 1024, 1),
                     "ttft": (record["first"] - record["arrived"]) if "first" in record else None,
-                    "prompt": int(prompts[-1]) if prompts else None,
+                    # Without a prefix hit the whole prompt is evaluated.
                     "cached": int(hits[-1][0]) if hits else 0,
-                    "evaluated": int(hits[-1][1]) if hits else (prompts and int(prompts[-1])),
+                    "evaluated": int(hits[-1][1])
+                    if hits
+                    else (int(prompts[-1]) if prompts else None),
                     "wall": wall,
                     "error": error,
                 }
             )
             r = rows[-1]
+            r["prompt"] = None if r["evaluated"] is None else r["cached"] + r["evaluated"]
             print(
                 f"turn {turn:2}: ttft {_s(r['ttft'])}, prompt {r['prompt']} tokens, "
                 f"{r['cached']} from cache, {r['evaluated']} evaluated, "
@@ -250,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--write", action="store_true", help="into docs/benchmarks.md")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM, still stop the server (it runs in a session of its own).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     rows, meta = run(args.turns, args.n_ctx)
     import subprocess
 
