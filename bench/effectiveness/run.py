@@ -178,9 +178,18 @@ def write_report() -> str:
         lines += [notes.read_text().strip(), ""]
     present = [loop for loop in LOOPS if loaded[loop]]
     if present:
+        # Side by side only over the tasks every loop has run (a run can be partial).
+        common = [t.id for t in TASKS if all(t.id in loaded[loop] for loop in present)]
         lines += ["## Totals", ""]
+        if len(common) < len(TASKS):
+            lines += [
+                f"Over the {len(common)} tasks that "
+                + ("both loops have" if len(present) > 1 else "this loop has")
+                + f" run so far (of {len(TASKS)}); the per-task table shows every result.",
+                "",
+            ]
         lines += ["| | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
-        totals = {loop: _totals(list(loaded[loop].values())) for loop in present}
+        totals = {loop: _totals([loaded[loop][t] for t in common]) for loop in present}
 
         def row(label: str, fmt: Any) -> None:
             lines.append(f"| {label} | " + " | ".join(fmt(totals[lp]) for lp in present) + " |")
