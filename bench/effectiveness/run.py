@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -262,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", action="store_true", help="agent_magic: stream replies")
     parser.add_argument("--task-timeout", type=float, default=1800.0)
     parser.add_argument("--resume", action="store_true", help="skip tasks already in results")
+    parser.add_argument(
+        "--retry-timeouts",
+        action="store_true",
+        help="with --resume: run again the tasks that ended waiting for the server",
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     args = parser.parse_args(argv)
     if args.report:
@@ -288,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for n, task_id in enumerate(ids, 1):
         if args.resume and task_id in results:
-            continue
+            waited = re.search(r"no (answer|result) within", results[task_id].get("error", ""))
+            if not (args.retry_timeouts and waited):
+                continue
         record = run_one(args.loop, task_id, args)
         results[task_id] = record
         print(
