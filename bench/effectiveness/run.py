@@ -85,11 +85,18 @@ def _load(loop: str) -> dict[str, dict[str, Any]]:
     return {r["task"]: r for r in json.loads(path.read_text())["results"]}
 
 
-def _save(loop: str, results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+def _save(
+    loop: str,
+    results: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    ran: set[str] | None = None,
+) -> None:
     RESULTS.mkdir(exist_ok=True)
-    # Two runners may share a loop's file (tasks split over two servers): keep the
-    # other's records, ours win for our tasks.
-    results = {**_load(loop), **results}
+    # Two runners may share a loop's file (tasks split over two servers): what is on
+    # disk stays, except for the tasks this runner ran (``ran``; all of ``results``
+    # when not given). Records it merely loaded at its start must not come back.
+    mine = results if ran is None else {t: r for t, r in results.items() if t in ran}
+    results = {**_load(loop), **mine}
     ordered = [results[t.id] for t in TASKS if t.id in results]
     for record in ordered:
         record.pop("transcript", None)  # kept in the run's log, not in the repository
@@ -292,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": _commit(),
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
     }
+    ran: set[str] = set()
     for n, task_id in enumerate(ids, 1):
         if args.resume and task_id in results:
             waited = re.search(r"no (answer|result) within", results[task_id].get("error", ""))
@@ -299,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         record = run_one(args.loop, task_id, args)
         results[task_id] = record
+        ran.add(task_id)
         print(
             f"[{n}/{len(ids)}] {args.loop} {task_id}: "
             f"{'solved' if record['solved'] else 'NOT solved'}, {record['steps']} steps, "
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if record.get("transcript"):
             print("    " + record["transcript"][-3000:].replace("\n", "\n    "), flush=True)
-        _save(args.loop, results, meta)
+        _save(args.loop, results, meta, ran)
         write_report()
     totals = _totals([results[i] for i in ids if i in results])
     print(
