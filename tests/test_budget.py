@@ -127,6 +127,18 @@ def test_the_session_budget_spans_cells_and_survives_reset(
     assert len(openai_env.requests) == 3
 
 
+def test_a_reply_from_the_cache_costs_nothing(shell, magics, openai_env) -> None:
+    magics.session_max_tokens = 5000
+    openai_env.enqueue(Reply("Cached answer. TERMINATE", usage=(4000, 1000)))
+    shell.run_cell_magic("agent", "--mode never --no-context --new --seed 7", "cache me")
+    assert magics.session.budget.tokens == 5000  # the session budget is spent
+    shell.run_cell_magic("agent", "--mode never --no-context --new --seed 7", "cache me")
+    assert magics.conversation.replies[-1].source == "cache"  # answered, for free
+    assert len(openai_env.requests) == 1 and magics.session.budget.tokens == 5000
+    assert "session's token budget" in stopped(shell, "--mode never --new", "not cached")
+    assert len(openai_env.requests) == 1
+
+
 @pytest.mark.parametrize(
     ("line", "trait", "error"),
     [
