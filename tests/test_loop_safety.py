@@ -264,3 +264,19 @@ def test_the_review_widget_says_cut_off_protected_and_sign_off() -> None:
     assert "cut off (it reached the token limit)" in status
     assert "Protected names: this code would rebind get_ipython" in status
     assert "signs off with this step" in status
+
+
+def test_step_numbers_in_tracebacks_do_not_change_request_keys() -> None:
+    """A step's traceback names it ``<agent step N>``; a replay after other cells (another N)
+    must still match, so the number is masked before hashing."""
+    from agent_magic.text import normalize_volatile
+    from agent_magic.transcript.keys import Keyer
+
+    one = 'File <agent step 3>:2\n  File "<agent step 12.2>", line 1'
+    assert normalize_volatile(one) == 'File <agent step _>:2\n  File "<agent step _>", line 1'
+    other = {"role": "user", "content": one.replace("3", "7")}
+    keyer = Keyer()
+    assert keyer.replay_key([{"role": "user", "content": one}], None) == keyer.replay_key(
+        [other], None
+    )
+    assert normalize_volatile("<agent step x>") == "<agent step x>"  # only numbers
