@@ -48,7 +48,9 @@ CUTS = {
 
 @pytest.mark.parametrize("cut", sorted(CUTS))
 @pytest.mark.parametrize("mode", ["never", "terminate"])
-def test_a_cut_off_reply_is_not_run_unseen(shell, openai_env, monkeypatch, mode, cut) -> None:
+def test_a_cut_off_reply_is_not_run_unseen(
+    shell, openai_env, monkeypatch, capsys, mode, cut
+) -> None:
     make, why = CUTS[cut]
     openai_env.enqueue(make(code("half = 1")), code("whole = 2"), "Done. TERMINATE")
     answers(monkeypatch, "")  # terminate asks at the end
@@ -62,6 +64,7 @@ def test_a_cut_off_reply_is_not_run_unseen(shell, openai_env, monkeypatch, mode,
     (refused, *_) = records(shell, "decision")
     assert refused["action"] == "skip" and refused["automatic"] and refused["cut_off"] == why
     assert refused["label"] == "not run"
+    assert "[step 1 not run] Your last reply was cut off" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("cut", sorted(CUTS))

@@ -95,7 +95,9 @@ class TerminalUI:
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
         elif isinstance(event, Decided):
-            if event.automatic and not event.proposal.final:
+            if event.automatic and event.decision.text:  # the loop refused it, and why
+                write(f"[step {event.proposal.step} not run] {event.decision.text}\n")
+            elif event.automatic and not event.proposal.final:
                 write(f"[running step {event.proposal.step}]\n")
             elif not event.automatic and not self._said_stop:
                 write(f"[{event.decision.label(event.proposal)}]\n")
