@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import json
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
@@ -348,6 +349,7 @@ class History:
     kinds: list[Kind] = field(default_factory=list)
     trim_noted: bool = False
     window_cap: int | None = None  # the window a context-length error taught, if any
+    _forms: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def add(self, message: dict[str, Any], kind: Kind) -> None:
         self.labels()  # catch up first, should anyone have appended a bare message
@@ -363,6 +365,23 @@ class History:
             self.kinds.append(_kind_of(message))
         return self.kinds
 
+    def interned(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` with each shortened or summary form that was sent before replaced
+        by the very dict sent then. What goes out is the same; but the redaction memo,
+        the request keys and the recording (which writes what follows the previous
+        request's identical messages) then see one object per form, not a new one per
+        request, so they stay cheap and small over a long trimmed conversation."""
+        own = {id(m) for m in self.messages}
+        out = []
+        for message in messages:
+            if id(message) not in own:
+                key = json.dumps(message, sort_keys=True, default=str)
+                message = self._forms.setdefault(key, message)
+            out.append(message)
+        if len(self._forms) > _FORMS_KEPT:  # forms long out of use: start afresh
+            self._forms = {}
+        return out
+
     def truncate(self, length: int) -> None:
         del self.messages[length:]
         del self.kinds[length:]
@@ -374,6 +393,7 @@ class History:
         self.steps_taken = 0
         self.trim_noted = False
         self.window_cap = None
+        self._forms = {}
 
 
 def _kind_of(message: dict[str, Any]) -> Kind:
@@ -386,6 +406,8 @@ def _kind_of(message: dict[str, Any]) -> Kind:
         return "output"
     return "feedback"
 
+
+_FORMS_KEPT = 4096  # shortened forms History.interned remembers
 
 # Why a reply was cut off, said to the model and to the person reviewing it.
 CUT_OFF_WHY = {
@@ -575,6 +597,8 @@ class Conversation:
             tools=tools,
         )
         note = ""
+        if fitted.trimmed:
+            fitted = replace(fitted, messages=self.history.interned(fitted.messages))
         if fitted.trimmed and (not self.history.trim_noted or not fitted.fits):
             self.history.trim_noted = True
             note = fitted.note
@@ -845,8 +869,6 @@ def _content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str,
 
 
 def _tool_block(call: ToolCallRequest) -> CodeBlock:
-    import json
-
     language = _TOOL_LANGUAGES.get(call.name, call.name)
     try:
         args = json.loads(call.arguments or "{}")
