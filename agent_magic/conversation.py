@@ -17,7 +17,20 @@ with ``await``, and a headless replay.
 
 A :class:`Conversation` is one cell's work; the :class:`History` it appends to
 (messages, replies, steps) outlives it. Also here: the events, the tool schemas,
-:func:`edit_diff`. Not here: building any of it for a kernel
+:func:`edit_diff`, and the loop's rules for what may run unseen:
+
+* a reply that was cut off (``ChatReply.cut_off``) never has its code run unasked: in
+  mode never/terminate the model is told and asked for a shorter step;
+* a Python step that would change a protected name (:mod:`agent_magic.guard`) is always
+  asked, and refused where nobody can be asked (``attended=False``);
+* a reply that signs off and holds code has that code proposed as a step; if it runs
+  cleanly, the conversation ends after it.
+
+A refusal is an automatic ``skip`` whose ``Decision.text`` says why (what the model is
+told), so a replay, which answers every review from the recording, repeats it exactly.
+Each request is fitted to the context window when one is known
+(:func:`agent_magic.window.fit` over ``History.kinds``); a server's context-length error
+trims harder and asks once more. Not here: building any of it for a kernel
 (:mod:`agent_magic.session`), the scripted client for tests
 (:class:`agent_magic.testing.ScriptedChat`).
 """
