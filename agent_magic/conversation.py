@@ -236,7 +236,7 @@ class Decision:
                 return "finished"
             return "edited and ran" if self.edited_differs(proposal) else "ran"
         if self.action == "skip" and self.text:  # the loop refused it, and says why
-            return "not run"
+            return "refused"
         return {"skip": "skipped", "stop": "stopped", "feedback": "feedback"}[self.action]
 
     def edited_differs(self, proposal: Proposal) -> bool:

@@ -63,7 +63,7 @@ def test_a_cut_off_reply_is_not_run_unseen(
     assert first["cut_off"] == why
     (refused, *_) = records(shell, "decision")
     assert refused["action"] == "skip" and refused["automatic"] and refused["cut_off"] == why
-    assert refused["label"] == "not run"
+    assert refused["label"] == "refused"
     assert "[step 1 not run] Your last reply was cut off" in capsys.readouterr().out
 
 
@@ -223,7 +223,7 @@ def test_headless_nbclient_refuses_a_protected_step(openai_env: FakeOpenAIServer
     told = openai_env.chat_requests[1].messages[-1]["content"]
     assert "would rebind get_ipython" in told and "nobody can be asked" in told
     shown = json.dumps(nb.cells[1].outputs)
-    assert "not run" in shown
+    assert "Step 1: refused" in shown
 
 
 # --- sign-off with code -------------------------------------------------------------------
