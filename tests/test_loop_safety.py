@@ -283,3 +283,48 @@ def test_step_numbers_in_tracebacks_do_not_change_request_keys() -> None:
         [other], None
     )
     assert normalize_volatile("<agent step x>") == "<agent step x>"  # only numbers
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+
+def test_the_plan_carries_protected_names_who_is_there_and_the_window() -> None:
+    from types import SimpleNamespace
+
+    from IPython.core.magic_arguments import parse_argstring
+
+    from agent_magic.magic import AgentMagics
+    from agent_magic.plan import plan_cell
+
+    traits = AgentMagics.class_traits(config=True)
+    defaults = {name: trait.default() for name, trait in traits.items()}
+
+    def plan(line: str, frontend: str = "terminal", **changed):
+        args = parse_argstring(AgentMagics.agent, line)
+        settings = SimpleNamespace(**{**defaults, **changed})
+        return plan_cell(args, settings, cell="a task", frontend=frontend, env={})
+
+    made = plan("--protect df --protect model", protected=["raw"], context_window=1500)
+    assert made.protected == {"df", "model", "raw"} and made.context_window == 1500
+    assert made.attended
+    assert plan("").protected == frozenset() and plan("").context_window is None
+    assert not plan("--mode never", "headless").attended  # nobody to ask
+    assert plan("--mode never --replay", "headless").attended  # the recording answers
+
+
+def test_a_cut_off_tool_call_is_answered_with_its_reason() -> None:
+    from agent_magic.conversation import ChatReply, Conversation, ToolCallRequest, drive
+    from agent_magic.testing import ScriptedChat
+
+    call = ToolCallRequest("c1", "run_python", '{"code": "half = ')
+    chat = ScriptedChat(ChatReply("", (call,), cut_off="incomplete stream"), "ok TERMINATE")
+
+    class Never:
+        def run(self, block, *, step=None):
+            raise AssertionError("a cut-off tool call ran")
+
+    conv = Conversation(chat, Never(), mode="never", use_tools=True)
+    assert drive(conv.run("t"), lambda e: None).reason == "terminated"
+    tool = chat.seen[1][-1]
+    assert tool["role"] == "tool" and tool["tool_call_id"] == "c1"
+    assert tool["content"].startswith("Not run: Your last reply was cut off")
