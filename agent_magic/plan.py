@@ -74,6 +74,10 @@ class CellPlan:
     max_cost: float = 0.0
     session_max_tokens: int = 0
     session_max_cost: float = 0.0
+    # safety and size
+    protected: frozenset[str] = frozenset()  # names guarded beside guard.DEFAULT_PROTECTED
+    attended: bool = True  # someone (or the recording) can answer a review in this cell
+    context_window: int | None = None  # tokens every request must fit; None: ask the endpoint
 
     @property
     def loop_mode(self) -> Mode:
@@ -167,6 +171,10 @@ def plan_cell(
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
         **budgets,
+        protected=frozenset(getattr(settings, "protected", None) or ())
+        | frozenset(getattr(args, "protect", None) or ()),
+        attended=replay or frontend != "headless",
+        context_window=getattr(settings, "context_window", 0) or None,
     )
 
 
