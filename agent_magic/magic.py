@@ -13,6 +13,7 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -166,7 +167,7 @@ class AgentMagics(Magics):
     @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix | export PATH.",
+        help="Line form only: reset | log | usage | fix | key | models | cells | export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -183,6 +184,10 @@ class AgentMagics(Magics):
             %agent log        show the conversation so far
             %agent usage      tokens per call and in total, with cost where known
             %agent fix        ask the assistant to fix the last error
+            %agent key        type the API key, unseen; kept in this kernel's memory only
+                              (never recorded or saved), for endpoints without a key
+            %agent models     the models the endpoint lists; * marks the one in use
+            %agent cells      the code that ran, in order, into a new cell below
             %agent export PATH.ipynb
                               the conversation as a clean notebook: code cells with the
                               code that ran and its outputs, provenance in metadata
@@ -263,6 +268,15 @@ class AgentMagics(Magics):
         plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
         return plan.replay
 
+    def _plan_for_command(self, args: Any) -> Any:
+        """The plan a cell with this line would have (its model and endpoint, for models)."""
+        try:
+            return plan_cell(
+                Namespace(**{**vars(args), "command": []}), self, cell="-", frontend="terminal"
+            )
+        except PlanError as error:
+            raise UsageError(str(error)) from None
+
     def _executor(self, **options: Any) -> Any:
         from .executor import IPythonExecutor
 
@@ -288,16 +302,28 @@ class AgentMagics(Magics):
             _display(*self._usage())
         elif command == "fix":
             return self.agent(line, "")  # a cell with no body: the plan reads "fix" as --fix
+        elif command == "key":
+            frontend = self.session.frontend() if self.ui == "auto" else _FRONTENDS[self.ui]
+            said = self.session.key(frontend)
+            if said:
+                print(said)
+        elif command == "models":
+            print(self.session.models(self._plan_for_command(args)))
+        elif command == "cells":
+            print(self.session.cells())
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
             print(self.session.export(args.command[1]))
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
-                "with the task; see %agent?"
+                "usage: %agent reset | log | usage | fix | key | models | cells | export PATH, "
+                "or a %%agent cell with the task; see %agent?"
             )
         return None
+
+
+_FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
 
 
 def _display(plain: str, markdown: str) -> None:

@@ -138,8 +138,8 @@ def plan_cell(
         seed=seed,
         face=face,
         review_timeout=settings.review_timeout or None,
-        model=args.model or settings.model,
-        model_given=bool(args.model),
+        model=_model(args.model) if args.model is not None else settings.model,
+        model_given=args.model is not None,
         base_url=args.base_url or settings.base_url,
         config_list=settings.config_list,
         stream=settings.stream and not args.no_stream,
@@ -161,6 +161,16 @@ def plan_cell(
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
     )
+
+
+def _model(text: str) -> str:
+    """``--model`` as typed, without the quotes a shell or a paste left around it."""
+    from .llm.config import ConfigError, clean_model_name
+
+    try:
+        return clean_model_name(text)
+    except ConfigError as error:
+        raise PlanError(f"agent: {error}") from None
 
 
 def _face(
