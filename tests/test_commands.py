@@ -252,3 +252,46 @@ def test_the_sign_off_marker_reaches_the_faces(shell, openai_env, capsys) -> Non
         magics_of(shell).termination_marker = "TERMINATE"
     out = capsys.readouterr().out
     assert "The answer is 4." in out and "ALL_DONE" not in out
+
+
+# --- %agent log --------------------------------------------------------------------------
+
+
+def test_the_log_shows_words_as_typed_and_outputs_as_code(shell, openai_env, monkeypatch):
+    import builtins
+    import re
+
+    import mistune
+
+    task = "Find a*x + b*y\n---\nwhere <b>x</b> = $2$ and my_var\n    1. is not a list"
+    typed = ["", "use b*y = 3\n# not a heading", ""]
+    monkeypatch.setattr(builtins, "input", lambda prompt="": typed.pop(0))
+    openai_env.enqueue(code("print('-' * 20)\n1 / 0"), code("b = 3"), "Done, *b* is 3. TERMINATE")
+    shell.run_cell_magic("agent", "--mode always --no-context", task)
+    plain, markdown = magics_of(shell)._log()
+    assert plain.startswith(f"--- user\n{task}\n--- assistant\n")  # the terminal's, as it was
+    html = mistune.html(markdown)
+    prose = re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)  # what is not a code block
+    assert "<h1" not in html and "<h2" not in html and "<ol" not in html
+    assert "Find a*x + b*y<br />\n---<br />" in prose  # no italics, no rule, lines kept
+    assert "&lt;b&gt;x&lt;/b&gt; = $2$ and my_var" in prose
+    assert "use b*y = 3<br />\n# not a heading" in prose
+    assert "Done, <em>b</em> is 3." in prose  # the assistant's Markdown is rendered
+    blocks = re.findall(r"<pre><code[^>]*>(.*?)</code></pre>", html, flags=re.S)
+    assert any("ZeroDivisionError" in b and "-" * 20 in b for b in blocks)  # a block, whole
+    assert any(b.startswith("print(") for b in blocks)
+
+
+def test_the_words_escape_survives_any_punctuation() -> None:
+    import html
+
+    import mistune
+
+    from agent_magic.transcript.log import words
+
+    every = "".join(chr(c) for c in range(33, 127))
+    assert html.unescape(mistune.html(words(every))).strip() == f"<p>{every}</p>"
+    starts = ["# h", "- item", "+ item", "> quote", "1. one", "2) two", "    indented"]
+    starts += ["===", "---", "```", "~~~", "| a | b |", "<div>", "[x]: http://x"]
+    shown = html.unescape(mistune.html(words("\n".join(starts)))).replace("\u00a0", " ")
+    assert shown.strip() == "<p>" + "<br />\n".join(starts) + "</p>"
