@@ -135,6 +135,14 @@ class AgentMagics(Magics):
         "AGENT_MAGIC_REPLAY=1 (or 0) in the environment overrides this for a whole run.",
     ).tag(config=True)
 
+    replay_replies = Bool(
+        False,
+        help="Answer every request from the recording but leave each review to the person "
+        "(try the widget without a key); where a decision leads off the recording, the cell "
+        "stops with one line. AGENT_MAGIC_REPLAY=replies sets it for a whole run; a run "
+        "with nobody to decide (nbconvert, papermill) replays the decisions too.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         # The bench and tests may replace ``_executor`` on the instance: looked up late.
@@ -165,6 +173,11 @@ class AgentMagics(Magics):
     @argument("--seed", type=int, help="Cache replies under this seed (AgentMagics.seed).")
     @argument("--replay", action="store_true", help="Answer from the recording, offline.")
     @argument(
+        "--replay-replies",
+        action="store_true",
+        help="Answer from the recording, offline, but you decide each step.",
+    )
+    @argument(
         "command",
         nargs="*",
         help="Line form only: reset | log | usage | fix | key | models | cells | export PATH.",
@@ -177,7 +190,7 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images] [--seed N] [--replay]
+                    [--images] [--seed N] [--replay | --replay-replies]
             <the task, in words>
 
             %agent reset      forget the conversation
@@ -208,6 +221,9 @@ class AgentMagics(Magics):
         and review from it, offline and without a key; if a request differs from the
         recording (task, namespace or a step's output changed) the cell stops, naming
         the step. Share the notebook and that one file, and it re-runs anywhere.
+        ``--replay-replies`` (AgentMagics.replay_replies, AGENT_MAGIC_REPLAY=replies)
+        plays the recorded replies but leaves each review to you: try the widget without
+        a key; where your decision leads off the recording, the cell says so in one line.
 
         Examples::
 

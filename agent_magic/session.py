@@ -10,8 +10,11 @@ and a fresh :class:`~agent_magic.conversation.Conversation` over the history. Th
 one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
 so the log and the export, which read the recording's records.
 
-Also here: the line commands' work (reset, log, usage, export). Not here: traits and
-argument parsing (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`).
+Also here: the line commands' work (reset, log, usage, export, key, models, cells), and
+how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
+once, in one line; the UIs leave it to that line). Not here: traits and argument parsing
+(:mod:`.magic`), deciding anything about the cell (:mod:`.plan`), the held key
+(:mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -104,8 +107,8 @@ class Session:
         recorder = self.recorder
         replay: Replay | None = None
         chat: ChatClient
-        if plan.replay:  # never builds a live client
-            chat = replay = Replay(store, recorder.keyer)
+        if plan.replay or plan.replay_replies:  # never builds a live client
+            chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
             redactor = cell_redactor(namespace=self.shell.user_ns)
         else:
             live = self._chat(plan)
@@ -127,7 +130,7 @@ class Session:
         task = self._interpolate(task)
         recorder.begin(
             store=store,
-            write=not plan.replay,
+            write=not (plan.replay or plan.replay_replies),
             model=chat.model,
             params=getattr(chat, "params", None),
             seed=plan.seed,
@@ -135,7 +138,8 @@ class Session:
             redactor=redactor,
             mode=plan.mode,
         )
-        return conversation.run(task, context=context), record_events(ui, recorder, replay)
+        deciding = None if plan.replay_replies else replay  # replies only: a person decides
+        return conversation.run(task, context=context), record_events(ui, recorder, deciding)
 
     @staticmethod
     def conclude(finished: Finished) -> None:

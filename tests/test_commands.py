@@ -48,21 +48,12 @@ def test_an_error_is_said_once_in_the_terminal(shell, openai_env, capsys) -> Non
 def test_an_error_is_said_once_in_the_notebook(shell, openai_env, monkeypatch) -> None:
     from agent_magic.ui import widget
 
-    shown: list[dict[str, Any]] = []
-
-    class Outputs(widget.Display):
-        def show(self, bundle: dict[str, Any]) -> int:
-            shown.append(bundle)
-            return len(shown) - 1
-
-        def update(self, handle: int, bundle: dict[str, Any]) -> None:
-            shown[handle] = bundle
-
+    outputs = _Collected()
     original = widget.NotebookUI.__init__
     monkeypatch.setattr(
         widget.NotebookUI,
         "__init__",
-        lambda self, *a, **k: original(self, *a, **{**k, "display": Outputs()}),
+        lambda self, *a, **k: original(self, *a, **{**k, "display": outputs}),
     )
     magics_of(shell).ui = "widget"
     try:
@@ -72,8 +63,8 @@ def test_an_error_is_said_once_in_the_notebook(shell, openai_env, monkeypatch) -
     finally:
         magics_of(shell).ui = "auto"
     assert "\n" not in str(info.value)
-    outputs = "\n".join(str(b) for b in shown)
-    assert "authentication failed" not in outputs and "Conversation" not in outputs
+    shown = "\n".join(str(b) for b in outputs.bundles)
+    assert "authentication failed" not in shown and "Conversation" not in shown
 
 
 def test_an_interrupt_is_said_once_in_the_terminal(shell, openai_env, monkeypatch, capsys):
@@ -295,3 +286,153 @@ def test_the_words_escape_survives_any_punctuation() -> None:
     starts += ["===", "---", "```", "~~~", "| a | b |", "<div>", "[x]: http://x"]
     shown = html.unescape(mistune.html(words("\n".join(starts)))).replace("\u00a0", " ")
     assert shown.strip() == "<p>" + "<br />\n".join(starts) + "</p>"
+
+
+# --- try it without a key: the recording answers, the person decides ----------------------
+
+
+def typing(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
+    prompts: list[str] = []
+    queue = list(typed)
+
+    def fake_input(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return queue.pop(0)
+
+    import builtins
+
+    monkeypatch.setattr(builtins, "input", fake_input)
+    return prompts
+
+
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model and no key: any live call would fail loudly."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+
+
+def record_a_conversation(shell, openai_env, monkeypatch) -> set[str]:
+    """Recorded with a person deciding: run step 1, skip step 2, accept the answer."""
+    before = set(shell.user_ns)
+    openai_env.enqueue(code("a = 1"), code("b = 2"), "a is 1. TERMINATE")
+    typing(monkeypatch, "", "skip", "")
+    shell.run_cell_magic("agent", "--mode always --no-context", "make a")
+    assert shell.user_ns["a"] == 1 and "b" not in shell.user_ns
+    for name in set(shell.user_ns) - before:  # as a fresh kernel would start
+        shell.user_ns.pop(name, None)
+    return before
+
+
+def test_replay_replies_lets_the_person_decide_as_recorded(
+    shell, openai_env, monkeypatch, tmp_path, capsys
+) -> None:
+    record_a_conversation(shell, openai_env, monkeypatch)
+    recording = (tmp_path / "agent-recording.jsonl").read_text()
+    offline(monkeypatch)
+    prompts = typing(monkeypatch, "", "skip", "")
+    capsys.readouterr()
+    shell.run_cell_magic("agent", "--mode always --no-context --new --replay-replies", "make a")
+    assert len(prompts) == 3  # the person was asked at every step
+    assert shell.user_ns["a"] == 1 and "b" not in shell.user_ns
+    assert "a is 1." in capsys.readouterr().out
+    assert len(openai_env.chat_requests) == 3  # nothing more was asked of a model
+    assert (tmp_path / "agent-recording.jsonl").read_text() == recording  # nor written
+
+
+def test_replay_replies_says_once_where_the_recording_cannot_follow(
+    shell, openai_env, monkeypatch, capsys
+) -> None:
+    record_a_conversation(shell, openai_env, monkeypatch)
+    offline(monkeypatch)
+    monkeypatch.setenv("AGENT_MAGIC_REPLAY", "replies")
+    typing(monkeypatch, "", "")  # runs step 2, which the recording skipped
+    capsys.readouterr()
+    shell.run_cell("%%agent --mode always --no-context --new\nmake a")
+    assert shell.user_ns["b"] == 2  # the person's decision was taken
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    [line] = [line for line in shown.splitlines() if "cannot follow" in line]
+    assert shown.count("cannot follow") == 1
+    assert "at step 2 it has 'skipped'" in line
+    assert "set OPENAI_API_KEY or run %agent key" in line and "--replay-replies" in line
+
+
+def test_replay_replies_in_the_plan() -> None:
+    from types import SimpleNamespace
+
+    from IPython.core.magic_arguments import parse_argstring
+
+    from agent_magic.magic import AgentMagics
+    from agent_magic.plan import PlanError, plan_cell
+
+    traits = AgentMagics.class_traits(config=True)
+    settings = SimpleNamespace(**{name: trait.default() for name, trait in traits.items()})
+
+    def plan(line: str, env: dict[str, str], frontend: str = "terminal") -> Any:
+        args = parse_argstring(AgentMagics.agent, line)
+        return plan_cell(args, settings, cell="t", frontend=frontend, env=env)
+
+    made = plan("--replay-replies", {})
+    assert made.replay_replies and not made.replay and made.interactive
+    assert made.loop_mode == "always"
+    assert plan("", {"AGENT_MAGIC_REPLAY": "replies"}).replay_replies
+    assert not plan("--replay-replies", {"AGENT_MAGIC_REPLAY": "0"}).replay_replies
+    full = plan("--replay-replies", {"AGENT_MAGIC_REPLAY": "1"})
+    assert full.replay and not full.replay_replies
+    headless = plan("--replay-replies", {}, frontend="headless")  # nobody to decide
+    assert headless.replay and not headless.replay_replies
+    with pytest.raises(PlanError, match="not both"):
+        plan("--replay --replay-replies", {})
+
+
+def test_replay_replies_asks_in_the_widget(shell, openai_env, monkeypatch) -> None:
+    from agent_magic.ui import widget
+
+    record_a_conversation(shell, openai_env, monkeypatch)
+    offline(monkeypatch)
+    original = widget.NotebookUI.__init__
+    monkeypatch.setattr(
+        widget.NotebookUI,
+        "__init__",
+        lambda self, *a, **k: original(self, *a, **{**k, "display": _Collected()}),
+    )
+    magics = magics_of(shell)
+    magics.ui = "widget"
+    clicks = ["run", "skip", "run"]  # as recorded
+    asked: list[str] = []
+
+    async def person() -> None:
+        while clicks:
+            await asyncio.sleep(0.01)
+            review = getattr(magics.last_ui, "widget", None)
+            if review is not None and review.decision is None:
+                asked.append(review.run.description)
+                getattr(review, clicks.pop(0)).click()
+
+    async def cell() -> None:
+        clicking = asyncio.ensure_future(person())
+        try:
+            await magics.agent_async("--mode always --no-context --new --replay-replies", "make a")
+        finally:
+            clicking.cancel()
+
+    try:
+        asyncio.run(cell())
+    finally:
+        magics.ui = "auto"
+    assert asked == ["Run", "Run", "Finish"]  # a review at every step, the answer last
+    assert shell.user_ns["a"] == 1 and "b" not in shell.user_ns
+
+
+class _Collected:
+    """Stands in for the notebook's outputs (the widget edge's Display)."""
+
+    def __init__(self) -> None:
+        self.bundles: list[dict[str, Any]] = []
+
+    def show(self, bundle: dict[str, Any]) -> int:
+        self.bundles.append(bundle)
+        return len(self.bundles) - 1
+
+    def update(self, handle: int, bundle: dict[str, Any]) -> None:
+        self.bundles[handle] = bundle
