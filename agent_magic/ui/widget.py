@@ -684,4 +684,5 @@ class KeyBox:
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return self.box._repr_mimebundle_(**kwargs)
+        plain = "[%agent key: type the key in the password box, then Save]"
+        return {**self.box._repr_mimebundle_(**kwargs), "text/plain": plain}
