@@ -85,6 +85,23 @@ class AgentMagics(Magics):
         help="Seconds a Python step may run before it is interrupted as the interrupt button "
         "would (the kernel and its namespace stay; the model is told). None: 600; 0: no limit.",
     ).tag(config=True)
+    max_tokens = Int(
+        0,
+        help="Token budget per cell: prompt and completion tokens over all its model calls "
+        "(an estimate where the server reports none). Once spent, the cell stops with one "
+        "line before the next request; 0: none. Not the model's reply length.",
+    ).tag(config=True)
+    max_cost = Float(
+        0.0,
+        help="Cost budget per cell in US$, for models with a known price (see %agent usage); "
+        "with an unknown price the cell stops rather than spend blind. 0: none.",
+    ).tag(config=True)
+    session_max_tokens = Int(
+        0, help="Token budget across this kernel's %%agent cells (like max_tokens); 0: none."
+    ).tag(config=True)
+    session_max_cost = Float(
+        0.0, help="Cost budget in US$ across this kernel's %%agent cells; 0: none."
+    ).tag(config=True)
     context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
         config=True
     )
@@ -163,6 +180,8 @@ class AgentMagics(Magics):
     @argument("--mode", choices=MODES, help="always | terminate | never (see AgentMagics.mode).")
     @argument("--max-turns", type=int, help="Most model replies in this cell.")
     @argument("--step-timeout", type=float, help="Seconds a step may run (0: no limit).")
+    @argument("--max-tokens", type=int, help="Token budget for this cell (0: none).")
+    @argument("--max-cost", type=float, help="Cost budget for this cell in US$ (0: none).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
@@ -190,7 +209,8 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images] [--seed N] [--replay | --replay-replies]
+                    [--images] [--seed N] [--replay | --replay-replies] [--max-tokens N]
+                    [--max-cost USD]
             <the task, in words>
 
             %agent reset      forget the conversation
@@ -212,6 +232,9 @@ class AgentMagics(Magics):
         the cell waits for the click; the kernel's interrupt button stops it. Without a
         widget frontend (nbconvert, papermill) use --mode never or --replay.
         A second %%agent cell continues the same conversation; --new starts over.
+        ``--max-tokens N`` / ``--max-cost USD`` (and AgentMagics.session_max_tokens /
+        session_max_cost across cells) stop the cell before the request after the budget
+        is spent; the review shows what was spent so far.
 
         Every conversation is recorded as it happens in ``agent-recording.jsonl`` beside
         the notebook (AgentMagics.recording): requests, replies, decisions, outputs; never

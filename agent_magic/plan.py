@@ -70,6 +70,11 @@ class CellPlan:
     shell_timeout: float = 60.0
     step_timeout: float | None = None  # None: the executor's default; 0: no limit
     recording: str = ""
+    # budgets (0: none): this cell's, and the session's across the kernel's cells
+    max_tokens: int = 0
+    max_cost: float = 0.0
+    session_max_tokens: int = 0
+    session_max_cost: float = 0.0
 
     @property
     def loop_mode(self) -> Mode:
@@ -117,6 +122,7 @@ def plan_cell(
         raise PlanError("agent: --max-turns must be at least 1")
     if args.step_timeout is not None and args.step_timeout < 0:
         raise PlanError("agent: --step-timeout must be 0 (no limit) or more seconds")
+    budgets = _budgets(args, settings)
     if command and not fix:
         raise PlanError(
             f"unexpected {' '.join(command)!r} on the %%agent line; put the task in the cell body"
@@ -166,7 +172,22 @@ def plan_cell(
         shell_timeout=settings.shell_timeout,
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
+        **budgets,
     )
+
+
+def _budgets(args: Any, settings: Any) -> dict[str, Any]:
+    """The budget fields: the cell's flags over the traits; a negative one is an error."""
+    flags = {"max_tokens": args.max_tokens, "max_cost": args.max_cost}
+    budgets: dict[str, Any] = {}
+    for name in ("max_tokens", "max_cost", "session_max_tokens", "session_max_cost"):
+        given = flags.get(name)
+        value = given if given is not None else getattr(settings, name, 0) or 0
+        if value < 0:
+            where = f"--{name.replace('_', '-')}" if given is not None else f"AgentMagics.{name}"
+            raise PlanError(f"agent: {where} must be 0 (no budget) or more")
+        budgets[name] = value
+    return budgets
 
 
 def _replay_replies(

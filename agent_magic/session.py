@@ -8,7 +8,9 @@ plan decides; the session only assembles): the chat client (live, wrapped so eve
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
 one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
-so the log and the export, which read the recording's records.
+so the log and the export, which read the recording's records. The live client counts
+into the cell's and the session's :class:`~agent_magic.budget.Budget` (the session's
+lives as long as the kernel), which the review reads for its "so far" line.
 
 Also here: the line commands' work (reset, log, usage, export, key, models, cells), and
 how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
+from .budget import Budget, BudgetedChat, spent_line
 from .conversation import (
     RUN_PYTHON_TOOL,
     RUN_SHELL_TOOL,
@@ -56,6 +59,13 @@ if TYPE_CHECKING:
 
     from .llm import Endpoint
 
+# Said once per kernel, at the start of the first --mode never cell that asks a model.
+NEVER_NOTICE = (
+    "agent: --mode never runs the model's code in this kernel without asking you first; "
+    "stop it with the kernel's interrupt button (Ctrl-C in a terminal), or use "
+    "--mode always to review each step"
+)
+
 
 class Session:
     """Per-kernel state, and the assembly of each cell from its plan."""
@@ -68,6 +78,8 @@ class Session:
         self.recorder = Recorder()
         self.errors = ErrorWatch()
         self.last_ui: Handler | None = None  # the edge that showed the last cell
+        self.budget = Budget("session")  # what the kernel's cells spent: reset keeps it
+        self.told_never = False  # NEVER_NOTICE was said
         self._make_executor = make_executor
 
     # -- the conversation's lifetime ------------------------------------------------------
@@ -101,7 +113,9 @@ class Session:
         task = plan.task
         if plan.fix:
             task = fix_task(self.shell, task, last_error(self.errors))
-        ui = self._face(plan)
+        budget = Budget("cell", plan.max_tokens, plan.max_cost)
+        self.budget.limit(plan.session_max_tokens, plan.session_max_cost)
+        ui = self._face(plan, spent=lambda: spent_line(budget, self.budget))
         self.last_ui = ui
         store = open_store(recording_path(plan.recording))
         recorder = self.recorder
@@ -113,7 +127,9 @@ class Session:
         else:
             live = self._chat(plan)
             redactor = cell_redactor(live, namespace=self.shell.user_ns)
-            chat = RedactingChat(live, redactor)
+            # Inside the redaction: the estimates count what is sent; outside the cache:
+            # a cached reply costs nothing.
+            chat = RedactingChat(BudgetedChat(live, (budget, self.budget)), redactor)
             if plan.seed is not None:
                 chat = CachedChat(chat, store, recorder.keyer, plan.seed)
         conversation = Conversation(
@@ -138,6 +154,13 @@ class Session:
             redactor=redactor,
             mode=plan.mode,
         )
+        if (
+            plan.mode == "never"
+            and not (plan.replay or plan.replay_replies)
+            and not self.told_never
+        ):
+            self.told_never = True  # under replay nothing new runs: the recording answers
+            print(NEVER_NOTICE)
         deciding = None if plan.replay_replies else replay  # replies only: a person decides
         return conversation.run(task, context=context), record_events(ui, recorder, deciding)
 
@@ -186,17 +209,18 @@ class Session:
 
         return IPythonExecutor(self.shell, **plan.executor_options())
 
-    def _face(self, plan: CellPlan) -> Handler:
+    def _face(self, plan: CellPlan, spent: Callable[[], str] | None = None) -> Handler:
         if plan.face == "terminal":
             from .ui.terminal import TerminalUI
 
-            return TerminalUI(marker=plan.termination_marker)
+            return TerminalUI(marker=plan.termination_marker, spent=spent)
         from .ui.widget import NotebookUI
 
         return NotebookUI(
             interactive=plan.interactive,
             review_timeout=plan.review_timeout,
             marker=plan.termination_marker,
+            spent=spent,
         )
 
     def _context(self, plan: CellPlan) -> str:
@@ -226,11 +250,10 @@ class Session:
         return render_log(self.recorder.transcript())
 
     def usage(self) -> tuple[str, str]:
-        try:
-            from .llm import usage_table  # the llm helper's, once it lands
-        except ImportError:
-            from .usage import usage_table
-        return usage_table(self.history.replies)
+        from .llm import usage_table
+
+        replies = self.history.replies
+        return usage_table(replies, estimates=[self.budget.estimate_for(r) for r in replies])
 
     def key(self, frontend: Frontend) -> str | None:
         """``%agent key``: ask for the key without echo; the line to print, if any.

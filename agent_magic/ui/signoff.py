@@ -65,8 +65,9 @@ def undecided_tail(text: str, marker: str) -> int:
     trailing = len(text) - len(stripped)
     if stripped.endswith(marker):
         return len(marker) + trailing + _wrap_length(stripped[: -len(marker)])
-    if trailing:  # only a complete marker may be followed by punctuation or space
-        return 0
+    if trailing:  # only a complete marker may follow punctuation or space, but emphasis
+        return _wrap_length(text)  # at the very end may open one: "**TERMINATE**"
+
     for size in range(min(len(marker) - 1, len(text)), 0, -1):
         if marker.startswith(text[-size:]):
             return size + _wrap_length(text[:-size])

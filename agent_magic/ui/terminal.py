@@ -56,8 +56,10 @@ class TerminalUI:
         ask: Callable[[str], str] | None = None,
         out: TextIO | None = None,
         marker: str = "TERMINATE",
+        spent: Callable[[], str] | None = None,
     ) -> None:
         self.ask = ask  # None: the builtin input(), looked up when asking
+        self.spent = spent  # the "so far: N tokens, $x" line shown with each review
         self._out = out
         self.marker = marker
         self._streamed = False
@@ -109,6 +111,9 @@ class TerminalUI:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:
             prompt = "Enter = run, 'skip', 'stop', or type feedback: "
+        spent = self.spent() if self.spent is not None else ""
+        if spent:
+            self.out.write(f"[{spent}]\n")
         self.out.flush()
         try:
             answer = (self.ask or input)(prompt)

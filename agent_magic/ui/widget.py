@@ -80,9 +80,11 @@ class ReviewWidget:
         proposal: Proposal,
         marker: str = "TERMINATE",
         add_cells: Callable[[], None] | None = None,
+        spent: str = "",
     ) -> None:
         self.proposal = proposal
         self.marker = marker
+        self.spent = spent  # "so far: N tokens, $x", under the heading while undecided
         self.decision: Decision | None = None
         self._listeners: list[Callable[[Decision], None]] = []
         final = proposal.final
@@ -193,7 +195,8 @@ class ReviewWidget:
             self.decide(Decision.run())
 
     def _status(self, decision: Decision | None = None, hint: str = "") -> str:
-        return _status_html(self.proposal, decision, hint, self.marker)
+        spent = "" if decision is not None or not self.spent else self.spent
+        return _status_html(self.proposal, decision, hint, self.marker, spent)
 
     def close(self) -> None:
         """Close every widget of the review (their comms and the kernel's references).
@@ -300,6 +303,7 @@ def _status_html(
     decision: Decision | None = None,
     hint: str = "",
     marker: str = "TERMINATE",
+    spent: str = "",
 ) -> str:
     import html
 
@@ -323,6 +327,8 @@ def _status_html(
         text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
     if hint:
         text += f" — {hint}"
+    if spent:
+        detail = f"<div class='agent-spent'>{html.escape(spent)}</div>{detail}"
     return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
@@ -465,6 +471,8 @@ class NotebookUI:
     in order; see :func:`agent_magic.ui.cells.sources`) from the final review's
     **Finish and add code as cells** button; by default it puts them in a cell below
     (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out.
+    ``spent`` gives the line each review shows under its heading: what was spent so far
+    (:func:`agent_magic.budget.spent_line`).
     """
 
     def __init__(
@@ -474,8 +482,10 @@ class NotebookUI:
         display: Display | None = None,
         marker: str = "TERMINATE",
         add_cells: Callable[[list[str]], None] | None = insert_below,
+        spent: Callable[[], str] | None = None,
     ) -> None:
         self.interactive = interactive
+        self.spent = spent  # the "so far" line each review shows (see agent_magic.budget)
         self.review_timeout = review_timeout
         self.display = display or Display()
         self.marker = marker
@@ -562,7 +572,8 @@ class NotebookUI:
         if self.add_cells is not None and self.ran:
             codes, add = sources(self.ran), self.add_cells
             add_cells = lambda: add(codes)  # noqa: E731
-        widget = ReviewWidget(proposal, self.marker, add_cells)
+        spent = self.spent() if self.spent is not None else ""
+        widget = ReviewWidget(proposal, self.marker, add_cells, spent)
         self.widget = widget
         bundle = {
             **widget._repr_mimebundle_(),

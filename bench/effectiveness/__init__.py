@@ -1,0 +1,1 @@
+"""The effectiveness suite: real tasks, a checker each, two loops side by side (run.py)."""

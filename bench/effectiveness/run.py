@@ -1,0 +1,331 @@
+"""Run the effectiveness suite against an OpenAI-compatible endpoint; write the report.
+
+    python -m bench.effectiveness.run --base-url http://127.0.0.1:8090/v1 --model qwen \\
+        [--loop agent_magic|autogen] [--tasks id,id] [--max-turns 10] [--stream]
+    python -m bench.effectiveness.run --report      # only rewrite docs/effectiveness.md
+
+Each task runs in a subprocess of its own (a fresh InteractiveShell for agent_magic,
+the autogen venv's python for AG2), so a crash or a hang costs one task. The checker
+(:mod:`bench.effectiveness.tasks`) runs here, on the ``answer`` the worker reports.
+Results go to ``bench/effectiveness/results/<loop>.json``, one record per task, updated
+as each task finishes (a run can be stopped and resumed with ``--resume``), and
+``docs/effectiveness.md`` is rebuilt from all the result files: a table per loop side by
+side, and totals (success rate, tokens per solved task).
+
+agent_magic runs with ``--no-stream`` unless ``--stream``: AG2 does not stream, and
+llama.cpp reports usage only for whole replies, so both loops' tokens are the server's
+counts. Estimates (4 characters a token) are marked with ``~``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.effectiveness.tasks import BY_ID, MISSING, TASKS
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = Path(__file__).resolve().parent / "results"
+REPORT = ROOT / "docs" / "effectiveness.md"
+LOOPS = ("agent_magic", "autogen")
+
+
+def _autogen_python() -> str:
+    cache = Path(os.environ.get("AGENT_MAGIC_CACHE", "~/.cache/agent_magic")).expanduser()
+    python = cache / "autogen-venv" / "bin" / "python"
+    if not python.exists():
+        sys.exit(f"run: no autogen venv at {python}: python3 scripts/real_models.py --autogen")
+    return str(python)
+
+
+def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(prefix=f"eff-{loop}-")) / f"{task_id}.json"
+    common = ["--task", task_id, "--base-url", args.base_url, "--model", args.model]
+    common += ["--max-turns", str(args.max_turns), "--out", str(out)]
+    if loop == "agent_magic":
+        cmd = [sys.executable, "-m", "bench.effectiveness.agent_magic_worker", *common]
+        if args.stream:
+            cmd.append("--stream")
+    else:
+        cmd = [_autogen_python(), str(Path(__file__).with_name("autogen_worker.py")), *common]
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.task_timeout
+        )
+        failure = "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["?"])[-1]
+    except subprocess.TimeoutExpired:
+        failure = f"no result within {args.task_timeout:.0f} s"
+    if out.exists():
+        result = json.loads(out.read_text())
+    else:
+        result = {"task": task_id, "loop": loop, "answer": MISSING, "steps": 0}
+        result.update(prompt_tokens=0, completion_tokens=0, estimated=False, error=failure)
+        result["wall"] = round(time.monotonic() - start, 2)
+    result["solved"] = bool(BY_ID[task_id].check(result["answer"]))
+    result["model"] = args.model
+    return result
+
+
+def _load(loop: str) -> dict[str, dict[str, Any]]:
+    path = RESULTS / f"{loop}.json"
+    if not path.exists():
+        return {}
+    return {r["task"]: r for r in json.loads(path.read_text())["results"]}
+
+
+def _save(
+    loop: str,
+    results: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    ran: set[str] | None = None,
+) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    # Two runners may share a loop's file (tasks split over two servers): what is on
+    # disk stays, except for the tasks this runner ran (``ran``; all of ``results``
+    # when not given). Records it merely loaded at its start must not come back.
+    mine = results if ran is None else {t: r for t, r in results.items() if t in ran}
+    results = {**_load(loop), **mine}
+    ordered = [results[t.id] for t in TASKS if t.id in results]
+    for record in ordered:
+        record.pop("transcript", None)  # kept in the run's log, not in the repository
+    body = {"meta": meta, "results": ordered}
+    (RESULTS / f"{loop}.json").write_text(json.dumps(body, indent=1) + "\n")
+
+
+def _tok(record: dict[str, Any]) -> str:
+    mark = "~" if record.get("estimated") else ""
+    return f"{mark}{record['prompt_tokens']} / {mark}{record['completion_tokens']}"
+
+
+def _short(value: Any) -> str:
+    text = MISSING if value == MISSING else json.dumps(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 28 else text[:25] + "..."
+
+
+def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
+    solved = [r for r in records if r["solved"]]
+    tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in records)
+    solved_tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in solved)
+    return {
+        "tasks": len(records),
+        "solved": len(solved),
+        "rate": len(solved) / len(records) if records else 0.0,
+        "steps": sum(r["steps"] for r in records),
+        "tokens": tokens,
+        "per_solved": tokens / len(solved) if solved else None,
+        "solved_tokens_each": solved_tokens / len(solved) if solved else None,
+        "wall": sum(r["wall"] for r in records),
+        "estimated": any(r.get("estimated") for r in records),
+    }
+
+
+def write_report() -> str:
+    loaded = {loop: _load(loop) for loop in LOOPS}
+    metas = {}
+    for loop in LOOPS:
+        path = RESULTS / f"{loop}.json"
+        if path.exists():
+            metas[loop] = json.loads(path.read_text())["meta"]
+    lines = [
+        "# Effectiveness: agent_magic against the seed's loop",
+        "",
+        "Generated by `python -m bench.effectiveness.run` (see `bench/effectiveness/`); do not",
+        "edit by hand. The same tasks, model and server settings for both loops.",
+        "",
+        "## How it is measured",
+        "",
+        f"- {len(TASKS)} tasks (`bench/effectiveness/tasks.py`): numeric, text and small-data",
+        "  problems of the kind users type, with the seed notebook's a + b + c problem among",
+        "  them. Every task ends with *Store the result in a variable named `answer`.*",
+        "- **agent_magic**: each task is `%%agent --mode never --new` in a fresh IPython",
+        "  shell (a subprocess per task); the checker reads `answer` from the namespace after",
+        "  the cell.",
+        "- **autogen** (the seed's loop): AG2's classic `AssistantAgent` (default system",
+        '  message) and `UserProxyAgent` (`human_input_mode="NEVER"`, the seed\'s',
+        "  `is_termination_msg`: the message ends with TERMINATE; local execution, no",
+        "  docker; `cache_seed=None`), PyPI `autogen` 0.14.1 in its own venv. AG2 runs each",
+        "  code block in a fresh `python` process, so to read the same value the benchmark",
+        "  appends a footer the model never sees to every Python block: if the block defined",
+        "  `answer`, its value is written to a file. The last value written is checked.",
+        "- Fairness: both answers go through the same `plain()` (numpy arrays and tuples to",
+        "  lists, numpy scalars to numbers) and the same checker; numbers compare within a",
+        "  small tolerance and may come as a 1-element list or a numeric string. At most",
+        "  `--max-turns` model calls per task in both loops (AG2:",
+        "  `max_consecutive_auto_reply = max_turns - 1`). A task is solved when `answer`",
+        "  is right at the end, whatever the loop said.",
+        "- Steps are model calls. Tokens are the server's `usage` counts (agent_magic runs",
+        "  with `--no-stream` so llama.cpp reports them, as it does for AG2's whole",
+        "  replies); `~` marks an estimate at 4 characters a token where a server gave",
+        "  none. Wall time includes running the code.",
+        "",
+    ]
+    if metas:
+        lines += ["## Runs", ""]
+        for loop, meta in metas.items():
+            lines.append(
+                f"- **{loop}**: {meta.get('model')} at {meta.get('server', '?')}, "
+                f"max turns {meta.get('max_turns')}, {meta.get('date')}, agent_magic "
+                f"{meta.get('commit', '?')}, {meta.get('machine', '')}"
+            )
+        lines.append("")
+    notes = RESULTS / "notes.md"  # what the figures alone do not say, written by hand
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
+    present = [loop for loop in LOOPS if loaded[loop]]
+    if present:
+        # Side by side only over the tasks every loop has run (a run can be partial).
+        common = [t.id for t in TASKS if all(t.id in loaded[loop] for loop in present)]
+        lines += ["## Totals", ""]
+        if len(common) < len(TASKS):
+            lines += [
+                f"Over the {len(common)} tasks that "
+                + ("both loops have" if len(present) > 1 else "this loop has")
+                + f" run so far (of {len(TASKS)}); the per-task table shows every result.",
+                "",
+            ]
+        lines += ["| | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
+        totals = {loop: _totals([loaded[loop][t] for t in common]) for loop in present}
+
+        def row(label: str, fmt: Any) -> None:
+            lines.append(f"| {label} | " + " | ".join(fmt(totals[lp]) for lp in present) + " |")
+
+        row("tasks run", lambda t: str(t["tasks"]))
+        row("solved", lambda t: f"{t['solved']} ({t['rate']:.0%})")
+        row("model calls", lambda t: str(t["steps"]))
+        row(
+            "tokens, all tasks",
+            lambda t: ("~" if t["estimated"] else "") + f"{t['tokens']:,}",
+        )
+        row(
+            "tokens per solved task (all tokens / solved)",
+            lambda t: "-" if t["per_solved"] is None else f"{t['per_solved']:,.0f}",
+        )
+        row(
+            "tokens of a solved task (mean)",
+            lambda t: "-" if t["solved_tokens_each"] is None else f"{t['solved_tokens_each']:,.0f}",
+        )
+        row("wall time, all tasks", lambda t: f"{t['wall'] / 60:.1f} min")
+        lines += ["", "## Per task", ""]
+        head = "| task | kind |"
+        rule = "|---|---|"
+        for loop in present:
+            head += f" {loop}: ok | steps | prompt / completion tokens | s | answer |"
+            rule += ":-:|---:|---:|---:|---|"
+        lines += [head, rule]
+        for task in TASKS:
+            if not any(task.id in loaded[loop] for loop in present):
+                continue
+            cells = [task.id, task.kind]
+            for loop in present:
+                r = loaded[loop].get(task.id)
+                if r is None:
+                    cells += ["", "", "", "", ""]
+                    continue
+                mark = "yes" if r["solved"] else "no"
+                cells += [mark, str(r["steps"]), _tok(r), f"{r['wall']:.0f}", _short(r["answer"])]
+            lines.append("| " + " | ".join(cells) + " |")
+        errors = [
+            (loop, r["task"], r["error"])
+            for loop in present
+            for r in loaded[loop].values()
+            if r.get("error")
+        ]
+        if errors:
+            lines += ["", "## How the unsolved ended (the loop's last word)", ""]
+            lines += [f"- {loop}, `{task}`: {error[:200]}" for loop, task, error in errors]
+    text = "\n".join(lines) + "\n"
+    REPORT.write_text(text)
+    return text
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base-url", help="the OpenAI-compatible endpoint, e.g. .../v1")
+    parser.add_argument("--model", help="the model name the server knows")
+    parser.add_argument("--loop", choices=LOOPS, default="agent_magic")
+    parser.add_argument("--tasks", help="comma-separated task ids (default: all)")
+    parser.add_argument("--max-turns", type=int, default=10)
+    parser.add_argument("--stream", action="store_true", help="agent_magic: stream replies")
+    parser.add_argument("--task-timeout", type=float, default=1800.0)
+    parser.add_argument("--resume", action="store_true", help="skip tasks already in results")
+    parser.add_argument(
+        "--retry-timeouts",
+        action="store_true",
+        help="with --resume: run again the tasks that ended waiting for the server",
+    )
+    parser.add_argument("--report", action="store_true", help="only rewrite the report")
+    args = parser.parse_args(argv)
+    if args.report:
+        write_report()
+        print(f"wrote {REPORT}")
+        return 0
+    if not (args.base_url and args.model):
+        parser.error("--base-url and --model are needed to run tasks")
+    ids = args.tasks.split(",") if args.tasks else [t.id for t in TASKS]
+    unknown = [i for i in ids if i not in BY_ID]
+    if unknown:
+        parser.error(f"unknown task ids: {', '.join(unknown)}")
+    results = _load(args.loop) if args.resume or args.tasks else {}
+    if not (args.resume or args.tasks):
+        (RESULTS / f"{args.loop}.json").unlink(missing_ok=True)  # a fresh full run
+    meta = {
+        "model": args.model,
+        "server": args.base_url,
+        "max_turns": args.max_turns,
+        "stream": args.stream,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    ran: set[str] = set()
+    for n, task_id in enumerate(ids, 1):
+        if args.resume and task_id in results:
+            waited = re.search(r"no (answer|result) within", results[task_id].get("error", ""))
+            if not (args.retry_timeouts and waited):
+                continue
+        record = run_one(args.loop, task_id, args)
+        results[task_id] = record
+        ran.add(task_id)
+        print(
+            f"[{n}/{len(ids)}] {args.loop} {task_id}: "
+            f"{'solved' if record['solved'] else 'NOT solved'}, {record['steps']} steps, "
+            f"{_tok(record)} tokens, {record['wall']:.0f} s; answer {_short(record['answer'])}"
+            + (f"; {record['error'][:150]}" if record.get("error") else ""),
+            flush=True,
+        )
+        if record.get("transcript"):
+            print("    " + record["transcript"][-3000:].replace("\n", "\n    "), flush=True)
+        _save(args.loop, results, meta, ran)
+        write_report()
+    totals = _totals([results[i] for i in ids if i in results])
+    print(
+        f"{args.loop}: solved {totals['solved']}/{totals['tasks']}, {totals['tokens']} tokens, "
+        f"{totals['wall'] / 60:.1f} min"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

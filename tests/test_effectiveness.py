@@ -1,0 +1,152 @@
+"""The effectiveness suite's harness, against the scripted server: checkers and both loops.
+
+The real runs (Qwen2.5-Coder on llama.cpp) are in docs/effectiveness.md; these tests prove
+the harness itself: every checker accepts a right answer in the forms either loop may
+produce and refuses wrong ones, and each loop's worker reports the answer its code set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent_magic.testing import FakeOpenAIServer
+from bench.effectiveness import run as runner
+from bench.effectiveness.tasks import BY_ID, MISSING, TASKS, plain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A right answer for every task, as a user's code would make it.
+RIGHT = {
+    "seed_abc": np.float64(7.000000000000001),
+    "sum_1_100": 5050,
+    "squares": np.arange(1, 11) ** 2,
+    "primes": [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47],
+    "factorial": math.factorial(20),
+    "fibonacci": [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377],
+    "gcd": np.int64(21),
+    "compound": 1628.89,
+    "mean_std": (5.0, 2.0),
+    "median": 7.5,
+    "linear_system": np.array([2.0, 1.0]),
+    "determinant": np.float64(np.linalg.det(np.array([[4, 1, 2], [1, 3, 0], [2, 0, 5]]))),
+    "column_means": np.mean([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], axis=0),
+    "reverse_words": "jumps fox brown quick the",
+    "vowels": 7,
+    "word_counts": {"the": 4, "cat": 1, "sat": 2, "on": 2, "mat": 1, "and": 1, "dog": 1, "log": 1},
+    "palindromes": ["level", "radar", "noon", "civic"],
+    "caesar": "khoor zruog",
+    "roman": "MCMXCIV",
+    "binary": "10101101",
+    "poem_stats": (4, 13),
+    "days_between": 46,
+    "weekday": "Saturday",
+    "csv_total": 195,
+    "sort_people": ["Dev", "Ben", "Ana", "Caro"],
+    "json_qty": 7,
+}
+
+
+def test_every_task_has_a_right_answer_here_and_at_least_twenty() -> None:
+    assert len(TASKS) >= 20 and set(RIGHT) == set(BY_ID)
+    assert len({t.text for t in TASKS}) == len(TASKS)
+    assert all(t.text.endswith("variable named `answer`.") for t in TASKS)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=[t.id for t in TASKS])
+def test_checkers_take_right_answers_and_refuse_wrong_ones(task) -> None:
+    right = plain(RIGHT[task.id])
+    assert task.check(right), (task.id, right)
+    # Through JSON, as the autogen worker's footer hands it over.
+    assert task.check(json.loads(json.dumps(right)))
+    assert not task.check(plain(MISSING))
+    assert not task.check(None)
+    wrong = {str: "nope", int: 12345, float: -1.5, list: [0], dict: {"x": 0}}
+    assert not task.check(wrong.get(type(right), 0))
+
+
+def test_plain_treats_both_loops_values_alike() -> None:
+    assert plain(np.array([[1, 2], [3, 4]])) == [[1, 2], [3, 4]]
+    assert plain((np.int64(1), {2, 1}, range(2))) == [1, [1, 2], [0, 1]]
+    assert plain({1: np.float32(0.5)}) == {"1": 0.5}
+    assert isinstance(plain(object()), str)
+
+
+def _args(server: FakeOpenAIServer, **extra) -> object:
+    import argparse
+
+    values = {"base_url": server.base_url, "model": "scripted", "max_turns": 4}
+    values.update(stream=False, task_timeout=120.0)
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+SOLVE = "Here:\n```python\nanswer = sum(range(1, 101))\nprint(answer)\n```"
+
+
+def test_agent_magic_worker_reads_the_namespace(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue(SOLVE, "5050. TERMINATE")
+    record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
+    assert record["solved"] and record["answer"] == 5050, record
+    assert record["steps"] == 2 and record["error"] == ""
+    assert len(openai_server.requests) == 2
+    assert "variable named `answer`" in openai_server.requests[0].messages[-1]["content"]
+    # The scripted server reports usage (characters / 4): the server's counts are kept.
+    assert not record["estimated"] and record["prompt_tokens"] > record["completion_tokens"] > 0
+
+
+def test_agent_magic_worker_reports_a_wrong_answer(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue("```python\nanswer = 5000\n```", "TERMINATE")
+    record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
+    assert not record["solved"] and record["answer"] == 5000
+
+
+def _autogen_python() -> Path:
+    cache = Path("~/.cache/agent_magic").expanduser()
+    return cache / "autogen-venv" / "bin" / "python"
+
+
+@pytest.mark.skipif(not _autogen_python().exists(), reason="no autogen venv (real_models.py)")
+def test_autogen_worker_keeps_answer_from_its_subprocess(openai_server: FakeOpenAIServer) -> None:
+    openai_server.enqueue(SOLVE, "The sum is 5050. TERMINATE")
+    record = runner.run_one("autogen", "sum_1_100", _args(openai_server))
+    assert record["solved"] and record["answer"] == 5050, record
+    assert record["steps"] == 2
+    # The model saw the code's own output, not the benchmark's footer.
+    second = openai_server.requests[1].messages[-1]["content"]
+    assert "5050" in second and "_bench_keep_answer" not in second
+
+
+def test_report_is_written_from_the_results(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "RESULTS", tmp_path)
+    monkeypatch.setattr(runner, "REPORT", tmp_path / "effectiveness.md")
+    meta = {"model": "m", "server": "s", "max_turns": 3, "date": "d"}
+    rows = [
+        {"task": "sum_1_100", "answer": 5050, "steps": 2, "prompt_tokens": 300},
+        {"task": "gcd", "answer": 7, "steps": 3, "prompt_tokens": 500},
+    ]
+    for row in rows:
+        row.update(completion_tokens=50, estimated=False, wall=10.0, error="", solved=False)
+    rows[0]["solved"] = True
+    runner._save("agent_magic", {r["task"]: r for r in rows}, meta)
+    text = runner.write_report()
+    assert "| solved | 1 (50%) |" in text
+    assert "| tokens per solved task (all tokens / solved) | 900 |" in text
+    assert "| sum_1_100 | numeric | yes | 2 | 300 / 50 | 10 | 5050 |" in text
+
+
+def test_the_runner_refuses_unknown_tasks() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.effectiveness.run", "--base-url", "u", "--model", "m"]
+        + ["--tasks", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "unknown task ids: nope" in done.stderr
