@@ -13,6 +13,7 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -164,6 +165,13 @@ class AgentMagics(Magics):
         "shortened and older turns folded into a summary. 0: the endpoint's (config-list "
         "context_window, what its server reports, or the model's known size).",
     ).tag(config=True)
+    replay_replies = Bool(
+        False,
+        help="Answer every request from the recording but leave each review to the person "
+        "(try the widget without a key); where a decision leads off the recording, the cell "
+        "stops with one line. AGENT_MAGIC_REPLAY=replies sets it for a whole run; a run "
+        "with nobody to decide (nbconvert, papermill) replays the decisions too.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -203,9 +211,14 @@ class AgentMagics(Magics):
         help="Ask before a step changes NAME, in every mode (repeatable).",
     )
     @argument(
+        "--replay-replies",
+        action="store_true",
+        help="Answer from the recording, offline, but you decide each step.",
+    )
+    @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix | export PATH.",
+        help="Line form only: reset | log | usage | fix | key | models | cells | export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -215,14 +228,18 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images] [--seed N] [--replay] [--max-tokens N] [--max-cost USD]
-                    [--protect NAME]
+                    [--images] [--seed N] [--replay | --replay-replies] [--max-tokens N]
+                    [--max-cost USD] [--protect NAME]
             <the task, in words>
 
             %agent reset      forget the conversation
             %agent log        show the conversation so far
             %agent usage      tokens per call and in total, with cost where known
             %agent fix        ask the assistant to fix the last error
+            %agent key        type the API key, unseen; kept in this kernel's memory only
+                              (never recorded or saved), for endpoints without a key
+            %agent models     the models the endpoint lists; * marks the one in use
+            %agent cells      the code that ran, in order, into a new cell below
             %agent export PATH.ipynb
                               the conversation as a clean notebook: code cells with the
                               code that ran and its outputs, provenance in metadata
@@ -246,6 +263,9 @@ class AgentMagics(Magics):
         and review from it, offline and without a key; if a request differs from the
         recording (task, namespace or a step's output changed) the cell stops, naming
         the step. Share the notebook and that one file, and it re-runs anywhere.
+        ``--replay-replies`` (AgentMagics.replay_replies, AGENT_MAGIC_REPLAY=replies)
+        plays the recorded replies but leaves each review to you: try the widget without
+        a key; where your decision leads off the recording, the cell says so in one line.
 
         Examples::
 
@@ -306,6 +326,15 @@ class AgentMagics(Magics):
         plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
         return plan.replay
 
+    def _plan_for_command(self, args: Any) -> Any:
+        """The plan a cell with this line would have (its model and endpoint, for models)."""
+        try:
+            return plan_cell(
+                Namespace(**{**vars(args), "command": []}), self, cell="-", frontend="terminal"
+            )
+        except PlanError as error:
+            raise UsageError(str(error)) from None
+
     def _executor(self, **options: Any) -> Any:
         from .executor import IPythonExecutor
 
@@ -331,16 +360,28 @@ class AgentMagics(Magics):
             _display(*self._usage())
         elif command == "fix":
             return self.agent(line, "")  # a cell with no body: the plan reads "fix" as --fix
+        elif command == "key":
+            frontend = self.session.frontend() if self.ui == "auto" else _FRONTENDS[self.ui]
+            said = self.session.key(frontend)
+            if said:
+                print(said)
+        elif command == "models":
+            print(self.session.models(self._plan_for_command(args)))
+        elif command == "cells":
+            print(self.session.cells())
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
             print(self.session.export(args.command[1]))
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
-                "with the task; see %agent?"
+                "usage: %agent reset | log | usage | fix | key | models | cells | export PATH, "
+                "or a %%agent cell with the task; see %agent?"
             )
         return None
+
+
+_FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
 
 
 def _display(plain: str, markdown: str) -> None:

@@ -41,6 +41,7 @@ class CellPlan:
     new: bool = False  # forget the conversation first
     mode: Mode = "always"  # who decides each step, as the user asked (after headless)
     replay: bool = False  # answer every request and review from the recording
+    replay_replies: bool = False  # answer requests from the recording; a person reviews
     seed: int | None = None  # answer repeated requests from the recording's cache
     face: Face = "terminal"  # who shows the conversation and asks
     review_timeout: float | None = 3600.0
@@ -133,8 +134,12 @@ def plan_cell(
     task = cell.strip() or (" ".join(command) if fix else "")
     if not task and not fix:
         raise PlanError("%%agent needs a task: write it in the cell body below the magic")
-    from_env = replay_from_env(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    from_env = replay_from_env(env)
     replay = bool(args.replay) or (settings.replay if from_env is None else from_env)
+    replies = _replay_replies(args, settings, env, frontend, replay, from_env)
+    if replies == "recording":  # nobody here to decide: the recording does, as --replay
+        replay, replies = True, False
     mode: Mode = args.mode or settings.mode
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
@@ -145,11 +150,12 @@ def plan_cell(
         new=bool(args.new),
         mode=mode,
         replay=replay,
+        replay_replies=bool(replies),
         seed=seed,
         face=face,
         review_timeout=settings.review_timeout or None,
-        model=args.model or settings.model,
-        model_given=bool(args.model),
+        model=_model(args.model) if args.model is not None else settings.model,
+        model_given=args.model is not None,
         base_url=args.base_url or settings.base_url,
         config_list=settings.config_list,
         stream=settings.stream and not args.no_stream,
@@ -190,6 +196,48 @@ def _budgets(args: Any, settings: Any) -> dict[str, Any]:
             raise PlanError(f"agent: {where} must be 0 (no budget) or more")
         budgets[name] = value
     return budgets
+
+
+def _replay_replies(
+    args: Any,
+    settings: Any,
+    env: Mapping[str, str],
+    frontend: Frontend,
+    replay: bool,
+    from_env: bool | None,
+) -> bool | Literal["recording"]:
+    """Whether the recording answers the requests while a person makes the decisions.
+
+    ``--replay-replies``, ``AgentMagics.replay_replies`` or ``AGENT_MAGIC_REPLAY=replies``.
+    A full replay (``--replay``, ``AGENT_MAGIC_REPLAY=1``) decides too, and ``=0`` turns
+    every replay off; a headless run (nobody to decide) answers "recording": the
+    recording makes the decisions as well.
+    """
+    from .transcript import REPLAY_ENV
+
+    wanted = bool(getattr(args, "replay_replies", False))
+    if wanted and args.replay:
+        raise PlanError("agent: use --replay or --replay-replies, not both")
+    if env.get(REPLAY_ENV, "").strip().lower() == "replies":
+        wanted = True
+    elif from_env is False:
+        return False
+    wanted = wanted or bool(getattr(settings, "replay_replies", False))
+    if not wanted or replay:
+        return False
+    if frontend == "headless" and settings.ui == "auto":
+        return "recording"
+    return True
+
+
+def _model(text: str) -> str:
+    """``--model`` as typed, without the quotes a shell or a paste left around it."""
+    from .llm.config import ConfigError, clean_model_name
+
+    try:
+        return clean_model_name(text)
+    except ConfigError as error:
+        raise PlanError(f"agent: {error}") from None
 
 
 def _face(

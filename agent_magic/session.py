@@ -12,8 +12,11 @@ so the log and the export, which read the recording's records. The live client c
 into the cell's and the session's :class:`~agent_magic.budget.Budget` (the session's
 lives as long as the kernel), which the review reads for its "so far" line.
 
-Also here: the line commands' work (reset, log, usage, export). Not here: traits and
-argument parsing (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`).
+Also here: the line commands' work (reset, log, usage, export, key, models, cells), and
+how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
+once, in one line; the UIs leave it to that line). Not here: traits and argument parsing
+(:mod:`.magic`), deciding anything about the cell (:mod:`.plan`), the held key
+(:mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ from .transcript import (
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from .llm import Endpoint
 
 # Said once per kernel, at the start of the first --mode never cell that asks a model.
 NEVER_NOTICE = (
@@ -117,8 +122,8 @@ class Session:
         recorder = self.recorder
         replay: Replay | None = None
         chat: ChatClient
-        if plan.replay:  # never builds a live client
-            chat = replay = Replay(store, recorder.keyer)
+        if plan.replay or plan.replay_replies:  # never builds a live client
+            chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
             redactor = cell_redactor(namespace=self.shell.user_ns)
         else:
             live = self._chat(plan)
@@ -146,7 +151,7 @@ class Session:
         task = self._interpolate(task)
         recorder.begin(
             store=store,
-            write=not plan.replay,
+            write=not (plan.replay or plan.replay_replies),
             model=chat.model,
             params=getattr(chat, "params", None),
             seed=plan.seed,
@@ -154,21 +159,28 @@ class Session:
             redactor=redactor,
             mode=plan.mode,
         )
-        if plan.mode == "never" and not plan.replay and not self.told_never:
+        if (
+            plan.mode == "never"
+            and not (plan.replay or plan.replay_replies)
+            and not self.told_never
+        ):
             self.told_never = True  # under replay nothing new runs: the recording answers
             print(NEVER_NOTICE)
-        return conversation.run(task, context=context), record_events(ui, recorder, replay)
+        deciding = None if plan.replay_replies else replay  # replies only: a person decides
+        return conversation.run(task, context=context), record_events(ui, recorder, deciding)
 
     @staticmethod
     def conclude(finished: Finished) -> None:
         """How the cell ends for IPython: an error or an interrupt is one line."""
         if finished.reason in ("error", "interrupted"):
-            raise UsageError(f"agent: {finished.message}")
+            # The UIs leave these ends to this one line; the record keeps the whole message.
+            raise UsageError(f"agent: {_one_line(finished.message)}")
 
     # -- the pieces -----------------------------------------------------------------------
 
-    def _chat(self, plan: CellPlan) -> ChatClient:
-        from .llm import ConfigError, OpenAIChat, resolve_endpoints
+    def _endpoints(self, plan: CellPlan) -> list[Endpoint]:
+        from . import keys
+        from .llm import ConfigError, resolve_endpoints
 
         try:
             endpoints = resolve_endpoints(
@@ -180,6 +192,12 @@ class Session:
             endpoints = [
                 e if e.model == plan.model else replace(e, model=plan.model) for e in endpoints
             ]
+        return keys.with_key(endpoints)  # the key from %agent key, where none is configured
+
+    def _chat(self, plan: CellPlan) -> ChatClient:
+        from .llm import OpenAIChat
+
+        endpoints = self._endpoints(plan)
         return OpenAIChat(
             endpoints,
             stream=plan.stream,
@@ -200,11 +218,14 @@ class Session:
         if plan.face == "terminal":
             from .ui.terminal import TerminalUI
 
-            return TerminalUI(spent=spent)
+            return TerminalUI(marker=plan.termination_marker, spent=spent)
         from .ui.widget import NotebookUI
 
         return NotebookUI(
-            interactive=plan.interactive, review_timeout=plan.review_timeout, spent=spent
+            interactive=plan.interactive,
+            review_timeout=plan.review_timeout,
+            marker=plan.termination_marker,
+            spent=spent,
         )
 
     def _context(self, plan: CellPlan) -> str:
@@ -239,6 +260,62 @@ class Session:
         replies = self.history.replies
         return usage_table(replies, estimates=[self.budget.estimate_for(r) for r in replies])
 
+    def key(self, frontend: Frontend) -> str | None:
+        """``%agent key``: ask for the key without echo; the line to print, if any.
+
+        A notebook gets a password box (its Save says the rest); a terminal, getpass.
+        """
+        from . import keys
+
+        if frontend == "widgets":
+            from IPython.display import display
+
+            from .ui.widget import KeyBox
+
+            display(KeyBox(keys.keep))
+            return None
+        if frontend == "headless":
+            raise UsageError(
+                "agent: %agent key needs someone to type the key, and this run has nobody; "
+                "set OPENAI_API_KEY in its environment instead"
+            )
+        return keys.ask()
+
+    def models(self, plan: CellPlan) -> str:
+        """``%agent models``: the endpoint's model list, the one in use marked."""
+        from .llm import ChatError, list_models, shown_url
+
+        endpoints = self._endpoints(plan)
+        try:
+            ids = list_models(endpoints, timeout=min(plan.timeout, 30.0))
+        except ChatError as error:
+            raise UsageError(f"agent: {error}") from None
+        in_use = endpoints[0].model
+        where = shown_url(endpoints[0].base_url) or endpoints[0].label.partition(" @ ")[2]
+        lines = [f"agent: {len(ids)} model{'' if len(ids) == 1 else 's'} at {where} (* in use)"]
+        lines += [f"{'*' if name == in_use else ' '} {name}" for name in ids]
+        if in_use not in ids:
+            lines.append(f"  ({in_use}, in use, is not in this list)")
+        return "\n".join(lines)
+
+    def cells(self) -> str:
+        """``%agent cells``: the code that ran, in order, into the notebook; the line."""
+        from .codeblocks import CodeBlock
+        from .ui.cells import insert_cells, sources
+
+        blocks = [
+            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or ""))
+            for r in self.recorder.transcript()
+            if r.get("event") == "code" and r.get("ok") and not r.get("interrupted")
+        ]
+        codes = [code for code in sources(blocks) if code.strip()]
+        if not codes:
+            return "agent: nothing ran yet; run a %%agent cell first"
+        insert_cells(self.shell, codes)
+        where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"
+        steps = f"{len(codes)} step{'' if len(codes) == 1 else 's'}"
+        return f"agent: the code of {steps} that ran is {where}"
+
     def export(self, path: str) -> str:
         """Write the conversation as a notebook; the one line that says so."""
         records = self.recorder.transcript()
@@ -255,3 +332,11 @@ class Session:
                 "choose a folder you can write to"
             ) from None
         return f"agent: wrote {path} ({len(notebook.cells)} cells)"
+
+
+def _one_line(message: str) -> str:
+    """The first line of ``message``, saying where the rest is when there is more."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "the conversation ended with an error"
+    return f"{lines[0]} (the whole message: %agent log)"

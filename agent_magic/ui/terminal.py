@@ -31,6 +31,9 @@ from ..conversation import (
 )
 from .signoff import MarkerFilter, without_marker
 
+# Ends the cell itself says, as its one-line error (Session.conclude): not printed here too.
+SAID_BY_THE_CELL = ("error", "interrupted")
+
 _STOP_WORDS = {"stop", "exit", "quit", "q"}
 
 
@@ -106,7 +109,7 @@ class TerminalUI:
         elif isinstance(event, CodeRan):
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
-        elif isinstance(event, Finished):
+        elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:
             write(f"[{event.reason}] {event.message}\n")
         return None
 

@@ -660,9 +660,52 @@ class NotebookUI:
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
             self._record.results[-1] = f"*{event.reason}*"
             self._show_record()
-        if event.reason == "error":
-            return  # the cell ends with the one-line error itself
+        if event.reason in ("error", "interrupted"):
+            return  # the cell ends with the one-line error itself (Session.conclude)
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
         self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
+
+
+class KeyBox:
+    """``%agent key`` in a notebook: a password box and **Save**.
+
+    **Save** hands the key to ``keep`` (:func:`agent_magic.keys.keep`, which returns the
+    line to show), empties the box (so no copy stays in the widget's state, which a
+    notebook can save) and closes it, leaving that line. The cell need not wait: the key
+    is there for the next ``%%agent`` cell once Save is clicked.
+    """
+
+    def __init__(self, keep: Callable[[str], str]) -> None:
+        self._keep = keep
+        self.password = widgets.Password(
+            placeholder="API key (not shown; kept in this kernel's memory only)",
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        )
+        self.password.add_class("agent-key")
+        self.save = _button(
+            "Save", "agent-key-save", "success", "key", "Keep the key for this kernel"
+        )
+        self.status = widgets.HTML("")
+        self.status.add_class("agent-status")
+        self.row = widgets.HBox([self.password, self.save])
+        self.box = widgets.VBox([self.row, self.status], layout=widgets.Layout(width="100%"))
+        self.save.on_click(lambda _: self._save())
+
+    def _save(self) -> None:
+        import html
+
+        typed, self.password.value = self.password.value, ""
+        if not typed.strip():
+            self.status.value = "Type the key first."
+            return
+        message = self._keep(typed)
+        self.status.value = html.escape(message)
+        self.box.children = (self.status,)
+        for widget in (self.password, self.save, self.row):
+            widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        plain = "[%agent key: type the key in the password box, then Save]"
+        return {**self.box._repr_mimebundle_(**kwargs), "text/plain": plain}
