@@ -18,7 +18,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
 from .plan import PlanError, plan_cell
@@ -134,6 +134,24 @@ class AgentMagics(Magics):
         "AGENT_MAGIC_REPLAY=1 (or 0) in the environment overrides this for a whole run.",
     ).tag(config=True)
 
+    secret_patterns = List(
+        Unicode(),
+        help="More value shapes to hide, as Python regular expressions, on top of the built-in "
+        "ones (OpenAI/Anthropic sk-..., AWS AKIA/ASIA, GitHub ghp_/github_pat_, Slack xox?-, "
+        "Google AIza, JWTs, PEM private keys, ...): a match is replaced by "
+        "'[hidden: custom pattern]' in everything sent to the model, recorded, exported, "
+        "logged or shown in the cell's step output. Start each with a literal prefix and "
+        "avoid nested quantifiers, e.g. ['acme_[A-Za-z0-9]{32}'].",
+    ).tag(config=True)
+    secret_names = List(
+        Unicode(),
+        help="More words that make a name secret, on top of key, token, secret, password, "
+        "credential, auth, ...: environment variables and session variables with such a name "
+        "have their values (8+ characters) hidden like keys. A single word ('dsn') matches "
+        "a word of a name (SENTRY_DSN, dbDsn); several ('session_cookie') match those words "
+        "in order.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         # The bench and tests may replace ``_executor`` on the instance: looked up late.
@@ -166,7 +184,7 @@ class AgentMagics(Magics):
     @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix | export PATH.",
+        help="Line form only: reset | log | usage | fix | undo | export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -183,6 +201,8 @@ class AgentMagics(Magics):
             %agent log        show the conversation so far
             %agent usage      tokens per call and in total, with cost where known
             %agent fix        ask the assistant to fix the last error
+            %agent undo       put back the names the last step created, rebound or
+                              deleted (not files or other side effects)
             %agent export PATH.ipynb
                               the conversation as a clean notebook: code cells with the
                               code that ran and its outputs, provenance in metadata
@@ -288,13 +308,15 @@ class AgentMagics(Magics):
             _display(*self._usage())
         elif command == "fix":
             return self.agent(line, "")  # a cell with no body: the plan reads "fix" as --fix
+        elif command == "undo":
+            print(self.session.undo())
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
             print(self.session.export(args.command[1]))
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
+                "usage: %agent reset | log | usage | fix | undo | export PATH, or a %%agent cell "
                 "with the task; see %agent?"
             )
         return None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .conversation import Mode
+from .secrets import SecretRules, extended_rules
 
 Face = Literal["terminal", "widget"]
 # What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
@@ -69,6 +70,13 @@ class CellPlan:
     shell_timeout: float = 60.0
     step_timeout: float | None = None  # None: the executor's default; 0: no limit
     recording: str = ""
+    # secrets: the user's extra value shapes (regexes) and secret names
+    secret_patterns: tuple[str, ...] = ()
+    secret_names: tuple[str, ...] = ()
+
+    def secret_rules(self) -> SecretRules:
+        """The cell's secret rules: the defaults, extended by the user's patterns and names."""
+        return extended_rules(self.secret_patterns, self.secret_names)
 
     @property
     def loop_mode(self) -> Mode:
@@ -129,6 +137,12 @@ def plan_cell(
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
     params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    secret_patterns = tuple(str(p) for p in settings.secret_patterns)
+    secret_names = tuple(str(n) for n in settings.secret_names)
+    try:
+        extended_rules(secret_patterns, secret_names)
+    except ValueError as error:
+        raise PlanError(f"agent: {error}") from None
     return CellPlan(
         task=task,
         fix=fix,
@@ -160,6 +174,8 @@ def plan_cell(
         shell_timeout=settings.shell_timeout,
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
+        secret_patterns=secret_patterns,
+        secret_names=secret_names,
     )
 
 

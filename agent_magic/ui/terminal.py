@@ -27,6 +27,7 @@ from ..conversation import (
     ReviewRequested,
     TaskStarted,
 )
+from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
 
 _STOP_WORDS = {"stop", "exit", "quit", "q"}
@@ -95,6 +96,8 @@ class TerminalUI:
             elif not event.automatic and not self._said_stop:
                 write(f"[{event.decision.label(event.proposal)}]\n")
         elif isinstance(event, CodeRan):
+            if event.outcome.hidden:
+                write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
         elif isinstance(event, Finished):

@@ -46,6 +46,7 @@ from ..conversation import (
     RequestSent,
     ReviewRequested,
 )
+from ..secrets import hidden_note
 from .cells import insert_below, sources
 from .signoff import undecided_tail, without_marker
 
@@ -613,6 +614,8 @@ class NotebookUI:
         else:
             note = "✗ failed — the error goes back to the assistant"
         prefix = f"block {event.index + 1}: " if len(record.proposal.blocks) > 1 else ""
+        if event.outcome.hidden:
+            note += f" · {hidden_note(event.outcome.hidden)}"
         record.results.append(f"*{prefix}{note}*")
         self._show_record()
 
