@@ -278,3 +278,65 @@ def test_a_key_at_the_start_of_a_line_is_hidden_in_a_json_message(secret: Secret
     for text in (f"stderr:\n{secret.value}\n", f"a\tb\r\n{secret.value}"):
         chat.stream([{"role": "user", "content": text}])
     assert_absent({"sent": json.dumps(sent)}, [secret])
+
+
+def test_the_widget_record_says_how_many_values_a_step_hid() -> None:
+    from agent_magic.codeblocks import CodeBlock
+    from agent_magic.conversation import CodeRan, Decided, Decision, Proposal, StepOutcome
+    from agent_magic.ui.widget import Display, NotebookUI
+
+    class Outputs(Display):
+        def __init__(self) -> None:
+            self.bundles: list[dict] = []
+
+        def show(self, bundle: dict) -> int:
+            self.bundles.append(bundle)
+            return len(self.bundles) - 1
+
+        def update(self, handle: int, bundle: dict) -> None:
+            self.bundles[handle] = bundle
+
+    outputs = Outputs()
+    ui = NotebookUI(interactive=False, display=outputs)
+    block = CodeBlock("python", "print(token)")
+    proposal = Proposal(step=1, reply="", blocks=(block,))
+    ui(Decided(proposal, Decision("run"), automatic=True))
+    ui(CodeRan(1, 0, block, StepOutcome(ok=True, digest="", hidden=3)))
+    record = outputs.bundles[-1]
+    assert "✓ ok · 3 secret values hidden" in record["text/markdown"]
+    assert "3 secret values hidden" in record["text/plain"]
+
+
+def test_in_a_kernel_the_notebook_keeps_no_secret_a_step_showed(
+    openai_env: FakeOpenAIServer, tmp_path, monkeypatch
+) -> None:
+    """nbclient: ipykernel's own stdout, display publisher and traceback display."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    token, key = Secret("named", NAMED), SHAPED[3]
+    monkeypatch.setenv("MY_SERVICE_TOKEN", token.value)
+    monkeypatch.setenv("AGENTTEST_VALUE", key.value)
+    openai_env.enqueue(
+        code(
+            "import os\nfrom IPython.display import Markdown, display\n"
+            "print(os.environ['MY_SERVICE_TOKEN'])\n"
+            "display(Markdown('**' + os.environ['AGENTTEST_VALUE'] + '**'))\n"
+            "raise KeyError(os.environ['AGENTTEST_VALUE'])"
+        ),
+        "Done. TERMINATE",
+    )
+    cells = ["%load_ext agent_magic", "%%agent --mode never --no-context\nShow them."]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in cells])
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    saved = json.dumps(nb.cells[1].outputs, ensure_ascii=False)
+    places = {
+        "notebook": saved,
+        "requests": "\n".join(r.body.decode() for r in openai_env.requests),
+        "recording": (tmp_path / "agent-recording.jsonl").read_text(encoding="utf-8"),
+    }
+    assert_absent(places, [token, key])
+    assert "[hidden: $MY_SERVICE_TOKEN]" in saved and "[hidden: AWS access key id]" in saved
+    assert "KeyError" in saved and "secret values hidden" in saved

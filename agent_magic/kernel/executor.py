@@ -75,6 +75,7 @@ class IPythonExecutor:
         self.shell = shell
         self.redactor = redactor  # None: nothing hidden (the session always gives one)
         self.last_undo: Undo | None = None  # what undoes the last step that ran
+        self._refreshed = False  # the redactor was refreshed after this executor's last step
         self.max_output_chars = max_output_chars
         self.max_display_chars = max_display_chars
         self.shell_timeout = shell_timeout
@@ -93,7 +94,7 @@ class IPythonExecutor:
     def _run_python(self, code: str, name: str) -> StepOutcome:
         shell = self.shell
         before = self._snapshot()
-        self._refresh()
+        self._refresh(before=True)
         capture = StepCapture(
             shell,
             max_output_chars=self.max_output_chars,
@@ -155,10 +156,15 @@ class IPythonExecutor:
         )
         return self._hide(outcome, capture)
 
-    def _refresh(self) -> bool:
-        """Bring the redactor up to date with the namespace; True when its secrets changed."""
-        if self.redactor is None:
+    def _refresh(self, *, before: bool = False) -> bool:
+        """Bring the redactor up to date with the namespace; True when its secrets changed.
+
+        Before a step only when this executor has not refreshed it since the last step
+        ended: between two steps of a cell only the loop runs, which binds no names.
+        """
+        if self.redactor is None or (before and self._refreshed):
             return False
+        self._refreshed = True
         return self.redactor.refresh(self.shell.user_ns)
 
     def _hide(self, outcome: StepOutcome, capture: StepCapture) -> StepOutcome:
@@ -238,7 +244,7 @@ class IPythonExecutor:
     def _run_shell(self, command: str) -> StepOutcome:
         program = shutil.which("bash") or "/bin/sh"
         limit = self._shell_limit()
-        self._refresh()
+        self._refresh(before=True)
         capture = StepCapture(
             self.shell,
             max_output_chars=self.max_output_chars,
