@@ -7,8 +7,9 @@ the watch on the user's errors for ``%agent fix``, and the UI that showed the la
 plan decides; the session only assembles): the chat client (live, wrapped so every
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
-one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
-so the log and the export, which read the recording's records.
+one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording (and so
+the log and the export, which read the recording's records) and the executor, which
+hides secrets in what each step shows and refreshes the redactor from the namespace.
 
 Also here: the line commands' work (reset, log, usage, export, undo). Not here: traits and
 argument parsing (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`).

@@ -340,3 +340,17 @@ def test_in_a_kernel_the_notebook_keeps_no_secret_a_step_showed(
     assert_absent(places, [token, key])
     assert "[hidden: $MY_SERVICE_TOKEN]" in saved and "[hidden: AWS access key id]" in saved
     assert "KeyError" in saved and "secret values hidden" in saved
+
+
+def test_a_shell_step_s_output_is_hidden_too(
+    shell, openai_env: FakeOpenAIServer, secrets_env, tmp_path
+) -> None:
+    openai_env.enqueue(
+        'Next step:\n```sh\necho "$MY_SERVICE_TOKEN"; echo "$AGENTTEST_0_VALUE" >&2\n```',
+        "Done. TERMINATE",
+    )
+    with capture_output() as shown:
+        shell.run_cell_magic("agent", "--mode never", "Echo them.")
+    places = everything_it_left(shell, openai_env, tmp_path, shown)
+    assert_absent(places, [secrets_env[0], secrets_env[-1]])
+    assert "[step 1: 2 secret values hidden]" in shown.stdout
