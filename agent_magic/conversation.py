@@ -179,6 +179,7 @@ class StepOutcome:
     interrupted: bool = False  # the user's real interrupt only
     timed_out: float | None = None  # seconds after which the step was stopped, if it was
     exited: bool = False  # the step called exit()/quit()/sys.exit(); the session was kept
+    hidden: int = 0  # secret values hidden in what the step showed and reported
 
 
 class Executor(Protocol):

@@ -172,6 +172,23 @@ class AgentMagics(Magics):
         "stops with one line. AGENT_MAGIC_REPLAY=replies sets it for a whole run; a run "
         "with nobody to decide (nbconvert, papermill) replays the decisions too.",
     ).tag(config=True)
+    secret_patterns = List(
+        Unicode(),
+        help="More value shapes to hide, as Python regular expressions, on top of the built-in "
+        "ones (OpenAI/Anthropic sk-..., AWS AKIA/ASIA, GitHub ghp_/github_pat_, Slack xox?-, "
+        "Google AIza, JWTs, PEM private keys, ...): a match is replaced by "
+        "'[hidden: custom pattern]' in everything sent to the model, recorded, exported, "
+        "logged or shown in the cell's step output. Start each with a literal prefix and "
+        "avoid nested quantifiers, e.g. ['acme_[A-Za-z0-9]{32}'].",
+    ).tag(config=True)
+    secret_names = List(
+        Unicode(),
+        help="More words that make a name secret, on top of key, token, secret, password, "
+        "credential, auth, ...: environment variables and session variables with such a name "
+        "have their values (8+ characters) hidden like keys. A single word ('dsn') matches "
+        "a word of a name (SENTRY_DSN, dbDsn); several ('session_cookie') match those words "
+        "in order.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -218,7 +235,8 @@ class AgentMagics(Magics):
     @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix | key | models | cells | export PATH.",
+        help="Line form only: reset | log | usage | fix | undo | key | models | cells | "
+        "export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -240,6 +258,8 @@ class AgentMagics(Magics):
                               (never recorded or saved), for endpoints without a key
             %agent models     the models the endpoint lists; * marks the one in use
             %agent cells      the code that ran, in order, into a new cell below
+            %agent undo       put back the names the last step created, rebound or
+                              deleted (not files or other side effects)
             %agent export PATH.ipynb
                               the conversation as a clean notebook: code cells with the
                               code that ran and its outputs, provenance in metadata
@@ -369,14 +389,16 @@ class AgentMagics(Magics):
             print(self.session.models(self._plan_for_command(args)))
         elif command == "cells":
             print(self.session.cells())
+        elif command == "undo":
+            print(self.session.undo())
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
             print(self.session.export(args.command[1]))
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix | key | models | cells | export PATH, "
-                "or a %%agent cell with the task; see %agent?"
+                "usage: %agent reset | log | usage | fix | undo | key | models | cells | "
+                "export PATH, or a %%agent cell with the task; see %agent?"
             )
         return None
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .conversation import Mode
+from .secrets import SecretRules, extended_rules
 
 Face = Literal["terminal", "widget"]
 # What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
@@ -79,6 +80,13 @@ class CellPlan:
     protected: frozenset[str] = frozenset()  # names guarded beside guard.DEFAULT_PROTECTED
     attended: bool = True  # someone (or the recording) can answer a review in this cell
     context_window: int | None = None  # tokens every request must fit; None: ask the endpoint
+    # secrets: the user's extra value shapes (regexes) and secret names
+    secret_patterns: tuple[str, ...] = ()
+    secret_names: tuple[str, ...] = ()
+
+    def secret_rules(self) -> SecretRules:
+        """The cell's secret rules: the defaults, extended by the user's patterns and names."""
+        return extended_rules(self.secret_patterns, self.secret_names)
 
     @property
     def loop_mode(self) -> Mode:
@@ -144,6 +152,12 @@ def plan_cell(
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
     params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    secret_patterns = tuple(str(p) for p in settings.secret_patterns)
+    secret_names = tuple(str(n) for n in settings.secret_names)
+    try:
+        extended_rules(secret_patterns, secret_names)
+    except ValueError as error:
+        raise PlanError(f"agent: {error}") from None
     return CellPlan(
         task=task,
         fix=fix,
@@ -181,6 +195,8 @@ def plan_cell(
         | frozenset(getattr(args, "protect", None) or ()),
         attended=replay or frontend != "headless",
         context_window=getattr(settings, "context_window", 0) or None,
+        secret_patterns=secret_patterns,
+        secret_names=secret_names,
     )
 
 

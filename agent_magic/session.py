@@ -7,13 +7,14 @@ the watch on the user's errors for ``%agent fix``, and the UI that showed the la
 plan decides; the session only assembles): the chat client (live, wrapped so every
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
-one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
-so the log and the export, which read the recording's records. The live client counts
-into the cell's and the session's :class:`~agent_magic.budget.Budget` (the session's
-lives as long as the kernel), which the review reads for its "so far" line.
+one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording (and so
+the log and the export, which read the recording's records) and the executor, which
+hides secrets in what each step shows and refreshes the redactor from the namespace.
+The live client counts into the cell's and the session's :class:`~agent_magic.budget.Budget`
+(the session's lives as long as the kernel), which the review reads for its "so far" line.
 
-Also here: the line commands' work (reset, log, usage, export, key, models, cells), and
-how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
+Also here: the line commands' work (reset, log, usage, export, undo, key, models, cells),
+and how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
 once, in one line; the UIs leave it to that line). Not here: traits and argument parsing
 (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`), the held key
 (:mod:`.keys`).
@@ -58,7 +59,9 @@ from .transcript import (
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .guard import Undo
     from .llm import Endpoint
+    from .secrets import Redactor
 
 # Said once per kernel, at the start of the first --mode never cell that asks a model.
 NEVER_NOTICE = (
@@ -82,6 +85,10 @@ class Session:
         self.budget = Budget("session")  # what the kernel's cells spent: reset keeps it
         self.told_never = False  # NEVER_NOTICE was said
         self._make_executor = make_executor
+        # %agent undo: the last cell's executor keeps its last step's Undo; the one before
+        # stays for a cell that ran no step.
+        self._cell_executor: Executor | None = None
+        self._earlier_undo: Undo | None = None
 
     # -- the conversation's lifetime ------------------------------------------------------
 
@@ -124,18 +131,23 @@ class Session:
         chat: ChatClient
         if plan.replay or plan.replay_replies:  # never builds a live client
             chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
-            redactor = cell_redactor(namespace=self.shell.user_ns)
+            redactor = self._redactor(plan)
         else:
             live = self._chat(plan)
-            redactor = cell_redactor(live, namespace=self.shell.user_ns)
+            redactor = self._redactor(plan, live)
             # Inside the redaction: the estimates count what is sent; outside the cache:
             # a cached reply costs nothing.
             chat = RedactingChat(BudgetedChat(live, (budget, self.budget)), redactor)
             if plan.seed is not None:
                 chat = CachedChat(chat, store, recorder.keyer, plan.seed)
+        # The executor shares the redactor: it refreshes it from the namespace after each
+        # step, so what the chat sends and the recorder writes hides new secrets too.
+        executor = self._executor(plan, redactor)
+        self._earlier_undo = self.last_undo()
+        self._cell_executor = executor
         conversation = Conversation(
             chat,
-            self._executor(plan),
+            executor,
             mode=plan.loop_mode,
             max_turns=plan.max_turns,
             system_prompt=plan.system_prompt,
@@ -207,12 +219,19 @@ class Session:
             params=dict(plan.params),
         )
 
-    def _executor(self, plan: CellPlan) -> Executor:
+    def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:
+        """The cell's one redactor, under the user's rules (AgentMagics.secret_patterns and
+        secret_names)."""
+        redactor = cell_redactor(live, namespace=self.shell.user_ns)
+        rules = plan.secret_rules()
+        return redactor if rules is redactor.rules else redactor.with_rules(rules)
+
+    def _executor(self, plan: CellPlan, redactor: Redactor) -> Executor:
         if self._make_executor is not None:
-            return self._make_executor(**plan.executor_options())
+            return self._make_executor(**plan.executor_options(), redactor=redactor)
         from .executor import IPythonExecutor
 
-        return IPythonExecutor(self.shell, **plan.executor_options())
+        return IPythonExecutor(self.shell, **plan.executor_options(), redactor=redactor)
 
     def _face(self, plan: CellPlan, spent: Callable[[], str] | None = None) -> Handler:
         if plan.face == "terminal":
@@ -250,6 +269,24 @@ class Session:
         )
 
     # -- the line commands ----------------------------------------------------------------
+
+    def last_undo(self) -> Undo | None:
+        """What undoes the last step that ran in this session, if any."""
+        latest = getattr(self._cell_executor, "last_undo", None)
+        return latest if latest is not None else self._earlier_undo
+
+    def undo(self) -> str:
+        """``%agent undo``: put back the names the last step changed; what it did, in words."""
+        undo = self.last_undo()
+        if undo is None:
+            return "agent: nothing to undo; no step has run in this session yet"
+        report = undo.restore(self.shell.user_ns)
+        if report.already_undone:
+            return (
+                "agent: nothing more to undo; the last step was already undone "
+                "(only the last step can be undone)"
+            )
+        return f"agent: {report.text()}"
 
     def log(self) -> tuple[str, str]:
         return render_log(self.recorder.transcript())

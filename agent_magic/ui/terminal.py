@@ -29,6 +29,7 @@ from ..conversation import (
     TaskStarted,
     review_warnings,
 )
+from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
 
 # Ends the cell itself says, as its one-line error (Session.conclude): not printed here too.
@@ -107,6 +108,8 @@ class TerminalUI:
             elif not event.automatic and not self._said_stop:
                 write(f"[{event.decision.label(event.proposal)}]\n")
         elif isinstance(event, CodeRan):
+            if event.outcome.hidden:
+                write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
         elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:

@@ -47,6 +47,7 @@ from ..conversation import (
     ReviewRequested,
     review_warnings,
 )
+from ..secrets import hidden_note
 from .cells import insert_below, sources
 from .signoff import undecided_tail, without_marker
 
@@ -636,6 +637,8 @@ class NotebookUI:
         else:
             note = "✗ failed — the error goes back to the assistant"
         prefix = f"block {event.index + 1}: " if len(record.proposal.blocks) > 1 else ""
+        if event.outcome.hidden:
+            note += f" · {hidden_note(event.outcome.hidden)}"
         record.results.append(f"*{prefix}{note}*")
         self._show_record()
 
