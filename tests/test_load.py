@@ -36,6 +36,9 @@ from typing import Any
 
 import pytest
 
+from agent_magic.testing import FakeOpenAIServer
+from agent_magic.window import estimate_tokens
+
 STEPS = int(os.environ.get("AGENT_MAGIC_LOAD_STEPS", "200"))
 CELLS = int(os.environ.get("AGENT_MAGIC_LOAD_CELLS", "50"))
 CELL_STEPS = 3  # code steps per cell in the many-cells run (then a final reply)
@@ -210,3 +213,47 @@ def test_many_cells_stay_flat(shell, tmp_path, monkeypatch) -> None:
     assert conversation_size(shell) == 2 + CELLS * (CELL_STEPS + 1), "one history throughout"
     problems = flat(f"{CELLS} cells in one kernel", memory, times, CELL_EDGE)
     assert not problems, "; ".join(problems)
+
+
+# -- request size -----------------------------------------------------------------------
+
+
+def assert_within_window(server: FakeOpenAIServer, shell: Any, label: str) -> None:
+    requests = server.chat_requests
+    sizes = [estimate_tokens(request.messages) for request in requests]
+    history = estimate_tokens(shell.magics_manager.registry["AgentMagics"].conversation.messages)
+    assert history > 4 * WINDOW, "the history outgrew the window (else nothing is tested)"
+    over = [(n, size) for n, size in enumerate(sizes) if size > WINDOW]
+    assert not over, (
+        f"{label}: {len(over)} of {len(sizes)} requests over the {WINDOW}-token window "
+        f"(largest {max(sizes)} tokens, request #{sizes.index(max(sizes))}; "
+        f"the whole history is {history})"
+    )
+    last = requests[-1].messages
+    assert last[0]["role"] == "system", "the system message is always sent"
+
+
+def test_a_long_cell_stays_within_the_window(shell, openai_env: FakeOpenAIServer) -> None:
+    configure(shell)
+    openai_env.enqueue(*one_cell_script(STEPS))
+    with quiet():
+        shell.run_cell_magic(
+            "agent", f"--mode never --max-turns {STEPS + 1}", "Count up, printing more."
+        )
+    assert shell.user_ns["x"] == STEPS
+    assert_within_window(openai_env, shell, f"{STEPS} steps in one cell")
+    # The latest step's output is what the model must see: it is in the last request.
+    assert "v" * (STEPS * 10) in json.dumps(openai_env.chat_requests[-1].messages)
+
+
+def test_many_cells_stay_within_the_window(shell, openai_env: FakeOpenAIServer) -> None:
+    configure(shell)
+    openai_env.enqueue(*many_cells_script(CELLS))
+    with quiet():
+        for cell in range(CELLS):
+            shell.run_cell_magic(
+                "agent", f"--mode never --max-turns {CELL_STEPS + 1}", f"Question {cell}."
+            )
+    assert shell.user_ns["x"] == (CELLS - 1) * 10 + CELL_STEPS
+    assert_within_window(openai_env, shell, f"{CELLS} cells in one kernel")
+    assert f"Question {CELLS - 1}." in json.dumps(openai_env.chat_requests[-1].messages)
