@@ -348,8 +348,26 @@ SMALL = {_key: 20_000, _record: 20_000}
 )
 def test_handling_one_long_line_is_linear(unit: str, function: Callable[[str], object]) -> None:
     chars = SMALL.get(function, 100_000)
+    if unit == "lone surrogates" and function in SMALL:
+        chars //= 5  # each costs ~0.65 us to escape today (see the xfail below), x10 copies
     small = UNITS[unit] * (chars // len(UNITS[unit]))
     large = UNITS[unit] * (10 * chars // len(UNITS[unit]))
     ratio = _seconds(function, large) / max(_seconds(function, small, runs=5), 1e-3)
     # 10x the input: ~10x the time; a quadratic pass would be ~100x. Generous: shared machine.
     assert ratio < 30, f"x{ratio:.0f} for 10x the input"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="agent_magic/text.py escape_surrogates calls a Python function per lone "
+    "surrogate (_SURROGATE.sub with a lambda): ~0.65 s a million; "
+    'text.encode("utf-8", "backslashreplace").decode("utf-8") gives the same text at C speed',
+)
+def test_escaping_lone_surrogates_runs_at_codec_speed() -> None:
+    from agent_magic.text import escape_surrogates
+
+    value = "file \udcff" * 200_000
+    assert escape_surrogates(value) == value.encode("utf-8", "backslashreplace").decode("utf-8")
+    ours = _seconds(escape_surrogates, value)
+    codec = _seconds(lambda v: v.encode("utf-8", "backslashreplace").decode("utf-8"), value)
+    assert ours < 10 * max(codec, 1e-3), f"x{ours / max(codec, 1e-3):.0f} the codec's time"
