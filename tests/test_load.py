@@ -167,6 +167,11 @@ def flat(label: str, memory: list[float], times: list[float], edge: int) -> list
             f"({warm:.1f} -> {max(memory):.1f} MiB)"
         )
     first, last = statistics.fmean(times[:edge]), statistics.fmean(times[-edge:])
+    # The figures, for ``pytest -rP`` (or -s): what a report quotes.
+    print(
+        f"{label}: +{growth:.1f} MiB after the first {edge}; {first:.1f} ms -> "
+        f"{last:.1f} ms (x{last / first:.2f})"
+    )
     if last / first >= SLOWDOWN:
         problems.append(
             f"{label}: the last {edge} took {last:.1f} ms each, the first {first:.1f} ms "
@@ -224,6 +229,7 @@ def assert_within_window(server: FakeOpenAIServer, shell: Any, label: str) -> No
     history = estimate_tokens(shell.magics_manager.registry["AgentMagics"].conversation.messages)
     assert history > 4 * WINDOW, "the history outgrew the window (else nothing is tested)"
     over = [(n, size) for n, size in enumerate(sizes) if size > WINDOW]
+    print(f"{label}: largest request {max(sizes)} tokens of {WINDOW}; history {history}")
     assert not over, (
         f"{label}: {len(over)} of {len(sizes)} requests over the {WINDOW}-token window "
         f"(largest {max(sizes)} tokens, request #{sizes.index(max(sizes))}; "
