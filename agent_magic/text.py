@@ -64,9 +64,6 @@ def fence(code: str, language: str = "") -> str:
     return f"{ticks}{tag}\n{code}\n{ticks}"
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def escape_surrogates(text: str) -> str:
     r"""``text`` with each lone surrogate written as a visible ``\udcXX`` escape.
 
@@ -77,7 +74,7 @@ def escape_surrogates(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 

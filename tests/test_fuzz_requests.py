@@ -266,11 +266,6 @@ def test_head_tail_keeps_the_ends_of_anything(writes: list[str], limit: int) -> 
     assert len(head) + len(tail) <= limit and int(cut) == len(whole) - len(head) - len(tail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent_magic/kernel/capture.py strips CSI codes only (its own _ANSI, not "
-    "text.strip_ansi): an OSC hyperlink or title reaches the model",
-)
 def test_the_digest_drops_terminal_hyperlinks() -> None:
     link = "\x1b]8;;https://example.org\x1b\\the docs\x1b]8;;\x1b\\ and \x1b]0;title\x07done"
     with captured(8000) as capture:
@@ -348,8 +343,6 @@ SMALL = {_key: 20_000, _record: 20_000}
 )
 def test_handling_one_long_line_is_linear(unit: str, function: Callable[[str], object]) -> None:
     chars = SMALL.get(function, 100_000)
-    if unit == "lone surrogates" and function in SMALL:
-        chars //= 5  # each costs ~0.65 us to escape today (see the xfail below), x10 copies
     small = UNITS[unit] * (chars // len(UNITS[unit]))
     large = UNITS[unit] * (10 * chars // len(UNITS[unit]))
     ratio = _seconds(function, large) / max(_seconds(function, small, runs=5), 1e-3)
@@ -357,12 +350,6 @@ def test_handling_one_long_line_is_linear(unit: str, function: Callable[[str], o
     assert ratio < 30, f"x{ratio:.0f} for 10x the input"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent_magic/text.py escape_surrogates calls a Python function per lone "
-    "surrogate (_SURROGATE.sub with a lambda): ~0.65 s a million; "
-    'text.encode("utf-8", "backslashreplace").decode("utf-8") gives the same text at C speed',
-)
 def test_escaping_lone_surrogates_runs_at_codec_speed() -> None:
     from agent_magic.text import escape_surrogates
 

@@ -41,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..text import escape_surrogates, strip_ansi
+from ..text import head_tail as cap
 from . import ipython
 from .fold import FOLD_LINES, folded_traceback
 from .signals import drop_handler_frame
@@ -48,7 +50,6 @@ from .signals import drop_handler_frame
 if TYPE_CHECKING:
     from ..secrets import Redactor
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 IMAGE_TYPES = ("image/png", "image/jpeg")
 MAX_STREAM_CHARS = 100_000  # per stream output kept in the outputs
 MAX_DATA_CHARS = 2_000_000  # per display output kept in the outputs
@@ -57,28 +58,6 @@ HIDDEN_NOTE = "\n[agent_magic: further output hidden; the model sees a digest]\n
 
 # Writes are sorted into head and tail in chunks of about this many characters.
 _CHUNK = 1 << 16
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def cap(text: str, limit: int) -> str:
-    """Keep the head and tail of ``text`` within ``limit`` characters, marking the cut."""
-    if len(text) <= limit:
-        return text
-    keep = max(limit - 60, 20)
-    head, tail = keep * 2 // 3, keep - keep * 2 // 3
-    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
-
-
-def escape_surrogates(text: str) -> str:
-    """Lone surrogates (``os.fsdecode`` of bytes that are not UTF-8) as ``\\udcXX`` escapes."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 @dataclass

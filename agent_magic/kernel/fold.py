@@ -8,9 +8,8 @@ text in ``StepError.text`` instead (see :mod:`.executor`).
 from __future__ import annotations
 
 import html
-import re
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+from ..text import escape_surrogates, strip_ansi
 
 # A traceback longer than this many lines folds all but its last frames.
 FOLD_LINES = 30
@@ -18,12 +17,7 @@ FOLD_LINES = 30
 
 def _plain(text: str) -> str:
     """Colour-free, with lone surrogates escaped."""
-    text = _ANSI.sub("", text)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    return escape_surrogates(strip_ansi(text))
 
 
 def folded_traceback(stb: list[str], fold_lines: int = FOLD_LINES) -> dict[str, str]:
