@@ -1,0 +1,242 @@
+"""The :class:`Redactor`: collects the secret values of a cell (environment,
+namespace, configured keys) and replaces them, and every credential shape the rules
+know, with a marker naming what was hidden.
+
+Not here: the rules themselves (:mod:`.rules`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .rules import DEFAULT_RULES, SecretRules, is_secret_name
+
+# Containers of a top-level dict walked for secret-named keys, and how many items of each.
+_NAMESPACE_DEPTH = 2
+_NAMESPACE_ITEMS = 1000
+
+
+@dataclass
+class Redactor:
+    """Replaces known secret values and credential-shaped strings in text.
+
+    Build one with :meth:`build` where text is about to leave (a request, a record);
+    :attr:`hidden` counts the values replaced so far, so a step can say how many it hid.
+    A redactor built from a namespace that code keeps changing (the kernel's, while a
+    cell's steps run) is brought up to date with :meth:`refresh`, in place, so every
+    holder of it (the chat client, the recorder, the executor) hides the new values too.
+    """
+
+    values: tuple[tuple[str, str], ...] = ()  # (value, marker), longest value first
+    rules: SecretRules = DEFAULT_RULES
+    hidden: int = 0
+    # Where build() found the values, for refresh(): env (None: os.environ), the
+    # namespace, the caller's values, and what was found (value -> marker).
+    _env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    _namespace: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    _extra: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _found: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _built: bool = field(default=False, repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        env: Mapping[str, str] | None = None,
+        namespace: Mapping[str, Any] | None = None,
+        values: Iterable[str] = (),
+        rules: SecretRules = DEFAULT_RULES,
+    ) -> Redactor:
+        """Secrets from ``env`` (default ``os.environ``), ``namespace`` and ``values``."""
+        extra = tuple(v for v in values if type(v) is str)
+        found = _collect(env, namespace, extra, rules)
+        return cls(
+            values=_pairs(found),
+            rules=rules,
+            _env=env,
+            _namespace=namespace,
+            _extra=extra,
+            _found=found,
+            _built=True,
+        )
+
+    def refresh(self, namespace: Mapping[str, Any] | None = None) -> bool:
+        """Read the environment and the namespace again (``namespace``, else the one this
+        was built from); True when the secret values changed.
+
+        Costs one pass over both (names already judged are remembered by the rules), and
+        nothing more when no secret changed: the common case between two steps. A
+        redactor made without :meth:`build` has no sources and stays as it is.
+        """
+        if not self._built:
+            return False
+        if namespace is not None:
+            self._namespace = namespace
+        found = _collect(self._env, self._namespace, self._extra, self.rules)
+        if found == self._found:
+            return False
+        self._found = found
+        self.values = _pairs(found)
+        return True
+
+    def with_rules(self, rules: SecretRules) -> Redactor:
+        """A new redactor from the same sources under other rules (more shapes or names)."""
+        return Redactor.build(
+            env=self._env, namespace=self._namespace, values=self._extra, rules=rules
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by its marker; counts them in :attr:`hidden`."""
+        if not isinstance(text, str):
+            try:
+                text = str(text)
+            except Exception:
+                return "[hidden: value that could not be read]"
+        text = str.__str__(text)
+        for value, marker in self.values:
+            if value in text:
+                self.hidden += text.count(value)
+                text = text.replace(value, marker)
+        spans = sorted(self.rules.find(text))
+        if not spans:
+            return text
+        pieces, last = [], 0
+        for start, end, label in spans:
+            if start < last:  # inside (or overlapping) a span already hidden
+                if end > last:
+                    last = end
+                continue
+            pieces.append(text[last:start])
+            pieces.append(f"[hidden: {label}]")
+            self.hidden += 1
+            last = end
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def redact_json(self, obj: Any) -> Any:
+        """``obj`` with :meth:`redact` applied to every string in it (dicts, lists, tuples).
+
+        Keys are redacted too; other values are returned as they are. A new object is
+        built only where something changed below it.
+        """
+        return self._deep(obj, set())
+
+    def _deep(self, obj: Any, path: set[int]) -> Any:
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, (dict, list, tuple)):
+            if id(obj) in path:  # a cycle: JSON cannot hold one, leave it be
+                return obj
+            path.add(id(obj))
+            try:
+                if isinstance(obj, dict):
+                    pairs = list(obj.items())
+                    items = [(self._deep(k, path), self._deep(v, path)) for k, v in pairs]
+                    same = zip(items, pairs, strict=True)
+                    if all(a is k and b is v for (a, b), (k, v) in same):
+                        return obj
+                    return dict(items)
+                original = list(obj)
+                seq = [self._deep(item, path) for item in original]
+                if all(a is b for a, b in zip(seq, original, strict=True)):
+                    return obj
+                return seq if isinstance(obj, list) else tuple(seq)
+            finally:
+                path.discard(id(obj))
+        return obj
+
+
+def _collect(
+    env: Mapping[str, str] | None,
+    namespace: Mapping[str, Any] | None,
+    values: Iterable[str],
+    rules: SecretRules,
+) -> dict[str, str]:
+    """value -> marker of every secret value the sources hold."""
+    env = os.environ if env is None else env
+    found: dict[str, str] = {}
+    for value in values:
+        _add(found, value, "[hidden: api key]", rules)
+    for name, value in _items(env):
+        if type(name) is str and is_secret_name(name, rules):
+            _add(found, value, f"[hidden: ${name}]", rules)
+    if namespace is not None:
+        for label, value in _namespace_secrets(namespace, rules):
+            _add(found, value, f"[hidden: variable {label}]", rules)
+    return found
+
+
+def _pairs(found: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(text, marker) to replace, longest first: each value and how JSON or repr write it."""
+    markers = "".join(found.values())
+    pairs = []
+    for value, marker in found.items():
+        if value in markers:  # replacing it would break the markers already written
+            continue
+        pairs.append((value, marker))
+        for variant in _encodings(value):
+            if variant != value and variant not in markers:
+                pairs.append((variant, marker))
+    pairs.sort(key=lambda pair: len(pair[0]), reverse=True)
+    return tuple(dict(pairs).items())
+
+
+def _add(found: dict[str, str], value: Any, marker: str, rules: SecretRules) -> None:
+    if type(value) is str and len(value) >= max(rules.min_length, 1):
+        found.setdefault(value, marker)
+
+
+def _items(mapping: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    try:
+        return list(mapping.items())
+    except Exception:  # an odd mapping must not stop a request
+        return []
+
+
+def _encodings(value: str) -> tuple[str, ...]:
+    """How ``value`` appears once written into JSON or printed by repr."""
+    variants = []
+    try:
+        variants.append(json.dumps(value, ensure_ascii=False)[1:-1])
+        variants.append(json.dumps(value)[1:-1])
+    except (TypeError, ValueError):
+        pass
+    variants.append(repr(value)[1:-1])
+    return tuple(v for v in variants if len(v) >= 8)
+
+
+def _namespace_secrets(
+    namespace: Mapping[str, Any], rules: SecretRules
+) -> Iterator[tuple[str, Any]]:
+    """(label, value) of str values held under secret-looking names, two dict levels deep.
+
+    Only exact ``dict`` objects are opened (through ``dict.items``), so no user code runs.
+    """
+    for name, value in _items(namespace):
+        if type(name) is not str or name.startswith("_"):
+            continue
+        if type(value) is str:
+            if is_secret_name(name, rules):
+                yield name, value
+        elif type(value) is dict:
+            yield from _dict_secrets(value, name, rules, _NAMESPACE_DEPTH)
+
+
+def _dict_secrets(
+    mapping: dict[Any, Any], label: str, rules: SecretRules, depth: int
+) -> Iterator[tuple[str, Any]]:
+    for count, (key, value) in enumerate(dict.items(mapping)):
+        if count >= _NAMESPACE_ITEMS:
+            return
+        if type(key) is not str:
+            continue
+        inner = f"{label}[{key!r}]"
+        if type(value) is str:
+            if is_secret_name(key, rules):
+                yield inner, value
+        elif type(value) is dict and depth > 1:
+            yield from _dict_secrets(value, inner, rules, depth - 1)
