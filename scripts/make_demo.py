@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from agent_magic.session import NEVER_NOTICE  # noqa: E402
 from agent_magic.testing import FakeOpenAIServer, replies_from_json  # noqa: E402
 from agent_magic.transcript import RECORDING_NAME  # noqa: E402
 
@@ -49,21 +50,24 @@ in [`docs/demo_script.json`](docs/demo_script.json), and
 `agent-recording.jsonl` beside this notebook. The code in those replies really ran here,
 and its real output, errors included, is what went back.
 
-**Running it.** The setup cell turns replay on: every request is answered from
-`agent-recording.jsonl` and the recorded decisions are repeated, so the notebook runs
-again offline, without a key, to the same result (so does
-`jupyter nbconvert --to notebook --execute demo.ipynb`). If what the model would be sent
-changes (a task, a variable, a step's output), the cell stops and names the step.
+**Running it.** The setup cell turns on replay of the recorded replies: every request is
+answered from `agent-recording.jsonl`, offline and without a key. Where a cell asks
+before each step (section 3), you make the decisions in the review widget; run headless
+(`jupyter nbconvert --to notebook --execute demo.ipynb`, papermill), the recorded
+decisions are repeated, to the same result. If what the model would be sent changes (a
+task, a variable, a step's output), the cell stops and names the step.
 
 **With a live model.** Set `OPENAI_API_KEY` (or, for Ollama,
 `%config AgentMagics.base_url = "http://localhost:11434/v1"` and
-`%config AgentMagics.model = "llama3.1"`), delete the `replay` line, and consider
+`%config AgentMagics.model = "llama3.1"`), delete the `replay_replies` line, and consider
 `--mode always` to review each step before it runs. A real model will answer in its own
 words; new conversations are added to `agent-recording.jsonl`."""
 
 SETUP = """\
 %load_ext agent_magic
-%config AgentMagics.replay = True"""
+%config AgentMagics.replay_replies = True"""
+# The recording run has nobody to click: the cell that asks runs as --mode never there.
+RECORDING_SETUP = SETUP + "\n%config AgentMagics.headless = 'never'"
 
 MATH_INTRO = """\
 ## 1. A math problem
@@ -109,6 +113,20 @@ rounded to 2 decimals, and tell me which week was warmest."""
 DATA_AFTER = """\
 print("warming from week 1 to week 4:", round(float(weekly[-1] - weekly[0]), 2), "°C")"""
 
+REVIEW_INTRO = """\
+## 3. You decide: the review widget, no key needed
+
+This cell asks before each step. In JupyterLab, Notebook 7 or VS Code the recorded replies
+are played, but the decisions are yours: **Run** the code (edit it first if you like),
+**Skip** it, **Stop**, or answer in words instead; at the end, **Finish**. The recording
+holds what happens when you press Run and then Finish: decide otherwise and one line says
+the recording cannot follow from there, and how to go on with a live model (the
+conversation so far is kept)."""
+
+REVIEW_TASK = """\
+%%agent --mode always
+Which weeks of `weekly` averaged above 15 °C? Put their numbers (from 1) in `warm_weeks`."""
+
 LOG_INTRO = """\
 ## What was recorded
 
@@ -120,11 +138,11 @@ extension."""
 LOG = "%agent log"
 
 
-def build() -> nbformat.NotebookNode:
+def build(setup: str = SETUP) -> nbformat.NotebookNode:
     v4 = nbformat.v4
     cells = [
         v4.new_markdown_cell(INTRO, id="intro"),
-        v4.new_code_cell(SETUP, id="setup"),
+        v4.new_code_cell(setup, id="setup"),
         v4.new_markdown_cell(MATH_INTRO, id="math-intro"),
         v4.new_code_cell(MATH_TASK, id="math-task"),
         v4.new_markdown_cell(MATH_AFTER_INTRO, id="math-after-intro"),
@@ -133,6 +151,8 @@ def build() -> nbformat.NotebookNode:
         v4.new_code_cell(DATA, id="data"),
         v4.new_code_cell(DATA_TASK, id="data-task"),
         v4.new_code_cell(DATA_AFTER, id="data-after"),
+        v4.new_markdown_cell(REVIEW_INTRO, id="review-intro"),
+        v4.new_code_cell(REVIEW_TASK, id="review-task"),
         v4.new_markdown_cell(LOG_INTRO, id="log-intro"),
         v4.new_code_cell(LOG, id="log"),
     ]
@@ -173,11 +193,16 @@ def execute(nb: nbformat.NotebookNode, env: dict[str, str | None]) -> nbformat.N
 
 def outputs(nb: nbformat.NotebookNode) -> list[list[dict]]:
     """Each cell's outputs, with consecutive stream pieces joined (a live reply streams
-    in many small pieces, a replayed one in one)."""
+    in many small pieces, a replayed one in one), without the once-per-kernel notice that
+    a live --mode never cell prints and a replay, where nothing new runs, does not."""
     cells = []
     for cell in nb.cells:
         joined: list[dict] = []
         for output in json.loads(json.dumps(cell.get("outputs", []))):
+            if output["output_type"] == "stream":
+                output["text"] = output["text"].replace(NEVER_NOTICE + "\n", "")
+                if not output["text"]:
+                    continue
             last = joined[-1] if joined else None
             if (
                 last is not None
@@ -207,7 +232,7 @@ def main() -> int:
     with FakeOpenAIServer() as server:
         server.enqueue(*replies)
         recorded = execute(
-            build(),
+            build(RECORDING_SETUP),
             {
                 **OFFLINE,
                 "OPENAI_BASE_URL": server.base_url,

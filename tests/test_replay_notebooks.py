@@ -101,9 +101,11 @@ def test_the_demo_replays_offline_to_its_committed_outputs(monkeypatch, tmp_path
     math = text_of(cells["math-task"].outputs)
     assert "NameError: name 'np' is not defined" in math  # the wrong first attempt
     assert "[7.0, 7.0, 7.0]" in math and "a + b + c = 7" in math
-    assert "TERMINATE" in math
+    assert "TERMINATE" not in math and "Step 3: finished" in math  # the sign-off is the loop's
     assert "warmest week: 3" in text_of(cells["data-task"].outputs)
     assert "3.55" in text_of(cells["data-after"].outputs)
+    assert "[3, 4]" in text_of(cells["review-task"].outputs)  # headless: the recording decides
+    assert "--mode always" in cells["review-task"].source
     markdown = "\n".join(c.source for c in fresh.cells if c.cell_type == "markdown")
     assert "scripted" in markdown and "FakeOpenAIServer" in markdown
     assert "OPENAI_API_KEY" in markdown  # how to use a live model
