@@ -1,14 +1,10 @@
-"""Making a conversation fit a model's context window, and estimating its size in tokens.
+"""Fitting a conversation into a context window: :func:`fit` and :class:`Fitted`.
 
-Here: :func:`estimate_tokens` (a cheap, conservative token count for text, one message
-or a request) and :func:`fit` (the messages to send so that the request leaves room for
-the reply), with :class:`Fitted`, its result. Pure functions over chat-completions
-message dicts: no IPython, no openai, no tokenizer, nothing kept between calls.
-
-Not here: where the window comes from (the endpoint), what to do when a server still
-says the request is too long (the loop trims harder and retries), and the history
-itself: the loop keeps every message and a parallel list of :data:`Kind` labels, and
-calls :func:`fit` before each request. ``fit`` never changes what it is given.
+Here: the message kinds (:data:`Kind`, :data:`KINDS`), the result (:class:`Fitted`),
+the sizes that come from the budget (:class:`_Caps`), the units kept or folded together
+(:class:`_Unit`), the replay that trims (:class:`_Replay`) and the last-resort squeeze
+(:func:`_squeeze`). Not here: the token estimate (:mod:`.estimate`), cutting text and
+messages (:mod:`.cut`), the folded turns' summary (:mod:`.summary`).
 
 How ``fit`` trims, and why it trims in steps. A server's prompt cache (llama.cpp,
 vLLM, OpenAI) reuses the work for the longest prefix a request shares with the one
@@ -31,253 +27,33 @@ variables summary first, then the latest outputs), and :attr:`Fitted.note` says 
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .cut import (
+    _cut_content,
+    _cut_lines,
+    _cut_to,
+    _full_form,
+    _short_form,
+    _split_namespace,
+    _with_content,
+)
+from .estimate import (
+    MESSAGE_OVERHEAD,
+    REQUEST_OVERHEAD,
+    _content_tokens,
+    _message_tokens,
+    _text_tokens,
+    estimate_tokens,
+    tools_tokens,
+)
+from .summary import _SUMMARY_ELIDED, _SUMMARY_HEAD, _gist, _summary
+
 Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
 KINDS: tuple[Kind, ...] = ("system", "task", "reply", "output", "feedback", "summary")
-
-# The line that starts the variables summary in a task message (magic.py writes it).
-NAMESPACE_HEADER = "Variables in the session now:"
-
-# -- the estimate ------------------------------------------------------------------------
-
-# Tokens a chat template adds around one message (ChatML: "<|im_start|>role\n" and
-# "<|im_end|>\n" are 5; Llama 3's headers 5-6; OpenAI documents 3-4), and around the
-# whole request (the assistant's opening, a BOS token).
-MESSAGE_OVERHEAD = 8
-REQUEST_OVERHEAD = 8
-TOOL_CALL_OVERHEAD = 16  # per tool call: the template's wrapper and the call's id
-# An image part, whatever its size. OpenAI's high detail costs 85 + 170 per 512-px tile
-# (765 for a 1024x1024 figure, 425 for matplotlib's 640x480), LLaVA 1.5 576.
-IMAGE_TOKENS = 1000
-
-# Tokens per byte of each kind of byte: a linear fit (see estimate_tokens) that keeps the
-# estimate at or above real counts. Digits weigh most: Qwen2.5's and SmolLM2's
-# tokenizers make every digit a token, and the spaces between numbers tokens too.
-_PER_DIGIT = 1.5
-_PER_LOWER = 0.32
-_PER_UPPER = 0.91
-_PER_SPACE = 0.15  # spaces and tabs; most merge into the word after them
-_PER_NEWLINE = 0.3
-_PER_PUNCT = 0.93
-_PER_HIGH = 0.5  # each byte of a non-ASCII character
-
-_DIGITS = b"0123456789"
-_LOWER = bytes(range(ord("a"), ord("z") + 1))
-_UPPER = bytes(range(ord("A"), ord("Z") + 1))
-_SPACES = b" \t"
-_NEWLINES = b"\r\n"
-_HIGH = bytes(range(128, 256))
-
-
-def estimate_tokens(value: str | Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> int:
-    """An upper estimate of the tokens in a text, one message, or a request's messages.
-
-    A text is counted by the kinds of bytes in its UTF-8 form, each with its weight
-    (digits 1.5, lower-case letters 0.32, capitals 0.91, spaces 0.15, line ends 0.3,
-    other ASCII 0.93, non-ASCII bytes 0.5). A message adds :data:`MESSAGE_OVERHEAD` and
-    its tool calls; an image part is :data:`IMAGE_TOKENS` whatever its size (its base64
-    is not text the model reads); a list of messages adds :data:`REQUEST_OVERHEAD`.
-    Linear: seven C passes over the bytes (about 20 ms a megabyte on a shared 2-core
-    machine); long texts are remembered, so the same history costs little the next turn.
-
-    Calibrated against the tokenizers of SmolLM2 (49k vocabulary) and Qwen2.5 (151k)
-    as llama.cpp loads them from their GGUF files, and OpenAI's cl100k_base and
-    o200k_base, on 400- and 3000-character pieces of: this project's code, tests and
-    docs, pandas' and numpy's source, Python's pydoc topics and licence, a notebook's
-    JSON, pandas frames (numeric and mixed), numpy arrays, tracebacks, CSV, log lines,
-    paths and URLs, a Markdown answer, JSON, a namespace summary. On all of those the
-    estimate is at or above the real count: 1.0-1.6 times it on SmolLM2 and Qwen2.5
-    (English and code about 1.3), 1.0-2.5 on the OpenAI ones, which pack digits three
-    to a token. Content outside that set may come out lower: Chinese and Japanese on
-    SmolLM2 about 0.9 of the real count, base64 0.9-1.0, emoji 0.9. A template's own
-    text is covered by the overheads for ChatML and Llama-3 templates.
-    """
-    if isinstance(value, str):
-        return _text_tokens(value)
-    if isinstance(value, Mapping):
-        return _message_tokens(value)
-    return REQUEST_OVERHEAD + sum(_message_tokens(message) for message in value)
-
-
-# Estimates of long texts, kept because the loop asks about the same history every turn.
-# Bounded by the characters held; dropping it changes no result, only the time.
-_CACHE: dict[str, int] = {}
-_CACHE_LIMIT = 1 << 23  # characters
-_CACHE_MIN = 24  # shorter texts are counted about as fast as they are looked up
-_cached_chars = 0
-
-
-def _text_tokens(text: str) -> int:
-    global _cached_chars
-    if len(text) < _CACHE_MIN:
-        return _count(text)
-    tokens = _CACHE.get(text)
-    if tokens is None:
-        tokens = _count(text)
-        if _cached_chars + len(text) > _CACHE_LIMIT:
-            _CACHE.clear()
-            _cached_chars = 0
-        if len(text) <= _CACHE_LIMIT // 4:
-            _CACHE[text] = tokens
-            _cached_chars += len(text)
-    return tokens
-
-
-def _count(text: str) -> int:
-    if not text:
-        return 0
-    data = text.encode("utf-8", "surrogatepass")  # lone surrogates count, never raise
-    low = data.translate(None, _HIGH)
-    size = len(low)
-    digits = size - len(low.translate(None, _DIGITS))
-    lower = size - len(low.translate(None, _LOWER))
-    upper = size - len(low.translate(None, _UPPER))
-    spaces = size - len(low.translate(None, _SPACES))
-    newlines = size - len(low.translate(None, _NEWLINES))
-    punct = size - digits - lower - upper - spaces - newlines
-    return math.ceil(
-        digits * _PER_DIGIT
-        + lower * _PER_LOWER
-        + upper * _PER_UPPER
-        + spaces * _PER_SPACE
-        + newlines * _PER_NEWLINE
-        + punct * _PER_PUNCT
-        + (len(data) - size) * _PER_HIGH
-    )
-
-
-def _content_tokens(content: Any) -> int:
-    if isinstance(content, str):
-        return _text_tokens(content)
-    if isinstance(content, list):
-        total = 0
-        for part in content:
-            if not isinstance(part, Mapping):
-                continue
-            if part.get("type") == "text":
-                total += _text_tokens(str(part.get("text") or ""))
-            elif part.get("type") in ("image_url", "input_image", "image"):
-                total += IMAGE_TOKENS
-            else:
-                total += _text_tokens(json.dumps(part, default=str))
-        return total
-    return 0 if content is None else _text_tokens(str(content))
-
-
-def _message_tokens(message: Mapping[str, Any]) -> int:
-    total = MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") or {}
-        total += TOOL_CALL_OVERHEAD
-        total += _text_tokens(str(function.get("name") or ""))
-        total += _text_tokens(str(function.get("arguments") or ""))
-    return total
-
-
-def tools_tokens(tools: Sequence[Mapping[str, Any]] | None) -> int:
-    """What a request's ``tools`` list costs: templates render its JSON into the prompt."""
-    if not tools:
-        return 0
-    return _text_tokens(json.dumps(list(tools))) + MESSAGE_OVERHEAD
-
-
-# -- cutting text ------------------------------------------------------------------------
-
-
-def _head_tail(text: str, limit: int) -> str:
-    """``text`` within about ``limit`` characters: its head and tail, the cut marked.
-
-    The cut falls on line ends where one is near, so kept lines stay whole. A local
-    cutter; the shared ``text.head_tail`` will replace it.
-    """
-    if len(text) <= limit:
-        return text
-    keep = max(limit - 50, 16)
-    head = keep * 2 // 3
-    tail = keep - head
-    line_end = text.rfind("\n", head * 2 // 3, head)
-    if line_end > 0:
-        head = line_end
-    start = len(text) - tail
-    line_start = text.find("\n", start, start + tail // 3)
-    if line_start >= 0:
-        start = line_start + 1
-    if start <= head:
-        return text
-    cut = start - head
-    marker = f"\n[... {cut} characters cut to fit the context window ...]\n"
-    return text[:head] + marker + text[start:]
-
-
-_CUTS: dict[tuple[str, int], str] = {}  # like _CACHE: the same cuts are asked every turn
-_cut_chars = 0
-
-
-def _cut_to(text: str, tokens: int) -> str:
-    """``text`` cut (head and tail) so that its estimate is at most ``tokens``."""
-    global _cut_chars
-    have = _text_tokens(text)
-    if have <= tokens:
-        return text
-    key = (text, tokens)
-    cut = _CUTS.get(key)
-    if cut is None:
-        cut = _cut(text, tokens, have)
-        if _cut_chars + len(text) > _CACHE_LIMIT:
-            _CUTS.clear()
-            _cut_chars = 0
-        if len(text) <= _CACHE_LIMIT // 4:
-            _CUTS[key] = cut
-            _cut_chars += len(text)
-    return cut
-
-
-def _cut(text: str, tokens: int, have: int) -> str:
-    limit = len(text)
-    for _ in range(6):  # the estimate per character varies along the text: converge
-        limit = max(int(limit * tokens / max(have, 1)) - 1, 0)
-        text_cut = _head_tail(text, limit)
-        have = _text_tokens(text_cut)
-        if have <= tokens or limit == 0:
-            return text_cut
-    return text_cut
-
-
-def _split_namespace(text: str) -> tuple[str, str]:
-    """A task's own words and its variables summary (``""`` when it has none)."""
-    at = text.find("\n\n" + NAMESPACE_HEADER)
-    if at < 0:
-        return text, ""
-    return text[:at], text[at:]
-
-
-def _cut_lines(text: str, tokens: int, what: str) -> str:
-    """The first lines of ``text`` that fit ``tokens``, and how many lines were left out."""
-    if _text_tokens(text) <= tokens:
-        return text
-    lines = text.split("\n")
-    kept: list[str] = []
-    used = _text_tokens(what) + 8
-    for line in lines:
-        cost = _text_tokens(line) + 1
-        if used + cost > tokens:
-            break
-        kept.append(line)
-        used += cost
-    if not kept and lines:  # one huge line: cut it instead
-        return _cut_to(text, max(tokens - _text_tokens(what) - 8, 1)) + what.format(0)
-    left = len(lines) - len(kept)
-    return "\n".join(kept) + what.format(left)
-
-
-# -- the result --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -309,21 +85,9 @@ class Fitted:
     trims: int = 0
 
 
-# -- fitting ----------------------------------------------------------------------------
-
 LOW_WATER = 0.65  # after a trim the request is at most this share of the budget
 
 _FULL, _SHORT, _FOLDED = 0, 1, 2
-_SUMMARY_HEAD = "[{n} earlier messages folded to fit the context window. What happened in them:"
-_SUMMARY_ELIDED = "- ... {n} more ..."
-# A fenced block's opening line and the first non-blank line after it: enough for a gist
-# (codeblocks.extract_code_blocks finds whole blocks, at many times the cost).
-_FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[^\n`]*\n(?:[ \t]*\n)*([^\n]*)", re.MULTILINE)
-_CLOSING = re.compile(r" {0,3}(?:`{3,}|~{3,})[ \t]*$")
-_OUTCOME = re.compile(
-    r"^(?:Block \d+ of \d+ \([^)\n]*\): )?(It ran successfully\.|It failed\.|Not run)",
-    re.MULTILINE,
-)
 
 
 @dataclass(frozen=True)
@@ -370,222 +134,6 @@ def _units(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str]) -> list[
         unit_kind = {"reply": "turn"}.get(kind, kind) if opens else "loose"
         units.append(_Unit(unit_kind, index, index + 1))
     return units
-
-
-def _with_content(message: Mapping[str, Any], content: Any) -> dict[str, Any]:
-    changed = dict(message)
-    changed["content"] = content
-    return changed
-
-
-def _cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Mapping[str, Any]:
-    """The message with its text cut to ``tokens`` (and its images left out unless kept);
-    the message itself when that changes nothing."""
-    content = message.get("content")
-    if isinstance(content, str):
-        if _text_tokens(content) <= tokens:
-            return message
-        return _with_content(message, _cut_to(content, tokens))
-    if not isinstance(content, list):
-        return message
-    parts: list[Any] = []
-    dropped = 0
-    for part in content:
-        is_text = isinstance(part, Mapping) and part.get("type") == "text"
-        if is_text:
-            parts.append({**part, "text": _cut_to(str(part.get("text") or ""), tokens)})
-        elif images:
-            parts.append(part)
-        else:
-            dropped += 1
-    if images:
-        return _with_content(message, parts)
-    text = "\n".join(str(p.get("text") or "") for p in parts)
-    if dropped:
-        plural = "s" if dropped > 1 else ""
-        text += f"\n[{dropped} image{plural} left out to fit the context window]"
-    return _with_content(message, _cut_to(text, tokens + 16))
-
-
-def _cut_arguments(message: Mapping[str, Any], tokens: int) -> Mapping[str, Any]:
-    """Tool calls whose arguments are cut, still valid JSON objects."""
-    long = any(
-        _text_tokens(str((call.get("function") or {}).get("arguments") or "")) > tokens
-        for call in message.get("tool_calls") or ()
-    )
-    if not long:
-        return message
-    calls = []
-    for call in message.get("tool_calls") or ():
-        function = dict(call.get("function") or {})
-        arguments = str(function.get("arguments") or "")
-        if _text_tokens(arguments) > tokens:
-            try:
-                parsed = json.loads(arguments)
-            except ValueError:
-                parsed = {"code": arguments}
-            if not isinstance(parsed, dict):
-                parsed = {"code": str(parsed)}
-            parsed = {
-                key: _cut_to(value, tokens) if isinstance(value, str) else value
-                for key, value in parsed.items()
-            }
-            function["arguments"] = json.dumps(parsed)
-        calls.append({**call, "function": function})
-    changed = dict(message)
-    changed["tool_calls"] = calls
-    return changed
-
-
-def _full_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
-    """What the message is sent as while it is recent: capped, so no one message can
-    take the whole window. The caller's own dict when it needs no cap."""
-    if kind == "system" or kind == "summary":
-        return message
-    content = message.get("content")
-    if kind == "task" and isinstance(content, str):
-        words, namespace = _split_namespace(content)
-        if namespace:
-            namespace = _cut_lines(
-                namespace, caps.namespace, "\n[... {} more lines cut to fit the context window]"
-            )
-        text = _cut_to(words, caps.part) + namespace
-        return message if text == content else _with_content(message, text)
-    if _content_tokens(content) <= caps.part:
-        return message
-    return _cut_content(message, caps.part, images=True)
-
-
-def _short_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
-    """What an older message is sent as after a trim."""
-    if kind in ("system", "summary"):
-        return message
-    content = message.get("content")
-    if kind == "task" and isinstance(content, str):
-        words, namespace = _split_namespace(content)
-        text = _cut_to(words, caps.short_text)
-        if namespace:
-            text += "\n\n[The variables summary sent with this task is left out.]"
-        return _with_content(message, text)
-    tokens = caps.short_output if kind == "output" else caps.short_text
-    has_images = isinstance(content, list) and any(
-        isinstance(p, Mapping) and p.get("type") != "text" for p in content
-    )
-    short = (
-        _cut_content(message, tokens, images=False)
-        if has_images or _content_tokens(content) > tokens
-        else message
-    )
-    if message.get("tool_calls"):
-        short = _cut_arguments(short, caps.short_text)
-    return short
-
-
-def _first_line(text: str, limit: int = 100) -> str:
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line if len(line) <= limit else line[: limit - 3] + "..."
-    return ""
-
-
-def _text_of(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            str(p.get("text") or "")
-            for p in content
-            if isinstance(p, Mapping) and p.get("type") == "text"
-        )
-    return ""
-
-
-def _code_of(message: Mapping[str, Any]) -> str:
-    """The first line of the code a reply proposed (its first tool call or code block)."""
-    for call in message.get("tool_calls") or ():
-        arguments = str((call.get("function") or {}).get("arguments") or "")
-        try:
-            parsed = json.loads(arguments)
-        except ValueError:
-            return _first_line(arguments, 80)
-        if isinstance(parsed, dict):
-            code = parsed.get("code") or parsed.get("command") or ""
-            return _first_line(str(code), 80)
-        return _first_line(arguments, 80)
-    fence = _FENCE.search(_text_of(message))
-    if fence is None or _CLOSING.match(fence.group(1)):
-        return ""
-    return _first_line(fence.group(1), 80)
-
-
-def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: _Unit) -> str:
-    """One line (or a few) saying what a folded unit held."""
-    first = messages[unit.start]
-    if unit.kind == "task":
-        words, _ = _split_namespace(_text_of(first))
-        line = f"- task: {_first_line(words)}"
-    elif unit.kind == "summary":
-        return _text_of(first).strip()
-    elif unit.kind == "turn":
-        code = _code_of(first)
-        outcomes: set[str] = set()
-        said = ""
-        for index in range(unit.start + 1, unit.end):
-            text = _text_of(messages[index])
-            outcomes.update(match.group(1) for match in _OUTCOME.finditer(text))
-            if text.startswith("I skipped that step"):
-                outcomes.add("skipped")
-            if kinds[index] == "feedback" and not said:
-                said = _first_line(text, 80)
-        if "It failed." in outcomes:
-            outcome = "failed"
-        elif "It ran successfully." in outcomes:
-            outcome = "ok"
-        elif "skipped" in outcomes:
-            outcome = "skipped"
-        elif "Not run" in outcomes:
-            outcome = "not run"
-        else:
-            outcome = ""
-        if code:
-            line = f"- ran `{code}`" if outcome in ("ok", "failed") else f"- proposed `{code}`"
-            line += f": {outcome}" if outcome else ""
-        else:
-            line = f"- replied: {_first_line(_text_of(first), 80)}"
-        if said:
-            line += f"; the user said: {said}"
-    else:
-        line = f"- the user said: {_first_line(_text_of(first), 80)}"
-    return line
-
-
-def _summary(items: list[str], count: int, caps: _Caps) -> dict[str, Any]:
-    """The one message standing for ``count`` folded messages, within the summary cap."""
-    costs = [_text_tokens(item) + 1 for item in items]
-    if sum(costs) > caps.summary:
-        # Keep the first and the latest items: the start of the work and where it got to.
-        head: list[str] = []
-        tail: list[str] = []
-        used = 0
-        lo, hi = 0, len(items) - 1
-        while lo <= hi:
-            take_tail = len(tail) < 2 * len(head) + 1
-            index = hi if take_tail else lo
-            if used + costs[index] > caps.summary:
-                break
-            used += costs[index]
-            if take_tail:
-                tail.append(items[index])
-                hi -= 1
-            else:
-                head.append(items[index])
-                lo += 1
-        left = hi - lo + 1
-        items = [*head, _SUMMARY_ELIDED.format(n=left), *reversed(tail)]
-    body = "\n".join(items)
-    return {"role": "user", "content": f"{_SUMMARY_HEAD.format(n=count)}\n{body}\n]"}
 
 
 def fit(
