@@ -1132,7 +1132,7 @@ class ScriptedChat:
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterable[Any]:
-        from .conversation import ChatError, ChatReply
+        from ..conversation import ChatError, ChatReply
 
         self.calls.append(ScriptedCall([dict(m) for m in messages], tools))
         if not self._queue:
