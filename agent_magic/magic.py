@@ -13,12 +13,13 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+from argparse import Namespace
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
 from .plan import PlanError, plan_cell
@@ -84,6 +85,23 @@ class AgentMagics(Magics):
         help="Seconds a Python step may run before it is interrupted as the interrupt button "
         "would (the kernel and its namespace stay; the model is told). None: 600; 0: no limit.",
     ).tag(config=True)
+    max_tokens = Int(
+        0,
+        help="Token budget per cell: prompt and completion tokens over all its model calls "
+        "(an estimate where the server reports none). Once spent, the cell stops with one "
+        "line before the next request; 0: none. Not the model's reply length.",
+    ).tag(config=True)
+    max_cost = Float(
+        0.0,
+        help="Cost budget per cell in US$, for models with a known price (see %agent usage); "
+        "with an unknown price the cell stops rather than spend blind. 0: none.",
+    ).tag(config=True)
+    session_max_tokens = Int(
+        0, help="Token budget across this kernel's %%agent cells (like max_tokens); 0: none."
+    ).tag(config=True)
+    session_max_cost = Float(
+        0.0, help="Cost budget in US$ across this kernel's %%agent cells; 0: none."
+    ).tag(config=True)
     context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
         config=True
     )
@@ -134,6 +152,44 @@ class AgentMagics(Magics):
         "AGENT_MAGIC_REPLAY=1 (or 0) in the environment overrides this for a whole run.",
     ).tag(config=True)
 
+    protected = List(
+        Unicode(),
+        default_value=[],
+        help="Names a step may not rebind, delete or change in place without asking, even "
+        "in --mode never (headless, such a step is refused and the model told why); added "
+        "to the ones IPython and this extension rely on (get_ipython, In, Out, exit, ...).",
+    ).tag(config=True)
+    context_window = Int(
+        0,
+        help="Tokens every request must fit (prompt and reply): older step outputs are "
+        "shortened and older turns folded into a summary. 0: the endpoint's (config-list "
+        "context_window, what its server reports, or the model's known size).",
+    ).tag(config=True)
+    replay_replies = Bool(
+        False,
+        help="Answer every request from the recording but leave each review to the person "
+        "(try the widget without a key); where a decision leads off the recording, the cell "
+        "stops with one line. AGENT_MAGIC_REPLAY=replies sets it for a whole run; a run "
+        "with nobody to decide (nbconvert, papermill) replays the decisions too.",
+    ).tag(config=True)
+    secret_patterns = List(
+        Unicode(),
+        help="More value shapes to hide, as Python regular expressions, on top of the built-in "
+        "ones (OpenAI/Anthropic sk-..., AWS AKIA/ASIA, GitHub ghp_/github_pat_, Slack xox?-, "
+        "Google AIza, JWTs, PEM private keys, ...): a match is replaced by "
+        "'[hidden: custom pattern]' in everything sent to the model, recorded, exported, "
+        "logged or shown in the cell's step output. Start each with a literal prefix and "
+        "avoid nested quantifiers, e.g. ['acme_[A-Za-z0-9]{32}'].",
+    ).tag(config=True)
+    secret_names = List(
+        Unicode(),
+        help="More words that make a name secret, on top of key, token, secret, password, "
+        "credential, auth, ...: environment variables and session variables with such a name "
+        "have their values (8+ characters) hidden like keys. A single word ('dsn') matches "
+        "a word of a name (SENTRY_DSN, dbDsn); several ('session_cookie') match those words "
+        "in order.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         # The bench and tests may replace ``_executor`` on the instance: looked up late.
@@ -154,6 +210,8 @@ class AgentMagics(Magics):
     @argument("--mode", choices=MODES, help="always | terminate | never (see AgentMagics.mode).")
     @argument("--max-turns", type=int, help="Most model replies in this cell.")
     @argument("--step-timeout", type=float, help="Seconds a step may run (0: no limit).")
+    @argument("--max-tokens", type=int, help="Token budget for this cell (0: none).")
+    @argument("--max-cost", type=float, help="Cost budget for this cell in US$ (0: none).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
@@ -164,9 +222,21 @@ class AgentMagics(Magics):
     @argument("--seed", type=int, help="Cache replies under this seed (AgentMagics.seed).")
     @argument("--replay", action="store_true", help="Answer from the recording, offline.")
     @argument(
+        "--protect",
+        action="append",
+        metavar="NAME",
+        help="Ask before a step changes NAME, in every mode (repeatable).",
+    )
+    @argument(
+        "--replay-replies",
+        action="store_true",
+        help="Answer from the recording, offline, but you decide each step.",
+    )
+    @argument(
         "command",
         nargs="*",
-        help="Line form only: reset | log | usage | fix | export PATH.",
+        help="Line form only: reset | log | usage | fix | undo | key | models | cells | "
+        "export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -176,13 +246,20 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images] [--seed N] [--replay]
+                    [--images] [--seed N] [--replay | --replay-replies] [--max-tokens N]
+                    [--max-cost USD] [--protect NAME]
             <the task, in words>
 
             %agent reset      forget the conversation
             %agent log        show the conversation so far
             %agent usage      tokens per call and in total, with cost where known
             %agent fix        ask the assistant to fix the last error
+            %agent key        type the API key, unseen; kept in this kernel's memory only
+                              (never recorded or saved), for endpoints without a key
+            %agent models     the models the endpoint lists; * marks the one in use
+            %agent cells      the code that ran, in order, into a new cell below
+            %agent undo       put back the names the last step created, rebound or
+                              deleted (not files or other side effects)
             %agent export PATH.ipynb
                               the conversation as a clean notebook: code cells with the
                               code that ran and its outputs, provenance in metadata
@@ -194,6 +271,9 @@ class AgentMagics(Magics):
         the cell waits for the click; the kernel's interrupt button stops it. Without a
         widget frontend (nbconvert, papermill) use --mode never or --replay.
         A second %%agent cell continues the same conversation; --new starts over.
+        ``--max-tokens N`` / ``--max-cost USD`` (and AgentMagics.session_max_tokens /
+        session_max_cost across cells) stop the cell before the request after the budget
+        is spent; the review shows what was spent so far.
 
         Every conversation is recorded as it happens in ``agent-recording.jsonl`` beside
         the notebook (AgentMagics.recording): requests, replies, decisions, outputs; never
@@ -203,6 +283,9 @@ class AgentMagics(Magics):
         and review from it, offline and without a key; if a request differs from the
         recording (task, namespace or a step's output changed) the cell stops, naming
         the step. Share the notebook and that one file, and it re-runs anywhere.
+        ``--replay-replies`` (AgentMagics.replay_replies, AGENT_MAGIC_REPLAY=replies)
+        plays the recorded replies but leaves each review to you: try the widget without
+        a key; where your decision leads off the recording, the cell says so in one line.
 
         Examples::
 
@@ -263,6 +346,15 @@ class AgentMagics(Magics):
         plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
         return plan.replay
 
+    def _plan_for_command(self, args: Any) -> Any:
+        """The plan a cell with this line would have (its model and endpoint, for models)."""
+        try:
+            return plan_cell(
+                Namespace(**{**vars(args), "command": []}), self, cell="-", frontend="terminal"
+            )
+        except PlanError as error:
+            raise UsageError(str(error)) from None
+
     def _executor(self, **options: Any) -> Any:
         from .executor import IPythonExecutor
 
@@ -288,16 +380,30 @@ class AgentMagics(Magics):
             _display(*self._usage())
         elif command == "fix":
             return self.agent(line, "")  # a cell with no body: the plan reads "fix" as --fix
+        elif command == "key":
+            frontend = self.session.frontend() if self.ui == "auto" else _FRONTENDS[self.ui]
+            said = self.session.key(frontend)
+            if said:
+                print(said)
+        elif command == "models":
+            print(self.session.models(self._plan_for_command(args)))
+        elif command == "cells":
+            print(self.session.cells())
+        elif command == "undo":
+            print(self.session.undo())
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
             print(self.session.export(args.command[1]))
         else:
             raise UsageError(
-                "usage: %agent reset | log | usage | fix | export PATH, or a %%agent cell "
-                "with the task; see %agent?"
+                "usage: %agent reset | log | usage | fix | undo | key | models | cells | "
+                "export PATH, or a %%agent cell with the task; see %agent?"
             )
         return None
+
+
+_FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
 
 
 def _display(plain: str, markdown: str) -> None:

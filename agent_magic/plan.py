@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .conversation import Mode
+from .secrets import SecretRules, extended_rules
 
 Face = Literal["terminal", "widget"]
 # What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
@@ -41,6 +42,7 @@ class CellPlan:
     new: bool = False  # forget the conversation first
     mode: Mode = "always"  # who decides each step, as the user asked (after headless)
     replay: bool = False  # answer every request and review from the recording
+    replay_replies: bool = False  # answer requests from the recording; a person reviews
     seed: int | None = None  # answer repeated requests from the recording's cache
     face: Face = "terminal"  # who shows the conversation and asks
     review_timeout: float | None = 3600.0
@@ -69,6 +71,22 @@ class CellPlan:
     shell_timeout: float = 60.0
     step_timeout: float | None = None  # None: the executor's default; 0: no limit
     recording: str = ""
+    # budgets (0: none): this cell's, and the session's across the kernel's cells
+    max_tokens: int = 0
+    max_cost: float = 0.0
+    session_max_tokens: int = 0
+    session_max_cost: float = 0.0
+    # safety and size
+    protected: frozenset[str] = frozenset()  # names guarded beside guard.DEFAULT_PROTECTED
+    attended: bool = True  # someone (or the recording) can answer a review in this cell
+    context_window: int | None = None  # tokens every request must fit; None: ask the endpoint
+    # secrets: the user's extra value shapes (regexes) and secret names
+    secret_patterns: tuple[str, ...] = ()
+    secret_names: tuple[str, ...] = ()
+
+    def secret_rules(self) -> SecretRules:
+        """The cell's secret rules: the defaults, extended by the user's patterns and names."""
+        return extended_rules(self.secret_patterns, self.secret_names)
 
     @property
     def loop_mode(self) -> Mode:
@@ -116,6 +134,7 @@ def plan_cell(
         raise PlanError("agent: --max-turns must be at least 1")
     if args.step_timeout is not None and args.step_timeout < 0:
         raise PlanError("agent: --step-timeout must be 0 (no limit) or more seconds")
+    budgets = _budgets(args, settings)
     if command and not fix:
         raise PlanError(
             f"unexpected {' '.join(command)!r} on the %%agent line; put the task in the cell body"
@@ -123,23 +142,34 @@ def plan_cell(
     task = cell.strip() or (" ".join(command) if fix else "")
     if not task and not fix:
         raise PlanError("%%agent needs a task: write it in the cell body below the magic")
-    from_env = replay_from_env(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    from_env = replay_from_env(env)
     replay = bool(args.replay) or (settings.replay if from_env is None else from_env)
+    replies = _replay_replies(args, settings, env, frontend, replay, from_env)
+    if replies == "recording":  # nobody here to decide: the recording does, as --replay
+        replay, replies = True, False
     mode: Mode = args.mode or settings.mode
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
     params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    secret_patterns = tuple(str(p) for p in settings.secret_patterns)
+    secret_names = tuple(str(n) for n in settings.secret_names)
+    try:
+        extended_rules(secret_patterns, secret_names)
+    except ValueError as error:
+        raise PlanError(f"agent: {error}") from None
     return CellPlan(
         task=task,
         fix=fix,
         new=bool(args.new),
         mode=mode,
         replay=replay,
+        replay_replies=bool(replies),
         seed=seed,
         face=face,
         review_timeout=settings.review_timeout or None,
-        model=args.model or settings.model,
-        model_given=bool(args.model),
+        model=_model(args.model) if args.model is not None else settings.model,
+        model_given=args.model is not None,
         base_url=args.base_url or settings.base_url,
         config_list=settings.config_list,
         stream=settings.stream and not args.no_stream,
@@ -160,7 +190,70 @@ def plan_cell(
         shell_timeout=settings.shell_timeout,
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
+        **budgets,
+        protected=frozenset(getattr(settings, "protected", None) or ())
+        | frozenset(getattr(args, "protect", None) or ()),
+        attended=replay or frontend != "headless",
+        context_window=getattr(settings, "context_window", 0) or None,
+        secret_patterns=secret_patterns,
+        secret_names=secret_names,
     )
+
+
+def _budgets(args: Any, settings: Any) -> dict[str, Any]:
+    """The budget fields: the cell's flags over the traits; a negative one is an error."""
+    flags = {"max_tokens": args.max_tokens, "max_cost": args.max_cost}
+    budgets: dict[str, Any] = {}
+    for name in ("max_tokens", "max_cost", "session_max_tokens", "session_max_cost"):
+        given = flags.get(name)
+        value = given if given is not None else getattr(settings, name, 0) or 0
+        if value < 0:
+            where = f"--{name.replace('_', '-')}" if given is not None else f"AgentMagics.{name}"
+            raise PlanError(f"agent: {where} must be 0 (no budget) or more")
+        budgets[name] = value
+    return budgets
+
+
+def _replay_replies(
+    args: Any,
+    settings: Any,
+    env: Mapping[str, str],
+    frontend: Frontend,
+    replay: bool,
+    from_env: bool | None,
+) -> bool | Literal["recording"]:
+    """Whether the recording answers the requests while a person makes the decisions.
+
+    ``--replay-replies``, ``AgentMagics.replay_replies`` or ``AGENT_MAGIC_REPLAY=replies``.
+    A full replay (``--replay``, ``AGENT_MAGIC_REPLAY=1``) decides too, and ``=0`` turns
+    every replay off; a headless run (nobody to decide) answers "recording": the
+    recording makes the decisions as well.
+    """
+    from .transcript import REPLAY_ENV
+
+    wanted = bool(getattr(args, "replay_replies", False))
+    if wanted and args.replay:
+        raise PlanError("agent: use --replay or --replay-replies, not both")
+    if env.get(REPLAY_ENV, "").strip().lower() == "replies":
+        wanted = True
+    elif from_env is False:
+        return False
+    wanted = wanted or bool(getattr(settings, "replay_replies", False))
+    if not wanted or replay:
+        return False
+    if frontend == "headless" and settings.ui == "auto":
+        return "recording"
+    return True
+
+
+def _model(text: str) -> str:
+    """``--model`` as typed, without the quotes a shell or a paste left around it."""
+    from .llm.config import ConfigError, clean_model_name
+
+    try:
+        return clean_model_name(text)
+    except ConfigError as error:
+        raise PlanError(f"agent: {error}") from None
 
 
 def _face(

@@ -2,11 +2,16 @@
 
 Here: :func:`is_secret_name` (does a variable, column, key or environment variable name
 look like it holds a credential), :func:`looks_like_credential` (does a value start like
-one), :class:`SecretRules` (the rules, as data) and :class:`Redactor` (replaces secret
-values in text and JSON-shaped data with a marker naming what was hidden).
+one), :class:`SecretRules` (the rules, as data), :func:`extended_rules` (the rules with
+the user's ``AgentMagics.secret_patterns`` and ``secret_names``), :class:`Redactor`
+(replaces secret values in text and JSON-shaped data with a marker naming what was hidden,
+and :meth:`Redactor.refresh` keeps it up to date with a changing namespace) and
+:func:`hidden_note` (how a step record says how many it hid).
 
-Not here: where redaction is applied (the conversation, recorder, exporter and log call
-:meth:`Redactor.redact` on what they send or write), describing values
+Not here: where redaction is applied (the chat client and the recorder call
+:meth:`Redactor.redact` on what they send or write, the log and the export read the
+recorded records, and a step's output capture, :mod:`agent_magic.kernel.capture`, hides
+values in what the step shows as it runs), describing values
 (:mod:`agent_magic.context` uses :func:`is_secret_name` to hide a value's contents).
 
 What is hidden (``DEFAULT_RULES``):
@@ -35,7 +40,9 @@ unless its last word is one of ``not_secret_last_words`` (``file``, ``path``, ``
 ``sock``, ...: ``SSH_AUTH_SOCK``, ``KEY_FILE`` name a place, not a secret). So ``PATH``,
 ``KEYBOARD``, ``MONKEY``, ``tokenizer``, ``author`` and ``PWD`` are not secret names.
 
-Extending the rules. ``SecretRules.extended(patterns=..., names=...)`` returns new rules:
+Extending the rules. ``SecretRules.extended(patterns=..., names=...)`` returns new rules
+(in a notebook: ``%config AgentMagics.secret_patterns = [r"acme_[A-Za-z0-9]{32}"]`` and
+``%config AgentMagics.secret_names = ["dsn"]``, read by :func:`extended_rules`):
 
 * ``patterns``: more value shapes, as regular expressions (Python ``re`` syntax), either a
   mapping ``{label: regex}`` (the marker says ``[hidden: <label>]``) or a list of regexes
@@ -52,6 +59,7 @@ it knows of.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -63,6 +71,8 @@ __all__ = [
     "DEFAULT_RULES",
     "Redactor",
     "SecretRules",
+    "extended_rules",
+    "hidden_note",
     "is_secret_name",
     "looks_like_credential",
 ]
@@ -77,29 +87,61 @@ def _words(name: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in _WORDS.findall(name))
 
 
+def _start(prefix: str, word: str) -> str:
+    """``prefix``, not inside a longer word (the character before it is not in ``word``),
+    except after a JSON or repr escape: a key at the start of a line of a message sent as
+    JSON follows ``\\n``, and the ``n`` must not count as a letter of its word."""
+    return f"{prefix}(?:(?<![{word}]{prefix})|(?<=\\\\[nrt]{prefix}))"
+
+
 # Value shapes that are credentials whatever holds them: (label, regex). Each begins with
 # its literal prefix (so the regex engine jumps from one occurrence to the next instead of
 # trying every position) and then refuses to start inside a longer word (the lookbehind
-# just after the prefix), so a failed attempt scans one word once; a callback (see
-# _SHAPE_CHECKS) rejects look-alikes.
+# just after the prefix, see _start), so a failed attempt scans one word once; a callback
+# (see _SHAPE_CHECKS) rejects look-alikes.
 _DEFAULT_SHAPES: tuple[tuple[str, str], ...] = (
-    ("Anthropic API key", r"sk-ant-(?<![A-Za-z0-9_-]sk-ant-)[A-Za-z0-9_-]{20,}"),
-    ("OpenAI API key", r"sk-(?<![A-Za-z0-9_-]sk-)(?!ant-)[A-Za-z0-9_-]{20,}"),
-    ("Stripe secret key", r"sk_live_(?<![A-Za-z0-9_]sk_live_)[A-Za-z0-9]{16,}"),
-    ("Stripe secret key", r"rk_live_(?<![A-Za-z0-9_]rk_live_)[A-Za-z0-9]{16,}"),
-    ("AWS access key id", r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-    ("GitHub token", r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{30,}"),
-    ("GitHub token", r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,}"),
-    ("Slack token", r"xox[abprs]-(?<![A-Za-z0-9-]xox[abprs]-)[A-Za-z0-9-]{10,}"),
-    ("Google API key", r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
-    ("Hugging Face token", r"hf_(?<![A-Za-z0-9_]hf_)[A-Za-z0-9]{30,}"),
+    ("Anthropic API key", _start("sk-ant-", "A-Za-z0-9_-") + r"[A-Za-z0-9_-]{20,}"),
+    ("OpenAI API key", _start("sk-", "A-Za-z0-9_-") + r"(?!ant-)[A-Za-z0-9_-]{20,}"),
+    ("Stripe secret key", _start("sk_live_", "A-Za-z0-9_") + r"[A-Za-z0-9]{16,}"),
+    ("Stripe secret key", _start("rk_live_", "A-Za-z0-9_") + r"[A-Za-z0-9]{16,}"),
+    ("AWS access key id", _start("A[KS]IA", "A-Za-z0-9") + r"[A-Z0-9]{16}(?![A-Za-z0-9])"),
+    ("GitHub token", _start("gh[pousr]_", "A-Za-z0-9_") + r"[A-Za-z0-9]{30,}"),
+    ("GitHub token", _start("github_pat_", "A-Za-z0-9_") + r"[A-Za-z0-9_]{22,}"),
+    ("Slack token", _start("xox[abprs]-", "A-Za-z0-9-") + r"[A-Za-z0-9-]{10,}"),
+    ("Google API key", _start("AIza", "A-Za-z0-9_-") + r"[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+    ("Hugging Face token", _start("hf_", "A-Za-z0-9_") + r"[A-Za-z0-9]{30,}"),
     (
         "JSON web token",
-        r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+        _start("eyJ", "A-Za-z0-9_-") + r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     ),
-    ("bearer token", r"Bearer(?<![A-Za-z0-9]Bearer)[ \t]{1,8}[A-Za-z0-9._~+/=-]{16,}"),
+    ("bearer token", _start("Bearer", "A-Za-z0-9") + r"[ \t]{1,8}[A-Za-z0-9._~+/=-]{16,}"),
 )
 
+
+# What every match of a default shape contains, looked for with ``in`` before its regex
+# runs: most text holds none, and a dozen substring tests cost less than one regex call
+# (a step's output is redacted line by line as it is shown).
+_NEEDLES: dict[str, tuple[str, ...]] = {
+    regex: needles
+    for (_, regex), needles in zip(
+        _DEFAULT_SHAPES,
+        (
+            ("sk-ant-",),
+            ("sk-",),
+            ("sk_live_",),
+            ("rk_live_",),
+            ("AKIA", "ASIA"),
+            ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+            ("github_pat_",),
+            ("xox",),
+            ("AIza",),
+            ("hf_",),
+            ("eyJ",),
+            ("Bearer",),
+        ),
+        strict=True,
+    )
+}
 
 _DIGIT = re.compile(r"[0-9]")
 _LOWER = re.compile(r"[a-z]")
@@ -179,7 +221,7 @@ class SecretRules:
     )
     shapes: tuple[tuple[str, str], ...] = _DEFAULT_SHAPES
     min_length: int = 8
-    _compiled: tuple[tuple[str, re.Pattern[str]], ...] = field(
+    _compiled: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
     # Names already judged: a summary asks about the same few names again and again.
@@ -189,7 +231,7 @@ class SecretRules:
         compiled = []
         for label, pattern in self.shapes:
             try:
-                compiled.append((label, re.compile(pattern)))
+                compiled.append((label, re.compile(pattern), _NEEDLES.get(pattern, ())))
             except re.error as exc:
                 raise ValueError(
                     f"secret pattern {pattern!r} is not a valid regular expression ({exc}); "
@@ -234,7 +276,13 @@ class SecretRules:
 
     def find(self, text: str) -> Iterator[tuple[int, int, str]]:
         """(start, end, label) of each credential-shaped string in ``text``, in no set order."""
-        for label, pattern in self._compiled:
+        for label, pattern, needles in self._compiled:
+            if needles:  # a plain loop: a generator per shape would cost more than the test
+                for needle in needles:
+                    if needle in text:
+                        break
+                else:
+                    continue
             check = _SHAPE_CHECKS.get(label)
             for match in pattern.finditer(text):
                 if check is None or check(match.group()):
@@ -302,6 +350,21 @@ def _pem_blocks(text: str) -> Iterator[tuple[int, int, str]]:
 DEFAULT_RULES = SecretRules()
 
 
+@functools.lru_cache(maxsize=16)
+def extended_rules(patterns: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SecretRules:
+    """:data:`DEFAULT_RULES` with the user's patterns and names (``AgentMagics.secret_patterns``
+    and ``secret_names``); the same settings give the same rules object, so its memory of
+    judged names lasts across cells. A pattern that is not a regex is a ``ValueError``."""
+    if not patterns and not names:
+        return DEFAULT_RULES
+    return DEFAULT_RULES.extended(patterns=patterns, names=names)
+
+
+def hidden_note(count: int) -> str:
+    """What a step record says: ``"1 secret value hidden"``, ``"3 secret values hidden"``."""
+    return f"{count} secret value{'' if count == 1 else 's'} hidden"
+
+
 def is_secret_name(name: str, rules: SecretRules = DEFAULT_RULES) -> bool:
     """True when ``name`` (a variable, key, column or environment variable) looks secret."""
     if not isinstance(name, str):
@@ -340,11 +403,21 @@ class Redactor:
 
     Build one with :meth:`build` where text is about to leave (a request, a record);
     :attr:`hidden` counts the values replaced so far, so a step can say how many it hid.
+    A redactor built from a namespace that code keeps changing (the kernel's, while a
+    cell's steps run) is brought up to date with :meth:`refresh`, in place, so every
+    holder of it (the chat client, the recorder, the executor) hides the new values too.
     """
 
     values: tuple[tuple[str, str], ...] = ()  # (value, marker), longest value first
     rules: SecretRules = DEFAULT_RULES
     hidden: int = 0
+    # Where build() found the values, for refresh(): env (None: os.environ), the
+    # namespace, the caller's values, and what was found (value -> marker).
+    _env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    _namespace: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    _extra: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _found: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _built: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -356,27 +429,42 @@ class Redactor:
         rules: SecretRules = DEFAULT_RULES,
     ) -> Redactor:
         """Secrets from ``env`` (default ``os.environ``), ``namespace`` and ``values``."""
-        env = os.environ if env is None else env
-        found: dict[str, str] = {}
-        for value in values:
-            _add(found, value, "[hidden: api key]", rules)
-        for name, value in _items(env):
-            if type(name) is str and is_secret_name(name, rules):
-                _add(found, value, f"[hidden: ${name}]", rules)
+        extra = tuple(v for v in values if type(v) is str)
+        found = _collect(env, namespace, extra, rules)
+        return cls(
+            values=_pairs(found),
+            rules=rules,
+            _env=env,
+            _namespace=namespace,
+            _extra=extra,
+            _found=found,
+            _built=True,
+        )
+
+    def refresh(self, namespace: Mapping[str, Any] | None = None) -> bool:
+        """Read the environment and the namespace again (``namespace``, else the one this
+        was built from); True when the secret values changed.
+
+        Costs one pass over both (names already judged are remembered by the rules), and
+        nothing more when no secret changed: the common case between two steps. A
+        redactor made without :meth:`build` has no sources and stays as it is.
+        """
+        if not self._built:
+            return False
         if namespace is not None:
-            for label, value in _namespace_secrets(namespace, rules):
-                _add(found, value, f"[hidden: variable {label}]", rules)
-        markers = "".join(found.values())
-        pairs = []
-        for value, marker in found.items():
-            if value in markers:  # replacing it would break the markers already written
-                continue
-            pairs.append((value, marker))
-            for variant in _encodings(value):
-                if variant != value and variant not in markers:
-                    pairs.append((variant, marker))
-        pairs.sort(key=lambda pair: len(pair[0]), reverse=True)
-        return cls(values=tuple(dict(pairs).items()), rules=rules)
+            self._namespace = namespace
+        found = _collect(self._env, self._namespace, self._extra, self.rules)
+        if found == self._found:
+            return False
+        self._found = found
+        self.values = _pairs(found)
+        return True
+
+    def with_rules(self, rules: SecretRules) -> Redactor:
+        """A new redactor from the same sources under other rules (more shapes or names)."""
+        return Redactor.build(
+            env=self._env, namespace=self._namespace, values=self._extra, rules=rules
+        )
 
     def redact(self, text: str) -> str:
         """``text`` with every secret replaced by its marker; counts them in :attr:`hidden`."""
@@ -437,6 +525,41 @@ class Redactor:
             finally:
                 path.discard(id(obj))
         return obj
+
+
+def _collect(
+    env: Mapping[str, str] | None,
+    namespace: Mapping[str, Any] | None,
+    values: Iterable[str],
+    rules: SecretRules,
+) -> dict[str, str]:
+    """value -> marker of every secret value the sources hold."""
+    env = os.environ if env is None else env
+    found: dict[str, str] = {}
+    for value in values:
+        _add(found, value, "[hidden: api key]", rules)
+    for name, value in _items(env):
+        if type(name) is str and is_secret_name(name, rules):
+            _add(found, value, f"[hidden: ${name}]", rules)
+    if namespace is not None:
+        for label, value in _namespace_secrets(namespace, rules):
+            _add(found, value, f"[hidden: variable {label}]", rules)
+    return found
+
+
+def _pairs(found: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """(text, marker) to replace, longest first: each value and how JSON or repr write it."""
+    markers = "".join(found.values())
+    pairs = []
+    for value, marker in found.items():
+        if value in markers:  # replacing it would break the markers already written
+            continue
+        pairs.append((value, marker))
+        for variant in _encodings(value):
+            if variant != value and variant not in markers:
+                pairs.append((variant, marker))
+    pairs.sort(key=lambda pair: len(pair[0]), reverse=True)
+    return tuple(dict(pairs).items())
 
 
 def _add(found: dict[str, str], value: Any, marker: str, rules: SecretRules) -> None:

@@ -7,11 +7,17 @@ the watch on the user's errors for ``%agent fix``, and the UI that showed the la
 plan decides; the session only assembles): the chat client (live, wrapped so every
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
-one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording, and
-so the log and the export, which read the recording's records.
+one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording (and so
+the log and the export, which read the recording's records) and the executor, which
+hides secrets in what each step shows and refreshes the redactor from the namespace.
+The live client counts into the cell's and the session's :class:`~agent_magic.budget.Budget`
+(the session's lives as long as the kernel), which the review reads for its "so far" line.
 
-Also here: the line commands' work (reset, log, usage, export). Not here: traits and
-argument parsing (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`).
+Also here: the line commands' work (reset, log, usage, export, undo, key, models, cells),
+and how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
+once, in one line; the UIs leave it to that line). Not here: traits and argument parsing
+(:mod:`.magic`), deciding anything about the cell (:mod:`.plan`), the held key
+(:mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
+from .budget import Budget, BudgetedChat, spent_line
 from .conversation import (
     RUN_PYTHON_TOOL,
     RUN_SHELL_TOOL,
@@ -35,6 +42,7 @@ from .conversation import (
     Steps,
 )
 from .fix import ErrorWatch, fix_task, last_error
+from .guard import DEFAULT_PROTECTED
 from .plan import CellPlan, Frontend
 from .transcript import (
     CachedChat,
@@ -51,6 +59,17 @@ from .transcript import (
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .guard import Undo
+    from .llm import Endpoint
+    from .secrets import Redactor
+
+# Said once per kernel, at the start of the first --mode never cell that asks a model.
+NEVER_NOTICE = (
+    "agent: --mode never runs the model's code in this kernel without asking you first; "
+    "stop it with the kernel's interrupt button (Ctrl-C in a terminal), or use "
+    "--mode always to review each step"
+)
+
 
 class Session:
     """Per-kernel state, and the assembly of each cell from its plan."""
@@ -63,7 +82,13 @@ class Session:
         self.recorder = Recorder()
         self.errors = ErrorWatch()
         self.last_ui: Handler | None = None  # the edge that showed the last cell
+        self.budget = Budget("session")  # what the kernel's cells spent: reset keeps it
+        self.told_never = False  # NEVER_NOTICE was said
         self._make_executor = make_executor
+        # %agent undo: the last cell's executor keeps its last step's Undo; the one before
+        # stays for a cell that ran no step.
+        self._cell_executor: Executor | None = None
+        self._earlier_undo: Undo | None = None
 
     # -- the conversation's lifetime ------------------------------------------------------
 
@@ -96,36 +121,49 @@ class Session:
         task = plan.task
         if plan.fix:
             task = fix_task(self.shell, task, last_error(self.errors))
-        ui = self._face(plan)
+        budget = Budget("cell", plan.max_tokens, plan.max_cost)
+        self.budget.limit(plan.session_max_tokens, plan.session_max_cost)
+        ui = self._face(plan, spent=lambda: spent_line(budget, self.budget))
         self.last_ui = ui
         store = open_store(recording_path(plan.recording))
         recorder = self.recorder
         replay: Replay | None = None
         chat: ChatClient
-        if plan.replay:  # never builds a live client
-            chat = replay = Replay(store, recorder.keyer)
-            redactor = cell_redactor(namespace=self.shell.user_ns)
+        if plan.replay or plan.replay_replies:  # never builds a live client
+            chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
+            redactor = self._redactor(plan)
         else:
             live = self._chat(plan)
-            redactor = cell_redactor(live, namespace=self.shell.user_ns)
-            chat = RedactingChat(live, redactor)
+            redactor = self._redactor(plan, live)
+            # Inside the redaction: the estimates count what is sent; outside the cache:
+            # a cached reply costs nothing.
+            chat = RedactingChat(BudgetedChat(live, (budget, self.budget)), redactor)
             if plan.seed is not None:
                 chat = CachedChat(chat, store, recorder.keyer, plan.seed)
+        # The executor shares the redactor: it refreshes it from the namespace after each
+        # step, so what the chat sends and the recorder writes hides new secrets too.
+        executor = self._executor(plan, redactor)
+        self._earlier_undo = self.last_undo()
+        self._cell_executor = executor
         conversation = Conversation(
             chat,
-            self._executor(plan),
+            executor,
             mode=plan.loop_mode,
             max_turns=plan.max_turns,
             system_prompt=plan.system_prompt,
             termination_marker=plan.termination_marker,
             use_tools=plan.tools,
             history=self.history,
+            protected=DEFAULT_PROTECTED | plan.protected,
+            transform=getattr(self.shell, "transform_cell", None),
+            attended=plan.attended,
+            context_window=plan.context_window,
         )
         context = self._context(plan) if plan.context else ""
         task = self._interpolate(task)
         recorder.begin(
             store=store,
-            write=not plan.replay,
+            write=not (plan.replay or plan.replay_replies),
             model=chat.model,
             params=getattr(chat, "params", None),
             seed=plan.seed,
@@ -133,18 +171,28 @@ class Session:
             redactor=redactor,
             mode=plan.mode,
         )
-        return conversation.run(task, context=context), record_events(ui, recorder, replay)
+        if (
+            plan.mode == "never"
+            and not (plan.replay or plan.replay_replies)
+            and not self.told_never
+        ):
+            self.told_never = True  # under replay nothing new runs: the recording answers
+            print(NEVER_NOTICE)
+        deciding = None if plan.replay_replies else replay  # replies only: a person decides
+        return conversation.run(task, context=context), record_events(ui, recorder, deciding)
 
     @staticmethod
     def conclude(finished: Finished) -> None:
         """How the cell ends for IPython: an error or an interrupt is one line."""
         if finished.reason in ("error", "interrupted"):
-            raise UsageError(f"agent: {finished.message}")
+            # The UIs leave these ends to this one line; the record keeps the whole message.
+            raise UsageError(f"agent: {_one_line(finished.message)}")
 
     # -- the pieces -----------------------------------------------------------------------
 
-    def _chat(self, plan: CellPlan) -> ChatClient:
-        from .llm import ConfigError, OpenAIChat, resolve_endpoints
+    def _endpoints(self, plan: CellPlan) -> list[Endpoint]:
+        from . import keys
+        from .llm import ConfigError, resolve_endpoints
 
         try:
             endpoints = resolve_endpoints(
@@ -156,6 +204,12 @@ class Session:
             endpoints = [
                 e if e.model == plan.model else replace(e, model=plan.model) for e in endpoints
             ]
+        return keys.with_key(endpoints)  # the key from %agent key, where none is configured
+
+    def _chat(self, plan: CellPlan) -> ChatClient:
+        from .llm import OpenAIChat
+
+        endpoints = self._endpoints(plan)
         return OpenAIChat(
             endpoints,
             stream=plan.stream,
@@ -165,21 +219,33 @@ class Session:
             params=dict(plan.params),
         )
 
-    def _executor(self, plan: CellPlan) -> Executor:
+    def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:
+        """The cell's one redactor, under the user's rules (AgentMagics.secret_patterns and
+        secret_names)."""
+        redactor = cell_redactor(live, namespace=self.shell.user_ns)
+        rules = plan.secret_rules()
+        return redactor if rules is redactor.rules else redactor.with_rules(rules)
+
+    def _executor(self, plan: CellPlan, redactor: Redactor) -> Executor:
         if self._make_executor is not None:
-            return self._make_executor(**plan.executor_options())
+            return self._make_executor(**plan.executor_options(), redactor=redactor)
         from .executor import IPythonExecutor
 
-        return IPythonExecutor(self.shell, **plan.executor_options())
+        return IPythonExecutor(self.shell, **plan.executor_options(), redactor=redactor)
 
-    def _face(self, plan: CellPlan) -> Handler:
+    def _face(self, plan: CellPlan, spent: Callable[[], str] | None = None) -> Handler:
         if plan.face == "terminal":
             from .ui.terminal import TerminalUI
 
-            return TerminalUI()
+            return TerminalUI(marker=plan.termination_marker, spent=spent)
         from .ui.widget import NotebookUI
 
-        return NotebookUI(interactive=plan.interactive, review_timeout=plan.review_timeout)
+        return NotebookUI(
+            interactive=plan.interactive,
+            review_timeout=plan.review_timeout,
+            marker=plan.termination_marker,
+            spent=spent,
+        )
 
     def _context(self, plan: CellPlan) -> str:
         from .context import summarize_namespace
@@ -204,15 +270,88 @@ class Session:
 
     # -- the line commands ----------------------------------------------------------------
 
+    def last_undo(self) -> Undo | None:
+        """What undoes the last step that ran in this session, if any."""
+        latest = getattr(self._cell_executor, "last_undo", None)
+        return latest if latest is not None else self._earlier_undo
+
+    def undo(self) -> str:
+        """``%agent undo``: put back the names the last step changed; what it did, in words."""
+        undo = self.last_undo()
+        if undo is None:
+            return "agent: nothing to undo; no step has run in this session yet"
+        report = undo.restore(self.shell.user_ns)
+        if report.already_undone:
+            return (
+                "agent: nothing more to undo; the last step was already undone "
+                "(only the last step can be undone)"
+            )
+        return f"agent: {report.text()}"
+
     def log(self) -> tuple[str, str]:
         return render_log(self.recorder.transcript())
 
     def usage(self) -> tuple[str, str]:
+        from .llm import usage_table
+
+        replies = self.history.replies
+        return usage_table(replies, estimates=[self.budget.estimate_for(r) for r in replies])
+
+    def key(self, frontend: Frontend) -> str | None:
+        """``%agent key``: ask for the key without echo; the line to print, if any.
+
+        A notebook gets a password box (its Save says the rest); a terminal, getpass.
+        """
+        from . import keys
+
+        if frontend == "widgets":
+            from IPython.display import display
+
+            from .ui.widget import KeyBox
+
+            display(KeyBox(keys.keep))
+            return None
+        if frontend == "headless":
+            raise UsageError(
+                "agent: %agent key needs someone to type the key, and this run has nobody; "
+                "set OPENAI_API_KEY in its environment instead"
+            )
+        return keys.ask()
+
+    def models(self, plan: CellPlan) -> str:
+        """``%agent models``: the endpoint's model list, the one in use marked."""
+        from .llm import ChatError, list_models, shown_url
+
+        endpoints = self._endpoints(plan)
         try:
-            from .llm import usage_table  # the llm helper's, once it lands
-        except ImportError:
-            from .usage import usage_table
-        return usage_table(self.history.replies)
+            ids = list_models(endpoints, timeout=min(plan.timeout, 30.0))
+        except ChatError as error:
+            raise UsageError(f"agent: {error}") from None
+        in_use = endpoints[0].model
+        where = shown_url(endpoints[0].base_url) or endpoints[0].label.partition(" @ ")[2]
+        lines = [f"agent: {len(ids)} model{'' if len(ids) == 1 else 's'} at {where} (* in use)"]
+        lines += [f"{'*' if name == in_use else ' '} {name}" for name in ids]
+        if in_use not in ids:
+            lines.append(f"  ({in_use}, in use, is not in this list)")
+        return "\n".join(lines)
+
+    def cells(self) -> str:
+        """``%agent cells``: the code that ran, in order, into the notebook; the line."""
+        from .codeblocks import CodeBlock
+        from .ui.cells import insert_cells, sources
+
+        blocks = [
+            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or ""))
+            for r in self.recorder.transcript()
+            if r.get("event") == "code" and r.get("ok") and not r.get("interrupted")
+        ]
+        codes = [code for code in sources(blocks) if code.strip()]
+        if not codes:
+            return "agent: nothing ran yet; run a %%agent cell first"
+        insert_cells(self.shell, codes)
+        where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"
+        steps = f"{len(codes)} step{'' if len(codes) == 1 else 's'}"
+        return f"agent: the code of {steps} that ran is {where}"
 
     def export(self, path: str) -> str:
         """Write the conversation as a notebook; the one line that says so."""
@@ -230,3 +369,11 @@ class Session:
                 "choose a folder you can write to"
             ) from None
         return f"agent: wrote {path} ({len(notebook.cells)} cells)"
+
+
+def _one_line(message: str) -> str:
+    """The first line of ``message``, saying where the rest is when there is more."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else "the conversation ended with an error"
+    return f"{lines[0]} (the whole message: %agent log)"

@@ -254,28 +254,33 @@ def real_counts(models: list[str], windows=(2048, 8192)) -> list[dict[str, Any]]
     return rows
 
 
-def main() -> None:
-    report = run()
-    print("| messages in the history | ms per fit, median (min-max) | sent | estimate |")
-    print("|---:|---:|---:|---:|")
+def markdown(report: dict[str, Any]) -> str:
+    """The tables of :func:`run`'s figures."""
+    out = ["| messages in the history | ms per fit, median (min-max) | sent | estimate |"]
+    out.append("|---:|---:|---:|---:|")
     for size, row in report["fit"].items():
-        print(
+        out.append(
             f"| {size} | {row['median_ms']:.2f} ({row['min_ms']:.2f}-{row['max_ms']:.2f}) "
             f"| {row['sent']} | {row['estimate']} |"
         )
-    print()
-    print(
+    out += [
+        "",
         "| session | window | budget | requests | prefix changes | largest request "
-        "| unbounded largest | ms per fit |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        "| unbounded largest | ms per fit |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, rows in report["sessions"].items():
         for row in rows:
-            print(
+            out.append(
                 f"| {name} | {row['window']} | {row['budget']} | {row['requests']} "
                 f"| {row['prefix_changes']} | {row['max_estimate']} | {row['unbounded_max']} "
                 f"| {row['mean_ms']:.2f} |"
             )
+    return "\n".join(out)
+
+
+def main() -> None:
+    print(markdown(run()))
     models = [arg for arg in sys.argv[1:] if arg.endswith(".gguf")]
     if models:
         print()

@@ -17,6 +17,10 @@ written to docs/benchmarks.md (``--no-write`` to skip; ``--quick`` writes only w
    10-million-row DataFrame (bench_context.py).
 5. Big output: a step that prints 100 MB: time, peak memory, what reaches the model.
 6. Memory: peak RSS of a 20-step conversation vs. a bare shell doing the same steps.
+7. Long lines: each text helper on 1 MB unbroken lines (bench_longlines.py), and what a
+   1 MB unbroken line in a task, a reply or a step's output adds to a turn of the loop.
+8. Context window: fitting speed, and the largest request of a 200-step cell and of 50
+   cells under windows of 2k-32k tokens (bench_window.py).
 """
 
 from __future__ import annotations
@@ -224,6 +228,94 @@ def bench_loop(steps: int, runs: int) -> dict[str, Any]:
         for name, v in per_step.items()
     }
     return {"steps": steps, "runs": runs, "rows": rows}
+
+
+# --- 7. long lines in a turn ------------------------------------------------------------------
+
+LONG_LINE_CASES = ("task", "reply", "output")
+
+
+def _long_turn(kind: str, line: str) -> tuple[str, list[str]]:
+    """A cell (its task) and the replies for it with ``line`` as its task, in the model's
+    reply (a string literal in the code) or in what the step prints."""
+    if kind == "task":
+        return f"Summarise this line: {line}", ["```python\nseen = 1\n```", "Done. TERMINATE"]
+    if kind == "reply":
+        return "Keep the data.", [f"```python\ndata = '{line}'\n```", "Done. TERMINATE"]
+    # The step makes the line: the reply stays short.
+    n = len(line)
+    code = f"import base64, random\nline = base64.b64encode(random.Random(0).randbytes({n}))"
+    code += f"\nprint(line.decode()[:{n}])"
+    return "Print the data.", [f"```python\n{code}\n```", "Done. TERMINATE"]
+
+
+def bench_long_turns(runs: int, chars: int = 1_000_000) -> dict[str, Any]:
+    """A 1 MB unbroken line in a task, a reply or a step's output: what it adds to a turn.
+
+    The same two-turn cell (a step, then a final reply) runs with the long line and with a
+    10-character one, in a real InteractiveShell against the local server, recording on,
+    replies not streamed (streamed, the local server would send a 1 MB reply as 125,000
+    events of 8 characters, which measures the SSE parser, not the text handling). The
+    figure is the difference in wall time less the server's own time. The line is base64
+    (letters, digits, ``+``, ``/``: no spaces, path-like). ``code_ms`` is what IPython
+    itself takes to run the reply's code with the long line (its input transformers and
+    ``compile`` on a 1 MB line), which a bare ``run_cell`` pays too.
+    """
+    import base64
+    import random
+
+    long_line = base64.b64encode(random.Random(0).randbytes(chars)).decode()[:chars]
+    shell = _shell()
+    magics = shell.magics_manager.registry["AgentMagics"]
+    magics.recording = str(Path(tempfile.mkdtemp(prefix="bench_long_")) / "rec.jsonl")
+    magics.max_retries = 0
+    added: dict[str, list[float]] = {kind: [] for kind in LONG_LINE_CASES}
+    code_ms: list[float] = []
+    turns = 2
+    with FakeOpenAIServer() as server, model_env(server):
+        for run in range(runs + 1):  # the first round warms imports and caches
+            for kind in LONG_LINE_CASES:
+                cell_ms = {}
+                for label, line in (("long", long_line), ("short", long_line[:10])):
+                    task, replies = _long_turn(kind, line)
+                    server.enqueue(*replies)
+                    with ServerClock() as clock, open(os.devnull, "w") as sink:
+                        start = time.perf_counter()
+                        with contextlib.redirect_stdout(sink):
+                            shell.run_cell_magic("agent", "--mode never --new --no-stream", task)
+                        total = time.perf_counter() - start
+                    assert len(magics.conversation.replies) == turns, "the cell ended early"
+                    cell_ms[label] = (total - clock.seconds) * 1000
+                if run:
+                    added[kind].append(cell_ms["long"] - cell_ms["short"])
+            start = time.perf_counter()
+            shell.run_cell(f"data = '{long_line}'", store_history=False)
+            if run:
+                code_ms.append((time.perf_counter() - start) * 1000)
+    shell.user_ns.pop("data", None)
+    return {
+        "chars": chars,
+        "runs": runs,
+        "turns": turns,
+        "added_ms": {k: stats(v) for k, v in added.items()},
+        "code_ms": stats(code_ms),
+    }
+
+
+def bench_text_helpers(chars: int, runs: int) -> list[dict[str, Any]]:
+    """bench_longlines.py's rows: each text helper on 1 MB lines of several shapes."""
+    import bench_longlines
+
+    return bench_longlines.main(size=chars, runs=runs)
+
+
+def bench_windows(quick: bool) -> dict[str, Any]:
+    """bench_window.py's figures: fitting speed and long sessions under a context window."""
+    import bench_window
+
+    if quick:
+        return bench_window.run(steps=100, cells=20, sizes=(20, 200), runs=3)
+    return bench_window.run()
 
 
 # --- subprocess measurements ------------------------------------------------------------------
@@ -556,6 +648,43 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             _verdict(big["digest_chars"] <= 10_000),
         )
     )
+    long = report.get("long_turns")
+    if long:
+        for kind, added in long["added_ms"].items():
+            per_turn = added["median"] / long["turns"]
+            out.append(
+                (
+                    f"1 MB unbroken line in a {kind} adds ≤ 0.1 s to a turn",
+                    f"+{added['median']:.0f} ms over the {long['turns']}-turn cell",
+                    f"{per_turn / 100:.2f} of the 0.1 s per turn",
+                    _verdict(per_turn <= 100),
+                )
+            )
+    helpers = report.get("text_helpers")
+    if helpers:
+        worst = max(helpers, key=lambda row: row["ms"])
+        out.append(
+            (
+                "each text helper on a 1 MB unbroken line ≤ 100 ms",
+                f"slowest: {worst['helper']} on {worst['line']}, {worst['ms']:.1f} ms",
+                f"×{worst['ms'] / 100:.2f}",
+                _verdict(worst["ms"] <= 100),
+            )
+        )
+    windows = report.get("windows")
+    if windows:
+        rows_ = [row for rows in windows["sessions"].values() for row in rows]
+        over = [row for row in rows_ if row["max_estimate"] > row["budget"]]
+        worst = max(rows_, key=lambda row: row["max_estimate"] / row["budget"])
+        out.append(
+            (
+                "long sessions: every fitted request within its budget",
+                f"largest {worst['max_estimate']} of {worst['budget']} tokens "
+                f"(window {worst['window']})",
+                f"×{worst['max_estimate'] / worst['budget']:.2f} of the budget",
+                _verdict(not over),
+            )
+        )
     return out
 
 
@@ -678,6 +807,48 @@ def markdown(report: dict[str, Any]) -> str:
         "openai SDK, the extension, the conversation).",
         "",
     ]
+    long = report.get("long_turns")
+    helpers = report.get("text_helpers")
+    if long or helpers:
+        lines += ["## 7. Long lines", ""]
+    if long:
+        lines += [
+            f"One unbroken line of {long['chars']:,} characters (base64) in a two-turn cell "
+            "(a step, then a final reply), against the same cell with a 10-character line: "
+            f"the difference in wall time less the server's, {long['runs']} runs, replies not "
+            "streamed, recording on.",
+            "",
+            "| the line is in | added to the cell, ms | per turn, ms |",
+            "|---|---:|---:|",
+        ]
+        for kind, added in long["added_ms"].items():
+            lines.append(
+                f"| the {kind} | {_range(added, 0)} | {added['median'] / long['turns']:.0f} |"
+            )
+        lines += [
+            "",
+            f"Of the reply's figure, {_range(long['code_ms'], 0)} ms is IPython running the "
+            "code itself (its input transformers and `compile` on a 1 MB line), which a bare "
+            "`run_cell` pays too.",
+            "",
+        ]
+    if helpers:
+        import bench_longlines
+
+        lines += ["Each text helper on 1 MB lines:", "", bench_longlines.markdown(helpers), ""]
+    windows = report.get("windows")
+    if windows:
+        import bench_window
+
+        lines += [
+            "## 8. Context window",
+            "",
+            "CPU ms per `window.fit` of a history, and each request of long sessions fitted "
+            "as the loop fits it (bench_window.py).",
+            "",
+            bench_window.markdown(windows),
+            "",
+        ]
     if report.get("notes"):
         lines += ["## What changed", "", report["notes"], ""]
     return "\n".join(lines)
@@ -716,6 +887,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["context"] = bench_context.run(runs=runs)
     report["big_output"] = bench_big_output(20 if args.quick else 100, 1 if args.quick else 3)
     report["memory"] = bench_memory(steps, 1 if args.quick else 3)
+    report["long_turns"] = bench_long_turns(1 if args.quick else 3)
+    report["text_helpers"] = bench_text_helpers(1_000_000, 1 if args.quick else 3)
+    report["windows"] = bench_windows(args.quick)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return _finish(report, args)

@@ -15,8 +15,7 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "agent_magic")
     magics = ip.magics_manager.registry["AgentMagics"]
-    magics.conversation = None
-    magics.recorder = None
+    fresh_session(magics)
     magics.max_retries = 0
     magics.recording = str(tmp_path / "agent-recording.jsonl")
     monkeypatch.delenv("AGENT_MAGIC_REPLAY", raising=False)
@@ -24,7 +23,16 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     yield ip
     for name in set(ip.user_ns) - before:
         ip.user_ns.pop(name, None)
-    magics.conversation = None
-    traits = ("mode", "max_retries", "model", "base_url", "config_list", "stream", "timeout")
-    for trait in (*traits, "retry_budget", "recording", "seed", "replay"):
+    fresh_session(magics)
+    for trait in magics.trait_names(config=True):  # every setting back to its default
         magics.set_trait(trait, magics.trait_defaults(trait))
+
+
+def fresh_session(magics) -> None:
+    """A new kernel's state: no conversation, no budget spent, no notice shown yet."""
+    from agent_magic.session import Session
+
+    watch = magics.session.errors  # the post_run_cell hook %load_ext registered
+    watch.last = None
+    magics.session = Session(magics.shell, make_executor=lambda **o: magics._executor(**o))
+    magics.session.errors = watch

@@ -26,6 +26,7 @@ def report(bench):
     """Every piece of ``bench/run.py``, at the smallest sizes."""
     import bench_context
     import bench_replay
+    import bench_window
 
     return {
         "machine": bench.machine(),
@@ -35,6 +36,9 @@ def report(bench):
         "context": bench_context.run(variables=200, runs=1),
         "big_output": bench.bench_big_output(megabytes=1, runs=1),
         "memory": bench.bench_memory(steps=2, runs=1),
+        "long_turns": bench.bench_long_turns(runs=1, chars=20_000),
+        "text_helpers": bench.bench_text_helpers(chars=2000, runs=1),
+        "windows": bench_window.run(steps=6, cells=2, sizes=(20,), runs=1),
     }
 
 
@@ -75,14 +79,18 @@ def test_the_report_renders_with_every_target(bench, report) -> None:
         assert heading in text
     for heading in ("## 4. Context", "## 5. Big output", "Peak RSS"):
         assert heading in text
+    for heading in ("## 7. Long lines", "## 8. Context window", "| the reply |"):
+        assert heading in text
     rows = bench.targets(report)
-    assert len(rows) == 11 and all(len(row) == 4 for row in rows)
+    assert len(rows) == 16 and all(len(row) == 4 for row in rows)
     assert {row[3] for row in rows} <= {"met", "**not met**", "reported"}
 
 
 def test_quick_does_not_overwrite_the_figures(bench, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(bench, "ROOT", tmp_path)
-    for name in ("bench_loop", "bench_load", "bench_big_output", "bench_memory"):
+    measured = ("bench_loop", "bench_load", "bench_big_output", "bench_memory")
+    measured += ("bench_long_turns", "bench_text_helpers", "bench_windows")
+    for name in measured:
         monkeypatch.setattr(bench, name, lambda *a, **k: None)
     monkeypatch.setattr(bench, "markdown", lambda report: "text")
     import bench_context
@@ -95,6 +103,20 @@ def test_quick_does_not_overwrite_the_figures(bench, monkeypatch, tmp_path) -> N
     (tmp_path / "docs").mkdir()
     bench.main(["--quick", "--write"])
     assert (tmp_path / "docs" / "benchmarks.md").read_text() == "text\n"
+
+
+def test_long_lines_are_measured_in_the_loop(report) -> None:
+    long = report["long_turns"]
+    assert set(long["added_ms"]) == {"task", "reply", "output"} and long["turns"] == 2
+    assert all(a["min"] <= a["median"] <= a["max"] for a in long["added_ms"].values())
+    assert long["code_ms"]["median"] > 0
+    helpers = {row["helper"] for row in report["text_helpers"]}
+    assert {"normalize_volatile", "Redactor.redact", "head_tail"} <= helpers
+
+
+def test_the_window_rows_keep_every_request_within_its_budget(report) -> None:
+    rows = [row for rows in report["windows"]["sessions"].values() for row in rows]
+    assert rows and all(row["max_estimate"] <= row["budget"] for row in rows)
 
 
 @pytest.mark.parametrize("flags", [[], ["--request", "--stream"]])

@@ -320,7 +320,9 @@ def test_cancelling_the_wait_interrupts_and_keeps_the_kernel_usable(
 
     asyncio.run(cell())
     assert "never_ran" not in shell.user_ns
-    assert "Conversation interrupted" in notebook.markdown()
+    # The step says so; the cell's one-line error says the rest (not the notebook again).
+    assert "Step 1: interrupted" in notebook.markdown()
+    assert "Conversation interrupted" not in notebook.markdown()
     assert shell.run_cell("1 + 1").result == 2
 
 
@@ -517,14 +519,10 @@ def test_a_custom_marker_is_left_out_of_the_reply_shown(
 ) -> None:
     magics = shell.magics_manager.registry["AgentMagics"]
     magics.termination_marker = "ALL_DONE"
-    original = NotebookUI.__init__
-    try:
-        # magic.py passes the conversation's marker on (see the report); here by hand.
-        NotebookUI.__init__ = lambda self, *a, **k: original(self, *a, marker="ALL_DONE", **k)
+    try:  # the session passes the conversation's marker on to the notebook edge
         openai_env.enqueue("Nothing to do. ALL_DONE")
         run_cell(shell, "--mode never", "Nothing.")
     finally:
-        NotebookUI.__init__ = original
         magics.termination_marker = magics.trait_defaults("termination_marker")
     assert "Nothing to do." in notebook.markdown() and "ALL_DONE" not in notebook.markdown()
 

@@ -10,6 +10,17 @@ notebook or terminal as usual (printed text up to a display limit), while it kee
   and the error), for the recording and the exported notebook;
 * the images displayed, when asked.
 
+Given a :class:`~agent_magic.secrets.Redactor`, the capture hides secrets once, where text
+enters it, so the cell, the digest and the outputs all hold the same hidden text: printed
+text a line at a time (a line is held until its newline, a ``flush()``, 64 KB or the end of
+the step, so a value is never shown in two halves), each display's text mime types
+(``text/plain``, ``text/markdown``, ``text/html``, ... and ``application/json``) before it
+is published, the last expression's value, and the traceback IPython shows.
+:attr:`StepCapture.hidden` counts the values hidden (once per display, not per mime type).
+Not hidden: what bypasses ``sys.stdout``/``sys.stderr`` and the display publisher (a
+subprocess or C library writing to file descriptor 1 directly), and a value split across
+writes with a ``flush()`` between them.
+
 A failed step's traceback is not published as an nbformat ``error`` output in a kernel
 (papermill fails a run on any): it is shown as a display whose HTML folds all but the
 last frames (:func:`.fold.folded_traceback`), with a text/plain fallback.
@@ -28,11 +39,14 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ipython
 from .fold import FOLD_LINES, folded_traceback
 from .signals import drop_handler_frame
+
+if TYPE_CHECKING:
+    from ..secrets import Redactor
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 IMAGE_TYPES = ("image/png", "image/jpeg")
@@ -119,7 +133,14 @@ class HeadTail:
         return f"{head}\n... [{cut} characters cut] ...\n{tail}"
 
 
-_OWN = frozenset({"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted"})
+_OWN = frozenset(
+    {"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted", "_held", "_held_size"}
+)
+# Printed text waits for its line's end before it is hidden and shown, up to this much.
+_HOLD = 1 << 16
+_LINE_ENDS = ("\n", "\r")
+_PEM_OPEN = "PRIVATE KEY-----"
+_MARKER = re.compile(r"\[hidden: [^\]\n]{1,200}\]")
 
 
 class Tee:
@@ -139,6 +160,8 @@ class Tee:
         object.__setattr__(self, "sink", HeadTail(capture.max_output_chars))
         object.__setattr__(self, "_left", capture.max_display_chars)
         object.__setattr__(self, "_noted", False)
+        object.__setattr__(self, "_held", [])  # written, not yet hidden and shown
+        object.__setattr__(self, "_held_size", 0)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in ipython.REFUSED_ATTRIBUTES:  # IPython 9's history patch is refused
@@ -149,11 +172,60 @@ class Tee:
             text = str(text)
         capture = self._capture
         if capture.muted or not capture.active:
+            if capture.redactor is not None:
+                self.release()  # what was held comes first
+                text = capture.redact(text, count=capture.active)
             self._show(text)
             return len(text)
+        if capture.redactor is None:
+            self._take(text)
+            return len(text)
+        with self._lock:
+            self._held.append(text)
+            self._held_size += len(text)
+            piece = self._ready(text)
+        if piece:
+            self._take(capture.redact(piece))
+        return len(text)
+
+    def _ready(self, text: str) -> str:
+        """What of the held text can be hidden and shown now (under the lock)."""
+        size = self._held_size
+        if size < _HOLD:
+            if self._left > 0:  # still shown: each line as soon as it ends
+                if "\n" not in text and "\r" not in text:
+                    return ""
+            elif size < _CHUNK:  # past the display limit only the digest needs it: batch
+                return ""
+        joined = "".join(self._held)
+        cut = len(joined)
+        if size < _HOLD:
+            cut = max(joined.rfind(end) for end in _LINE_ENDS) + 1
+            if _PEM_OPEN in joined and _open_pem(joined[:cut]):
+                return ""  # a private key printed line by line is hidden whole
+        self._held[:] = [joined[cut:]] if cut < len(joined) else []
+        self._held_size = len(joined) - cut
+        return joined[:cut]
+
+    def release(self) -> None:
+        """Hide and show all the held text (a flush, the step's end, a muted write)."""
+        with self._lock:
+            if not self._held:
+                return
+            joined = "".join(self._held)
+            self._held.clear()
+            self._held_size = 0
+        capture = self._capture
+        if capture.active:
+            self._take(capture.redact(joined))
+        else:
+            self._show(capture.redact(joined, count=False))
+
+    def _take(self, text: str) -> None:
+        """Keep ``text`` (hidden already) in the digest and the outputs; show it."""
         with self._lock:
             self.sink.write(text)
-            capture.add_stream(self._name, text)
+            self._capture.add_stream(self._name, text)
             left = self._left
             self._left = left - len(text)
         if left > 0:
@@ -161,7 +233,6 @@ class Tee:
         elif not self._noted:
             self._noted = True
             self._show(HIDDEN_NOTE)
-        return len(text)
 
     def _show(self, text: str) -> None:
         try:
@@ -176,6 +247,7 @@ class Tee:
             self.write(line)
 
     def flush(self) -> None:
+        self.release()
         with contextlib.suppress(ValueError):
             self._stream.flush()
 
@@ -185,13 +257,19 @@ class Tee:
         return getattr(self._stream, name)
 
 
+def _open_pem(text: str) -> bool:
+    """True when ``text``'s last private-key BEGIN line has no END after it."""
+    begin = text.rfind("-----BEGIN ")
+    return begin >= 0 and "-----END " not in text[begin:]
+
+
 class StepCapture:
     """``with StepCapture(shell) as captured:`` around one step (see the module docstring).
 
     After the block: ``stdout`` / ``stderr`` (bounded digests), ``displayed`` (the text of
     each display), ``images``, ``outputs`` (nbformat dicts, the error last), ``exited``
     (the step called ``exit()``/``quit()``), ``traceback`` (the colour-free traceback
-    IPython showed, if any).
+    IPython showed, if any), ``hidden`` (how many secret values ``redactor`` hid).
     """
 
     def __init__(
@@ -204,8 +282,11 @@ class StepCapture:
         python: bool = True,
         name: str | None = None,
         fold_lines: int = FOLD_LINES,
+        redactor: Redactor | None = None,
     ) -> None:
         self.shell = shell
+        self.redactor = redactor
+        self.hidden = 0
         self.max_output_chars = max_output_chars
         self.max_display_chars = max_display_chars
         self.collect_images = collect_images
@@ -247,6 +328,8 @@ class StepCapture:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        for tee in self._tees or ():
+            tee.release()
         self.active = False  # a thread printing late into a tee now only shows it
         self._patches.undo()
         assert self._saved is not None
@@ -254,6 +337,38 @@ class StepCapture:
         for output in self.outputs:
             if output["output_type"] == "stream":
                 output["text"] = escape_surrogates(cap(output["text"], MAX_STREAM_CHARS))
+
+    # -- hiding secrets --------------------------------------------------------------------
+
+    def redact(self, text: str, *, count: bool = True) -> str:
+        """``text`` with the redactor's secrets hidden; ``count``: add them to :attr:`hidden`."""
+        redactor = self.redactor
+        if redactor is None or not text:
+            return text
+        before = redactor.hidden
+        clean = redactor.redact(text)
+        if count:
+            self.hidden += redactor.hidden - before
+        return clean
+
+    def redact_bundle(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A display's data with its text hidden (the same value in two mime types counts
+        once); the mapping itself when nothing was hidden, or there is no redactor."""
+        redactor = self.redactor
+        if redactor is None:
+            return data
+        clean: dict[str, Any] = {}
+        most = 0
+        for mime, value in data.items():
+            before = redactor.hidden
+            if isinstance(value, str) and mime.startswith("text/"):
+                value = redactor.redact(value)
+            elif mime == "application/json" or (mime.endswith("+json") and mime != WIDGET):
+                value = redactor.redact_json(value)
+            most = max(most, redactor.hidden - before)
+            clean[mime] = value
+        self.hidden += most
+        return clean if most else data
 
     # -- what it kept ----------------------------------------------------------------------
 
@@ -313,9 +428,11 @@ class StepCapture:
 
     def _on_display(
         self, data: Mapping[str, Any], metadata: Any, kwargs: Mapping[str, Any]
-    ) -> None:
+    ) -> Mapping[str, Any]:
+        """Keep the display; what to publish instead (its secrets hidden)."""
         if not self.active:
-            return
+            return self.redact_bundle(data) if self.redactor is not None else data
+        data = self.redact_bundle(data)
         self._describe(data)
         transient = kwargs.get("transient") or {}
         display_id = transient.get("display_id") if isinstance(transient, Mapping) else None
@@ -323,17 +440,21 @@ class StepCapture:
             index = self._display_ids[display_id]
             if index < len(self.outputs):
                 self.outputs[index]["data"] = {k: v for k, v in data.items() if k != WIDGET}
-            return
+            return data
         output = self._add_data("display_data", data, metadata)
         if output is not None and display_id:
             self._display_ids[display_id] = len(self.outputs) - 1
+        return data
 
-    def _on_result(self, format_dict: Mapping[str, Any], metadata: Any) -> None:
+    def _on_result(self, format_dict: Mapping[str, Any], metadata: Any) -> Mapping[str, Any]:
+        """Keep the value's output; what to show instead (its secrets hidden)."""
+        format_dict = self.redact_bundle(format_dict)
         if not self.active:
-            return
+            return format_dict
         output = self._add_data("execute_result", format_dict, metadata)
         if output is not None:
             output["execution_count"] = None
+        return format_dict
 
     def _describe(self, data: Mapping[str, Any]) -> None:
         for mime in IMAGE_TYPES:
@@ -360,6 +481,8 @@ class StepCapture:
     ) -> None:
         if drop_handler_frame(evalue):  # the time limit's (or user's) SIGINT: from the step
             stb = self.shell.InteractiveTB.structured_traceback(etype, evalue, evalue.__traceback__)
+        if self.redactor is not None:
+            stb = self._redact_traceback(stb)
         self.traceback = strip_ansi("\n".join(stb))
         if isinstance(evalue, SystemExit):
             self.exited = True
@@ -374,6 +497,14 @@ class StepCapture:
         for stream in self._saved or ():
             stream.flush()  # the prints before the error stay before it
         self._publish(folded_traceback(stb, self.fold_lines))
+
+    def _redact_traceback(self, stb: list[str]) -> list[str]:
+        """The traceback's lines with secrets hidden; each value counted once, however
+        often it appears (the message, the source line, a chained cause)."""
+        clean = [self.redact(line, count=False) for line in stb]
+        found = set(_MARKER.findall("\n".join(clean))) - set(_MARKER.findall("\n".join(stb)))
+        self.hidden += len(found)
+        return clean
 
 
 def downscale(mime: str, blob: bytes, max_side: int = 768) -> tuple[str, bytes]:

@@ -25,15 +25,19 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..codeblocks import SHELL, CodeBlock
 from ..conversation import StepError, StepOutcome
+from ..guard import Undo, touches
 from .capture import StepCapture, cap, escape_surrogates, strip_ansi
 from .signals import StepSignals, drop_handler_frame
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from ..secrets import Redactor
 
 DEFAULT_STEP_TIMEOUT = 600.0  # seconds; 0 or None for no limit
 
@@ -66,8 +70,12 @@ class IPythonExecutor:
         step_timeout: float | None = None,
         describe_changes: bool = True,
         collect_images: bool = False,
+        redactor: Redactor | None = None,
     ) -> None:
         self.shell = shell
+        self.redactor = redactor  # None: nothing hidden (the session always gives one)
+        self.last_undo: Undo | None = None  # what undoes the last step that ran
+        self._refreshed = False  # the redactor was refreshed after this executor's last step
         self.max_output_chars = max_output_chars
         self.max_display_chars = max_display_chars
         self.shell_timeout = shell_timeout
@@ -86,22 +94,26 @@ class IPythonExecutor:
     def _run_python(self, code: str, name: str) -> StepOutcome:
         shell = self.shell
         before = self._snapshot()
+        self._refresh(before=True)
         capture = StepCapture(
             shell,
             max_output_chars=self.max_output_chars,
             max_display_chars=self.max_display_chars,
             collect_images=self.collect_images,
             name=name,
+            redactor=self.redactor,
         )
         signals = StepSignals(self.step_timeout)
         result: Any = None
         escaped: BaseException | None = None
+        undo = Undo.before(shell.user_ns, code, found=touches(code, transform=_transform(shell)))
         with _quiet_exit_warning():
             try:
                 with capture, signals:
                     result = shell.run_cell(code, store_history=False, silent=False)
             except KeyboardInterrupt as error:  # landed between the step and its end
                 escaped = error
+        self.last_undo = undo.after(shell.user_ns)
         error = escaped
         if result is not None:
             error = result.error_before_exec or result.error_in_exec or escaped
@@ -117,6 +129,7 @@ class IPythonExecutor:
                 error = None
         step_error = self._error(error) if error is not None else None
         if step_error is not None:
+            step_error = _hidden_error(step_error, capture)
             capture.add_error(step_error.type, step_error.message, step_error.text)
         self._note(timed_out, exited)
 
@@ -128,8 +141,9 @@ class IPythonExecutor:
         if capture.displayed:
             parts.append("displayed:\n" + "\n".join(capture.displayed))
         if result is not None and result.result is not None:
-            parts.append("result:\n" + _short_repr(result.result, self.max_output_chars // 2))
-        return StepOutcome(
+            value = _short_repr(result.result, self.max_output_chars // 2)
+            parts.append("result:\n" + capture.redact(value, count=False))  # counted as shown
+        outcome = StepOutcome(
             ok=step_error is None and timed_out is None,
             digest=cap("\n".join(parts), self.max_output_chars),
             error=step_error,
@@ -139,6 +153,37 @@ class IPythonExecutor:
             interrupted=interrupted,
             timed_out=timed_out,
             exited=exited,
+        )
+        return self._hide(outcome, capture)
+
+    def _refresh(self, *, before: bool = False) -> bool:
+        """Bring the redactor up to date with the namespace; True when its secrets changed.
+
+        Before a step only when this executor has not refreshed it since the last step
+        ended: between two steps of a cell only the loop runs, which binds no names.
+        """
+        if self.redactor is None or (before and self._refreshed):
+            return False
+        self._refreshed = True
+        return self.redactor.refresh(self.shell.user_ns)
+
+    def _hide(self, outcome: StepOutcome, capture: StepCapture) -> StepOutcome:
+        """The outcome with secrets hidden where the capture did not see them: the error
+        and the change list, and, when the step itself bound new secrets, everything."""
+        if self.redactor is None:
+            return outcome
+        changes = capture.redact(outcome.changes, count=False)
+        if not self._refresh():
+            return replace(outcome, changes=changes, hidden=capture.hidden)
+        # The step bound a new secret: it was shown as it ran, but it goes no further.
+        error = outcome.error
+        return replace(
+            outcome,
+            digest=capture.redact(outcome.digest),
+            outputs=tuple(self.redactor.redact_json(list(outcome.outputs))),
+            error=None if error is None else _hidden_error(error, capture),
+            changes=capture.redact(changes, count=False),
+            hidden=capture.hidden,
         )
 
     def _note(self, timed_out: float | None, exited: bool) -> None:
@@ -199,13 +244,16 @@ class IPythonExecutor:
     def _run_shell(self, command: str) -> StepOutcome:
         program = shutil.which("bash") or "/bin/sh"
         limit = self._shell_limit()
+        self._refresh(before=True)
         capture = StepCapture(
             self.shell,
             max_output_chars=self.max_output_chars,
             max_display_chars=self.max_display_chars,
             python=False,
+            redactor=self.redactor,
         )
         interrupted = timed_out = False
+        undo = Undo.before(self.shell.user_ns, "")  # a shell step binds no names; it says so
         with capture:
             process = subprocess.Popen(
                 [program, "-c", command],
@@ -239,14 +287,30 @@ class IPythonExecutor:
                 capture.muted = True
                 sys.stdout.write(f"[{note}]\n")
                 capture.muted = False
+        self.last_undo = undo.after(self.shell.user_ns)
         text = capture.stdout.rstrip("\n")
-        return StepOutcome(
+        outcome = StepOutcome(
             ok=status == 0 and not timed_out and not interrupted,
             digest=f"{note}\noutput:\n{text}" if text else note,
             outputs=tuple(capture.outputs),
             interrupted=interrupted,
             timed_out=limit if timed_out else None,
         )
+        return self._hide(outcome, capture)
+
+
+def _hidden_error(error: StepError, capture: StepCapture) -> StepError:
+    """``error`` with its secrets hidden (counted where the traceback was shown)."""
+    message = capture.redact(error.message, count=False)
+    text = capture.redact(error.text, count=False)
+    if (message, text) == (error.message, error.text):
+        return error
+    return replace(error, message=message, text=text)
+
+
+def _transform(shell: Any) -> Any:
+    """The shell's IPython-to-Python transform (``%magic``, ``!cmd``), for :func:`touches`."""
+    return getattr(shell, "transform_cell", None)
 
 
 @contextmanager

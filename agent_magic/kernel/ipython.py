@@ -65,19 +65,22 @@ def in_kernel(shell: Any) -> bool:
 def hook_display(
     shell: Any,
     patches: Patches,
-    on_display: Callable[[Mapping[str, Any], Any, Mapping[str, Any]], None],
-    on_result: Callable[[Mapping[str, Any], Any], None],
+    on_display: Callable[[Mapping[str, Any], Any, Mapping[str, Any]], Mapping[str, Any] | None],
+    on_result: Callable[[Mapping[str, Any], Any], Mapping[str, Any] | None],
     mute: Callable[[bool], None],
 ) -> Callable[..., Any]:
     """Call ``on_display(data, metadata, kwargs)`` for each display, ``on_result`` for the
-    last expression's value; ``mute(True)`` while IPython prints either as text (a terminal
-    does), so the stream capture does not keep them twice. Returns the unpatched publish."""
+    last expression's value, and show the data they return instead (secrets hidden; None
+    shows the data as it was); ``mute(True)`` while IPython prints either as text (a
+    terminal does), so the stream capture does not keep them twice. Returns the unpatched
+    publish."""
     publisher = shell.display_pub
     publish = publisher.publish
 
     def capture_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
         if isinstance(data, Mapping):
-            on_display(data, metadata, kwargs)
+            shown = on_display(data, metadata, kwargs)
+            data = data if shown is None else shown
         mute(True)
         try:
             return publish(data, metadata, *args, **kwargs)
@@ -105,7 +108,8 @@ def hook_display(
 
     def write_format_data(format_dict: Any, md_dict: Any = None) -> Any:
         if isinstance(format_dict, Mapping):
-            on_result(format_dict, md_dict)
+            shown = on_result(format_dict, md_dict)
+            format_dict = format_dict if shown is None else shown
         return write_data(format_dict, md_dict)
 
     patches.set(hook, "start_displayhook", start_displayhook)

@@ -1,22 +1,65 @@
 """``%agent log``: the conversation as a person reads it, from the recording's records.
 
 The one log renderer: :func:`render_log` for a transcript, :func:`log_entry` for one
-message. Plain text for a terminal, Markdown made inert (no images, no raw HTML) for a
-notebook. Not here: where the records come from (:class:`.recorder.Recorder`).
+message. Two forms of the same log: plain text for a terminal, and Markdown for a
+notebook (JupyterLab, Notebook 7, VS Code) in which
+
+* the assistant's replies are its Markdown, made inert (no images, no raw HTML);
+* what a person typed (the task, feedback) shows as typed: :func:`words` escapes it, so
+  ``a*x + b*y`` is not italics and a line of dashes is not a rule or a heading;
+* everything else sent to the model (step outputs, tracebacks, the namespace summary,
+  tool calls) is a fenced code block (:func:`agent_magic.text.fence`), kept whole.
+
+Not here: where the records come from (:class:`.recorder.Recorder`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..codeblocks import inert_markdown
+from ..text import fence, strip_ansi
 from .records import message_text
+
+# The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
+_SPECIAL = re.compile(r"[\\`*_{}\[\]<>()#+\-!|~$&^=]")
+_ORDERED = re.compile(r"^(\d+)([.)])")  # "1." or "1)" at a line's start: a list item
+
+
+def words(text: str) -> str:
+    """A person's words as Markdown that renders them as typed, line breaks included.
+
+    Every character that Markdown (or a notebook's maths) could read is backslash-escaped,
+    a leading indent is kept as no-break spaces (four spaces would make a code block),
+    and each line of a paragraph ends in a hard break.
+    """
+    lines = []
+    for line in strip_ansi(text).splitlines():
+        body = line.lstrip(" \t")
+        if not body:
+            lines.append("")
+            continue
+        indent = line[: len(line) - len(body)].replace("\t", "    ")
+        body = _ORDERED.sub(r"\1\\\2", _SPECIAL.sub(r"\\\g<0>", body))
+        lines.append("&nbsp;" * len(indent) + body)
+    shown = [
+        f"{line}\\" if line and index + 1 < len(lines) and lines[index + 1] else line
+        for index, line in enumerate(lines)
+    ]
+    return "\n".join(shown)
 
 
 def log_entry(role: str, content: str) -> tuple[str, str]:
-    """One message as ``%agent log`` shows it: (plain text, Markdown made inert)."""
-    return f"--- {role}\n{content}", f"**{role}**\n\n{inert_markdown(content)}"
+    """One message as ``%agent log`` shows it: (plain text, Markdown).
+
+    The assistant's words are its Markdown (made inert); anything else is a code block.
+    """
+    if role == "assistant":
+        return f"--- {role}\n{content}", f"**{role}**\n\n{inert_markdown(content)}"
+    return f"--- {role}\n{content}", f"**{role}**\n\n{fence(strip_ansi(content))}"
 
 
 def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
@@ -27,32 +70,81 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     """
     plain: list[str] = []
     markdown: list[str] = []
-
-    def add(role: str, content: str) -> None:
-        text, shown = log_entry(role, content)
-        plain.append(text)
-        markdown.append(shown)
+    task = ""  # the task of the cell being read, to know its message when it comes
+    feedback: set[str] = set()  # what people answered, likewise
 
     for record in records:
         kind = record.get("event")
-        if kind == "request":
+        if kind == "task":
+            task = str(record.get("task") or "")
+        elif kind == "request":
             for message in record.get("messages") or ():
-                role = message.get("role")
+                role = str(message.get("role"))
                 if role in ("system", "assistant"):
                     continue  # the system prompt is not shown; replies come from their records
-                add(str(role), message_text(message))
+                text = message_text(message)
+                plain.append(f"--- {role}\n{text}")
+                markdown.append(_sent(role, text, task, feedback))
+                if role == "user" and task and text.startswith(task):
+                    task = ""
         elif kind == "reply":
-            content = record.get("content") or ""
-            for call in record.get("tool_calls") or ():
-                content += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
-            add("assistant", content)
+            content = str(record.get("content") or "")
+            calls = record.get("tool_calls") or ()
+            shown = content
+            for call in calls:
+                shown += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
+            plain.append(f"--- assistant\n{shown}")
+            blocks = [_tool_call(call) for call in calls]
+            markdown.append(
+                "\n\n".join([f"**assistant** · step {record.get('step')}", inert_markdown(content)])
+                + "".join(f"\n\n{block}" for block in blocks)
+            )
         elif kind == "decision" and not record.get("automatic"):
             label = record.get("label") or record.get("action")
             plain.append(f"[step {record.get('step')}: {label}]")
             markdown.append(f"*step {record.get('step')}: {label}*")
+            if record.get("action") == "feedback" and record.get("text"):
+                feedback.add(str(record["text"]))
+            if record.get("edited"):
+                markdown.append(
+                    "*as edited:*\n\n"
+                    + "\n\n".join(_block(block) for block in record.get("edited") or ())
+                )
         elif kind == "finished" and record.get("reason") not in ("terminated",):
             plain.append(f"[{record.get('reason')}] {record.get('message')}")
-            markdown.append(f"*{record.get('reason')}: {record.get('message')}*")
+            markdown.append(f"*{record.get('reason')}:* {words(str(record.get('message') or ''))}")
     if not plain:
         return ("(no conversation yet)", "*(no conversation yet)*")
     return ("\n".join(plain), "\n\n---\n\n".join(markdown))
+
+
+def _sent(role: str, text: str, task: str, feedback: set[str]) -> str:
+    """A message sent to the model, as Markdown: a person's words escaped, the rest fenced."""
+    if role == "user" and task and text.startswith(task):
+        rest = text[len(task) :].strip("\n")
+        shown = f"**you** · task\n\n{words(task)}"
+        if rest:
+            shown += f"\n\n*sent with it:*\n\n{fence(strip_ansi(rest))}"
+        return shown
+    if role == "user" and text in feedback:
+        return f"**you**\n\n{words(text)}"
+    what = "step output" if role == "tool" else "sent to the assistant"
+    return f"**{what}**\n\n{fence(strip_ansi(text))}"
+
+
+def _tool_call(call: Mapping[str, Any]) -> str:
+    """A tool call as the code it asks to run (or its arguments as they came)."""
+    arguments = str(call.get("arguments") or "")
+    try:
+        code = json.loads(arguments).get("code")
+    except (ValueError, AttributeError):
+        code = None
+    language = "sh" if call.get("name") == "run_shell" else "python"
+    if isinstance(code, str):
+        return f"*tool call {call.get('name')}:*\n\n{fence(code, language)}"
+    return f"*tool call {call.get('name')}:*\n\n{fence(arguments)}"
+
+
+def _block(block: Mapping[str, Any]) -> str:
+    language = str(block.get("language") or "")
+    return fence(str(block.get("code") or ""), "python" if language == "python" else language)

@@ -4,7 +4,10 @@
   reply recorded for it without calling the model; other requests go through.
 * :class:`Replay` - answers only from the recording: every request by its replay key,
   every review with the decision recorded on that request's reply. A pure lookup from
-  the request (or the request key) it is given: it keeps no state between calls.
+  the request (or the request key) it is given: it keeps no state between calls. With
+  ``decisions=False`` (``--replay-replies``) it plays the replies only and a person makes
+  the decisions; where they lead off the recording, one line says it cannot follow and
+  how to go on with a model.
 
 Not here: writing the recording (:mod:`.recorder`), the file (:mod:`.store`).
 """
@@ -39,6 +42,10 @@ class CachedChat:
     def params(self) -> dict[str, Any]:
         return dict(getattr(self.inner, "params", None) or {})
 
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        """The inner client's context window (None when it knows none)."""
+        return _context_window(self.inner, ask_server)
+
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[str | ChatReply]:
@@ -53,6 +60,17 @@ class CachedChat:
         yield reply
 
 
+def _context_window(chat: Any, ask_server: bool) -> int | None:
+    """``chat.context_window()`` when the client has one, else None."""
+    ask = getattr(chat, "context_window", None)
+    if not callable(ask):
+        return None
+    try:
+        return ask(ask_server=ask_server)
+    except TypeError:  # a client whose context_window() takes no arguments
+        return ask() if ask_server else None
+
+
 class Replay:
     """Answers every request from the recording, and every review with the recorded
     decision. It never calls a model: a request that is not in the recording (the task,
@@ -60,9 +78,10 @@ class Replay:
 
     model = "replay"
 
-    def __init__(self, store: Store, keyer: Keyer) -> None:
+    def __init__(self, store: Store, keyer: Keyer, *, decisions: bool = True) -> None:
         self.store = store
         self.keyer = keyer
+        self.decisions = decisions  # False: the replies only; a person decides each step
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
@@ -71,8 +90,10 @@ class Replay:
         step = 1 + sum(1 for m in messages if m.get("role") == "assistant")
         entry = self.store.replies.get(self.keyer.replay_key(messages, tools))
         if entry is None:
+            if not self.decisions and step > 1:
+                raise ChatError(self._cannot_follow(step, messages, tools))
             raise ChatError(self.store.explain_drift(step, messages))
-        if entry.decision is None:
+        if entry.decision is None and self.decisions:
             raise ChatError(
                 f"replay: the recording stops at step {step} before a decision was "
                 "made (it was interrupted there); re-run without replay to record the rest"
@@ -81,6 +102,20 @@ class Replay:
         if reply.content:
             yield reply.content
         yield reply
+
+    def _cannot_follow(
+        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> str:
+        """The one line for a request the person's decisions led to, off the recording."""
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+        before = self.store.replies.get(self.keyer.replay_key(messages[:last], tools))
+        recorded = (before.decision or {}).get("label") if before is not None else None
+        how = f"at step {step - 1} it has {recorded!r}" if recorded else f"it has no step {step}"
+        return (
+            f"replay: the recording cannot follow from here ({how}; this run went another "
+            "way); to go on with a model, set OPENAI_API_KEY or run %agent key, then run "
+            "%%agent without --replay-replies: the conversation so far is kept"
+        )
 
     def _entry(self, rkey: str) -> Recorded | None:
         entry = self.store.replies.get(rkey)

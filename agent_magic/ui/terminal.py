@@ -24,10 +24,16 @@ from ..conversation import (
     Proposal,
     ReplyDelta,
     ReplyReceived,
+    RequestSent,
     ReviewRequested,
     TaskStarted,
+    review_warnings,
 )
+from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
+
+# Ends the cell itself says, as its one-line error (Session.conclude): not printed here too.
+SAID_BY_THE_CELL = ("error", "interrupted")
 
 _STOP_WORDS = {"stop", "exit", "quit", "q"}
 
@@ -53,8 +59,10 @@ class TerminalUI:
         ask: Callable[[str], str] | None = None,
         out: TextIO | None = None,
         marker: str = "TERMINATE",
+        spent: Callable[[], str] | None = None,
     ) -> None:
         self.ask = ask  # None: the builtin input(), looked up when asking
+        self.spent = spent  # the "so far: N tokens, $x" line shown with each review
         self._out = out
         self.marker = marker
         self._streamed = False
@@ -69,6 +77,9 @@ class TerminalUI:
         write = self.out.write
         if isinstance(event, TaskStarted):
             self._streamed = self._said_stop = False
+        elif isinstance(event, RequestSent):
+            if event.note:  # the conversation was trimmed to fit the context window
+                write(f"[{event.note}]\n")
         elif isinstance(event, ReplyDelta):
             if not self._streamed:
                 write(f"\n[assistant, step {event.step}]\n")
@@ -90,22 +101,31 @@ class TerminalUI:
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
         elif isinstance(event, Decided):
-            if event.automatic and not event.proposal.final:
+            if event.automatic and event.decision.text:  # the loop refused it, and why
+                write(f"[step {event.proposal.step} not run] {event.decision.text}\n")
+            elif event.automatic and not event.proposal.final:
                 write(f"[running step {event.proposal.step}]\n")
             elif not event.automatic and not self._said_stop:
                 write(f"[{event.decision.label(event.proposal)}]\n")
         elif isinstance(event, CodeRan):
+            if event.outcome.hidden:
+                write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
-        elif isinstance(event, Finished):
+        elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:
             write(f"[{event.reason}] {event.message}\n")
         return None
 
     def _review(self, proposal: Proposal) -> Decision:
+        for line in review_warnings(proposal):
+            self.out.write(f"[! {line}]\n")
         if proposal.final:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:
             prompt = "Enter = run, 'skip', 'stop', or type feedback: "
+        spent = self.spent() if self.spent is not None else ""
+        if spent:
+            self.out.write(f"[{spent}]\n")
         self.out.flush()
         try:
             answer = (self.ask or input)(prompt)

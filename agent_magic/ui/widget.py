@@ -45,7 +45,9 @@ from ..conversation import (
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    review_warnings,
 )
+from ..secrets import hidden_note
 from .cells import insert_below, sources
 from .signoff import undecided_tail, without_marker
 
@@ -80,9 +82,11 @@ class ReviewWidget:
         proposal: Proposal,
         marker: str = "TERMINATE",
         add_cells: Callable[[], None] | None = None,
+        spent: str = "",
     ) -> None:
         self.proposal = proposal
         self.marker = marker
+        self.spent = spent  # "so far: N tokens, $x", under the heading while undecided
         self.decision: Decision | None = None
         self._listeners: list[Callable[[Decision], None]] = []
         final = proposal.final
@@ -193,7 +197,8 @@ class ReviewWidget:
             self.decide(Decision.run())
 
     def _status(self, decision: Decision | None = None, hint: str = "") -> str:
-        return _status_html(self.proposal, decision, hint, self.marker)
+        spent = "" if decision is not None or not self.spent else self.spent
+        return _status_html(self.proposal, decision, hint, self.marker, spent)
 
     def close(self) -> None:
         """Close every widget of the review (their comms and the kernel's references).
@@ -300,6 +305,7 @@ def _status_html(
     decision: Decision | None = None,
     hint: str = "",
     marker: str = "TERMINATE",
+    spent: str = "",
 ) -> str:
     import html
 
@@ -323,6 +329,16 @@ def _status_html(
         text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
     if hint:
         text += f" — {hint}"
+    if spent:
+        detail = f"<div class='agent-spent'>{html.escape(spent)}</div>{detail}"
+    if decision is None:  # what the loop's safety rules say about this step
+        detail = (
+            "".join(
+                f"<div class='agent-warning'>⚠ {html.escape(line)}</div>"
+                for line in review_warnings(proposal)
+            )
+            + detail
+        )
     return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
@@ -465,6 +481,8 @@ class NotebookUI:
     in order; see :func:`agent_magic.ui.cells.sources`) from the final review's
     **Finish and add code as cells** button; by default it puts them in a cell below
     (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out.
+    ``spent`` gives the line each review shows under its heading: what was spent so far
+    (:func:`agent_magic.budget.spent_line`).
     """
 
     def __init__(
@@ -474,8 +492,10 @@ class NotebookUI:
         display: Display | None = None,
         marker: str = "TERMINATE",
         add_cells: Callable[[list[str]], None] | None = insert_below,
+        spent: Callable[[], str] | None = None,
     ) -> None:
         self.interactive = interactive
+        self.spent = spent  # the "so far" line each review shows (see agent_magic.budget)
         self.review_timeout = review_timeout
         self.display = display or Display()
         self.marker = marker
@@ -497,6 +517,8 @@ class NotebookUI:
             self.busy.hold()
         if isinstance(event, RequestSent):
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
+            if event.note:  # the conversation was trimmed to fit the context window
+                self.display.show(_markdown(f"*{event.note}*"))
         elif isinstance(event, ReplyDelta):
             self._stream(event)
         elif isinstance(event, ReplyReceived):
@@ -556,13 +578,15 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        if not self.interactive:  # pragma: no cover - the loop does not ask in mode never
+        # In mode never the loop asks only about protected names, which a person answers.
+        if not self.interactive and not proposal.protected:  # pragma: no cover
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
             codes, add = sources(self.ran), self.add_cells
             add_cells = lambda: add(codes)  # noqa: E731
-        widget = ReviewWidget(proposal, self.marker, add_cells)
+        spent = self.spent() if self.spent is not None else ""
+        widget = ReviewWidget(proposal, self.marker, add_cells, spent)
         self.widget = widget
         bundle = {
             **widget._repr_mimebundle_(),
@@ -613,6 +637,8 @@ class NotebookUI:
         else:
             note = "✗ failed — the error goes back to the assistant"
         prefix = f"block {event.index + 1}: " if len(record.proposal.blocks) > 1 else ""
+        if event.outcome.hidden:
+            note += f" · {hidden_note(event.outcome.hidden)}"
         record.results.append(f"*{prefix}{note}*")
         self._show_record()
 
@@ -637,9 +663,52 @@ class NotebookUI:
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
             self._record.results[-1] = f"*{event.reason}*"
             self._show_record()
-        if event.reason == "error":
-            return  # the cell ends with the one-line error itself
+        if event.reason in ("error", "interrupted"):
+            return  # the cell ends with the one-line error itself (Session.conclude)
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
         self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
+
+
+class KeyBox:
+    """``%agent key`` in a notebook: a password box and **Save**.
+
+    **Save** hands the key to ``keep`` (:func:`agent_magic.keys.keep`, which returns the
+    line to show), empties the box (so no copy stays in the widget's state, which a
+    notebook can save) and closes it, leaving that line. The cell need not wait: the key
+    is there for the next ``%%agent`` cell once Save is clicked.
+    """
+
+    def __init__(self, keep: Callable[[str], str]) -> None:
+        self._keep = keep
+        self.password = widgets.Password(
+            placeholder="API key (not shown; kept in this kernel's memory only)",
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        )
+        self.password.add_class("agent-key")
+        self.save = _button(
+            "Save", "agent-key-save", "success", "key", "Keep the key for this kernel"
+        )
+        self.status = widgets.HTML("")
+        self.status.add_class("agent-status")
+        self.row = widgets.HBox([self.password, self.save])
+        self.box = widgets.VBox([self.row, self.status], layout=widgets.Layout(width="100%"))
+        self.save.on_click(lambda _: self._save())
+
+    def _save(self) -> None:
+        import html
+
+        typed, self.password.value = self.password.value, ""
+        if not typed.strip():
+            self.status.value = "Type the key first."
+            return
+        message = self._keep(typed)
+        self.status.value = html.escape(message)
+        self.box.children = (self.status,)
+        for widget in (self.password, self.save, self.row):
+            widget.close()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        plain = "[%agent key: type the key in the password box, then Save]"
+        return {**self.box._repr_mimebundle_(**kwargs), "text/plain": plain}
