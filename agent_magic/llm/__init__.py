@@ -23,9 +23,10 @@ The SDK is never imported at module level, so ``%load_ext`` stays fast:
 thread from ``%load_ext`` on, and a first request made before that finishes
 imports what it needs itself.
 
-The parts: ``config`` (endpoints, ``--model``, redaction), ``wire`` (SSE, replies, what
-each error means), ``client`` (:class:`OpenAIChat`, shared SDK clients, worker threads,
-:func:`list_models`), ``windows`` (context windows) and ``usage`` (prices, the usage
+The parts: ``config`` (endpoints, ``--model``, redaction), ``wire`` (SSE, replies,
+usage), ``errors`` (what each error means, the one line it gets), ``client``
+(:class:`OpenAIChat`, :func:`list_models`), ``sdk`` (shared SDK clients, worker threads,
+:func:`warm_import`), ``windows`` (context windows) and ``usage`` (prices, the usage
 table). Import from here: the split is for reading, the names are these.
 """
 

@@ -1,0 +1,216 @@
+"""The openai SDK itself: its clients shared across cells, the threads that call it, the
+warm-up import.
+
+:func:`_shared_client` builds one SDK client per endpoint and settings and keeps it
+(closed at exit by :func:`_close_clients`); :func:`_in_thread` runs a blocking request
+in a reused daemon thread (:class:`_Workers`) and hands its items over a queue, so the
+kernel's interrupt lands within a tick; :func:`warm_import` does the first cell's slow
+imports in the background from ``%load_ext`` on. Not here: requests, fallback and
+errors (:mod:`.client`, :mod:`.errors`), what comes over the wire (:mod:`.wire`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..conversation import ChatError, ChatReply
+from .config import resolve_endpoints
+
+# SDK clients are shared by every cell that uses the same endpoint and settings: building
+# one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
+# bundle each time), and a shared client keeps its connections open between requests.
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+_BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
+
+
+def _shared_client(settings: tuple[Any, ...]) -> Any:
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(settings)
+        if client is not None:
+            return client
+        # One lock per settings: a client being built in the background for other
+        # settings does not hold this one up.
+        building = _BUILDING.setdefault(settings, threading.Lock())
+    with building:
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(settings)
+        if client is None:
+            client = _new_client(settings)
+            with _CLIENTS_LOCK:
+                _CLIENTS[settings] = client
+                _BUILDING.pop(settings, None)
+    return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    """Close the shared clients at exit, while the modules are still there.
+
+    The SDK's HTTP client closes itself in ``__del__``, which fails noisily ("Exception
+    ignored in ... __del__") when it runs after the interpreter has begun tearing its
+    modules down, as it does for a client kept alive until then.
+    """
+    with _CLIENTS_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            vars(client).pop("_client", None)  # its __del__ runs now, and finds it closed
+
+
+def _new_client(settings: tuple[Any, ...]) -> Any:
+    import openai  # deferred: the SDK takes most of a second to import
+
+    kind, key, url, version, timeout, retries = settings
+    common = {"timeout": timeout, "max_retries": retries}
+    if kind == "azure":
+        return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
+    return openai.OpenAI(api_key=key, base_url=url, **common)
+
+
+def warm_import(
+    *,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 2,
+) -> None:
+    """Get the first cell's slow work done in a background thread, while the user reads.
+
+    The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
+    endpoint the settings given here and the environment point at: its transport's and
+    chat resources' imports, the CA bundle), a request thread, and the modules a cell
+    imports on first use. A first cell run at once waits for the parts it needs (the
+    import lock, the client's lock); anything that fails here is left for the first
+    request to report. A cell with other settings builds its own client.
+    """
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module("openai")
+            _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+            [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
+            from .client import OpenAIChat  # deferred: client.py imports this module
+
+            chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
+            client = _shared_client(chat._settings(endpoint))
+            # Loaded on first use: the chat resources (~40 ms of imports and models).
+            client.chat.completions.with_raw_response  # noqa: B018
+            client.chat.completions.with_streaming_response  # noqa: B018
+        for name in ("executor", "context", "export"):
+            with contextlib.suppress(Exception):
+                importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
+
+    threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
+
+
+class _Workers:
+    """Daemon threads that run requests, reused from one request to the next.
+
+    Starting a thread per request cost about a millisecond per step. An interrupted
+    request is abandoned, not joined: its thread finishes at the client's timeout and
+    meanwhile a new request simply gets another thread.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Any) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1
+        if start:
+            threading.Thread(target=self._serve, name="agent_magic-request", daemon=True).start()
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._idle += 1
+
+
+_WORKERS = _Workers()
+_DONE = object()
+
+
+def _in_thread(
+    produce: Any, tick: float, first_within: float | None = None, where: str = ""
+) -> Iterator[str | ChatReply]:
+    """Run a blocking generator in a worker thread and hand its items over a queue.
+
+    The main thread waits in short ticks, so a KeyboardInterrupt from the
+    kernel's interrupt button lands within one tick even while the socket is
+    silent. The worker is a daemon and is abandoned on interrupt; its request
+    ends at the client's timeout. With ``first_within``, a ChatError naming ``where``
+    is raised when no item came in that many seconds (the SDK retrying all the while);
+    once the answer has begun, only the client's timeout between reads applies.
+    """
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if cancelled.is_set():
+                    return
+                items.put(item)
+            items.put(_DONE)
+        except BaseException as error:  # handed to the main thread, raised there
+            items.put(error)
+
+    _WORKERS.submit(work)
+    pending: Any = None
+    deadline = time.monotonic() + first_within if first_within else None
+    try:
+        while True:
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                try:
+                    item = items.get(timeout=tick)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise ChatError(
+                            f"{where}: no answer within {first_within:g} s, retries "
+                            "included; raise AgentMagics.retry_budget or try again"
+                        ) from None
+                    continue
+                deadline = None
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, str):
+                # Deltas that arrived together are handed on as one: fewer events and
+                # redraws when the model (or a network buffer) sends a burst.
+                parts = [item]
+                while pending is None:
+                    try:
+                        more = items.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(more, str):
+                        parts.append(more)
+                    else:
+                        pending = more
+                item = "".join(parts)
+            yield item
+    finally:
+        cancelled.set()

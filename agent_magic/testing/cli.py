@@ -1,0 +1,58 @@
+"""``python -m agent_magic.testing --script replies.json``: the server for another process.
+
+:func:`main` serves a JSON reply script, prints the base URL on one line and serves
+until ``--max-seconds`` pass or SIGTERM / Ctrl-C. Not here: the server itself
+(:mod:`.server`), reading the script (:func:`~.scripting.replies_from_json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from .scripting import replies_from_json
+from .server import FakeOpenAIServer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent_magic.testing",
+        description="Serve scripted chat replies on a local OpenAI-compatible endpoint. "
+        "Prints the base_url on one line, then serves until --max-seconds pass or it is "
+        "sent SIGTERM / Ctrl-C.",
+    )
+    parser.add_argument(
+        "--script",
+        type=Path,
+        required=True,
+        help='JSON list of replies: "text", {"content": ..., "tool_calls": [...]} or '
+        '{"status": 429, "retry_after": 1}',
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
+    parser.add_argument("--api-key", default=None, help="answer 401 to any other key")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="exit after this long, so a forgotten server never outlives its use (default 600)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        items = replies_from_json(json.loads(args.script.read_text()))
+    except (OSError, ValueError, TypeError) as exc:
+        parser.error(f"--script {args.script}: {exc}")
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    with FakeOpenAIServer(api_key=args.api_key, host=args.host, port=args.port) as server:
+        server.enqueue(*items)
+        print(server.base_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait(args.max_seconds)
+    return 0

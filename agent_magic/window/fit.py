@@ -1,0 +1,396 @@
+"""Fitting a conversation into a context window: :func:`fit` and :class:`Fitted`.
+
+Here: the message kinds (:data:`Kind`, :data:`KINDS`), the result (:class:`Fitted`),
+the sizes that come from the budget (:class:`_Caps`), the units kept or folded together
+(:class:`_Unit`), the replay that trims (:class:`_Replay`) and the last-resort squeeze
+(:func:`_squeeze`). Not here: the token estimate (:mod:`.estimate`), cutting text and
+messages (:mod:`.cut`), the folded turns' summary (:mod:`.summary`).
+
+How ``fit`` trims, and why it trims in steps. A server's prompt cache (llama.cpp,
+vLLM, OpenAI) reuses the work for the longest prefix a request shares with the one
+before. Trimming a little every turn would change an early message every turn and
+throw that away, so ``fit`` replays the history as it grew, one message at a time:
+whenever the request would pass the budget (``window - reply_room``), it cuts down to a
+low-water mark (65% of the budget) in whole chunks: first every older message takes
+its short form (step outputs shortened to their head and tail, images left out, old
+tasks without their variables summary), then the oldest turns are folded, whole, into
+one marked summary message. Between those rare points a request only appends to the
+one before it. The replay is a function of the messages alone, so the loop keeps no
+trimming state and a fit of the same history is the same every time.
+
+Always kept: system messages, the latest task and the latest turn (the reply being
+answered and its step results). A reply with ``tool_calls`` and the ``tool`` messages
+answering it are one turn, so they are kept or folded together: the API rejects one
+without the other. Only when even those do not fit are they shortened too (the task's
+variables summary first, then the latest outputs), and :attr:`Fitted.note` says so.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .cut import (
+    _cut_content,
+    _cut_lines,
+    _cut_to,
+    _full_form,
+    _short_form,
+    _split_namespace,
+    _with_content,
+)
+from .estimate import (
+    MESSAGE_OVERHEAD,
+    REQUEST_OVERHEAD,
+    _content_tokens,
+    _message_tokens,
+    _text_tokens,
+    estimate_tokens,
+    tools_tokens,
+)
+from .summary import _SUMMARY_ELIDED, _SUMMARY_HEAD, _gist, _summary
+
+Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
+KINDS: tuple[Kind, ...] = ("system", "task", "reply", "output", "feedback", "summary")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The messages to send, and what was done to make them fit.
+
+    ``messages`` is a new list; messages sent unchanged are the caller's own dicts
+    (do not mutate them), changed ones are new dicts. ``kinds`` labels each of them,
+    with ``"summary"`` for the folded-turns message. ``trimmed`` is True when anything
+    was shortened or folded; ``folded`` counts the input messages replaced by summaries,
+    ``shortened`` those sent shortened (older ones in their short form, and any message
+    capped to a share of the window). ``estimate`` is :func:`estimate_tokens` of the
+    request (messages and tools); ``fits`` says it is within the budget. ``trims``
+    counts the points where the replay cut back: from one request to the next it grows
+    exactly when the later one does not start with the earlier one (a server's prompt
+    cache starts over there), unless the squeeze below ran. ``note`` is empty when
+    nothing was trimmed, else one line saying what was done (and, when even what is
+    always kept did not fit, that it was shortened too).
+    """
+
+    messages: list[dict[str, Any]]
+    kinds: tuple[Kind, ...]
+    trimmed: bool
+    folded: int
+    note: str
+    shortened: int = 0
+    estimate: int = 0
+    fits: bool = True
+    trims: int = 0
+
+
+LOW_WATER = 0.65  # after a trim the request is at most this share of the budget
+
+_FULL, _SHORT, _FOLDED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class _Caps:
+    """Sizes in tokens, all from the budget alone, so a message's forms never change."""
+
+    part: int  # the most any one message's text may take
+    namespace: int  # a task's variables summary
+    short_output: int  # an older step result
+    short_text: int  # an older reply, task or feedback
+    summary: int  # one summary's items
+    summary_head: int  # one summary's own words, and its message overhead
+
+    @classmethod
+    def for_budget(cls, budget: int) -> _Caps:
+        head = _SUMMARY_HEAD.format(n=10**6) + "\n]\n" + _SUMMARY_ELIDED.format(n=10**6)
+        return cls(
+            part=max(budget // 4, 32),
+            namespace=max(budget // 5, 24),
+            short_output=min(max(budget // 32, 60), 400),
+            short_text=min(max(budget // 20, 60), 800),
+            summary=min(max(budget // 10, 60), 1500),
+            summary_head=MESSAGE_OVERHEAD + _text_tokens(head) + 2,
+        )
+
+
+@dataclass
+class _Unit:
+    """A stretch of messages kept or folded together: a task, or a reply and its results."""
+
+    kind: str  # "system", "task", "turn", "summary", "loose"
+    start: int
+    end: int  # exclusive
+
+
+def _units(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str]) -> list[_Unit]:
+    units: list[_Unit] = []
+    for index, kind in enumerate(kinds):
+        role = messages[index].get("role")
+        opens = kind in ("system", "task", "summary") or (kind == "reply" and role != "tool")
+        if not opens and units and units[-1].kind != "system":
+            units[-1].end = index + 1  # results, tool messages and feedback join the turn
+            continue
+        unit_kind = {"reply": "turn"}.get(kind, kind) if opens else "loose"
+        units.append(_Unit(unit_kind, index, index + 1))
+    return units
+
+
+def fit(
+    messages: Sequence[Mapping[str, Any]],
+    kinds: Sequence[Kind],
+    *,
+    window: int,
+    reply_room: int,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    low_water: float = LOW_WATER,
+) -> Fitted:
+    """The messages to send so the request fits ``window`` tokens with ``reply_room`` left.
+
+    ``kinds[i]`` labels ``messages[i]`` (see :data:`KINDS`): ``"system"``, ``"task"``
+    (the user's task, with its variables summary after :data:`NAMESPACE_HEADER`),
+    ``"reply"`` (the assistant), ``"output"`` (step results, in user or ``tool``
+    messages), ``"feedback"`` (the user's words during the work), ``"summary"`` (a
+    summary an earlier :func:`fit` made). ``tools`` are the request's tool definitions,
+    counted against the budget. See the module docstring for how it trims.
+
+    Raises ValueError when ``kinds`` does not match ``messages`` or ``window`` is not
+    positive; never for what the messages hold.
+    """
+    if len(kinds) != len(messages):
+        raise ValueError(f"{len(kinds)} kinds for {len(messages)} messages")
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown message kinds: {sorted(unknown)}; use {', '.join(KINDS)}")
+    if window <= 0 or reply_room < 0:
+        raise ValueError("window must be positive and reply_room not negative")
+    extra = tools_tokens(tools)
+    budget = max(window - reply_room - extra, 1)
+    low = int(budget * low_water)
+    caps = _Caps.for_budget(budget)
+    units = _units(messages, kinds)
+    replay = _Replay(messages, kinds, units, caps, budget, low)
+    replay.run()
+    out, out_kinds, folded, shortened = replay.render()
+    estimate = estimate_tokens(out) + extra
+    note = ""
+    if folded or shortened:
+        note = (
+            f"Folded {folded} earlier messages and shortened {shortened} to fit the "
+            f"{window}-token context window."
+            if folded
+            else f"Shortened {shortened} messages to fit the {window}-token context window."
+        )
+    fits = estimate <= budget + extra
+    if not fits:
+        out, estimate = _squeeze(out, out_kinds, caps, budget + extra, extra)
+        fits = estimate <= budget + extra
+        need = "" if fits else f" (still about {estimate + reply_room} tokens)"
+        note = (
+            f"The task and its latest step did not fit the {window}-token context window "
+            f"with {reply_room} tokens left for the reply, so they were shortened too{need}."
+            " Use a model with a larger window, a shorter system prompt, or --new."
+        )
+    trimmed = bool(folded or shortened) or out != list(messages)
+    return Fitted(
+        out, tuple(out_kinds), trimmed, folded, note, shortened, estimate, fits, replay.trims
+    )
+
+
+class _Replay:
+    """The history replayed message by message, trimming in chunks whenever it overflows.
+
+    Decisions at message ``i`` depend on messages ``0..i`` only, so a longer history
+    replays the shorter one's decisions exactly: that is what keeps the prefix stable.
+    """
+
+    def __init__(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        kinds: Sequence[str],
+        units: list[_Unit],
+        caps: _Caps,
+        budget: int,
+        low: int,
+    ) -> None:
+        self.messages = messages
+        self.kinds = kinds
+        self.units = units
+        self.caps = caps
+        self.budget = budget
+        self.low = low
+        self.status = [_FULL] * len(units)
+        self.full: list[Mapping[str, Any]] = [
+            _full_form(m, k, caps) for m, k in zip(messages, kinds, strict=True)
+        ]
+        self.full_tokens = [_message_tokens(m) for m in self.full]
+        self.short: dict[int, Mapping[str, Any]] = {}
+        self.short_tokens: dict[int, int] = {}
+        self.gists: dict[int, str] = {}
+        self.size = REQUEST_OVERHEAD  # the request without its summaries
+        self.runs = 0  # summaries (maximal stretches of folded units)
+        self.gist_tokens = 0
+        self.trims = 0
+
+    def total(self) -> int:
+        # An upper bound on the summaries: each is capped at caps.summary items.
+        summaries = self.runs * self.caps.summary_head + min(
+            self.gist_tokens, self.runs * self.caps.summary
+        )
+        return self.size + summaries
+
+    def unit_tokens(self, u: int) -> int:
+        unit = self.units[u]
+        if self.status[u] == _SHORT:
+            return sum(self.short_tokens_of(i) for i in range(unit.start, unit.end))
+        return sum(self.full_tokens[unit.start : unit.end])
+
+    def short_of(self, index: int) -> Mapping[str, Any]:
+        form = self.short.get(index)
+        if form is None:
+            full = self.full[index]
+            form = _short_form(full, self.kinds[index], self.caps)
+            tokens = self.full_tokens[index] if form is full else _message_tokens(form)
+            if tokens >= self.full_tokens[index]:  # a marker can outweigh a tiny cut
+                form, tokens = full, self.full_tokens[index]
+            self.short[index] = form
+            self.short_tokens[index] = tokens
+        return form
+
+    def short_tokens_of(self, index: int) -> int:
+        self.short_of(index)
+        return self.short_tokens[index]
+
+    def run(self) -> None:
+        closed: deque[int] = deque()  # units that are no longer the latest, oldest first
+        fresh: deque[int] = deque()  # closed units still in full form
+        self.latest_task = -1
+        for u, unit in enumerate(self.units):
+            if u and self.units[u - 1].kind != "system":
+                closed.append(u - 1)
+                fresh.append(u - 1)
+            if unit.kind == "task":
+                self.latest_task = u
+            for index in range(unit.start, unit.end):
+                self.size += self.full_tokens[index]
+                if self.total() > self.budget:
+                    self.trim(closed, fresh)
+
+    def trim(self, closed: deque[int], fresh: deque[int]) -> None:
+        changed = False  # a trim that changes no message leaves the prefix as it was
+        held: list[int] = []
+        while fresh:  # first every older unit takes its short form...
+            u = fresh.popleft()
+            if u == self.latest_task:
+                held.append(u)
+                continue
+            before = self.unit_tokens(u)
+            self.status[u] = _SHORT
+            self.size -= before - self.unit_tokens(u)
+            unit = self.units[u]
+            changed = changed or any(
+                self.short_of(i) is not self.full[i] for i in range(unit.start, unit.end)
+            )
+        fresh.extendleft(held)
+        held = []
+        while closed and self.total() > self.low:  # ...then the oldest are folded
+            u = closed.popleft()
+            if u == self.latest_task:
+                held.append(u)
+                continue
+            self.size -= self.unit_tokens(u)
+            self.status[u] = _FOLDED
+            gist = _gist(self.messages, self.kinds, self.units[u])
+            self.gists[u] = gist
+            self.gist_tokens += _text_tokens(gist) + 1
+            left = u > 0 and self.status[u - 1] == _FOLDED
+            right = u + 1 < len(self.units) and self.status[u + 1] == _FOLDED
+            self.runs += 1 - left - right
+            changed = True
+        closed.extendleft(held)
+        self.trims += changed
+
+    def render(self) -> tuple[list[dict[str, Any]], list[Kind], int, int]:
+        out: list[dict[str, Any]] = []
+        out_kinds: list[Kind] = []
+        folded = shortened = 0
+        run: list[str] = []
+        count = 0
+        for u, unit in enumerate(self.units):
+            if self.status[u] == _FOLDED:
+                run.append(self.gists[u])
+                count += unit.end - unit.start
+                continue
+            if run:
+                out.append(_summary(run, count, self.caps))
+                out_kinds.append("summary")
+                folded += count
+                run, count = [], 0
+            for index in range(unit.start, unit.end):
+                form = self.short_of(index) if self.status[u] == _SHORT else self.full[index]
+                shortened += form is not self.messages[index]
+                out.append(form)  # type: ignore[arg-type]
+                out_kinds.append(self.kinds[index])  # type: ignore[arg-type]
+        if run:  # only when the last units were folded, which the replay never does
+            out.append(_summary(run, count, self.caps))
+            out_kinds.append("summary")
+            folded += count
+        return out, out_kinds, folded, shortened
+
+
+def _squeeze(
+    messages: list[dict[str, Any]], kinds: list[Kind], caps: _Caps, budget: int, extra: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Shorten what is always kept until it fits: the task's variables summary, then the
+    latest outputs, the summaries, the latest reply, the task's words, the system prompt."""
+    out = list(messages)
+
+    def estimate() -> int:
+        return estimate_tokens(out) + extra
+
+    order: list[tuple[str, int]] = []
+    for kind_wanted, part in (
+        ("task", "namespace"),
+        ("output", "text"),
+        ("feedback", "text"),
+        ("summary", "text"),
+        ("reply", "text"),
+        ("task", "words"),
+        ("system", "text"),
+    ):
+        order.extend((part, i) for i, kind in enumerate(kinds) if kind == kind_wanted)
+    for part, index in order:
+        over = estimate() - budget
+        if over <= 0:
+            break
+        message = out[index]
+        content = message.get("content")
+        if part == "namespace":
+            if not isinstance(content, str):
+                continue
+            words, namespace = _split_namespace(content)
+            if not namespace:
+                continue
+            keep = max(_text_tokens(namespace) - over, 0)
+            namespace = (
+                _cut_lines(namespace, keep, "\n[... {} more lines cut to fit the context window]")
+                if keep > 24
+                else "\n\n[The variables summary is left out to fit the context window.]"
+            )
+            out[index] = _with_content(message, words + namespace)
+            continue
+        if part == "words" and isinstance(content, str):
+            words, namespace = _split_namespace(content)
+            keep = max(_text_tokens(words) - over, 16)
+            out[index] = _with_content(message, _cut_to(words, keep) + namespace)
+            continue
+        if kinds[index] == "summary" and isinstance(content, str):
+            # Its items go; its first line, the marker, stays.
+            head = content.split("\n", 1)[0].replace(" What happened in them:", "]")
+            out[index] = _with_content(message, head)
+            continue
+        have = _content_tokens(content)
+        keep = max(have - over, 16)
+        if keep < have:
+            out[index] = _cut_content(message, keep, images=False)
+    return out, estimate()
