@@ -111,7 +111,12 @@ def warm_import(
             with contextlib.suppress(Exception):
                 importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
 
-    threading.Thread(target=work, name="agent_magic-import", daemon=True).start()
+    thread = threading.Thread(target=work, name="agent_magic-import", daemon=True)
+    thread.start()
+    # A daemon thread still importing when the interpreter shuts down can abort it
+    # ("FATAL: exception not rethrown"): a process that ends right after %load_ext waits
+    # for the warm-up a little instead.
+    atexit.register(thread.join, 10.0)
 
 
 class _Workers:
