@@ -222,9 +222,11 @@ class Session:
     def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:
         """The cell's one redactor, under the user's rules (AgentMagics.secret_patterns and
         secret_names)."""
-        redactor = cell_redactor(live, namespace=self.shell.user_ns)
-        rules = plan.secret_rules()
-        return redactor if rules is redactor.rules else redactor.with_rules(rules)
+        from . import keys
+
+        return cell_redactor(
+            live, self.shell.user_ns, values=[keys.held()], rules=plan.secret_rules()
+        )
 
     def _executor(self, plan: CellPlan, redactor: Redactor) -> Executor:
         if self._make_executor is not None:

@@ -145,12 +145,18 @@ def test_the_environment_key_comes_first_and_nothing_typed_changes_nothing(
     shell.run_line_magic("agent", "key")
     assert "no key typed; nothing changed" in capsys.readouterr().out
     assert keys.held() is None
-    monkeypatch.setattr(getpass, "getpass", lambda prompt="": TYPED_KEY)
+    plain = "plain-looking-key-4711-abcdef"  # no credential shape: hidden as the typed key
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": plain)
     shell.run_line_magic("agent", "key")
     assert "OPENAI_API_KEY is set too, and is used first" in capsys.readouterr().out
-    openai_env.enqueue("hi TERMINATE")
+    openai_env.enqueue(
+        code("import agent_magic.keys\nprint('key:', agent_magic.keys.held())"), "hi TERMINATE"
+    )
     shell.run_cell_magic("agent", "--mode never", "hi")
-    assert TYPED_KEY not in openai_env.chat_requests[0].headers["authorization"]
+    assert plain not in openai_env.chat_requests[0].headers["authorization"]
+    # Not used, but still a secret: hidden from the model all the same.
+    told = openai_env.chat_requests[1].body.decode()
+    assert "key:" in told and plain not in told
 
 
 def test_the_notebook_password_box_keeps_the_key_and_forgets_the_text() -> None:

@@ -192,8 +192,9 @@ class OpenAIChat:
         base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
         if not key and not base_url:
             raise ConfigError(
-                "no API key: set OPENAI_API_KEY, give a config list (OAI_CONFIG_LIST), "
-                "point --base-url at a local server (Ollama, vLLM...), or use --replay"
+                "no API key: set OPENAI_API_KEY or type one with %agent key (kept in this "
+                "kernel's memory only), give a config list (OAI_CONFIG_LIST), point "
+                "--base-url at a local server (Ollama, vLLM...), or use --replay"
             )
         # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
         return ("openai", key or "no-key-needed", base_url, None, self.timeout, self.max_retries)

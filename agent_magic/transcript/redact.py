@@ -13,19 +13,27 @@ Not here: the rules themselves (:mod:`agent_magic.secrets`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..secrets import Redactor
+from ..secrets import DEFAULT_RULES, Redactor, SecretRules
 
 __all__ = ["RedactingChat", "Redactor", "cell_redactor"]
 
 
-def cell_redactor(chat: Any = None, namespace: Mapping[str, Any] | None = None) -> Redactor:
+def cell_redactor(
+    chat: Any = None,
+    namespace: Mapping[str, Any] | None = None,
+    *,
+    values: Iterable[str | None] = (),
+    rules: SecretRules = DEFAULT_RULES,
+) -> Redactor:
     """The rules for one cell: the environment's secrets, ``chat``'s configured API keys
-    (its ``endpoints``), and the secret-named variables of ``namespace``."""
+    (its ``endpoints``), other ``values`` to hide (the key typed with ``%agent key``) and
+    the secret-named variables of ``namespace``, under ``rules``."""
     keys = [getattr(e, "api_key", None) or "" for e in getattr(chat, "endpoints", ()) or ()]
-    return Redactor.build(namespace=namespace, values=keys)
+    keys.extend(value or "" for value in values)
+    return Redactor.build(namespace=namespace, values=keys, rules=rules)
 
 
 class RedactingChat:
