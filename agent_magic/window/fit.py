@@ -266,6 +266,7 @@ class _Replay:
         self.short: dict[int, Mapping[str, Any]] = {}
         self.short_tokens: dict[int, int] = {}
         self.gists: dict[int, str] = {}
+        self.gist_costs: dict[int, int] = {}  # each gist's _text_tokens + 1
         self.size = REQUEST_OVERHEAD  # the request without its summaries
         self.runs = 0  # summaries (maximal stretches of folded units)
         self.gist_tokens = 0
@@ -393,7 +394,8 @@ class _Replay:
                 self.short_tokens.pop(index, None)
             gist = _gist(self.messages, self.kinds, unit)
             self.gists[u] = gist
-            self.gist_tokens += _text_tokens(gist) + 1
+            self.gist_costs[u] = _text_tokens(gist) + 1
+            self.gist_tokens += self.gist_costs[u]
             left = u > 0 and self.status[u - 1] == _FOLDED
             right = u + 1 < len(self.units) and self.status[u + 1] == _FOLDED
             self.runs += 1 - left - right
@@ -415,21 +417,23 @@ class _Replay:
         out, out_kinds = self.out, self.out_kinds
         del out[length:], out_kinds[length:]
         run: list[str] = []
+        costs: list[int] = []
         count = 0
         for u in range(first, len(units)):
             unit = units[u]
             if status[u] == _FOLDED:
                 self.marks[u] = None if run else (len(out), folded, shortened, tokens)
                 run.append(self.gists[u])
+                costs.append(self.gist_costs[u])
                 count += unit.end - unit.start
                 continue
             if run:
-                summary = _summary(run, count, self.caps)
+                summary = _summary(run, count, self.caps, costs)
                 out.append(summary)
                 out_kinds.append("summary")
                 tokens += _message_tokens(summary)
                 folded += count
-                run, count = [], 0
+                run, costs, count = [], [], 0
             self.marks[u] = (len(out), folded, shortened, tokens)
             short = status[u] == _SHORT
             for index in range(unit.start, unit.end):
@@ -445,7 +449,7 @@ class _Replay:
         self.dirty = self.rendered = len(units)
         out, out_kinds = list(out), list(out_kinds)
         if run:  # only when the last units were folded, which the replay never does
-            summary = _summary(run, count, self.caps)
+            summary = _summary(run, count, self.caps, costs)
             out.append(summary)
             out_kinds.append("summary")
             tokens += _message_tokens(summary)
