@@ -559,3 +559,98 @@ def test_between_trims_each_request_only_appends_to_the_one_before(
             # The prefix changes exactly at the replay's trims.
             assert prefix_kept(previous, fitted) == (fitted.trims == previous.trims)
         previous = fitted
+
+
+# -- fitting: resuming the replay the fit before kept ----------------------------------
+
+
+def fit_afresh(session: Session, **kw: Any) -> Fitted:
+    """The fit from the start: the kept replays set aside for the call, not used."""
+    from agent_magic.window import fit as fit_module  # the module (the name is the function)
+
+    module = sys.modules[fit_module.__module__]
+    kept = module._REPLAYS
+    module._REPLAYS = module._Replays()
+    try:
+        return session.fit(**kw)
+    finally:
+        module._REPLAYS = kept
+
+
+edit_strategy = st.one_of(
+    st.tuples(st.just("step"), step_strategy),
+    st.tuples(st.just("feedback"), st.text(min_size=1, max_size=200)),
+    st.tuples(st.just("task"), st.integers(0, 40)),
+    st.tuples(st.just("edit"), st.integers(0, 10**6)),  # an earlier message replaced
+    st.tuples(st.just("truncate"), st.integers(0, 10**6)),
+    st.tuples(st.just("copy"), st.just(0)),  # a new list holding the same dicts
+    st.tuples(st.just("refit"), st.just(0)),  # the same history fitted again
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(edit_strategy, min_size=1, max_size=60),
+    windows=st.lists(st.sampled_from([512, 1024, 2048, 4096, 8192]), min_size=1, max_size=3),
+    tools=st.booleans(),
+)
+def test_a_fit_that_resumes_the_kept_replay_is_the_fit_from_the_start(
+    edits: list[tuple[str, Any]], windows: list[int], tools: bool
+) -> None:
+    from agent_magic.conversation import RUN_PYTHON_TOOL, RUN_SHELL_TOOL
+
+    defs = [RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if tools else None
+    session = Session().system().task("start", variables=10)
+    for number, (edit, value) in enumerate(edits):
+        if edit == "step":
+            session.step(
+                value["code"],
+                numbers(value["lines"], number),
+                ok=value["ok"],
+                images=value["images"],
+                tools=value["tools"],
+            )
+        elif edit == "feedback":
+            session.feedback(value)
+        elif edit == "task":
+            session.task(f"cell {number}", variables=value)
+        elif edit == "edit":
+            at = value % len(session.messages)
+            shorter = str(session.messages[at].get("content"))[: value % 50]
+            session.messages[at] = {**session.messages[at], "content": shorter}
+        elif edit == "truncate" and len(session.messages) > 2:
+            at = 2 + value % (len(session.messages) - 2)
+            del session.messages[at:], session.kinds[at:]
+        elif edit == "copy":
+            session.messages = list(session.messages)
+        window = windows[number % len(windows)]
+        kw = {"window": window, "reply_room": min(1024, window // 4), "tools": defs}
+        before = copy.deepcopy(session.messages)
+        fitted = session.fit(**kw)
+        assert fitted == fit_afresh(session, **kw)
+        assert session.messages == before  # never mutated
+
+
+def test_a_fit_after_a_step_replays_only_the_new_messages(monkeypatch) -> None:
+    from agent_magic.window import fit as fit_module
+
+    module = sys.modules[fit_module.__module__]
+    session = Session().system().task("work", variables=20)
+    for _ in grow(session, 150, 4096, 1024):
+        pass
+    seen: list[int] = []
+    full_form = module._full_form
+
+    def counted(message: Any, kind: str, caps: Any) -> Any:
+        seen.append(id(message))
+        return full_form(message, kind, caps)
+
+    monkeypatch.setattr(module, "_full_form", counted)
+    session.step("x = 1", "1")
+    fitted = session.fit(window=4096, reply_room=1024)
+    assert seen == [id(m) for m in session.messages[-2:]]
+    assert fitted.folded and fitted == fit_afresh(session, window=4096, reply_room=1024)
+    seen.clear()
+    session.messages[1] = {**session.messages[1]}  # an equal dict, but another one
+    assert session.fit(window=4096, reply_room=1024) == fitted
+    assert len(seen) == len(session.messages)  # replayed from the start

@@ -3,7 +3,9 @@
 Here: :func:`estimate_tokens` (a cheap, conservative token count for text, one message
 or a request) and :func:`fit` (the messages to send so that the request leaves room for
 the reply), with :class:`Fitted`, its result. Pure functions over chat-completions
-message dicts: no IPython, no openai, no tokenizer, nothing kept between calls.
+message dicts: no IPython, no openai, no tokenizer. What is kept between calls (the
+estimate's and the cuts' caches, the last few replays ``fit`` resumes) changes no
+result, only the time: a fit of a history one step longer costs only that step.
 
 Not here: where the window comes from (the endpoint), what to do when a server still
 says the request is too long (the loop trims harder and retries), and the history

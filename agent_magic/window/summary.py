@@ -111,9 +111,15 @@ def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: _Un
     return line
 
 
-def _summary(items: list[str], count: int, caps: _Caps) -> dict[str, Any]:
-    """The one message standing for ``count`` folded messages, within the summary cap."""
-    costs = [_text_tokens(item) + 1 for item in items]
+def _summary(
+    items: list[str], count: int, caps: _Caps, costs: list[int] | None = None
+) -> dict[str, Any]:
+    """The one message standing for ``count`` folded messages, within the summary cap.
+
+    ``costs`` are the items' ``_text_tokens(item) + 1`` when the caller has them (the
+    replay does: a long run's gists are mostly short, too short to be cached)."""
+    if costs is None:
+        costs = [_text_tokens(item) + 1 for item in items]
     if sum(costs) > caps.summary:
         # Keep the first and the latest items: the start of the work and where it got to.
         head: list[str] = []
