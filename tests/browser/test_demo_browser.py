@@ -22,7 +22,15 @@ from typing import Any
 
 import nbformat
 
-from .conftest import PANELS, Jupyter, Notebook, _free_port, _keep_evidence, open_notebook
+from .conftest import (
+    PANELS,
+    Jupyter,
+    Notebook,
+    _free_port,
+    _keep_evidence,
+    accept_kernel_dialog,
+    open_notebook,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -68,10 +76,7 @@ def run_demo(
     ``decide(nb, index)``, which returns that cell's output. Returns the outputs by cell."""
     name, cells = demo_copy(jupyter)
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
-    # Lab may still ask which kernel to start (while its kernelspecs load): take the
-    # notebook's own, whenever the dialog shows up in front of a click.
-    choose = page.locator(".jp-Dialog:has-text('Select Kernel') button.jp-mod-accept")
-    page.add_locator_handler(choose, lambda button: button.click())
+    accept_kernel_dialog(page)
     nb = Notebook(page, jupyter, None, PANELS["lab"])  # type: ignore[arg-type]
     open_notebook(nb, name, "lab")  # runs the no-key cell
     shown = {0: nb.output(0)}
