@@ -307,6 +307,14 @@ def open_notebook(notebook: Notebook, name: str, app: str) -> None:
             page.reload()
 
 
+def accept_kernel_dialog(page: Any) -> None:
+    """Lab may ask which kernel to start (while its kernelspecs still load, so mostly on
+    the first page): take the notebook's own whenever the dialog is in front of a click,
+    instead of timing out behind it."""
+    choose = page.locator(".jp-Dialog:has-text('Select Kernel') button.jp-mod-accept")
+    page.add_locator_handler(choose, lambda button: button.click())
+
+
 PANELS = {"lab": ".jp-NotebookPanel:not(.lm-mod-hidden)", "notebook": ".jp-NotebookPanel"}
 
 
@@ -323,6 +331,7 @@ def notebook_factory(browser: Any, jupyter: Jupyter, request: pytest.FixtureRequ
         servers.append(model)
         name = write_notebook(jupyter.root, [setup or agent_setup(model), *cells])
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        accept_kernel_dialog(page)
         notebook = Notebook(page, jupyter, model, PANELS[app])
         opened.append(notebook)
         open_notebook(notebook, name, app)

@@ -2,12 +2,12 @@
 
 Each test opens a notebook whose first cell loads the extension and points it at a
 local OpenAI-compatible server, runs a ``%%agent`` cell with Shift+Enter, and answers
-the widget with real clicks and keystrokes.
+the widget with real clicks and keystrokes. The demo notebook's run in Lab (and its
+review cell) is in ``test_demo_browser.py``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -136,44 +136,3 @@ def test_first_token_reaches_the_page(notebook_factory, record_timing) -> None:
     assert "word7" not in nb.output(1)  # still streaming: shown before the reply ended
     nb.wait_done(1, timeout=60)
     assert "Conversation terminated" in nb.output(1)
-
-
-def test_the_demo_runs_in_lab_from_its_recording(browser, jupyter) -> None:
-    """The README's first command: the demo opened in JupyterLab runs, offline, to its
-    recorded result (the kernel has a dummy key and no model server)."""
-    import shutil
-    from pathlib import Path
-
-    import nbformat
-
-    root = Path(__file__).resolve().parents[2]
-    for name in ("demo.ipynb", "agent-recording.jsonl"):
-        shutil.copy(root / name, jupyter.root / name)
-    page = browser.new_page(viewport={"width": 1200, "height": 1000})
-    try:
-        page.goto(f"{jupyter.url}/lab/tree/demo.ipynb?token={jupyter.token}&reset")
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000
-        )
-        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-        cells = len(nbformat.read(root / "demo.ipynb", as_version=4).cells)
-        panel.locator(".jp-Cell").first.click()
-        page.keyboard.press("Escape")
-        for _ in range(cells):  # Shift+Enter down the notebook, as a reader would
-            page.keyboard.press("Shift+Enter")
-            time.sleep(0.2)
-        deadline = time.monotonic() + 90
-        while True:  # save until the last cell (%agent log) has its output
-            page.keyboard.press("Control+s")
-            time.sleep(1)
-            nb = nbformat.read(jupyter.root / "demo.ipynb", as_version=4)
-            # (Shift+Enter on the last cell adds an empty one below it.)
-            if nb.cells[cells - 1].get("outputs") or time.monotonic() > deadline:
-                break
-        shown = json.dumps([cell.get("outputs", []) for cell in nb.cells])
-        assert "a + b + c = 7.0" in shown
-        assert "warming from week 1 to week 4: 3.55" in shown
-        assert "Step 1: ran (automatic)" in shown and "UsageError" not in shown
-    finally:
-        page.close()
-        jupyter.shutdown_kernels()
