@@ -793,9 +793,12 @@ class Conversation:
 
 
 # A request estimated above this many tokens asks an endpoint whose window is not known
-# otherwise (a local server under a model name no table knows) for its size; below it,
-# the request fits any window a chat model has, and no probe is sent.
-_PROBE_ABOVE = 768
+# otherwise (a local server under a model name no table knows) for its size. Below it no
+# probe is sent: such a request fits the windows local servers usually run with, and a
+# smaller one (llama.cpp with --n_ctx 1024) names its size in its context-length error,
+# which trims and asks again. Probing every unknown model's first request cost each cell
+# a handful of GETs, and seconds on a server that hangs.
+_PROBE_ABOVE = 3072
 
 _SKIPPED = "I skipped that step; it did not run."
 _SKIPPED_TOOL = "Not run: the user skipped this step."
