@@ -45,10 +45,10 @@ from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from .codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
-from .guard import DEFAULT_PROTECTED, describe, protected_touches
-from .text import fence
-from .window import Kind, estimate_tokens, fit, tools_tokens
+from ..codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
+from ..guard import DEFAULT_PROTECTED, describe, protected_touches
+from ..text import fence
+from ..window import Kind, estimate_tokens, fit, tools_tokens
 
 Mode = Literal["always", "terminate", "never"]
 MODES: tuple[Mode, ...] = ("always", "terminate", "never")
