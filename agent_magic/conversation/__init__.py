@@ -1,73 +1,123 @@
-"""The conversation loop, as a package: ask the model, propose its code, get a decision, run.
+"""The conversation loop: ask the model, propose its code, get a decision, run, observe.
 
-Nothing here imports Jupyter, widgets or HTTP. This file only re-exports every name that
-``agent_magic.conversation`` offered as a single module, so callers import from here and
-need not know which submodule holds what (the private helpers too: tests and benches
-build messages with ``_report`` and ``_content``). What lives where:
+This module knows nothing about Jupyter, widgets or HTTP. It talks to three
+seams, all Protocols defined here:
 
-* :mod:`.loop`: everything, until it is carved into the modules below.
+* a :class:`ChatClient` that turns a message list into a streamed reply,
+* an :class:`Executor` that runs one code block and returns a :class:`StepOutcome`,
+* whoever drives the loop, who answers each :class:`ReviewRequested` with a
+  :class:`Decision` (a widget, ``input()``, a recording, a test script).
+
+:meth:`Conversation.run` is a generator of events. Most events are
+notifications; a :class:`ReviewRequested` event expects a :class:`Decision` to
+be sent back. :func:`drive` and :func:`adrive` run the generator with a
+synchronous or asynchronous handler (one driver, one interrupt contract: see
+:func:`_drive`), so the same loop serves a terminal, a notebook widget waiting
+with ``await``, and a headless replay.
+
+A :class:`Conversation` is one cell's work; the :class:`History` it appends to
+(messages, replies, steps) outlives it. Also here: the events, the tool schemas,
+:func:`edit_diff`, and the loop's rules for what may run unseen:
+
+* a reply that was cut off (``ChatReply.cut_off``) never has its code run unasked: in
+  mode never/terminate the model is told and asked for a shorter step;
+* a Python step that would change a protected name (:mod:`agent_magic.guard`) is always
+  asked, and refused where nobody can be asked (``attended=False``);
+* a reply that signs off and holds code has that code proposed as a step; if it runs
+  cleanly, the conversation ends after it.
+
+A refusal is an automatic ``skip`` whose ``Decision.text`` says why (what the model is
+told), so a replay, which answers every review from the recording, repeats it exactly.
+Each request is fitted to the context window when one is known
+(:func:`agent_magic.window.fit` over ``History.kinds``); a server's context-length error
+trims harder and asks once more. Not here: building any of it for a kernel
+(:mod:`agent_magic.session`), the scripted client for tests
+(:class:`agent_magic.testing.ScriptedChat`).
+
+What lives where (this file only re-exports, so callers import from
+``agent_magic.conversation`` and need not know; the private helpers too, as tests and
+benches build messages with ``_report`` and ``_content``):
+
+* :mod:`.seams`: ``ChatClient``, ``ChatReply``, ``Usage``, ``ToolCallRequest``,
+  ``ChatError``, ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
+* :mod:`.events`: ``Proposal``, ``Decision``, the events, ``Event``, ``Steps``;
+* :mod:`.history`: ``History``, ``cut_off_why``;
+* :mod:`.rules`: the system prompt, modes, tool schemas, ``review_warnings``, the step
+  reports, ``edit_diff``;
+* :mod:`.loop`: ``Conversation``;
+* :mod:`.drive`: ``drive``, ``adrive``, ``Handler``.
 """
 
 from __future__ import annotations
 
-from .loop import (
-    _FINISH_TEXT,
-    _FORMS_KEPT,
-    _PROBE_ABOVE,
-    _SKIPPED,
-    _SKIPPED_TOOL,
-    _TOOL_LANGUAGES,
-    _TOOLS_NOTE,
-    CUT_OFF_WHY,
-    DEFAULT_SYSTEM_PROMPT,
-    MODES,
-    RUN_PYTHON_TOOL,
-    RUN_SHELL_TOOL,
+from .drive import (
     AsyncHandler,
-    ChatClient,
-    ChatError,
-    ChatReply,
+    Handler,
+    _cancelled,
+    _drive,
+    _interrupted,
+    _show,
+    adrive,
+    drive,
+)
+from .events import (
     CodeRan,
-    ContextWindowExceeded,
-    Conversation,
     Decided,
     Decision,
     Event,
-    Executor,
     Finished,
-    Handler,
-    History,
-    Mode,
     Proposal,
     ReplyDelta,
     ReplyReceived,
     RequestSent,
     ReviewRequested,
-    StepError,
-    StepOutcome,
     Steps,
     TaskStarted,
-    ToolCallRequest,
-    Usage,
-    _cancelled,
+)
+from .history import (
+    _FORMS_KEPT,
+    CUT_OFF_WHY,
+    History,
+    _kind_of,
+    cut_off_why,
+)
+from .loop import (
+    _PROBE_ABOVE,
+    Conversation,
+    _end,
+)
+from .rules import (
+    _FINISH_TEXT,
+    _SKIPPED,
+    _SKIPPED_TOOL,
+    _TOOL_LANGUAGES,
+    _TOOLS_NOTE,
+    DEFAULT_SYSTEM_PROMPT,
+    MODES,
+    RUN_PYTHON_TOOL,
+    RUN_SHELL_TOOL,
+    Mode,
     _content,
     _cut_off_text,
-    _drive,
-    _end,
-    _interrupted,
-    _kind_of,
     _refused_text,
     _reimports,
     _report,
-    _show,
     _still_too_long,
     _tool_block,
-    adrive,
-    cut_off_why,
-    drive,
     edit_diff,
     review_warnings,
     with_code,
+)
+from .seams import (
+    ChatClient,
+    ChatError,
+    ChatReply,
+    ContextWindowExceeded,
+    Executor,
+    StepError,
+    StepOutcome,
+    ToolCallRequest,
+    Usage,
 )
 
 __all__ = [

@@ -1,0 +1,144 @@
+"""What the loop says to whoever drives it, and what it is told back.
+
+:class:`Proposal` (the code a reply proposes, with why it must be asked) and
+:class:`Decision` (run / edit / answer / skip / stop), the events :meth:`Conversation.run
+<agent_magic.conversation.Conversation.run>` yields (:class:`TaskStarted` to
+:class:`Finished`), their union :data:`Event` and the generator type :data:`Steps`.
+Not here: the loop that yields them (:mod:`.loop`), the drivers that answer them
+(:mod:`.drive`), and how any edge shows them (:mod:`agent_magic.ui`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..codeblocks import CodeBlock
+from .seams import ChatReply, StepOutcome
+
+# --- events -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A reply awaiting the human's decision.
+
+    ``final`` is True when the model wants to finish (or the turn limit is
+    reached): then "run" means "accept and finish" and feedback continues.
+    """
+
+    step: int
+    reply: str
+    blocks: tuple[CodeBlock, ...]
+    final: bool = False
+    reason: str = ""  # why it is final: "terminated", "no_code", "max_turns"
+    # Why the reply is not whole ("length", "content_filter", "incomplete stream"), or
+    # None: its code may be half-written (see ChatReply.cut_off).
+    cut_off: str | None = None
+    # The guard's one line when the code would change a protected name (guard.describe),
+    # else "": such a step is asked even in mode never/terminate.
+    protected: str = ""
+    # The reply signed off and also holds code: if that code runs cleanly, the
+    # conversation ends after it ("terminated"); if it fails, the model is told as usual.
+    signs_off: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["run", "skip", "stop", "feedback"]
+    edited: tuple[CodeBlock, ...] | None = None  # the code to run instead, if the user edited
+    text: str = ""  # feedback
+
+    @classmethod
+    def run(cls, edited: Iterable[CodeBlock] | None = None) -> Decision:
+        return cls("run", tuple(edited) if edited is not None else None)
+
+    @classmethod
+    def feedback(cls, text: str) -> Decision:
+        return cls("feedback", text=text)
+
+    def label(self, proposal: Proposal) -> str:
+        """How a record should name this decision."""
+        if self.action == "run":
+            if proposal.final:
+                return "finished"
+            return "edited and ran" if self.edited_differs(proposal) else "ran"
+        if self.action == "skip" and self.text:  # the loop refused it, and says why
+            return "refused"
+        return {"skip": "skipped", "stop": "stopped", "feedback": "feedback"}[self.action]
+
+    def edited_differs(self, proposal: Proposal) -> bool:
+        return self.edited is not None and tuple(self.edited) != proposal.blocks
+
+
+@dataclass(frozen=True)
+class TaskStarted:
+    task: str
+    step: int
+    context: str = ""  # what the model was told about the session, sent after the task
+
+
+@dataclass(frozen=True)
+class RequestSent:
+    """A request about to go out: ``messages`` are what is sent (fitted to the context
+    window when one is known). ``note`` is one line the first time the conversation was
+    trimmed to fit (else ""); ``window`` the size in tokens it was fitted to, if any."""
+
+    step: int
+    messages: tuple[dict[str, Any], ...]
+    note: str = ""
+    window: int | None = None
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyReceived:
+    step: int
+    reply: ChatReply
+    blocks: tuple[CodeBlock, ...]
+    final: bool
+
+
+@dataclass(frozen=True)
+class ReviewRequested:
+    proposal: Proposal
+
+
+@dataclass(frozen=True)
+class Decided:
+    proposal: Proposal
+    decision: Decision
+    automatic: bool  # True when the mode decided, not a human
+
+
+@dataclass(frozen=True)
+class CodeRan:
+    step: int
+    index: int
+    block: CodeBlock
+    outcome: StepOutcome
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str  # terminated, no_code, max_turns, stopped, interrupted, error
+    message: str = ""
+
+
+Event = (
+    TaskStarted
+    | RequestSent
+    | ReplyDelta
+    | ReplyReceived
+    | ReviewRequested
+    | Decided
+    | CodeRan
+    | Finished
+)
+Steps = Generator[Event, "Decision | None", Finished]

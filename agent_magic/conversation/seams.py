@@ -1,0 +1,124 @@
+"""The loop's two outward seams and the records that cross them.
+
+The chat seam: :class:`ChatClient` (a Protocol) turns a message list into a
+:class:`ChatReply` (text, :class:`ToolCallRequest` calls, :class:`Usage`, whether it was
+cut off), or raises :class:`ChatError` / :class:`ContextWindowExceeded`. The execution
+seam: :class:`Executor` (a Protocol) runs one code block and returns a
+:class:`StepOutcome` (with a :class:`StepError` when it raised). Not here: any
+implementation of either (:mod:`agent_magic.llm`, :mod:`agent_magic.kernel.executor`,
+:class:`agent_magic.testing.ScriptedChat`), and the loop that calls them (:mod:`.loop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..codeblocks import CodeBlock
+
+# --- the chat seam -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """A native tool call made by the model (``run_python`` / ``run_shell``)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens the server counted for one call. A reply whose server reported none has
+    ``usage=None``, never a zero Usage: llama.cpp, for one, sends none in streams."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One assistant reply, with where it came from."""
+
+    content: str
+    tool_calls: tuple[ToolCallRequest, ...] = ()
+    usage: Usage | None = None
+    model: str = ""
+    endpoint: str = ""  # which configured endpoint answered (a label, never a key)
+    finish_reason: str | None = None
+    source: str = "live"  # "live", "cache" or "replay"
+    # Why the reply is not whole, when it is not: "length" (the token limit),
+    # "content_filter", or "incomplete stream" (the stream ended without a finish
+    # reason or without [DONE]). Code in such a reply may be half-written.
+    cut_off: str | None = None
+
+
+class ChatError(Exception):
+    """The model could not be reached or refused the request; the message is one line."""
+
+
+class ContextWindowExceeded(ChatError):
+    """The request did not fit the model's context window; ``window`` is its size in
+    tokens when the server said it. Trimming the conversation and asking again can help;
+    the next endpoint of a config list would see the same conversation, so it is not tried.
+    """
+
+    def __init__(self, message: str, window: int | None = None) -> None:
+        super().__init__(message)
+        self.window = window
+
+
+class ChatClient(Protocol):
+    """Turns messages into a reply.
+
+    ``stream`` yields ``str`` deltas as the reply arrives and finally one
+    :class:`ChatReply`; clients that cannot stream yield just the reply.
+    """
+
+    model: str
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ChatReply]: ...
+
+
+# --- the execution seam ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepError:
+    """A step's error as data: what the exporter, the log and the model each need."""
+
+    type: str  # "NameError"
+    message: str  # "name 'x' is not defined"
+    frames: tuple[tuple[str, int, str], ...] = ()  # (filename, lineno, function), innermost last
+    text: str = ""  # the colour-free formatted traceback, bounded: what the model reads
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one block produced, as fields; :func:`_report` tells the model."""
+
+    ok: bool
+    digest: str  # printed output (stdout/stderr) and result, bounded; not the traceback
+    error: StepError | None = None
+    changes: str = ""  # names the step created, rebound or deleted
+    images: tuple[tuple[str, bytes], ...] = ()  # (mime type, data) displayed by the step
+    outputs: tuple[dict[str, Any], ...] = ()  # nbformat-shaped outputs as shown in the cell
+    interrupted: bool = False  # the user's real interrupt only
+    timed_out: float | None = None  # seconds after which the step was stopped, if it was
+    exited: bool = False  # the step called exit()/quit()/sys.exit(); the session was kept
+    hidden: int = 0  # secret values hidden in what the step showed and reported
+
+
+class Executor(Protocol):
+    """Runs one block; ``step`` is the conversation's step number, so a traceback's
+    ``<agent step N>`` names the step the review showed."""
+
+    def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome: ...
