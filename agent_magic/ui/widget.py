@@ -1,22 +1,21 @@
 """The notebook edge: the conversation as cell outputs, and a widget to review each step.
 
-The only module that imports ipywidgets (and anywidget, for the code editor and the
-feedback box). :class:`ReviewWidget` is one step's review: the proposed code in code
-editors (:class:`CodeEditor`: CodeMirror 6, bundled from ``js/`` into
-``code_editor.js``), **Run** (or **Finish** when the model wants to stop, with what it
-concluded), **Skip**, **Stop**, and a feedback box with **Send**. It is a plain object
-around ipywidgets, so tests drive it with ``button.click()`` and ``.value``.
-
 :class:`NotebookUI` is an event handler for :func:`~agent_magic.conversation.adrive`.
 It streams each reply as Markdown into one output (updated in place through a
-display id), shows the widget when a review is requested and awaits the click in
+display id), shows the review widget when a review is requested and awaits the click in
 short ticks, so the kernel's interrupt button stops the wait at once. Once a step
 is decided its widget is replaced, through the same display id, by a static
-Markdown record (the code as it ran, the decision, the result), so a saved
-notebook reads well on GitHub, nbviewer or a Lab without widget state. The sign-off
-marker is left out of what it shows (:mod:`.signoff`); the record keeps it.
+Markdown record (:class:`_StepRecord`: the code as it ran, the decision, the result), so
+a saved notebook reads well on GitHub, nbviewer or a Lab without widget state. The
+sign-off marker is left out of what it shows (:mod:`.signoff`); the record keeps it.
 
-Icons are plain text characters found in ordinary fonts (no emoji font needed).
+Only the notebook's modules import ipywidgets (and anywidget, for the code editor and
+the feedback box): this one, :mod:`.review` (:class:`ReviewWidget`, :class:`CodeEditor`,
+:class:`TextBox`) and :mod:`.boxes` (:class:`BusyStatus`, :class:`KeyBox`). Their names
+are re-exported here, so ``agent_magic.ui.widget`` still offers every one; the constants
+``TICK`` and ``REDRAW`` and the function ``_kernel`` live here, next to their one user,
+so patching them on this module still reaches it. Not here: the review widget itself
+(:mod:`.review`).
 """
 
 from __future__ import annotations
@@ -26,12 +25,7 @@ import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import anywidget
-import ipywidgets as widgets
-import traitlets
 
 from ..codeblocks import PYTHON, CodeBlock, inert_markdown, strip_code_blocks
 from ..conversation import (
@@ -45,11 +39,49 @@ from ..conversation import (
     ReplyReceived,
     RequestSent,
     ReviewRequested,
-    review_warnings,
 )
 from ..secrets import hidden_note
+from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
+from .review import (
+    _FINAL_HEADS,
+    ANSWER_CHARS,
+    CodeEditor,
+    ReviewWidget,
+    TextBox,
+    _block_label,
+    _button,
+    _code_editor,
+    _MessageBox,
+    _status_html,
+)
 from .signoff import undecided_tail, without_marker
+
+__all__ = [
+    "_FINAL_HEADS",
+    "_LABEL_ICONS",
+    "ANSWER_CHARS",
+    "REDRAW",
+    "TICK",
+    "BusyStatus",
+    "CodeEditor",
+    "Display",
+    "KeyBox",
+    "NotebookUI",
+    "ReviewWidget",
+    "TextBox",
+    "_block_label",
+    "_button",
+    "_code_editor",
+    "_diff",
+    "_fence",
+    "_has_fence",
+    "_kernel",
+    "_markdown",
+    "_MessageBox",
+    "_status_html",
+    "_StepRecord",
+]
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
 TICK = 0.1
@@ -66,280 +98,6 @@ _LABEL_ICONS = {
     "stopped": "■",
     "finished": "✔",
 }
-
-
-class ReviewWidget:
-    """One proposal's review. ``decision`` is None until a button decides it.
-
-    ``marker`` is the sign-off marker, left out of the answer a final review shows.
-    ``add_cells``, when given, adds **Finish and add code as cells** to a final review:
-    it finishes and calls ``add_cells()`` while the cell still runs, so what it puts in
-    the notebook (a ``set_next_input`` payload) goes out with this cell's reply.
-    """
-
-    def __init__(
-        self,
-        proposal: Proposal,
-        marker: str = "TERMINATE",
-        add_cells: Callable[[], None] | None = None,
-        spent: str = "",
-    ) -> None:
-        self.proposal = proposal
-        self.marker = marker
-        self.spent = spent  # "so far: N tokens, $x", under the heading while undecided
-        self.decision: Decision | None = None
-        self._listeners: list[Callable[[Decision], None]] = []
-        final = proposal.final
-        self.codes = [
-            _code_editor(block, editable=not final, label=_block_label(proposal, index))
-            for index, block in enumerate(proposal.blocks)
-        ]
-        self.run = _button(
-            "Finish" if final else "Run",
-            "agent-run",
-            "success",
-            "check" if final else "play",
-            "Accept the answer and end the conversation"
-            if final
-            else "Run the code (as edited) in this kernel",
-        )
-        self.skip = _button(
-            "Skip", "agent-skip", "", "forward", "Do not run it; tell the assistant it was skipped"
-        )
-        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
-        self.add_cells: widgets.Button | None = None
-        if final and add_cells is not None:
-            self.add_cells = _button(
-                "Finish and add code as cells",
-                "agent-add-cells",
-                "",
-                "plus",
-                "Finish, and put the code that ran into the notebook below this cell",
-            )
-            self.add_cells.layout.width = "auto"  # its words do not fit a standard button
-            self.add_cells.on_click(lambda _: self._finish_with_cells(add_cells))
-        self.feedback = TextBox(
-            rows=1,
-            placeholder="Or answer the assistant instead (sent in place of running the code)"
-            if not final
-            else "Or tell the assistant what is still missing",
-            label="Your answer to the assistant",
-            layout=widgets.Layout(flex="1 1 auto", width="auto"),
-        )
-        self.feedback.add_class("agent-feedback")
-        self.send = _button(
-            "Send", "agent-send", "info", "paper-plane", "Send your answer to the assistant"
-        )
-        self.status = widgets.HTML(self._status())
-        self.status.add_class("agent-status")
-
-        self.run.on_click(lambda _: self.decide(Decision.run(self.edited_blocks())))
-        self.skip.on_click(lambda _: self.decide(Decision("skip")))
-        self.stop.on_click(lambda _: self.decide(Decision("stop")))
-        self.send.on_click(lambda _: self._send())
-
-        buttons = [self.run] if final else [self.run, self.skip, self.stop]
-        if self.add_cells is not None:
-            buttons.append(self.add_cells)
-        self.box = widgets.VBox(
-            [
-                self.status,
-                *self.codes,
-                widgets.HBox(buttons),
-                widgets.HBox([self.feedback, self.send]),
-            ],
-            layout=widgets.Layout(width="100%"),
-        )
-        self.box.add_class("agent-review")
-
-    @property
-    def controls(self) -> list[widgets.DOMWidget]:
-        extra = [self.add_cells] if self.add_cells is not None else []
-        return [*self.codes, self.run, self.skip, self.stop, *extra, self.feedback, self.send]
-
-    def edited_blocks(self) -> list[CodeBlock] | None:
-        """The blocks as the editors hold them now, or None when nothing changed."""
-        blocks = [
-            CodeBlock(block.language, area.value, block.tool_call_id)
-            for block, area in zip(self.proposal.blocks, self.codes, strict=True)
-        ]
-        return None if tuple(blocks) == self.proposal.blocks else blocks
-
-    def on_decision(self, callback: Callable[[Decision], None]) -> None:
-        self._listeners.append(callback)
-        if self.decision is not None:
-            callback(self.decision)
-
-    def decide(self, decision: Decision) -> None:
-        """Take the first decision only; later clicks (a double click) change nothing."""
-        if self.decision is not None:
-            return
-        self.decision = decision
-        for control in self.controls:
-            control.disabled = True
-        self.status.value = self._status(decision)
-        for callback in self._listeners:
-            callback(decision)
-
-    def _send(self) -> None:
-        text = self.feedback.value.strip()
-        if not text:
-            self.status.value = self._status(hint="Type your answer first.")
-            return
-        self.decide(Decision.feedback(text))
-
-    def _finish_with_cells(self, add_cells: Callable[[], None]) -> None:
-        if self.decision is not None:
-            return
-        try:
-            add_cells()
-        finally:  # the cell must end even if the frontend could not take the cells
-            self.decide(Decision.run())
-
-    def _status(self, decision: Decision | None = None, hint: str = "") -> str:
-        spent = "" if decision is not None or not self.spent else self.spent
-        return _status_html(self.proposal, decision, hint, self.marker, spent)
-
-    def close(self) -> None:
-        """Close every widget of the review (their comms and the kernel's references).
-
-        A decided review is replaced by its static record; without this each step's
-        dozen widgets would stay registered in the kernel for the rest of the session.
-        """
-        pending = [self.box, *self.controls]  # a final step's Skip and Stop are not shown
-        while pending:
-            widget = pending.pop()
-            pending.extend(getattr(widget, "children", ()))
-            # Layouts and styles are widgets of their own that close() leaves open.
-            pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
-            widget.close()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return self.box._repr_mimebundle_(**kwargs)
-
-
-def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
-    # The icon is Font Awesome (shipped with ipywidgets' frontend), not an emoji; the
-    # description is the button's accessible name, the tooltip its description.
-    button = widgets.Button(description=description, button_style=style, icon=icon, tooltip=tooltip)
-    button.add_class(css)
-    return button
-
-
-class _MessageBox(anywidget.AnyWidget):
-    """A box whose keys stay in it, and whose text reaches the kernel in order.
-
-    Two differences from ipywidgets' Textarea, both needing a view of our own:
-
-    * the box carries ``data-lm-suppress-shortcuts`` and keeps keydown events to itself,
-      so JupyterLab and Notebook 7 do not act on keys typed into it; otherwise
-      Shift+Enter would run the ``%%agent`` cell again behind the widget's back
-      (Notebook 7 does);
-    * each edit is sent as a message of its own rather than as a state sync: a waiting
-      cell's kernel handles comm messages without the busy/idle status that ipywidgets
-      waits for before its next sync, so a synced edit could be held back past a click.
-      Messages keep their order, so **Run** always runs what the box shows.
-
-    ``value`` is the text as the kernel knows it (set it from Python in tests).
-    """
-
-    text = traitlets.Unicode("").tag(sync=True)  # what the box starts with
-    disabled = traitlets.Bool(False).tag(sync=True)
-    label = traitlets.Unicode("").tag(sync=True)  # its aria-label, for screen readers
-    value = traitlets.Unicode("")
-
-    def __init__(self, text: str = "", **kwargs: Any) -> None:
-        super().__init__(text=text, value=text, **kwargs)
-        self.on_msg(self._edited)
-
-    def _edited(self, _: Any, content: dict[str, Any], buffers: list[bytes]) -> None:
-        if isinstance(content, dict) and isinstance(content.get("value"), str):
-            self.value = content["value"]
-
-
-class CodeEditor(_MessageBox):
-    """A code editor (CodeMirror 6): highlighting, line numbers, Tab / Shift-Tab indent.
-
-    ``code_editor.js`` is a bundle built from ``js/`` (``npm ci && npm run build``);
-    ``scripts/check_bundle.sh`` proves the committed file is what the sources build.
-    """
-
-    _esm = Path(__file__).with_name("code_editor.js")
-    language = traitlets.Unicode(PYTHON).tag(sync=True)  # "python" is highlighted
-
-
-class TextBox(_MessageBox):
-    """A plain text box (the feedback box): a textarea, no editor to load."""
-
-    _esm = Path(__file__).with_name("text_box.js")
-    rows = traitlets.Int(4).tag(sync=True)
-    placeholder = traitlets.Unicode("").tag(sync=True)
-
-
-def _code_editor(block: CodeBlock, *, editable: bool, label: str) -> CodeEditor:
-    editor = CodeEditor(block.code, language=block.language, disabled=not editable, label=label)
-    editor.layout.width = "100%"
-    editor.add_class("agent-code")
-    return editor
-
-
-def _block_label(proposal: Proposal, index: int) -> str:
-    language = "Python" if proposal.blocks[index].language == PYTHON else "shell"
-    which = f", block {index + 1} of {len(proposal.blocks)}" if len(proposal.blocks) > 1 else ""
-    what = "read-only" if proposal.final else "editable before Run"
-    return f"Step {proposal.step} code ({language}{which}), {what}"
-
-
-# How much of a final answer the finish review repeats (the whole reply is shown above).
-ANSWER_CHARS = 600
-
-_FINAL_HEADS = {
-    "terminated": "the assistant's answer",
-    "no_code": "the assistant replied without code",
-    "max_turns": "the turn limit is reached; the assistant's last reply",
-}
-
-
-def _status_html(
-    proposal: Proposal,
-    decision: Decision | None = None,
-    hint: str = "",
-    marker: str = "TERMINATE",
-    spent: str = "",
-) -> str:
-    import html
-
-    detail = ""
-    if decision is not None:
-        text = f"Step {proposal.step}: {decision.label(proposal)}"
-    elif proposal.final:
-        head = _FINAL_HEADS.get(proposal.reason, "the assistant wants to finish")
-        text = f"Step {proposal.step}: {head}"
-        answer = " ".join(without_marker(strip_code_blocks(proposal.reply), marker).split())
-        if len(answer) > ANSWER_CHARS:
-            answer = answer[: ANSWER_CHARS - 1].rstrip() + "…"
-        detail = (
-            "<div class='agent-answer' style='border-left: 3px solid var(--jp-brand-color1,"
-            " #1976d2); padding: 2px 8px; margin: 4px 0; white-space: pre-wrap'>"
-            f"{html.escape(answer or '(no words, only the sign-off)')}</div>"
-            "<div>Finish to accept it, or tell the assistant what is still missing.</div>"
-        )
-    else:
-        what = "step" if len(proposal.blocks) == 1 else f"{len(proposal.blocks)} blocks"
-        text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
-    if hint:
-        text += f" — {hint}"
-    if spent:
-        detail = f"<div class='agent-spent'>{html.escape(spent)}</div>{detail}"
-    if decision is None:  # what the loop's safety rules say about this step
-        detail = (
-            "".join(
-                f"<div class='agent-warning'>⚠ {html.escape(line)}</div>"
-                for line in review_warnings(proposal)
-            )
-            + detail
-        )
-    return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
 # --- the conversation as cell outputs ------------------------------------------------------
@@ -399,62 +157,6 @@ def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
     old = "\n\n".join(b.code for b in before).splitlines()
     new = "\n\n".join(b.code for b in after).splitlines()
     return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
-
-
-class BusyStatus:
-    """Keeps the frontend's kernel status at 'busy' for as long as the ``%%agent`` cell runs.
-
-    The kernel says 'busy' when the cell starts and 'idle' when it ends, but requests
-    handled meanwhile end with an 'idle' of their own, and JupyterLab's status bar shows
-    the last status it got, whatever its parent: the subshell requests that Lab's widget
-    manager sends on the control channel when a review's widgets open and close
-    (ipykernel 7.4, ipywidgets 8.1) turned it to Idle while the review waited and while
-    the approved code ran; on kernels that wrap comm messages in busy/idle, so would
-    every keystroke reaching the editor. So while held, each 'idle' sent for another
-    request is followed by a 'busy' for this cell's request. The 'idle' itself still
-    goes out first, unchanged, so a client counting the idle replies to its own messages
-    (ipywidgets' state sync) sees every one: keystrokes sync as before, only the status
-    shown changes. It lets go at :meth:`release` or at the cell's own 'idle', whichever
-    comes first, so it never outlives the cell. Outside a kernel it does nothing.
-    """
-
-    def __init__(self, kernel: Any) -> None:
-        self.kernel = kernel
-        self.held = False
-        self._hook: Any = None
-
-    def hold(self) -> None:
-        kernel = self.kernel
-        publish = getattr(kernel, "_publish_status", None)
-        get_parent = getattr(kernel, "get_parent", None)
-        if self.held or not callable(publish) or not callable(get_parent):
-            return
-        cell = get_parent("shell") or {}
-        cell_id = (cell.get("header") or {}).get("msg_id")
-        if not cell_id:
-            return
-
-        def publish_status(status: str, channel: str, parent: Any = None) -> None:
-            publish(status, channel, parent)
-            if status != "idle" or not self.held:
-                return
-            replied = parent or get_parent(channel) or {}
-            if (replied.get("header") or {}).get("msg_id") == cell_id:
-                self.release()  # the cell has ended
-            else:
-                publish("busy", "shell", cell)
-
-        self._hook, self.held = publish_status, True
-        # An instance attribute over the method (the kernel calls self._publish_status
-        # from the shell and control threads alike); removed again by release().
-        kernel._publish_status = publish_status
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        if self.kernel.__dict__.get("_publish_status") is self._hook:
-            del self.kernel._publish_status
 
 
 def _kernel() -> Any:
@@ -669,46 +371,3 @@ class NotebookUI:
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
         self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
-
-
-class KeyBox:
-    """``%agent key`` in a notebook: a password box and **Save**.
-
-    **Save** hands the key to ``keep`` (:func:`agent_magic.keys.keep`, which returns the
-    line to show), empties the box (so no copy stays in the widget's state, which a
-    notebook can save) and closes it, leaving that line. The cell need not wait: the key
-    is there for the next ``%%agent`` cell once Save is clicked.
-    """
-
-    def __init__(self, keep: Callable[[str], str]) -> None:
-        self._keep = keep
-        self.password = widgets.Password(
-            placeholder="API key (not shown; kept in this kernel's memory only)",
-            layout=widgets.Layout(flex="1 1 auto", width="auto"),
-        )
-        self.password.add_class("agent-key")
-        self.save = _button(
-            "Save", "agent-key-save", "success", "key", "Keep the key for this kernel"
-        )
-        self.status = widgets.HTML("")
-        self.status.add_class("agent-status")
-        self.row = widgets.HBox([self.password, self.save])
-        self.box = widgets.VBox([self.row, self.status], layout=widgets.Layout(width="100%"))
-        self.save.on_click(lambda _: self._save())
-
-    def _save(self) -> None:
-        import html
-
-        typed, self.password.value = self.password.value, ""
-        if not typed.strip():
-            self.status.value = "Type the key first."
-            return
-        message = self._keep(typed)
-        self.status.value = html.escape(message)
-        self.box.children = (self.status,)
-        for widget in (self.password, self.save, self.row):
-            widget.close()
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        plain = "[%agent key: type the key in the password box, then Save]"
-        return {**self.box._repr_mimebundle_(**kwargs), "text/plain": plain}
