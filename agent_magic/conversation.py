@@ -32,7 +32,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from .codeblocks import PYTHON, SHELL, CodeBlock, extract_code_blocks, is_termination
+from .guard import DEFAULT_PROTECTED, describe, protected_touches
 from .text import fence
+from .window import Kind, estimate_tokens, fit, tools_tokens
 
 Mode = Literal["always", "terminate", "never"]
 MODES: tuple[Mode, ...] = ("always", "terminate", "never")
@@ -166,7 +168,10 @@ class StepOutcome:
 
 
 class Executor(Protocol):
-    def run(self, block: CodeBlock) -> StepOutcome: ...
+    """Runs one block; ``step`` is the conversation's step number, so a traceback's
+    ``<agent step N>`` names the step the review showed."""
+
+    def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome: ...
 
 
 # --- events -------------------------------------------------------------------------
@@ -185,6 +190,15 @@ class Proposal:
     blocks: tuple[CodeBlock, ...]
     final: bool = False
     reason: str = ""  # why it is final: "terminated", "no_code", "max_turns"
+    # Why the reply is not whole ("length", "content_filter", "incomplete stream"), or
+    # None: its code may be half-written (see ChatReply.cut_off).
+    cut_off: str | None = None
+    # The guard's one line when the code would change a protected name (guard.describe),
+    # else "": such a step is asked even in mode never/terminate.
+    protected: str = ""
+    # The reply signed off and also holds code: if that code runs cleanly, the
+    # conversation ends after it ("terminated"); if it fails, the model is told as usual.
+    signs_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +221,8 @@ class Decision:
             if proposal.final:
                 return "finished"
             return "edited and ran" if self.edited_differs(proposal) else "ran"
+        if self.action == "skip" and self.text:  # the loop refused it, and says why
+            return "not run"
         return {"skip": "skipped", "stop": "stopped", "feedback": "feedback"}[self.action]
 
     def edited_differs(self, proposal: Proposal) -> bool:
@@ -222,8 +238,14 @@ class TaskStarted:
 
 @dataclass(frozen=True)
 class RequestSent:
+    """A request about to go out: ``messages`` are what is sent (fitted to the context
+    window when one is known). ``note`` is one line the first time the conversation was
+    trimmed to fit (else ""); ``window`` the size in tokens it was fitted to, if any."""
+
     step: int
     messages: tuple[dict[str, Any], ...]
+    note: str = ""
+    window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -311,16 +333,70 @@ _TOOL_LANGUAGES = {"run_python": PYTHON, "run_shell": SHELL}
 class History:
     """What a conversation remembers across cells: the messages sent, the replies got,
     the steps taken. One lives per kernel (see :class:`~agent_magic.session.Session`);
-    each cell's :class:`Conversation` appends to it."""
+    each cell's :class:`Conversation` appends to it.
+
+    ``kinds`` labels each message for :func:`agent_magic.window.fit` (system, task,
+    reply, output, feedback), parallel to ``messages``; :meth:`add` keeps them in step.
+    ``trim_noted`` is set once the user has been told the conversation was trimmed;
+    ``window_cap`` is the size a retry after a context-length error fitted to, which
+    later requests keep to (the server may never say its size).
+    """
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     replies: list[ChatReply] = field(default_factory=list)
     steps_taken: int = 0
+    kinds: list[Kind] = field(default_factory=list)
+    trim_noted: bool = False
+    window_cap: int | None = None  # the window a context-length error taught, if any
+
+    def add(self, message: dict[str, Any], kind: Kind) -> None:
+        self.labels()  # catch up first, should anyone have appended a bare message
+        self.messages.append(message)
+        self.kinds.append(kind)
+
+    def labels(self) -> list[Kind]:
+        """``kinds``, made to match ``messages`` (messages appended without a kind are
+        labelled by their role; dropped ones drop their labels)."""
+        if len(self.kinds) > len(self.messages):
+            del self.kinds[len(self.messages) :]
+        for message in self.messages[len(self.kinds) :]:
+            self.kinds.append(_kind_of(message))
+        return self.kinds
+
+    def truncate(self, length: int) -> None:
+        del self.messages[length:]
+        del self.kinds[length:]
 
     def reset(self) -> None:
         self.messages.clear()
         self.replies.clear()
+        self.kinds.clear()
         self.steps_taken = 0
+        self.trim_noted = False
+        self.window_cap = None
+
+
+def _kind_of(message: dict[str, Any]) -> Kind:
+    role = message.get("role")
+    if role == "system":
+        return "system"
+    if role == "assistant":
+        return "reply"
+    if role == "tool":
+        return "output"
+    return "feedback"
+
+
+# Why a reply was cut off, said to the model and to the person reviewing it.
+CUT_OFF_WHY = {
+    "length": "it reached the token limit",
+    "content_filter": "the server's content filter stopped it",
+    "incomplete stream": "the stream ended before the reply was complete",
+}
+
+
+def cut_off_why(cut_off: str) -> str:
+    return CUT_OFF_WHY.get(cut_off, cut_off)
 
 
 @dataclass
@@ -329,6 +405,14 @@ class Conversation:
 
     Build a fresh one per cell with that cell's chat client, executor and settings; a
     conversation built without a history starts its own.
+
+    ``protected`` names are guarded: a Python step that would rebind, delete or change
+    one in place is always asked, in every mode; with ``attended`` False (nobody can be
+    asked: a headless run) it is refused and the model told why. ``transform`` turns
+    IPython syntax into Python for that check (the session passes
+    ``shell.transform_cell``). ``context_window`` (tokens) bounds every request; None asks
+    the chat client (``chat.context_window()``, if it has one). ``reply_room`` is what is
+    left for the reply (None: a quarter of the window, at most 4096).
     """
 
     chat: ChatClient
@@ -339,6 +423,11 @@ class Conversation:
     termination_marker: str = "TERMINATE"
     use_tools: bool = False
     history: History = field(default_factory=History)
+    protected: frozenset[str] = DEFAULT_PROTECTED
+    transform: Callable[[str], str] | None = None
+    attended: bool = True
+    context_window: int | None = None
+    reply_room: int | None = None
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -354,36 +443,43 @@ class Conversation:
 
     def run(self, task: str, *, context: str = "") -> Steps:
         """Work on ``task`` until the model finishes, the human stops, or turns run out."""
+        history = self.history
         if not self.messages:
             system = self.system_prompt
             if self.use_tools:
                 system += _TOOLS_NOTE
-            self.messages.append({"role": "system", "content": system})
+            history.add({"role": "system", "content": system}, "system")
         before = len(self.messages)
         content = task if not context else f"{task}\n\n{context}"
-        self.messages.append({"role": "user", "content": content})
+        history.add({"role": "user", "content": content}, "task")
         yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
         try:
             while True:
                 turns += 1
-                self.history.steps_taken += 1
-                step = self.history.steps_taken
+                history.steps_taken += 1
+                step = history.steps_taken
                 reply = yield from self._ask(step)
                 answered = True
                 blocks = self._blocks(reply)
                 done = is_termination(reply.content, self.termination_marker)
-                final_reason = "terminated" if done else ("no_code" if not blocks else "")
-                out_of_turns = not final_reason and turns >= self.max_turns
+                signs_off = done and bool(blocks)
+                final_reason = (
+                    "terminated" if done and not blocks else ("no_code" if not blocks else "")
+                )
+                out_of_turns = not final_reason and not signs_off and turns >= self.max_turns
                 final = bool(final_reason) or out_of_turns
                 yield ReplyReceived(step, reply, blocks, final)
                 proposal = Proposal(
                     step,
                     reply.content,
-                    () if done else blocks,
+                    blocks,
                     final,
                     final_reason or ("max_turns" if out_of_turns else ""),
+                    cut_off=reply.cut_off,
+                    protected=self._guard(blocks),
+                    signs_off=signs_off,
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
@@ -393,7 +489,7 @@ class Conversation:
                     return (yield from _end(Finished("stopped", "Stopped by the user.")))
                 if decision.action == "feedback":
                     self._answer_tools(reply, "Not run: the user answered instead (see next).")
-                    self.messages.append({"role": "user", "content": decision.text})
+                    history.add({"role": "user", "content": decision.text}, "feedback")
                     continue
                 if proposal.final and decision.action == "run":
                     # Accepting a final message ends the conversation; any tool
@@ -403,23 +499,30 @@ class Conversation:
                         yield from _end(Finished(proposal.reason, _FINISH_TEXT[proposal.reason]))
                     )
                 if decision.action == "skip":
-                    self._answer_tools(reply, "Not run: the user skipped this step.")
+                    # decision.text: the loop refused the step (cut off, protected) and
+                    # says why; it counts as a failed step, so the work goes on.
+                    self._answer_tools(
+                        reply, f"Not run: {decision.text}" if decision.text else _SKIPPED_TOOL
+                    )
                     if not reply.tool_calls:
-                        self.messages.append(
-                            {"role": "user", "content": "I skipped that step; it did not run."}
+                        history.add(
+                            {"role": "user", "content": decision.text or _SKIPPED}, "output"
                         )
-                    if proposal.final:
+                    if proposal.final and not decision.text:
                         return (
                             yield from _end(
                                 Finished(proposal.reason, _FINISH_TEXT[proposal.reason])
                             )
                         )
                     continue
-                yield from self._execute(proposal, decision, reply)
+                clean = yield from self._execute(proposal, decision, reply)
+                if proposal.signs_off and clean:
+                    return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
         except KeyboardInterrupt:
             self._close_tool_calls("Not run: the user interrupted.")
-            self.messages.append(
-                {"role": "user", "content": "(The user interrupted the conversation here.)"}
+            history.add(
+                {"role": "user", "content": "(The user interrupted the conversation here.)"},
+                "output",
             )
             return (
                 yield from _end(
@@ -428,23 +531,75 @@ class Conversation:
             )
         except ChatError as error:
             if not answered:
-                del self.messages[before:]  # nothing happened: re-running the cell is clean
+                history.truncate(before)  # nothing happened: re-running the cell is clean
             return (yield from _end(Finished("error", str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------
 
+    def _window(self, messages: list[dict[str, Any]]) -> int | None:
+        """The context window to fit this request to, or None (nothing to fit to)."""
+        window = self._known_window(messages)
+        cap = self.history.window_cap
+        return cap if cap and (window is None or cap < window) else window
+
+    def _known_window(self, messages: list[dict[str, Any]]) -> int | None:
+        if self.context_window:
+            return self.context_window
+        ask = getattr(self.chat, "context_window", None)
+        if not callable(ask):
+            return None
+        try:
+            # Without a network probe first: config lists, learned sizes, known models.
+            window = ask(ask_server=False)
+        except TypeError:  # a client whose context_window() takes no arguments
+            return ask()
+        if window is None and estimate_tokens(messages) > _PROBE_ABOVE:
+            window = ask()  # asks the server once per endpoint (cached by the client)
+        return window
+
+    def _room(self, window: int) -> int:
+        if self.reply_room is not None:
+            return self.reply_room
+        return min(window // 4, 4096)
+
+    def _fitted(
+        self, window: int | None, tools: list[dict[str, Any]] | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        if not window:
+            return self.messages, ""
+        fitted = fit(
+            self.messages,
+            self.history.labels(),
+            window=window,
+            reply_room=self._room(window),
+            tools=tools,
+        )
+        note = ""
+        if fitted.trimmed and (not self.history.trim_noted or not fitted.fits):
+            self.history.trim_noted = True
+            note = fitted.note
+        return fitted.messages, note
+
     def _ask(self, step: int) -> Generator[Event, Any, ChatReply]:
-        yield RequestSent(step, tuple(self.messages))
         tools = [RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if self.use_tools else None
-        reply: ChatReply | None = None
-        for item in self.chat.stream(self.messages, tools=tools):
-            if isinstance(item, str):
-                if item:
-                    yield ReplyDelta(step, item)
+        window = self._window(self.messages)
+        try:
+            reply = yield from self._request(step, window, tools)
+        except ContextWindowExceeded as error:
+            # Trim harder and ask once more: to 0.8 of the size the server named, else to
+            # 0.6 of what was just sent (a server that names no size may count tokens
+            # quite differently). The size that worked holds for the rest of the history.
+            if error.window:
+                smaller = int(error.window * 0.8)
             else:
-                reply = item
-        if reply is None:
-            raise ChatError("the model returned no reply")
+                sent = estimate_tokens(self._fitted(window, tools)[0]) + tools_tokens(tools)
+                smaller = int(min(window or sent, sent) * 0.6)
+            smaller = max(smaller, 256)
+            try:
+                reply = yield from self._request(step, smaller, tools)
+            except ContextWindowExceeded as again:
+                raise ChatError(_still_too_long(str(again))) from None
+            self.history.window_cap = smaller
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.tool_calls:
             message["tool_calls"] = [
@@ -455,8 +610,24 @@ class Conversation:
                 }
                 for call in reply.tool_calls
             ]
-        self.messages.append(message)
+        self.history.add(message, "reply")
         self.replies.append(reply)
+        return reply
+
+    def _request(
+        self, step: int, window: int | None, tools: list[dict[str, Any]] | None
+    ) -> Generator[Event, Any, ChatReply]:
+        messages, note = self._fitted(window, tools)
+        yield RequestSent(step, tuple(messages), note, window)
+        reply: ChatReply | None = None
+        for item in self.chat.stream(list(messages), tools=tools):
+            if isinstance(item, str):
+                if item:
+                    yield ReplyDelta(step, item)
+            else:
+                reply = item
+        if reply is None:
+            raise ChatError("the model returned no reply")
         return reply
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
@@ -464,9 +635,28 @@ class Conversation:
             return tuple(_tool_block(call) for call in reply.tool_calls)
         return tuple(extract_code_blocks(reply.content))
 
+    def _guard(self, blocks: Iterable[CodeBlock]) -> str:
+        """The guard's line for the Python blocks' touches on protected names, or ""."""
+        found = []
+        for block in blocks:
+            if block.language == PYTHON and self.protected:
+                touched = protected_touches(block.code, self.protected, transform=self.transform)
+                if touched:
+                    same = _reimports(block.code, self.transform)
+                    found.extend(t for t in touched if (t.line, t.name) not in same)
+        return describe(found)
+
     def _decide(self, proposal: Proposal) -> Generator[Event, Any, tuple[Decision, bool]]:
-        asks = self.mode == "always" or (self.mode == "terminate" and proposal.final)
-        if not asks:
+        by_mode = self.mode == "always" or (self.mode == "terminate" and proposal.final)
+        # A step that would run code no one saw: the two safety rules apply (a final
+        # proposal runs nothing, so they do not).
+        runs_code = bool(proposal.blocks) and not proposal.final
+        if not by_mode and runs_code:
+            if proposal.cut_off is not None:
+                return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
+            if proposal.protected and not self.attended:
+                return (Decision("skip", text=_refused_text(proposal.protected)), True)
+        if not by_mode and not (runs_code and proposal.protected):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
@@ -475,7 +665,8 @@ class Conversation:
 
     def _execute(
         self, proposal: Proposal, decision: Decision, reply: ChatReply
-    ) -> Generator[Event, Any, None]:
+    ) -> Generator[Event, Any, bool]:
+        """Run the blocks; True when every one ran cleanly."""
         blocks = decision.edited if decision.edited is not None else proposal.blocks
         reports: list[str] = []
         if decision.edited_differs(proposal):
@@ -496,7 +687,7 @@ class Conversation:
                     )
                     failed = True
                 else:
-                    outcome = self.executor.run(block)
+                    outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     failed = not outcome.ok
                     images.extend(outcome.images)
@@ -514,6 +705,7 @@ class Conversation:
             self._record_results(reply, reports, tool_results, images, "Not run: interrupted.")
             raise
         self._record_results(reply, reports, tool_results, images, "Not run.")
+        return not failed and bool(blocks)
 
     def _record_results(
         self,
@@ -526,17 +718,19 @@ class Conversation:
         if reply.tool_calls:
             for call in reply.tool_calls:
                 result = tool_results.get(call.id, not_run)
-                self.messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                self.history.add(
+                    {"role": "tool", "tool_call_id": call.id, "content": result}, "output"
+                )
             reports = [r for r in reports if r.startswith("The user edited")]
         if reports or images:
-            self.messages.append(
-                {"role": "user", "content": _content("\n\n".join(reports), images)}
+            self.history.add(
+                {"role": "user", "content": _content("\n\n".join(reports), images)}, "output"
             )
 
     def _answer_tools(self, reply: ChatReply, text: str) -> None:
         # The API rejects a history where a tool call has no tool message after it.
         for call in reply.tool_calls:
-            self.messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+            self.history.add({"role": "tool", "tool_call_id": call.id, "content": text}, "output")
 
     def _close_tool_calls(self, text: str) -> None:
         """Answer the last reply's tool calls that have no tool message yet (an interrupt
@@ -548,8 +742,9 @@ class Conversation:
             elif message.get("role") == "assistant":
                 for call in message.get("tool_calls") or ():
                     if call["id"] not in answered:
-                        self.messages.append(
-                            {"role": "tool", "tool_call_id": call["id"], "content": text}
+                        self.history.add(
+                            {"role": "tool", "tool_call_id": call["id"], "content": text},
+                            "output",
                         )
                 return
             else:
@@ -559,7 +754,77 @@ class Conversation:
         self.history.reset()
 
 
+# A request estimated above this many tokens asks an endpoint whose window is not known
+# otherwise (a local server under a model name no table knows) for its size; below it,
+# the request fits any window a chat model has, and no probe is sent.
+_PROBE_ABOVE = 768
+
+_SKIPPED = "I skipped that step; it did not run."
+_SKIPPED_TOOL = "Not run: the user skipped this step."
+
+
+def _reimports(code: str, transform: Callable[[str], str] | None) -> set[tuple[int, str]]:
+    """(line, name) of each ``from IPython... import name``: it binds the very object
+    IPython put under that name (``display``, ``get_ipython``), so nothing changes; models
+    write it all the time."""
+    import ast
+
+    try:
+        tree = ast.parse(transform(code) if transform is not None else code)
+    except Exception:  # not Python: the guard found nothing to check either
+        return set()
+    return {
+        (node.lineno, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] == "IPython"
+        and node.level == 0
+        for alias in node.names
+        if alias.asname is None or alias.asname == alias.name
+    }
+
+
+def review_warnings(proposal: Proposal) -> list[str]:
+    """The lines a review shows above the code, from the proposal's fields (both faces)."""
+    lines = []
+    if proposal.cut_off is not None:
+        lines.append(
+            f"This reply was cut off ({cut_off_why(proposal.cut_off)}): its code may be incomplete."
+        )
+    if proposal.protected:
+        lines.append(f"Protected names: this code {proposal.protected}.")
+    if proposal.signs_off:
+        lines.append("The assistant signs off with this step: if it runs cleanly, it ends.")
+    return lines
+
+
+def _still_too_long(error: str) -> str:
+    """The one line when a trimmed request still did not fit: it names the way on."""
+    if "--new" in error:
+        return f"{error} (it was trimmed and asked again, and still did not fit)"
+    return (
+        f"{error}; the conversation was trimmed and asked again and still does not fit the "
+        "model's context window: start afresh with --new or %agent reset"
+    )
+
+
+def _cut_off_text(cut_off: str) -> str:
+    return (
+        f"Your last reply was cut off ({cut_off_why(cut_off)}), so its code was not run: "
+        "it may be incomplete. Propose a shorter step: less code, fewer words around it."
+    )
+
+
+def _refused_text(line: str) -> str:
+    return (
+        f"That step was not run: its code {line}. Those names are protected: changing them "
+        "needs the user's approval, and nobody can be asked in this run. Do the task "
+        "without changing them."
+    )
+
+
 _FINISH_TEXT = {
+    "signed_off": "The assistant's last step ran; finished.",
     "terminated": "The assistant finished.",
     "no_code": "The assistant replied without code; finished.",
     "max_turns": "Reached the turn limit; run the cell again to continue.",

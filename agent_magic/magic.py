@@ -18,7 +18,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
 from .plan import PlanError, plan_cell
@@ -134,6 +134,20 @@ class AgentMagics(Magics):
         "AGENT_MAGIC_REPLAY=1 (or 0) in the environment overrides this for a whole run.",
     ).tag(config=True)
 
+    protected = List(
+        Unicode(),
+        default_value=[],
+        help="Names a step may not rebind, delete or change in place without asking, even "
+        "in --mode never (headless, such a step is refused and the model told why); added "
+        "to the ones IPython and this extension rely on (get_ipython, In, Out, exit, ...).",
+    ).tag(config=True)
+    context_window = Int(
+        0,
+        help="Tokens every request must fit (prompt and reply): older step outputs are "
+        "shortened and older turns folded into a summary. 0: the endpoint's (config-list "
+        "context_window, what its server reports, or the model's known size).",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         # The bench and tests may replace ``_executor`` on the instance: looked up late.
@@ -164,6 +178,12 @@ class AgentMagics(Magics):
     @argument("--seed", type=int, help="Cache replies under this seed (AgentMagics.seed).")
     @argument("--replay", action="store_true", help="Answer from the recording, offline.")
     @argument(
+        "--protect",
+        action="append",
+        metavar="NAME",
+        help="Ask before a step changes NAME, in every mode (repeatable).",
+    )
+    @argument(
         "command",
         nargs="*",
         help="Line form only: reset | log | usage | fix | export PATH.",
@@ -176,7 +196,7 @@ class AgentMagics(Magics):
 
             %%agent [--model M] [--mode always|terminate|never] [--max-turns N] [--step-timeout S]
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
-                    [--images] [--seed N] [--replay]
+                    [--images] [--seed N] [--replay] [--protect NAME]
             <the task, in words>
 
             %agent reset      forget the conversation

@@ -69,6 +69,10 @@ class CellPlan:
     shell_timeout: float = 60.0
     step_timeout: float | None = None  # None: the executor's default; 0: no limit
     recording: str = ""
+    # safety and size
+    protected: frozenset[str] = frozenset()  # names guarded beside guard.DEFAULT_PROTECTED
+    attended: bool = True  # someone (or the recording) can answer a review in this cell
+    context_window: int | None = None  # tokens every request must fit; None: ask the endpoint
 
     @property
     def loop_mode(self) -> Mode:
@@ -160,6 +164,10 @@ def plan_cell(
         shell_timeout=settings.shell_timeout,
         step_timeout=args.step_timeout if args.step_timeout is not None else settings.step_timeout,
         recording=settings.recording,
+        protected=frozenset(getattr(settings, "protected", None) or ())
+        | frozenset(getattr(args, "protect", None) or ()),
+        attended=replay or frontend != "headless",
+        context_window=getattr(settings, "context_window", 0) or None,
     )
 
 

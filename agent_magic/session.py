@@ -35,6 +35,7 @@ from .conversation import (
     Steps,
 )
 from .fix import ErrorWatch, fix_task, last_error
+from .guard import DEFAULT_PROTECTED
 from .plan import CellPlan, Frontend
 from .transcript import (
     CachedChat,
@@ -120,6 +121,10 @@ class Session:
             termination_marker=plan.termination_marker,
             use_tools=plan.tools,
             history=self.history,
+            protected=DEFAULT_PROTECTED | plan.protected,
+            transform=getattr(self.shell, "transform_cell", None),
+            attended=plan.attended,
+            context_window=plan.context_window,
         )
         context = self._context(plan) if plan.context else ""
         task = self._interpolate(task)

@@ -87,6 +87,7 @@ def escape_surrogates(text: str) -> str:
 # so a replay on another machine, or after running cells out of order, still matches:
 # IPython's cell numbers in tracebacks, object addresses, and install paths.
 _CELL = re.compile(r"Cell In\[\d+\]")
+_STEP = re.compile(r"<agent step \d+(?:\.\d+)?>")  # a step's name in its tracebacks
 _KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py")
 # ``\bat 0x...``: searched from its literal (a leading ``\b`` would make the regex engine
 # try every position) with the word boundary checked on the character before.
@@ -106,12 +107,15 @@ _WORD_BREAK = re.compile(r"""[\s"'(<]""")
 def normalize_volatile(text: str) -> str:
     """``text`` with run-to-run noise masked: cell numbers, addresses, kernel and install paths.
 
-    ``Cell In[12]`` -> ``Cell In[_]``, ``at 0x7f3a...`` -> ``at 0x_``,
+    ``Cell In[12]`` -> ``Cell In[_]``, ``<agent step 3.2>`` -> ``<agent step _>`` (a step's
+    number in its tracebacks), ``at 0x7f3a...`` -> ``at 0x_``,
     ``/tmp/ipykernel_42/1234.py`` -> ``<ipykernel cell>``, and a path up to its last
     ``site-packages/`` or ``dist-packages/`` -> ``<packages>/``, up to ``lib/python3.x/``
     -> ``<python>/``. Linear in ``len(text)``.
     """
     text = _CELL.sub("Cell In[_]", text)
+    if "<agent step " in text:
+        text = _STEP.sub("<agent step _>", text)
     if "at 0x" in text:
         text = _ADDRESS.sub(lambda m: _address(m, text), text)
     text = _KERNEL_FILE.sub("<ipykernel cell>", text)

@@ -55,10 +55,10 @@ class _Timed:
         self.inner = inner
         self.seconds = 0.0
 
-    def run(self, block: Any) -> Any:
+    def run(self, block: Any, *, step: int | None = None) -> Any:
         start = time.perf_counter()
         try:
-            return self.inner.run(block)
+            return self.inner.run(block, step=step)
         finally:
             self.seconds += time.perf_counter() - start
 

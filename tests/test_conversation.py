@@ -32,7 +32,7 @@ class RecordingExecutor:
         self.ran: list[CodeBlock] = []
         self.fail_first = fail_first
 
-    def run(self, block: CodeBlock) -> StepOutcome:
+    def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome:
         self.ran.append(block)
         ok = len(self.ran) > self.fail_first
         return StepOutcome(ok, "stdout:\nok" if ok else "error:\nZeroDivisionError")
@@ -89,12 +89,74 @@ def test_never_mode_feeds_errors_back_until_terminate() -> None:
     assert not any(isinstance(e, ReviewRequested) for e in events)
 
 
-def test_termination_is_checked_before_running() -> None:
+# A sign-off with code (issue 14; this replaced "a sign-off never runs code", a rule
+# that made real models lose right answers): the code is a step under the mode's
+# approval, and the conversation ends after it when it runs cleanly.
+
+
+@pytest.mark.parametrize("mode", ["never", "terminate"])
+def test_a_sign_off_with_code_runs_it_then_finishes(mode) -> None:
+    chat = ScriptedChat(code("answer = sum(range(101))") + "\nThe sum is 5050. TERMINATE")
+    executor = RecordingExecutor()
+    finished, events = run(Conversation(chat, executor, mode=mode), "sum 1..100")
+    assert finished == Finished("terminated", "The assistant's last step ran; finished.")
+    assert [b.code for b in executor.ran] == ["answer = sum(range(101))"]
+    assert not any(isinstance(e, ReviewRequested) for e in events)
+    assert len(chat.calls) == 1
+
+
+def test_a_sign_off_with_code_is_asked_in_always_mode() -> None:
     chat = ScriptedChat(code("print('bye')") + "\nTERMINATE")
     executor = RecordingExecutor()
-    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    finished, events = run(Conversation(chat, executor, mode="always"), "t", [Decision.run()])
     assert finished.reason == "terminated"
+    (proposal,) = [e.proposal for e in events if isinstance(e, ReviewRequested)]
+    assert proposal.signs_off and not proposal.final and proposal.blocks
+    assert [b.code for b in executor.ran] == ["print('bye')"]
+
+
+def test_a_sign_off_whose_code_fails_goes_on() -> None:
+    chat = ScriptedChat(code("1/0") + "\nDone. TERMINATE", "Fixed: no division. TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished == Finished("terminated", "The assistant finished.")
+    assert "ZeroDivisionError" in chat.seen[1][-1]["content"]
+
+
+def test_a_skipped_sign_off_step_goes_on() -> None:
+    chat = ScriptedChat(code("x = 1") + "\nTERMINATE", "Fine, not needed. TERMINATE")
+    executor = RecordingExecutor()
+    finished, _ = run(
+        Conversation(chat, executor, mode="always"), "t", [Decision("skip"), Decision.run()]
+    )
+    assert finished.reason == "terminated" and executor.ran == []
+    assert "skipped" in chat.seen[1][-1]["content"]
+
+
+def test_a_sign_off_without_code_ends_as_before() -> None:
+    chat = ScriptedChat("x is 42. TERMINATE")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished == Finished("terminated", "The assistant finished.")
     assert executor.ran == []
+
+
+def test_the_step_number_reaches_the_executor() -> None:
+    class Steps(RecordingExecutor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[int | None] = []
+
+        def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome:
+            self.steps.append(step)
+            return super().run(block)
+
+    executor = Steps()
+    chat = ScriptedChat(code("a = 1"), "no code", code("b = 2"), "done TERMINATE")
+    conv = Conversation(chat, executor, mode="never")
+    run(conv, "first")
+    run(conv, "second")
+    assert executor.steps == [1, 3]
 
 
 def test_always_mode_skip_feedback_edit_stop() -> None:
@@ -267,7 +329,7 @@ def test_an_interrupt_after_a_tool_call_ran_keeps_its_result() -> None:
 class InterruptedExecutor(RecordingExecutor):
     """Code that the interrupt button stops while it runs."""
 
-    def run(self, block: CodeBlock) -> StepOutcome:
+    def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome:
         self.ran.append(block)
         return StepOutcome(False, "error:\nKeyboardInterrupt", interrupted=True)
 

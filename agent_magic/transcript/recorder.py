@@ -173,6 +173,8 @@ class Recorder:
                 "tools": [t["function"]["name"] for t in self.tools or ()],
                 "base": base,
                 "messages": messages[base:],
+                "window": event.window,
+                "note": event.note,
             }
         if isinstance(event, ReplyReceived):
             rkey, key = self.keys(event.step)
@@ -200,6 +202,8 @@ class Recorder:
                 if decision.edited_differs(proposal)
                 else None,
                 "text": decision.text,
+                "protected": proposal.protected,
+                "cut_off": proposal.cut_off,
             }
         if isinstance(event, CodeRan):
             outcome = event.outcome

@@ -11,6 +11,9 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   a code record's ``digest`` held the traceback after ``"error:\\n"``.
 * format 2: the task record has ``context``; a code record has ``error`` (type,
   message, frames, text), ``timed_out`` and ``exited``; the digest holds no traceback.
+  Added since, optional (absent in older files): a reply's ``cut_off``; a request's
+  ``window`` and ``note`` (its messages are what was sent, fitted to that window); a
+  decision's ``protected`` and ``cut_off`` (what the review said).
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -80,7 +83,9 @@ class RequestRecord(TypedDict, total=False):
     seed: int | None
     tools: list[str]
     base: int  # the messages follow this many of the previous request's
-    messages: list[dict[str, Any]]
+    messages: list[dict[str, Any]]  # as sent: fitted to the context window, if one applied
+    window: int | None  # the context window (tokens) the request was fitted to, if any
+    note: str  # the one line said when the conversation was first trimmed
 
 
 class ReplyRecord(TypedDict, total=False):
@@ -98,6 +103,7 @@ class ReplyRecord(TypedDict, total=False):
     finish_reason: str | None
     source: str
     final: bool
+    cut_off: str | None  # why the reply is not whole ("length", ...), or None
 
 
 class DecisionRecord(TypedDict, total=False):
@@ -112,6 +118,8 @@ class DecisionRecord(TypedDict, total=False):
     proposed: list[BlockRecord] | None
     edited: list[BlockRecord] | None
     text: str
+    protected: str  # the guard's line when the step would change a protected name
+    cut_off: str | None  # the reply was cut off (why), so its code may be incomplete
 
 
 class CodeRecord(TypedDict, total=False):
@@ -210,6 +218,7 @@ def reply_record(reply: ChatReply) -> dict[str, Any]:
         "endpoint": reply.endpoint,
         "finish_reason": reply.finish_reason,
         "source": reply.source,
+        "cut_off": reply.cut_off,
     }
 
 
@@ -231,6 +240,7 @@ def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
         endpoint=str(record.get("endpoint") or ""),
         finish_reason=record.get("finish_reason"),
         source=source,
+        cut_off=record.get("cut_off") if isinstance(record.get("cut_off"), str) else None,
     )
 
 

@@ -55,6 +55,12 @@ class RedactingChat:
     def endpoints(self) -> Any:
         return getattr(self.inner, "endpoints", ())
 
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        """The inner client's context window (None when it knows none)."""
+        from .replay import _context_window
+
+        return _context_window(self.inner, ask_server)
+
     def _clean(self, message: Mapping[str, Any]) -> Any:
         cached = self._memo.get(id(message))
         if cached is not None and cached[0] is message:

@@ -39,6 +39,10 @@ class CachedChat:
     def params(self) -> dict[str, Any]:
         return dict(getattr(self.inner, "params", None) or {})
 
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        """The inner client's context window (None when it knows none)."""
+        return _context_window(self.inner, ask_server)
+
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[str | ChatReply]:
@@ -51,6 +55,17 @@ class CachedChat:
         if reply.content:
             yield reply.content
         yield reply
+
+
+def _context_window(chat: Any, ask_server: bool) -> int | None:
+    """``chat.context_window()`` when the client has one, else None."""
+    ask = getattr(chat, "context_window", None)
+    if not callable(ask):
+        return None
+    try:
+        return ask(ask_server=ask_server)
+    except TypeError:  # a client whose context_window() takes no arguments
+        return ask() if ask_server else None
 
 
 class Replay:

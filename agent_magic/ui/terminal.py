@@ -24,8 +24,10 @@ from ..conversation import (
     Proposal,
     ReplyDelta,
     ReplyReceived,
+    RequestSent,
     ReviewRequested,
     TaskStarted,
+    review_warnings,
 )
 from .signoff import MarkerFilter, without_marker
 
@@ -69,6 +71,9 @@ class TerminalUI:
         write = self.out.write
         if isinstance(event, TaskStarted):
             self._streamed = self._said_stop = False
+        elif isinstance(event, RequestSent):
+            if event.note:  # the conversation was trimmed to fit the context window
+                write(f"[{event.note}]\n")
         elif isinstance(event, ReplyDelta):
             if not self._streamed:
                 write(f"\n[assistant, step {event.step}]\n")
@@ -102,6 +107,8 @@ class TerminalUI:
         return None
 
     def _review(self, proposal: Proposal) -> Decision:
+        for line in review_warnings(proposal):
+            self.out.write(f"[! {line}]\n")
         if proposal.final:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:

@@ -45,6 +45,7 @@ from ..conversation import (
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    review_warnings,
 )
 from .cells import insert_below, sources
 from .signoff import undecided_tail, without_marker
@@ -323,6 +324,14 @@ def _status_html(
         text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
     if hint:
         text += f" — {hint}"
+    if decision is None:  # what the loop's safety rules say about this step
+        detail = (
+            "".join(
+                f"<div class='agent-warning'>⚠ {html.escape(line)}</div>"
+                for line in review_warnings(proposal)
+            )
+            + detail
+        )
     return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
 
 
@@ -497,6 +506,8 @@ class NotebookUI:
             self.busy.hold()
         if isinstance(event, RequestSent):
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
+            if event.note:  # the conversation was trimmed to fit the context window
+                self.display.show(_markdown(f"*{event.note}*"))
         elif isinstance(event, ReplyDelta):
             self._stream(event)
         elif isinstance(event, ReplyReceived):
@@ -556,7 +567,8 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        if not self.interactive:  # pragma: no cover - the loop does not ask in mode never
+        # In mode never the loop asks only about protected names, which a person answers.
+        if not self.interactive and not proposal.protected:  # pragma: no cover
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
