@@ -50,10 +50,15 @@ def run_name(loop: str, label: str | None) -> str:
 
 
 def _runs() -> list[str]:
-    """The runs with a results file: agent_magic's first, then autogen's, each by name."""
+    """The runs with a results file: agent_magic's first, then autogen's, each loop's
+    runs in the order they started (the earlier code first)."""
     names = [p.stem for p in RESULTS.glob("*.json")] if RESULTS.exists() else []
     names = [n for n in names if _loop_of(n)]
-    return sorted(names, key=lambda n: (LOOPS.index(_loop_of(n)), n != _loop_of(n), n))
+
+    def started(name: str) -> str:
+        return str(json.loads((RESULTS / f"{name}.json").read_text())["meta"].get("date", ""))
+
+    return sorted(names, key=lambda n: (LOOPS.index(_loop_of(n)), started(n), n))
 
 
 def _loop_of(name: str) -> str:
