@@ -167,7 +167,7 @@ def _totals_table(
     if len(common) < len(TASKS):
         lines += [
             f"Over the {len(common)} tasks that "
-            + ("all these runs have" if len(runs) > 1 else "this run has")
+            + {1: "this run has", 2: "both runs have"}.get(len(runs), "all these runs have")
             + f" finished (of {len(TASKS)}); the per-task table shows every result.",
             "",
         ]
