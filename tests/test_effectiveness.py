@@ -141,6 +141,38 @@ def test_report_is_written_from_the_results(tmp_path, monkeypatch) -> None:
     assert "| sum_1_100 | numeric | yes | 2 | 300 / 50 | 10 | 5050 |" in text
 
 
+def test_a_labelled_run_is_a_column_of_its_own(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "RESULTS", tmp_path)
+    monkeypatch.setattr(runner, "REPORT", tmp_path / "effectiveness.md")
+    meta = {"model": "m", "server": "s", "max_turns": 3, "date": "d"}
+
+    runs = {
+        "agent_magic-old-loop": {"sum_1_100": False, "gcd": True},
+        "agent_magic-new-loop": {"sum_1_100": True, "gcd": True, "median": True},
+        "autogen": {"sum_1_100": True, "gcd": False, "median": False},
+    }
+    # The new loop's name sorts first; the runs are shown in the order they started.
+    started = dict(
+        zip(runs, ["2026-12-02 06:00", "2026-12-02 07:00", "2026-12-02 05:00"], strict=True)
+    )
+    for name, tasks in runs.items():
+        rows = {}
+        for task, solved in tasks.items():
+            rows[task] = {"task": task, "answer": 1, "steps": 1, "prompt_tokens": 100}
+            rows[task].update(completion_tokens=0, estimated=False, wall=1.0, error="")
+            rows[task]["solved"] = solved
+        runner._save(name, rows, {**meta, "date": started[name]})
+    assert runner.run_name("agent_magic", "new-loop") == "agent_magic-new-loop"
+    assert runner._runs() == ["agent_magic-old-loop", "agent_magic-new-loop", "autogen"]
+    text = runner.write_report()
+    # All three over the two tasks each has run; the new loop and AG2 over their three.
+    assert "| | agent_magic-old-loop | agent_magic-new-loop | autogen |" in text
+    assert "| solved | 1 (50%) | 2 (100%) | 1 (50%) |" in text
+    assert "### agent_magic-new-loop against autogen" in text
+    assert "| solved | 3 (100%) | 1 (33%) |" in text
+    assert "| median | data |  |  |  |  |  | yes | 1 | 100 / 0 | 1 | 1 | no |" in text
+
+
 def test_the_runner_refuses_unknown_tasks() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.effectiveness.run", "--base-url", "u", "--model", "m"]

@@ -89,6 +89,8 @@ def run_task(
     magics = ip.magics_manager.registry["AgentMagics"]
     calls, estimated = _tokens(magics.conversation)
     value = ip.user_ns.get("answer", MISSING)
+    import agent_magic  # loaded by %load_ext above: say which checkout ran
+
     return {
         "task": task_id,
         "loop": "agent_magic",
@@ -101,6 +103,7 @@ def run_task(
         "wall": round(wall, 2),
         "error": error,
         "transcript": shown.getvalue()[-20_000:],
+        "agent_magic": os.path.dirname(os.path.dirname(os.path.abspath(agent_magic.__file__))),
     }
 
 
@@ -112,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-turns", type=int, default=10)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--agent-magic-tree", help="import agent_magic from this checkout")
     args = parser.parse_args(argv)
+    if args.agent_magic_tree:
+        # Before anything imports agent_magic (%load_ext does, in run_task); the bench's
+        # own modules are already loaded from this checkout.
+        sys.path.insert(0, os.path.abspath(args.agent_magic_tree))
     result = run_task(
         args.task,
         base_url=args.base_url,

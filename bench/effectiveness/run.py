@@ -1,16 +1,20 @@
 """Run the effectiveness suite against an OpenAI-compatible endpoint; write the report.
 
     python -m bench.effectiveness.run --base-url http://127.0.0.1:8090/v1 --model qwen \\
-        [--loop agent_magic|autogen] [--tasks id,id] [--max-turns 10] [--stream]
+        [--loop agent_magic|autogen] [--tasks id,id] [--max-turns 10] [--stream] \\
+        [--label new-loop] [--agent-magic-tree DIR]
     python -m bench.effectiveness.run --report      # only rewrite docs/effectiveness.md
 
 Each task runs in a subprocess of its own (a fresh InteractiveShell for agent_magic,
 the autogen venv's python for AG2), so a crash or a hang costs one task. The checker
 (:mod:`bench.effectiveness.tasks`) runs here, on the ``answer`` the worker reports.
-Results go to ``bench/effectiveness/results/<loop>.json``, one record per task, updated
-as each task finishes (a run can be stopped and resumed with ``--resume``), and
-``docs/effectiveness.md`` is rebuilt from all the result files: a table per loop side by
-side, and totals (success rate, tokens per solved task).
+Results go to ``bench/effectiveness/results/<run>.json``, one record per task, updated
+as each task finishes (a run can be stopped and resumed with ``--resume``); the run is
+the loop's name, or ``<loop>-<label>`` with ``--label`` (so a run of changed code keeps
+the earlier run's figures for comparison). ``--agent-magic-tree`` runs agent_magic from
+another checkout (a branch's worktree) without touching this one. ``docs/effectiveness.md``
+is rebuilt from all the result files: the runs side by side per task, and totals (success
+rate, tokens per solved task) over the tasks every run has finished.
 
 agent_magic runs with ``--no-stream`` unless ``--stream``: AG2 does not stream, and
 llama.cpp reports usage only for whole replies, so both loops' tokens are the server's
@@ -40,6 +44,27 @@ REPORT = ROOT / "docs" / "effectiveness.md"
 LOOPS = ("agent_magic", "autogen")
 
 
+def run_name(loop: str, label: str | None) -> str:
+    """The results file's stem: the loop, or ``<loop>-<label>``."""
+    return f"{loop}-{label}" if label else loop
+
+
+def _runs() -> list[str]:
+    """The runs with a results file: agent_magic's first, then autogen's, each loop's
+    runs in the order they started (the earlier code first)."""
+    names = [p.stem for p in RESULTS.glob("*.json")] if RESULTS.exists() else []
+    names = [n for n in names if _loop_of(n)]
+
+    def started(name: str) -> str:
+        return str(json.loads((RESULTS / f"{name}.json").read_text())["meta"].get("date", ""))
+
+    return sorted(names, key=lambda n: (LOOPS.index(_loop_of(n)), started(n), n))
+
+
+def _loop_of(name: str) -> str:
+    return next((lp for lp in LOOPS if name == lp or name.startswith(lp + "-")), "")
+
+
 def _autogen_python() -> str:
     cache = Path(os.environ.get("AGENT_MAGIC_CACHE", "~/.cache/agent_magic")).expanduser()
     python = cache / "autogen-venv" / "bin" / "python"
@@ -56,6 +81,8 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
         cmd = [sys.executable, "-m", "bench.effectiveness.agent_magic_worker", *common]
         if args.stream:
             cmd.append("--stream")
+        if getattr(args, "agent_magic_tree", None):
+            cmd += ["--agent-magic-tree", str(args.agent_magic_tree)]
     else:
         cmd = [_autogen_python(), str(Path(__file__).with_name("autogen_worker.py")), *common]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -78,15 +105,15 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
     return result
 
 
-def _load(loop: str) -> dict[str, dict[str, Any]]:
-    path = RESULTS / f"{loop}.json"
+def _load(name: str) -> dict[str, dict[str, Any]]:
+    path = RESULTS / f"{name}.json"
     if not path.exists():
         return {}
     return {r["task"]: r for r in json.loads(path.read_text())["results"]}
 
 
 def _save(
-    loop: str,
+    name: str,
     results: dict[str, dict[str, Any]],
     meta: dict[str, Any],
     ran: set[str] | None = None,
@@ -96,12 +123,12 @@ def _save(
     # disk stays, except for the tasks this runner ran (``ran``; all of ``results``
     # when not given). Records it merely loaded at its start must not come back.
     mine = results if ran is None else {t: r for t, r in results.items() if t in ran}
-    results = {**_load(loop), **mine}
+    results = {**_load(name), **mine}
     ordered = [results[t.id] for t in TASKS if t.id in results]
     for record in ordered:
         record.pop("transcript", None)  # kept in the run's log, not in the repository
     body = {"meta": meta, "results": ordered}
-    (RESULTS / f"{loop}.json").write_text(json.dumps(body, indent=1) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(body, indent=1) + "\n")
 
 
 def _tok(record: dict[str, Any]) -> str:
@@ -132,18 +159,50 @@ def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _totals_table(
+    lines: list[str], runs: list[str], loaded: dict[str, dict[str, dict[str, Any]]]
+) -> None:
+    """Totals of ``runs``, over the tasks every one of them has finished."""
+    common = [t.id for t in TASKS if all(t.id in loaded[run] for run in runs)]
+    if len(common) < len(TASKS):
+        lines += [
+            f"Over the {len(common)} tasks that "
+            + {1: "this run has", 2: "both runs have"}.get(len(runs), "all these runs have")
+            + f" finished (of {len(TASKS)}); the per-task table shows every result.",
+            "",
+        ]
+    lines += ["| | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
+    totals = {run: _totals([loaded[run][t] for t in common]) for run in runs}
+
+    def row(label: str, fmt: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(fmt(totals[run]) for run in runs) + " |")
+
+    row("tasks run", lambda t: str(t["tasks"]))
+    row("solved", lambda t: f"{t['solved']} ({t['rate']:.0%})")
+    row("model calls", lambda t: str(t["steps"]))
+    row("tokens, all tasks", lambda t: ("~" if t["estimated"] else "") + f"{t['tokens']:,}")
+    row(
+        "tokens per solved task (all tokens / solved)",
+        lambda t: "-" if t["per_solved"] is None else f"{t['per_solved']:,.0f}",
+    )
+    row(
+        "tokens of a solved task (mean)",
+        lambda t: "-" if t["solved_tokens_each"] is None else f"{t['solved_tokens_each']:,.0f}",
+    )
+    row("wall time, all tasks", lambda t: f"{t['wall'] / 60:.1f} min")
+    lines.append("")
+
+
 def write_report() -> str:
-    loaded = {loop: _load(loop) for loop in LOOPS}
-    metas = {}
-    for loop in LOOPS:
-        path = RESULTS / f"{loop}.json"
-        if path.exists():
-            metas[loop] = json.loads(path.read_text())["meta"]
+    runs = _runs()
+    loaded = {run: _load(run) for run in runs}
+    metas = {run: json.loads((RESULTS / f"{run}.json").read_text())["meta"] for run in runs}
     lines = [
         "# Effectiveness: agent_magic against the seed's loop",
         "",
         "Generated by `python -m bench.effectiveness.run` (see `bench/effectiveness/`); do not",
-        "edit by hand. The same tasks, model and server settings for both loops.",
+        "edit by hand (the prose comes from `bench/effectiveness/results/*.md`). The same",
+        "tasks, model and server settings for every run.",
         "",
         "## How it is measured",
         "",
@@ -152,7 +211,8 @@ def write_report() -> str:
         "  them. Every task ends with *Store the result in a variable named `answer`.*",
         "- **agent_magic**: each task is `%%agent --mode never --new` in a fresh IPython",
         "  shell (a subprocess per task); the checker reads `answer` from the namespace after",
-        "  the cell.",
+        "  the cell. A run of agent_magic's code at another commit is a run of its own",
+        "  (`--label`, its own results file), so earlier figures stay for comparison.",
         "- **autogen** (the seed's loop): AG2's classic `AssistantAgent` (default system",
         '  message) and `UserProxyAgent` (`human_input_mode="NEVER"`, the seed\'s',
         "  `is_termination_msg`: the message ends with TERMINATE; local execution, no",
@@ -174,63 +234,47 @@ def write_report() -> str:
     ]
     if metas:
         lines += ["## Runs", ""]
-        for loop, meta in metas.items():
+        for run, meta in metas.items():
             lines.append(
-                f"- **{loop}**: {meta.get('model')} at {meta.get('server', '?')}, "
-                f"max turns {meta.get('max_turns')}, {meta.get('date')}, agent_magic "
-                f"{meta.get('commit', '?')}, {meta.get('machine', '')}"
+                f"- **{run}**: {len(loaded[run])} of {len(TASKS)} tasks; {meta.get('model')} "
+                f"at {meta.get('server', '?')}, max turns {meta.get('max_turns')}, "
+                f"{meta.get('date')}, agent_magic {meta.get('commit', '?')}, "
+                f"{meta.get('machine', '')}"
             )
         lines.append("")
     notes = RESULTS / "notes.md"  # what the figures alone do not say, written by hand
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
-    present = [loop for loop in LOOPS if loaded[loop]]
+    present = [run for run in runs if loaded[run]]
     if present:
-        # Side by side only over the tasks every loop has run (a run can be partial).
-        common = [t.id for t in TASKS if all(t.id in loaded[loop] for loop in present)]
+        # Side by side only over the tasks every run has finished (a run can be partial).
         lines += ["## Totals", ""]
-        if len(common) < len(TASKS):
-            lines += [
-                f"Over the {len(common)} tasks that "
-                + ("both loops have" if len(present) > 1 else "this loop has")
-                + f" run so far (of {len(TASKS)}); the per-task table shows every result.",
-                "",
-            ]
-        lines += ["| | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
-        totals = {loop: _totals([loaded[loop][t] for t in common]) for loop in present}
-
-        def row(label: str, fmt: Any) -> None:
-            lines.append(f"| {label} | " + " | ".join(fmt(totals[lp]) for lp in present) + " |")
-
-        row("tasks run", lambda t: str(t["tasks"]))
-        row("solved", lambda t: f"{t['solved']} ({t['rate']:.0%})")
-        row("model calls", lambda t: str(t["steps"]))
-        row(
-            "tokens, all tasks",
-            lambda t: ("~" if t["estimated"] else "") + f"{t['tokens']:,}",
-        )
-        row(
-            "tokens per solved task (all tokens / solved)",
-            lambda t: "-" if t["per_solved"] is None else f"{t['per_solved']:,.0f}",
-        )
-        row(
-            "tokens of a solved task (mean)",
-            lambda t: "-" if t["solved_tokens_each"] is None else f"{t['solved_tokens_each']:,.0f}",
-        )
-        row("wall time, all tasks", lambda t: f"{t['wall'] / 60:.1f} min")
-        lines += ["", "## Per task", ""]
+        _totals_table(lines, present, loaded)
+        # Pairs that share more tasks than all runs together: each agent_magic run
+        # against the seed's loop.
+        allcommon = sum(all(t.id in loaded[r] for r in present) for t in TASKS)
+        seed = [r for r in present if _loop_of(r) == "autogen"]
+        for run in present:
+            if _loop_of(run) != "agent_magic" or not seed:
+                continue
+            pair = [run, seed[0]]
+            shared = sum(all(t.id in loaded[r] for r in pair) for t in TASKS)
+            if len(present) > 2 and shared > allcommon:
+                lines += [f"### {run} against {seed[0]}", ""]
+                _totals_table(lines, pair, loaded)
+        lines += ["## Per task", ""]
         head = "| task | kind |"
         rule = "|---|---|"
-        for loop in present:
-            head += f" {loop}: ok | steps | prompt / completion tokens | s | answer |"
+        for run in present:
+            head += f" {run}: ok | steps | prompt / completion tokens | s | answer |"
             rule += ":-:|---:|---:|---:|---|"
         lines += [head, rule]
         for task in TASKS:
-            if not any(task.id in loaded[loop] for loop in present):
+            if not any(task.id in loaded[run] for run in present):
                 continue
             cells = [task.id, task.kind]
-            for loop in present:
-                r = loaded[loop].get(task.id)
+            for run in present:
+                r = loaded[run].get(task.id)
                 if r is None:
                     cells += ["", "", "", "", ""]
                     continue
@@ -238,23 +282,26 @@ def write_report() -> str:
                 cells += [mark, str(r["steps"]), _tok(r), f"{r['wall']:.0f}", _short(r["answer"])]
             lines.append("| " + " | ".join(cells) + " |")
         errors = [
-            (loop, r["task"], r["error"])
-            for loop in present
-            for r in loaded[loop].values()
+            (run, r["task"], r["error"])
+            for run in present
+            for r in loaded[run].values()
             if r.get("error")
         ]
         if errors:
             lines += ["", "## How the unsolved ended (the loop's last word)", ""]
-            lines += [f"- {loop}, `{task}`: {error[:200]}" for loop, task, error in errors]
+            lines += [f"- {run}, `{task}`: {error[:200]}" for run, task, error in errors]
+    changes = RESULTS / "changes.md"  # what changed between the runs, written by hand
+    if changes.exists():
+        lines += ["", changes.read_text().strip()]
     text = "\n".join(lines) + "\n"
     REPORT.write_text(text)
     return text
 
 
-def _commit() -> str:
+def _commit(tree: Path = ROOT) -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
         ).stdout.strip()
     except OSError:
         return "?"
@@ -275,6 +322,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --resume: run again the tasks that ended waiting for the server",
     )
+    parser.add_argument(
+        "--label", help="a run of its own: results/<loop>-<label>.json (e.g. new-loop)"
+    )
+    parser.add_argument(
+        "--agent-magic-tree",
+        type=Path,
+        help="agent_magic: import agent_magic from this checkout (default: this one)",
+    )
+    parser.add_argument(
+        "--transcripts", type=Path, help="also write each task's transcript to DIR/<task>.txt"
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     args = parser.parse_args(argv)
     if args.report:
@@ -287,16 +345,23 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [i for i in ids if i not in BY_ID]
     if unknown:
         parser.error(f"unknown task ids: {', '.join(unknown)}")
-    results = _load(args.loop) if args.resume or args.tasks else {}
+    if args.label and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", args.label):
+        parser.error("--label: lower-case letters, digits and '-' only")
+    if args.agent_magic_tree and not (args.agent_magic_tree / "agent_magic").is_dir():
+        parser.error(f"--agent-magic-tree: no agent_magic/ in {args.agent_magic_tree}")
+    name = run_name(args.loop, args.label)
+    results = _load(name) if args.resume or args.tasks else {}
     if not (args.resume or args.tasks):
-        (RESULTS / f"{args.loop}.json").unlink(missing_ok=True)  # a fresh full run
+        (RESULTS / f"{name}.json").unlink(missing_ok=True)  # a fresh full run
+    tree = args.agent_magic_tree.resolve() if args.agent_magic_tree else ROOT
     meta = {
         "model": args.model,
         "server": args.base_url,
         "max_turns": args.max_turns,
         "stream": args.stream,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _commit(),
+        "commit": _commit(tree),
+        "label": args.label or "",
         "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}",
     }
     ran: set[str] = set()
@@ -309,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         results[task_id] = record
         ran.add(task_id)
         print(
-            f"[{n}/{len(ids)}] {args.loop} {task_id}: "
+            f"[{n}/{len(ids)}] {name} {task_id}: "
             f"{'solved' if record['solved'] else 'NOT solved'}, {record['steps']} steps, "
             f"{_tok(record)} tokens, {record['wall']:.0f} s; answer {_short(record['answer'])}"
             + (f"; {record['error'][:150]}" if record.get("error") else ""),
@@ -317,11 +382,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         if record.get("transcript"):
             print("    " + record["transcript"][-3000:].replace("\n", "\n    "), flush=True)
-        _save(args.loop, results, meta, ran)
+            if args.transcripts:
+                args.transcripts.mkdir(parents=True, exist_ok=True)
+                (args.transcripts / f"{task_id}.txt").write_text(record["transcript"])
+        _save(name, results, meta, ran)
         write_report()
     totals = _totals([results[i] for i in ids if i in results])
     print(
-        f"{args.loop}: solved {totals['solved']}/{totals['tasks']}, {totals['tokens']} tokens, "
+        f"{name}: solved {totals['solved']}/{totals['tasks']}, {totals['tokens']} tokens, "
         f"{totals['wall'] / 60:.1f} min"
     )
     return 0
