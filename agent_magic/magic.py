@@ -275,6 +275,14 @@ class AgentMagics(Magics):
         session_max_cost across cells) stop the cell before the request after the budget
         is spent; the review shows what was spent so far.
 
+        Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
+        the kernel kept; a reply cut off by the token limit never runs unseen; a step that
+        would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
+        always asks; secrets (keys, tokens, secret-named variables) are hidden from the
+        model, the recording, the log and the cell; ``%agent undo`` puts back what the
+        last step rebound. Local servers: set AgentMagics.base_url, model and, if the
+        server does not say, context_window (requests are fitted to it).
+
         Every conversation is recorded as it happens in ``agent-recording.jsonl`` beside
         the notebook (AgentMagics.recording): requests, replies, decisions, outputs; never
         a key. ``--seed N`` answers a request asked before with the same seed from that
