@@ -123,6 +123,17 @@ def test_a_sign_off_whose_code_fails_goes_on() -> None:
     assert "ZeroDivisionError" in chat.seen[1][-1]["content"]
 
 
+@pytest.mark.parametrize("decision", [None, Decision("skip")])
+def test_a_sign_off_that_fails_or_is_skipped_at_the_turn_limit_asks_no_more(decision) -> None:
+    chat = ScriptedChat(code("1/0") + "\nDone. TERMINATE", "never asked TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    mode = "never" if decision is None else "always"
+    conversation = Conversation(chat, executor, mode=mode, max_turns=1)
+    finished, _ = run(conversation, "t", [] if decision is None else [decision])
+    assert finished.reason == "max_turns"
+    assert len(chat.calls) == 1  # --max-turns 1 is one model call, whatever the reply
+
+
 def test_a_skipped_sign_off_step_goes_on() -> None:
     chat = ScriptedChat(code("x = 1") + "\nTERMINATE", "Fine, not needed. TERMINATE")
     executor = RecordingExecutor()

@@ -173,16 +173,15 @@ class Conversation:
                         history.add(
                             {"role": "user", "content": decision.text or _SKIPPED}, "output"
                         )
-                    if proposal.final and not decision.text:
-                        return (
-                            yield from _end(
-                                Finished(proposal.reason, _FINISH_TEXT[proposal.reason])
-                            )
-                        )
+                    if (proposal.final and not decision.text) or turns >= self.max_turns:
+                        reason = proposal.reason or "max_turns"  # a refusal at the limit too
+                        return (yield from _end(Finished(reason, _FINISH_TEXT[reason])))
                     continue
                 clean = yield from self._execute(proposal, decision, reply)
                 if proposal.signs_off and clean:
                     return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
+                if proposal.signs_off and turns >= self.max_turns:  # failed at the limit
+                    return (yield from _end(Finished("max_turns", _FINISH_TEXT["max_turns"])))
         except KeyboardInterrupt:
             self._close_tool_calls("Not run: the user interrupted.")
             history.add(
