@@ -16,6 +16,7 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     ip.run_line_magic("load_ext", "agent_magic")
     magics = ip.magics_manager.registry["AgentMagics"]
     fresh_session(magics)
+    ip.config.pop("AgentMagics", None)
     magics.max_retries = 0
     magics.recording = str(tmp_path / "agent-recording.jsonl")
     monkeypatch.delenv("AGENT_MAGIC_REPLAY", raising=False)
@@ -24,7 +25,10 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     for name in set(ip.user_ns) - before:
         ip.user_ns.pop(name, None)
     fresh_session(magics)
-    for trait in magics.trait_names(config=True):  # every setting back to its default
+    # %config also keeps what it set in the shell's config, which the next %config
+    # AgentMagics.x applies again in full: forget it, then every setting to its default.
+    ip.config.pop("AgentMagics", None)
+    for trait in magics.trait_names(config=True):
         magics.set_trait(trait, magics.trait_defaults(trait))
 
 
