@@ -233,7 +233,7 @@ ORDINARY = [
     "skip-connection-1234567890abcdefghij",
     "risk-assessment-2024-abcdefghijklmnop",
     "sk-learn-compatible-estimators-everywhere",
-    "desk-sk-0123456789abcdefghijklmnop",
+    "desk-sk-" + "0123456789abcdefghijklmnop",  # not a key: must stay
     "Bearer authentication-is-required-here",
     hashlib.sha256(b"x").hexdigest(),
     hashlib.sha1(b"x").hexdigest() + " AKIA is a prefix",
