@@ -70,7 +70,53 @@ def extract_code_blocks(text: str) -> list[CodeBlock]:
     block is still returned: models cut off by a token limit often forget the closing
     fence.
     """
-    return [block for block, _, _ in _fenced(text) if block is not None]
+    return [block for block, _, _, _ in _fenced(text) if block is not None]
+
+
+# Fence tags for data, not code: a reply that quotes an output, a table or a file this way
+# proposes nothing to run (told "cannot be run here", small models tried again and again).
+_DATA = (
+    "text txt plaintext plain output out stdout stderr result results log json jsonl csv tsv "
+    "yaml yml toml xml html markdown md none raw"
+)
+DATA_TAGS = frozenset(_DATA.split())
+
+
+def proposed_blocks(text: str, shown: str = "") -> list[CodeBlock]:
+    """The blocks of a reply that propose code to run: every fenced block but quotes.
+
+    A quote is a block tagged as data (:data:`DATA_TAGS`: ```` ```output ````, ```` ```json
+    ````...), or an untagged block that only repeats lines of ``shown`` (what the model was
+    last told: a step's output) or holds one literal (``15``, ``[1, 4, 9]``, ``'MCMXCIV'``).
+    Small models quote a step's output in a bare fence; run as Python, the quote printed
+    itself back and the model quoted it again until the turns ran out.
+    """
+    found = []
+    for block, _, _, info in _fenced(text):
+        if block is None or block.language in DATA_TAGS:
+            continue
+        if not info.strip() and _quotes(block.code, shown):
+            continue
+        found.append(block)
+    return found
+
+
+def _quotes(code: str, shown: str) -> bool:
+    """Is an untagged block's text a quote: lines of ``shown``, or one literal value?"""
+    lines = [line.rstrip() for line in code.strip("\n").split("\n")]
+    if shown and lines:
+        said = "\n" + "\n".join(line.rstrip() for line in _lines(shown)) + "\n"
+        if "\n" + "\n".join(lines) + "\n" in said:
+            return True
+    if len(code) > 10_000:  # no literal_eval on a megabyte
+        return False
+    import ast
+
+    try:
+        ast.literal_eval(code.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def strip_code_blocks(text: str) -> str:
@@ -83,7 +129,7 @@ def _marked_lines(text: str) -> list[tuple[str, bool]]:
     """Each line of the text, with True when it belongs to a fenced block."""
     lines = _lines(text)
     code = [False] * len(lines)
-    for _, start, end in _fenced(text):
+    for _, start, end, _ in _fenced(text):
         code[start:end] = [True] * (end - start)
     return list(zip(lines, code, strict=True))
 
@@ -214,10 +260,11 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _fenced(text: str) -> list[tuple[CodeBlock | None, int, int]]:
-    """Each fenced block with its line span [start, end); None for an empty block."""
+def _fenced(text: str) -> list[tuple[CodeBlock | None, int, int, str]]:
+    """Each fenced block with its line span [start, end) and its info string; None for an
+    empty block."""
     lines = _lines(text)
-    found: list[tuple[CodeBlock | None, int, int]] = []
+    found: list[tuple[CodeBlock | None, int, int, str]] = []
     i = 0
     while i < len(lines):
         match = _OPEN.match(lines[i])
@@ -237,7 +284,7 @@ def _fenced(text: str) -> list[tuple[CodeBlock | None, int, int]]:
         code = "\n".join(body).strip("\n")
         info = match["info"].rstrip(" \t")
         block = CodeBlock(normalize_language(info), code) if code.strip() else None
-        found.append((block, start, min(i, len(lines))))
+        found.append((block, start, min(i, len(lines)), info))
     return found
 
 
@@ -249,6 +296,15 @@ def _closes(line: str, fence: str) -> bool:
     if len(stripped) - len(body) > 3 or len(body) < len(fence):
         return False
     return body.count(fence[0]) == len(body)
+
+
+def prints_marker(blocks: list[CodeBlock] | tuple[CodeBlock, ...], marker: str) -> bool:
+    """Does the last Python block end by printing the marker (``print("TERMINATE")``)?
+    Small models sign off that way, inside the code rather than after it."""
+    if not marker or not blocks or blocks[-1].language != PYTHON:
+        return False
+    last = blocks[-1].code.rstrip().rsplit("\n", 1)[-1].strip()
+    return last in (f'print("{marker}")', f"print('{marker}')")
 
 
 def is_termination(text: str, marker: str = "TERMINATE") -> bool:

@@ -7,6 +7,8 @@ from agent_magic.codeblocks import (
     extract_code_blocks,
     inert_markdown,
     is_termination,
+    prints_marker,
+    proposed_blocks,
 )
 
 
@@ -108,3 +110,46 @@ def test_inert_markdown_is_not_fooled(reply: str) -> None:
 def test_inert_markdown_keeps_maths_readable() -> None:
     shown = inert_markdown("p-value $p < 0.05$, and $$a<b$$ or \\(x<y\\)")
     assert shown == "p-value $p \\lt  0.05$, and $$a\\lt b$$ or \\(x\\lt y\\)"
+
+
+# What a reply proposes to run (issue 14, from Qwen2.5-Coder-0.5B's transcripts): data
+# fences and untagged quotes of the last output are not steps.
+
+
+def test_data_fences_propose_nothing() -> None:
+    reply = '```python\nanswer = 5\n```\nIt prints:\n```output\n5\n```\n```json\n{"a": 1}\n```'
+    assert proposed_blocks(reply) == [CodeBlock("python", "answer = 5")]
+
+
+@pytest.mark.parametrize("quote", ["15", "[1, 4, 9, 16]", "'MCMXCIV'", "{'a': 1}", "-2.5"])
+def test_an_untagged_literal_is_a_quote(quote: str) -> None:
+    assert proposed_blocks(f"The result:\n```\n{quote}\n```") == []
+    # Tagged as Python, it is code the model chose to run: it runs.
+    assert proposed_blocks(f"```python\n{quote}\n```") == [CodeBlock("python", quote)]
+
+
+def test_an_untagged_block_repeating_the_last_output_is_a_quote() -> None:
+    shown = "It ran successfully.\nstdout:\nanswer: 5050\nOut: 15"
+    assert proposed_blocks("```\nanswer: 5050\n```", shown) == []
+    assert proposed_blocks("```\nanswer: 5050\nOut: 15\n```", shown) == []
+    # Code that merely occurs inside a line of the output is not a quote of it.
+    assert proposed_blocks("```\n5050\nprint(1)\n```", shown) == [
+        CodeBlock("python", "5050\nprint(1)")
+    ]
+    assert proposed_blocks("```\nanswer = 5050\n```", shown) == [
+        CodeBlock("python", "answer = 5050")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ('answer = 1\nprint("TERMINATE")', True),
+        ("print('TERMINATE')  ", True),
+        ('print("TERMINATE")\nanswer = 1', False),
+        ('print("Done")', False),
+    ],
+)
+def test_code_that_prints_the_marker_signs_off(code: str, expected: bool) -> None:
+    assert prints_marker([CodeBlock("python", code)], "TERMINATE") is expected
+    assert not prints_marker([CodeBlock("sh", code)], "TERMINATE")

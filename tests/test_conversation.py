@@ -405,3 +405,92 @@ def test_one_interrupt_contract(driver, twice, where, make, press_on, last_role)
     again = Conversation(chat, RecordingExecutor(), mode="never", history=conv.history)
     assert drive(again.run("next"), lambda e: None).reason == "terminated"
     assert chat.calls[-1].messages[-2]["content"].startswith("(The user interrupted")
+
+
+# Rules from the effectiveness suite's transcripts (issue 14): a small model quotes its
+# output as code, describes code instead of writing it, repeats failing code, and prints
+# the sign-off inside the code.
+
+
+def test_a_quoted_output_is_not_run_and_ends_the_task() -> None:
+    chat = ScriptedChat(code("answer = 15\nprint(answer)"), "The result is:\n```\n15\n```")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert [b.code for b in executor.ran] == ["answer = 15\nprint(answer)"]
+    assert finished.reason == "no_code" and len(chat.calls) == 2
+
+
+def test_an_output_fence_beside_code_is_not_a_failed_step() -> None:
+    chat = ScriptedChat(
+        code("answer = 2") + "\n```output\n2\n```\nTERMINATE", "never asked TERMINATE"
+    )
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished == Finished("terminated", "The assistant's last step ran; finished.")
+    assert len(chat.calls) == 1
+
+
+def test_code_that_prints_terminate_signs_off() -> None:
+    chat = ScriptedChat(code('answer = 5050\nprint("TERMINATE")'), "never asked TERMINATE")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished.reason == "terminated" and len(chat.calls) == 1
+
+
+def test_a_first_reply_without_code_is_nudged_once_where_nobody_reviews() -> None:
+    chat = ScriptedChat("The answer is 5050.", code("answer = 5050"), "Done. TERMINATE")
+    executor = RecordingExecutor()
+    finished, events = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished.reason == "terminated" and [b.code for b in executor.ran] == ["answer = 5050"]
+    nudge = chat.seen[1][-1]["content"]
+    assert nudge.startswith("No code has run for this task yet.") and "TERMINATE" in nudge
+    (decided,) = [e for e in events if isinstance(e, Decided) and e.decision.action == "feedback"]
+    assert decided.automatic
+
+
+def test_the_nudge_comes_once_and_never_past_the_turn_limit() -> None:
+    chat = ScriptedChat("In words only.", "Still in words.")
+    finished, _ = run(Conversation(chat, RecordingExecutor(), mode="never"), "t")
+    assert finished.reason == "no_code" and len(chat.calls) == 2
+    chat = ScriptedChat("In words only.")
+    conversation = Conversation(chat, RecordingExecutor(), mode="never", max_turns=1)
+    assert run(conversation, "t")[0].reason == "no_code" and len(chat.calls) == 1
+
+
+def test_a_reply_without_code_after_a_failed_step_is_nudged() -> None:
+    chat = ScriptedChat(code("1/0"), "It divides by zero.", code("x = 1"), "x. TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert finished.reason == "terminated" and len(executor.ran) == 2
+    assert chat.seen[2][-1]["content"].startswith("The last step failed.")
+
+
+@pytest.mark.parametrize("mode", ["always", "terminate"])
+def test_no_nudge_where_a_human_reads_the_final_reply(mode) -> None:
+    chat = ScriptedChat("The function sorts the list.")
+    finished, _ = run(Conversation(chat, RecordingExecutor(), mode=mode), "t", [Decision.run()])
+    assert finished.reason == "no_code" and len(chat.calls) == 1
+
+
+def test_the_same_failing_code_is_not_run_again_unattended() -> None:
+    chat = ScriptedChat(code("1/0"), code("1/0\n"), code("x = 1"), "x. TERMINATE")
+    executor = RecordingExecutor(fail_first=1)
+    finished, events = run(Conversation(chat, executor, mode="never"), "t")
+    assert [b.code for b in executor.ran] == ["1/0", "x = 1"]
+    told = chat.seen[2][-1]["content"]
+    assert told.startswith("That step was not run: it is the same code that failed in step 1")
+    refused = [e for e in events if isinstance(e, Decided) and e.decision.action == "skip"]
+    assert refused and refused[0].proposal.repeats.startswith("step 1")
+    assert finished.reason == "terminated"
+
+
+def test_the_same_failing_code_is_asked_with_a_warning_in_always_mode() -> None:
+    from agent_magic.conversation import review_warnings
+
+    chat = ScriptedChat(code("1/0"), code("1/0"), "ok TERMINATE")
+    executor = RecordingExecutor(fail_first=2)
+    answers = [Decision.run(), Decision.run(), Decision.run()]
+    finished, events = run(Conversation(chat, executor, mode="always"), "t", answers)
+    proposals = [e.proposal for e in events if isinstance(e, ReviewRequested)]
+    assert any("same code that failed in step 1" in w for w in review_warnings(proposals[1]))
+    assert len(executor.ran) == 2  # the human chose to run it again

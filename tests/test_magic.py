@@ -202,10 +202,20 @@ def test_failed_first_request_keeps_no_half_turn(shell, openai_env) -> None:
     assert shell.user_ns["kept"] == 1
 
 
-def test_reply_without_code_finishes(shell, openai_env, capsys) -> None:
-    openai_env.enqueue("I need more details about the data.")
+def test_reply_without_code_is_asked_once_more_then_finishes(shell, openai_env, capsys) -> None:
+    openai_env.enqueue("I need more details about the data.", "Which file is it?")
     shell.run_cell_magic("agent", "--mode never", "vague")
-    assert "[no_code]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[step 1: no code; asked the model again] No code has run for this task yet." in out
+    assert "[no_code]" in out and len(openai_env.requests) == 2
+    assert openai_env.requests[1].messages[-1]["content"].startswith("No code has run")
+
+
+def test_a_syntax_error_reaches_the_model_with_its_line_and_caret(shell, openai_env) -> None:
+    openai_env.enqueue(code("answer = 20!"), "ok TERMINATE")
+    shell.run_cell_magic("agent", "--mode never", "factorial")
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert "answer = 20!\n" in told and "^" in told and "SyntaxError: invalid syntax" in told
 
 
 def test_sys_exit_and_huge_output_keep_the_kernel(shell, openai_env) -> None:

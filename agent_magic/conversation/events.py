@@ -42,6 +42,9 @@ class Proposal:
     # The reply signed off and also holds code: if that code runs cleanly, the
     # conversation ends after it ("terminated"); if it fails, the model is told as usual.
     signs_off: bool = False
+    # The same code failed earlier in this cell ("step 2 (NameError: ...)"), else "": a
+    # review says so, and where nobody reviews it is not run again.
+    repeats: str = ""
 
 
 @dataclass(frozen=True)

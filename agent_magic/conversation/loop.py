@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, extract_code_blocks, is_termination
+from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
 from ..guard import DEFAULT_PROTECTED, describe, protected_touches
 from ..text import fence
 from ..window import estimate_tokens, fit, tools_tokens
@@ -48,8 +48,10 @@ from .rules import (
     Mode,
     _content,
     _cut_off_text,
+    _nudge_text,
     _refused_text,
     _reimports,
+    _repeat_text,
     _report,
     _still_too_long,
     _tool_block,
@@ -93,6 +95,15 @@ class Conversation:
     attended: bool = True
     context_window: int | None = None
     reply_room: int | None = None
+    # This cell's steps so far, for the rules that look back: how many ran, whether the
+    # last one failed, the code that failed (by its blocks), whether the model was nudged.
+    _ran: int = field(default=0, init=False, repr=False)
+    _last_failed: bool = field(default=False, init=False, repr=False)
+    _failed: dict[tuple[tuple[str, str], ...], str] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _nudged: bool = field(default=False, init=False, repr=False)
+    _turns_left: int = field(default=0, init=False, repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -128,12 +139,15 @@ class Conversation:
                 reply = yield from self._ask(step)
                 answered = True
                 blocks = self._blocks(reply)
-                done = is_termination(reply.content, self.termination_marker)
+                done = is_termination(reply.content, self.termination_marker) or prints_marker(
+                    blocks, self.termination_marker
+                )
                 signs_off = done and bool(blocks)
                 final_reason = (
                     "terminated" if done and not blocks else ("no_code" if not blocks else "")
                 )
                 out_of_turns = not final_reason and not signs_off and turns >= self.max_turns
+                self._turns_left = self.max_turns - turns
                 final = bool(final_reason) or out_of_turns
                 yield ReplyReceived(step, reply, blocks, final)
                 proposal = Proposal(
@@ -145,6 +159,7 @@ class Conversation:
                     cut_off=reply.cut_off,
                     protected=self._guard(blocks),
                     signs_off=signs_off,
+                    repeats=self._failed.get(_key(blocks), "") if not final_reason else "",
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
@@ -178,6 +193,8 @@ class Conversation:
                         return (yield from _end(Finished(reason, _FINISH_TEXT[reason])))
                     continue
                 clean = yield from self._execute(proposal, decision, reply)
+                self._ran += 1
+                self._last_failed = not clean
                 if proposal.signs_off and clean:
                     return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
                 if proposal.signs_off and turns >= self.max_turns:  # failed at the limit
@@ -299,7 +316,20 @@ class Conversation:
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:
             return tuple(_tool_block(call) for call in reply.tool_calls)
-        return tuple(extract_code_blocks(reply.content))
+        return tuple(proposed_blocks(reply.content, self._last_shown()))
+
+    def _last_shown(self) -> str:
+        """What the model was told since its previous reply (a step's report), as text;
+        the newest message is the reply itself."""
+        shown: list[str] = []
+        for message in reversed(self.messages[:-1]):
+            if message.get("role") not in ("user", "tool"):
+                break
+            content = message.get("content")
+            if isinstance(content, list):
+                content = " ".join(part.get("text", "") for part in content)
+            shown.append(str(content or ""))
+        return "\n".join(reversed(shown))
 
     def _guard(self, blocks: Iterable[CodeBlock]) -> str:
         """The guard's line for the Python blocks' touches on protected names, or ""."""
@@ -322,12 +352,23 @@ class Conversation:
                 return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
             if proposal.protected and not self.attended:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
+            if proposal.repeats:
+                return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+        if not by_mode and proposal.reason == "no_code" and self._nudge_due():
+            self._nudged = True
+            return (Decision("feedback", text=_nudge_text(self._ran == 0)), True)
         if not by_mode and not (runs_code and proposal.protected):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
             raise TypeError(f"expected a Decision for ReviewRequested, got {decision!r}")
         return (decision, False)
+
+    def _nudge_due(self) -> bool:
+        """Ask once more, where nobody reviews, when a reply without code or sign-off
+        would end a task that has run nothing yet, or whose last step failed: small models
+        describe the code, or claim a result, instead of writing it."""
+        return not self._nudged and self._turns_left > 0 and (self._ran == 0 or self._last_failed)
 
     def _execute(
         self, proposal: Proposal, decision: Decision, reply: ChatReply
@@ -356,6 +397,10 @@ class Conversation:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     failed = not outcome.ok
+                    if failed and decision.edited is None and not outcome.interrupted:
+                        self._failed.setdefault(
+                            _key(proposal.blocks), _failure_line(proposal.step, outcome)
+                        )
                     images.extend(outcome.images)
                 if len(blocks) > 1:
                     text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
@@ -427,6 +472,30 @@ class Conversation:
 # which trims and asks again. Probing every unknown model's first request cost each cell
 # a handful of GETs, and seconds on a server that hangs.
 _PROBE_ABOVE = 3072
+
+
+def _key(blocks: Iterable[CodeBlock]) -> tuple[tuple[str, str], ...]:
+    """Blocks compared as code: language and text, blank lines and trailing spaces aside."""
+    return tuple(
+        (
+            b.language,
+            "\n".join(line.rstrip() for line in b.code.strip().splitlines() if line.strip()),
+        )
+        for b in blocks
+    )
+
+
+def _failure_line(step: int, outcome: Any) -> str:
+    """ "step 2 (NameError: name 'x' is not defined)": which step failed, and how."""
+    error = outcome.error
+    if error is not None:
+        message = f"{error.type}: {error.message}" if error.message else error.type
+        how = message.splitlines()[0][:200] if message.strip() else error.type
+    elif outcome.timed_out is not None:
+        how = f"stopped after {outcome.timed_out:g} s"
+    else:
+        how = "it failed"
+    return f"step {step} ({how})"
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:

@@ -116,6 +116,8 @@ def review_warnings(proposal: Proposal) -> list[str]:
         )
     if proposal.protected:
         lines.append(f"Protected names: this code {proposal.protected}.")
+    if proposal.repeats:
+        lines.append(f"This is the same code that failed in {proposal.repeats}.")
     if proposal.signs_off:
         lines.append("The assistant signs off with this step: if it runs cleanly, it ends.")
     return lines
@@ -135,6 +137,21 @@ def _cut_off_text(cut_off: str) -> str:
     return (
         f"Your last reply was cut off ({cut_off_why(cut_off)}), so its code was not run: "
         "it may be incomplete. Propose a shorter step: less code, fewer words around it."
+    )
+
+
+def _repeat_text(failed: str) -> str:
+    return (
+        f"That step was not run: it is the same code that failed in {failed}, and it would "
+        "fail the same way. Read that error and change the code."
+    )
+
+
+def _nudge_text(nothing_ran: bool) -> str:
+    why = "No code has run for this task yet." if nothing_ran else "The last step failed."
+    return (
+        f"{why} If the task needs code, propose the next step in a ```python block; if it is "
+        "done, say so in words and end with TERMINATE."
     )
 
 

@@ -208,7 +208,9 @@ class IPythonExecutor:
     def _traceback(self, error: BaseException) -> str:
         if isinstance(error, SystemExit):
             return f"SystemExit: {error.code} (sys.exit() was called; the session keeps running)"
-        if isinstance(error, SyntaxError) and error.__traceback__ is None:
+        if isinstance(error, SyntaxError):
+            # The file, the line and its caret: IPython's traceback of a step that does
+            # not compile says only "SyntaxError: invalid syntax (<agent step 1>, line 1)".
             return escape_surrogates("".join(_format_exception_only(error)).rstrip())
         try:
             lines = self.shell.InteractiveTB.structured_traceback(

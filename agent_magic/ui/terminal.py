@@ -101,7 +101,10 @@ class TerminalUI:
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
         elif isinstance(event, Decided):
-            if event.automatic and event.decision.text:  # the loop refused it, and why
+            if event.automatic and event.decision.action == "feedback":  # asked once more
+                step = event.proposal.step
+                write(f"[step {step}: no code; asked the model again] {event.decision.text}\n")
+            elif event.automatic and event.decision.text:  # the loop refused it, and why
                 write(f"[step {event.proposal.step} not run] {event.decision.text}\n")
             elif event.automatic and not event.proposal.final:
                 write(f"[running step {event.proposal.step}]\n")

@@ -126,7 +126,7 @@ class _StepRecord:
 
     def markdown(self) -> str:
         label = self.decision.label(self.proposal)
-        by = " (automatic)" if self.automatic and label == "ran" else ""
+        by = " (automatic)" if self.automatic and label in ("ran", "feedback") else ""
         head = f"**{_LABEL_ICONS.get(label, '•')} Step {self.proposal.step}: {label}{by}**"
         parts = [head]
         blocks = self.decision.edited if self.decision.edited is not None else self.proposal.blocks
