@@ -480,7 +480,7 @@ def test_the_same_failing_code_is_not_run_again_unattended() -> None:
     told = chat.seen[2][-1]["content"]
     assert told.startswith("That step was not run: it is the same code that failed in step 1")
     refused = [e for e in events if isinstance(e, Decided) and e.decision.action == "skip"]
-    assert refused and refused[0].proposal.repeats.startswith("step 1")
+    assert refused and refused[0].proposal.repeats == "failed in step 1 (it failed)"
     assert finished.reason == "terminated"
 
 
@@ -494,3 +494,36 @@ def test_the_same_failing_code_is_asked_with_a_warning_in_always_mode() -> None:
     proposals = [e.proposal for e in events if isinstance(e, ReviewRequested)]
     assert any("same code that failed in step 1" in w for w in review_warnings(proposals[1]))
     assert len(executor.ran) == 2  # the human chose to run it again
+
+
+def test_code_that_ran_cleanly_is_not_run_again_unattended() -> None:
+    # Qwen at temperature 0 set answer = 5050, then sent "answer = 5050; answer += ..."
+    # four times: each run added 5050 again. The second identical step is not run.
+    step = "answer = 5050\nfor i in range(1, 101):\n    answer += i"
+    chat = ScriptedChat(code(step), code(step), "It is 10100. TERMINATE")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert len(executor.ran) == 1 and finished.reason == "terminated"
+    told = chat.seen[2][-1]["content"]
+    assert told.startswith("That step was not run: it is the same code that ran cleanly in step 1")
+    assert "end with TERMINATE" in told
+
+
+def test_a_clean_step_reminds_the_model_how_to_finish() -> None:
+    chat = ScriptedChat(code("x = 1"), code("1/0"), "TERMINATE")
+    executor = RecordingExecutor(fail_first=0)
+    run(Conversation(chat, executor, mode="never"), "t")
+    assert chat.seen[1][-1]["content"].endswith(
+        "If this completes the task, answer in words and end with TERMINATE; if not, "
+        "propose the next step."
+    )
+
+
+def test_a_fence_holding_only_the_marker_is_the_sign_off_not_code() -> None:
+    # Qwen: "To end the message with TERMINATE, you can simply write:" and the marker in a
+    # fence; run as Python it was a NameError, and the solved task went on.
+    chat = ScriptedChat(code("answer = 7"), "Done. You can simply write:\n```\nTERMINATE\n```")
+    executor = RecordingExecutor()
+    finished, _ = run(Conversation(chat, executor, mode="never"), "t")
+    assert [b.code for b in executor.ran] == ["answer = 7"]
+    assert finished == Finished("terminated", "The assistant finished.")

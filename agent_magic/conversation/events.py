@@ -42,8 +42,8 @@ class Proposal:
     # The reply signed off and also holds code: if that code runs cleanly, the
     # conversation ends after it ("terminated"); if it fails, the model is told as usual.
     signs_off: bool = False
-    # The same code failed earlier in this cell ("step 2 (NameError: ...)"), else "": a
-    # review says so, and where nobody reviews it is not run again.
+    # The same code ran earlier in this cell ("failed in step 2 (NameError: ...)", "ran
+    # cleanly in step 3"), else "": a review says so; unreviewed, it is not run again.
     repeats: str = ""
 
 

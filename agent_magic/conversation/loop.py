@@ -38,6 +38,7 @@ from .events import (
 )
 from .history import History
 from .rules import (
+    _DONE_HINT,
     _FINISH_TEXT,
     _SKIPPED,
     _SKIPPED_TOOL,
@@ -96,10 +97,11 @@ class Conversation:
     context_window: int | None = None
     reply_room: int | None = None
     # This cell's steps so far, for the rules that look back: how many ran, whether the
-    # last one failed, the code that failed (by its blocks), whether the model was nudged.
+    # last one failed, the code that ran (by its blocks: "failed in step 2 (...)", "ran
+    # cleanly in step 3"), whether the model was nudged.
     _ran: int = field(default=0, init=False, repr=False)
     _last_failed: bool = field(default=False, init=False, repr=False)
-    _failed: dict[tuple[tuple[str, str], ...], str] = field(
+    _seen: dict[tuple[tuple[str, str], ...], str] = field(
         default_factory=dict, init=False, repr=False
     )
     _nudged: bool = field(default=False, init=False, repr=False)
@@ -159,7 +161,7 @@ class Conversation:
                     cut_off=reply.cut_off,
                     protected=self._guard(blocks),
                     signs_off=signs_off,
-                    repeats=self._failed.get(_key(blocks), "") if not final_reason else "",
+                    repeats=self._seen.get(_key(blocks), "") if not final_reason else "",
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
@@ -195,6 +197,9 @@ class Conversation:
                 clean = yield from self._execute(proposal, decision, reply)
                 self._ran += 1
                 self._last_failed = not clean
+                ran = decision.edited if decision.edited is not None else proposal.blocks
+                if clean:
+                    self._seen.setdefault(_key(ran), f"ran cleanly in step {step}")
                 if proposal.signs_off and clean:
                     return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
                 if proposal.signs_off and turns >= self.max_turns:  # failed at the limit
@@ -316,7 +321,10 @@ class Conversation:
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:
             return tuple(_tool_block(call) for call in reply.tool_calls)
-        return tuple(proposed_blocks(reply.content, self._last_shown()))
+        blocks = proposed_blocks(reply.content, self._last_shown())
+        # A fence holding only the marker is the sign-off, written as code: not a step.
+        marker = self.termination_marker
+        return tuple(b for b in blocks if not marker or b.code.strip(" \n`*_.!\"'") != marker)
 
     def _last_shown(self) -> str:
         """What the model was told since its previous reply (a step's report), as text;
@@ -397,11 +405,12 @@ class Conversation:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     failed = not outcome.ok
-                    if failed and decision.edited is None and not outcome.interrupted:
-                        self._failed.setdefault(
-                            _key(proposal.blocks), _failure_line(proposal.step, outcome)
-                        )
+                    if failed and not outcome.interrupted:
+                        self._seen.setdefault(_key(blocks), _failure(proposal.step, outcome))
                     images.extend(outcome.images)
+                last = index == len(blocks) - 1
+                if last and not failed and not proposal.signs_off:
+                    text += "\n" + _DONE_HINT
                 if len(blocks) > 1:
                     text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
                 # Kept before the event is handed on: an interrupt there must not lose it.
@@ -485,8 +494,8 @@ def _key(blocks: Iterable[CodeBlock]) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _failure_line(step: int, outcome: Any) -> str:
-    """ "step 2 (NameError: name 'x' is not defined)": which step failed, and how."""
+def _failure(step: int, outcome: Any) -> str:
+    """Which step failed, and how: "failed in step 2 (NameError: name 'x' is ...)"."""
     error = outcome.error
     if error is not None:
         message = f"{error.type}: {error.message}" if error.message else error.type
@@ -495,7 +504,7 @@ def _failure_line(step: int, outcome: Any) -> str:
         how = f"stopped after {outcome.timed_out:g} s"
     else:
         how = "it failed"
-    return f"step {step} ({how})"
+    return f"failed in step {step} ({how})"
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:

@@ -117,7 +117,7 @@ def review_warnings(proposal: Proposal) -> list[str]:
     if proposal.protected:
         lines.append(f"Protected names: this code {proposal.protected}.")
     if proposal.repeats:
-        lines.append(f"This is the same code that failed in {proposal.repeats}.")
+        lines.append(f"This is the same code that {proposal.repeats}.")
     if proposal.signs_off:
         lines.append("The assistant signs off with this step: if it runs cleanly, it ends.")
     return lines
@@ -140,11 +140,21 @@ def _cut_off_text(cut_off: str) -> str:
     )
 
 
-def _repeat_text(failed: str) -> str:
+def _repeat_text(repeats: str) -> str:
+    said = f"That step was not run: it is the same code that {repeats}"
+    if repeats.startswith("failed"):
+        return f"{said}, and it would fail the same way. Read that error and change the code."
     return (
-        f"That step was not run: it is the same code that failed in {failed}, and it would "
-        "fail the same way. Read that error and change the code."
+        f"{said}; its output is above. If the task is done, answer in words and end with "
+        "TERMINATE; if not, change the code."
     )
+
+
+# After a step that ran cleanly: small models otherwise go on rewriting a right answer.
+_DONE_HINT = (
+    "If this completes the task, answer in words and end with TERMINATE; if not, "
+    "propose the next step."
+)
 
 
 def _nudge_text(nothing_ran: bool) -> str:

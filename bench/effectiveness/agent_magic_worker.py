@@ -57,7 +57,15 @@ def _tokens(conversation: Any) -> tuple[list[dict[str, Any]], bool]:
 
 
 def run_task(
-    task_id: str, *, base_url: str, model: str, max_turns: int, stream: bool, recording: str
+    task_id: str,
+    *,
+    base_url: str,
+    model: str,
+    max_turns: int,
+    stream: bool,
+    recording: str,
+    temperature: float | None = None,
+    context_window: int | None = None,
 ) -> dict:
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
@@ -74,6 +82,10 @@ def run_task(
     ip.run_line_magic("config", "AgentMagics.retry_budget = 1800.0")
     ip.run_line_magic("config", "AgentMagics.max_retries = 0")
     ip.run_line_magic("config", f"AgentMagics.recording = {recording!r}")
+    if temperature is not None:
+        ip.run_line_magic("config", f"AgentMagics.temperature = {temperature!r}")
+    if context_window is not None:  # the server's n_ctx, as the README tells a user to
+        ip.run_line_magic("config", f"AgentMagics.context_window = {context_window!r}")
     flags = f"--mode never --new --max-turns {max_turns}" + ("" if stream else " --no-stream")
     shown = io.StringIO()
     error = ""
@@ -114,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--max-turns", type=int, default=10)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--temperature", type=float)
+    parser.add_argument("--context-window", type=int)
     parser.add_argument("--out", required=True)
     parser.add_argument("--agent-magic-tree", help="import agent_magic from this checkout")
     args = parser.parse_args(argv)
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         max_turns=args.max_turns,
         stream=args.stream,
         recording=args.out + ".recording.jsonl",
+        temperature=args.temperature,
+        context_window=args.context_window,
     )
     with open(args.out, "w") as out:
         json.dump(result, out, indent=1)

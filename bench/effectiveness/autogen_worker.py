@@ -52,7 +52,9 @@ if "answer" in globals():
 """
 
 
-def run_task(task_id: str, *, base_url: str, model: str, max_turns: int) -> dict:
+def run_task(
+    task_id: str, *, base_url: str, model: str, max_turns: int, temperature: float | None = None
+) -> dict:
     from autogen import AssistantAgent, UserProxyAgent
 
     task = BY_ID[task_id]
@@ -67,10 +69,10 @@ def run_task(task_id: str, *, base_url: str, model: str, max_turns: int) -> dict
             return super().run_code(code, **kwargs)
 
     config_list = [{"model": model, "base_url": base_url, "api_key": "none"}]
-    assistant = AssistantAgent(
-        name="assistant",
-        llm_config={"config_list": config_list, "cache_seed": None, "timeout": 600},
-    )
+    llm_config = {"config_list": config_list, "cache_seed": None, "timeout": 600}
+    if temperature is not None:
+        llm_config["temperature"] = temperature
+    assistant = AssistantAgent(name="assistant", llm_config=llm_config)
     user = Proxy(
         name="user",
         human_input_mode="NEVER",
@@ -127,10 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--max-turns", type=int, default=10)
+    parser.add_argument("--temperature", type=float)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     os.environ.pop("OPENAI_BASE_URL", None)  # the config list says where
-    result = run_task(args.task, base_url=args.base_url, model=args.model, max_turns=args.max_turns)
+    result = run_task(
+        args.task,
+        base_url=args.base_url,
+        model=args.model,
+        max_turns=args.max_turns,
+        temperature=args.temperature,
+    )
     with open(args.out, "w") as out:
         json.dump(result, out, indent=1)
     return 0

@@ -2,7 +2,7 @@
 
     python -m bench.effectiveness.run --base-url http://127.0.0.1:8090/v1 --model qwen \\
         [--loop agent_magic|autogen] [--tasks id,id] [--max-turns 10] [--stream] \\
-        [--label new-loop] [--agent-magic-tree DIR]
+        [--label new-loop] [--agent-magic-tree DIR] [--temperature 0]
     python -m bench.effectiveness.run --report      # only rewrite docs/effectiveness.md
 
 Each task runs in a subprocess of its own (a fresh InteractiveShell for agent_magic,
@@ -77,10 +77,14 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
     out = Path(tempfile.mkdtemp(prefix=f"eff-{loop}-")) / f"{task_id}.json"
     common = ["--task", task_id, "--base-url", args.base_url, "--model", args.model]
     common += ["--max-turns", str(args.max_turns), "--out", str(out)]
+    if getattr(args, "temperature", None) is not None:
+        common += ["--temperature", str(args.temperature)]
     if loop == "agent_magic":
         cmd = [sys.executable, "-m", "bench.effectiveness.agent_magic_worker", *common]
         if args.stream:
             cmd.append("--stream")
+        if getattr(args, "context_window", None):
+            cmd += ["--context-window", str(args.context_window)]
         if getattr(args, "agent_magic_tree", None):
             cmd += ["--agent-magic-tree", str(args.agent_magic_tree)]
     else:
@@ -235,9 +239,15 @@ def write_report() -> str:
     if metas:
         lines += ["## Runs", ""]
         for run, meta in metas.items():
+            temperature = meta.get("temperature")
+            sampling = (
+                "the server's temperature"
+                if temperature is None
+                else f"temperature {temperature:g}"
+            )
             lines.append(
                 f"- **{run}**: {len(loaded[run])} of {len(TASKS)} tasks; {meta.get('model')} "
-                f"at {meta.get('server', '?')}, max turns {meta.get('max_turns')}, "
+                f"at {meta.get('server', '?')}, max turns {meta.get('max_turns')}, {sampling}, "
                 f"{meta.get('date')}, agent_magic {meta.get('commit', '?')}, "
                 f"{meta.get('machine', '')}"
             )
@@ -315,6 +325,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", help="comma-separated task ids (default: all)")
     parser.add_argument("--max-turns", type=int, default=10)
     parser.add_argument("--stream", action="store_true", help="agent_magic: stream replies")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="both loops send this sampling temperature (default: none, the server's own)",
+    )
+    parser.add_argument(
+        "--context-window",
+        type=int,
+        help="agent_magic: AgentMagics.context_window (the server's n_ctx; AG2 has none)",
+    )
     parser.add_argument("--task-timeout", type=float, default=1800.0)
     parser.add_argument("--resume", action="store_true", help="skip tasks already in results")
     parser.add_argument(
@@ -359,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         "server": args.base_url,
         "max_turns": args.max_turns,
         "stream": args.stream,
+        "temperature": args.temperature,
+        "context_window": args.context_window,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _commit(tree),
         "label": args.label or "",
