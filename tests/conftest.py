@@ -16,7 +16,7 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     ip.run_line_magic("load_ext", "agent_magic")
     magics = ip.magics_manager.registry["AgentMagics"]
     fresh_session(magics)
-    ip.config.pop("AgentMagics", None)
+    forget_config(ip, magics)
     magics.max_retries = 0
     magics.recording = str(tmp_path / "agent-recording.jsonl")
     monkeypatch.delenv("AGENT_MAGIC_REPLAY", raising=False)
@@ -25,11 +25,22 @@ def shell(openai_env, tmp_path, monkeypatch) -> Iterator[InteractiveShell]:
     for name in set(ip.user_ns) - before:
         ip.user_ns.pop(name, None)
     fresh_session(magics)
-    # %config also keeps what it set in the shell's config, which the next %config
-    # AgentMagics.x applies again in full: forget it, then every setting to its default.
-    ip.config.pop("AgentMagics", None)
+    forget_config(ip, magics)
     for trait in magics.trait_names(config=True):
         magics.set_trait(trait, magics.trait_defaults(trait))
+
+
+def forget_config(ip: InteractiveShell, magics) -> None:
+    """Forget what earlier ``%config AgentMagics.x = ...`` lines set.
+
+    %config keeps each value in the config of every configurable, and each call first
+    replaces that config with a deep copy of itself (traitlets' ``update_config``), which
+    loads the whole copy again: after one %config, the magics' config is no longer the
+    shell's, so clearing ``ip.config`` alone left an earlier test's ``config_list`` and
+    ``retry_budget`` to come back at the next %config (seen in the full suite).
+    """
+    for configurable in [ip, magics, *ip.configurables]:
+        configurable.config.pop("AgentMagics", None)
 
 
 def fresh_session(magics) -> None:

@@ -584,3 +584,23 @@ def test_undo_puts_back_exactly_what_was_there(code: str) -> None:
     run(ns, code).restore(ns)
     assert ns == namespace(a=[0], b=[1, 2], c=[5])
     assert all(ns[name] is obj for name, obj in originals.items())
+
+
+def test_sizing_a_value_for_undo_calls_no_instance_getattr() -> None:
+    # The walker once asked every object for ``nbytes``: a traitlets Config answers an
+    # unknown name by adding it, so sizing the shell's config for undo changed it (and
+    # made the next %config reload all of it). Only a class's own ``nbytes`` is read.
+    from traitlets.config import Config
+
+    from agent_magic.guard.undo import _estimate_size
+
+    config = Config()
+    config.AgentMagics.seed = 1
+    assert isinstance(_estimate_size(config, 1 << 20, 10_000), int)
+    assert dict(config.AgentMagics) == {"seed": 1}
+
+    class Remote:  # a proxy whose __getattr__ would go over the network
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"looked up {name}")
+
+    assert isinstance(_estimate_size(Remote(), 1 << 20, 10_000), int)

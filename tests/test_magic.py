@@ -351,3 +351,21 @@ def test_a_huge_print_is_not_kept_whole_in_ipythons_output_history(
     assert kept < 12_000  # of the 1,000,000 characters printed
     told = openai_env.requests[1].messages[-1]["content"]
     assert f"{19999:049d}" in told  # the tail
+
+
+def test_what_config_set_in_one_test_does_not_come_back_in_the_next(shell) -> None:
+    # The leak the full suite showed: %config in a later test re-applied an earlier
+    # test's config_list (the fixture's forget_config is what a new test starts with).
+    from tests.conftest import forget_config
+
+    magics = shell.magics_manager.registry["AgentMagics"]
+    shell.run_line_magic("config", 'AgentMagics.config_list = \'[{"model": "stale"}]\'')
+    shell.run_line_magic("config", "AgentMagics.retry_budget = 0.3")
+    forget_config(shell, magics)
+    getattr(magics.config.AgentMagics, "nbytes", None)  # what made the config reload in full
+    for trait in ("config_list", "retry_budget"):
+        magics.set_trait(trait, magics.trait_defaults(trait))
+    shell.run_line_magic("config", "AgentMagics.seed = 3")
+    assert magics.seed == 3
+    assert magics.config_list == magics.trait_defaults("config_list")
+    assert magics.retry_budget == magics.trait_defaults("retry_budget")

@@ -240,7 +240,7 @@ def test_seed_answers_a_repeated_request_from_the_cache(shell, openai_env) -> No
     assert len(openai_env.requests) == 2  # another seed: a miss
     shell.run_cell_magic("agent", "--mode never --new", "the answer?")
     assert len(openai_env.requests) == 3  # no seed: always live
-    magics_of(shell).seed = 43  # the trait (set directly: %config re-applies old config)
+    shell.run_line_magic("config", "AgentMagics.seed = 43")
     shell.run_cell_magic("agent", "--mode never --new", "the answer?")
     assert len(openai_env.requests) == 3  # the trait works as the flag does
     sources = [r["source"] for r in records(shell) if r["event"] == "reply"]
@@ -261,7 +261,7 @@ def test_model_and_parameters_are_part_of_the_cache_key(shell, openai_env) -> No
     openai_env.enqueue("a TERMINATE", "b TERMINATE", "c TERMINATE")
     shell.run_cell_magic("agent", "--mode never --seed 1", "same words")
     shell.run_cell_magic("agent", "--mode never --seed 1 --new --model gpt-4o", "same words")
-    magics_of(shell).temperature = 0.5
+    shell.run_line_magic("config", "AgentMagics.temperature = 0.5")
     try:
         shell.run_cell_magic("agent", "--mode never --seed 1 --new", "same words")
     finally:
@@ -389,7 +389,7 @@ def test_the_key_is_never_written(shell, openai_env, monkeypatch, tmp_path, caps
     with pytest.raises(UsageError, match="authentication failed"):
         shell.run_cell_magic("agent", "--mode never --seed 7", "check the environment")
     config = [{"model": "gpt-4o-mini", "base_url": openai_env.base_url, "api_key": SENTINEL}]
-    magics_of(shell).config_list = json.dumps(config)
+    shell.run_line_magic("config", f"AgentMagics.config_list = {json.dumps(json.dumps(config))}")
     openai_env.enqueue(code("x = 1"), "TERMINATE")
     shell.run_cell_magic("agent", "--mode never --new", "again, with a config list")
     shell.run_line_magic("agent", "log")

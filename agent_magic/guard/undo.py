@@ -308,7 +308,10 @@ def _estimate_size(value: Any, limit_bytes: int, limit_objects: int) -> int | st
             total += sys.getsizeof(obj)
             refs: list[Any] = []
         else:
-            nbytes = None if cls in _CONTAINERS else getattr(obj, "nbytes", None)
+            # Only where the class has it: getattr on the object itself runs its
+            # __getattr__, which may do anything (a traitlets Config adds the key).
+            has = cls not in _CONTAINERS and getattr(cls, "nbytes", None) is not None
+            nbytes = getattr(obj, "nbytes", None) if has else None
             if isinstance(nbytes, int):
                 total += object.__sizeof__(obj) + nbytes
                 refs = []  # the buffer is counted; its parts are not objects
