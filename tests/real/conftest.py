@@ -23,6 +23,8 @@ from types import ModuleType
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from tests.conftest import forget_config
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -102,6 +104,9 @@ def _shell_on(
     magics = ip.magics_manager.registry["AgentMagics"]
     magics.conversation = None
     magics.recorder = None
+    # What an earlier test's %config left (a config_list naming a scripted server that is
+    # gone) must not come back with the %config lines below.
+    forget_config(ip, magics)
     ip.run_line_magic("config", f"AgentMagics.model = {server.model!r}")
     ip.run_line_magic("config", "AgentMagics.max_retries = 0")
     ip.run_line_magic("config", "AgentMagics.temperature = 0.0")
@@ -114,6 +119,7 @@ def _shell_on(
     for name in set(ip.user_ns) - before:
         ip.user_ns.pop(name, None)
     magics.conversation = None
+    forget_config(ip, magics)
     for trait in magics.trait_names(config=True):
         magics.set_trait(trait, magics.trait_defaults(trait))
 
