@@ -92,22 +92,38 @@ def proposed_blocks(text: str, shown: str = "") -> list[CodeBlock]:
     itself back and the model quoted it again until the turns ran out.
     """
     found = []
-    for block, _, _, info in _fenced(text):
+    lines = _lines(text)
+    said = "\n" + "\n".join(line.rstrip() for line in _lines(shown)) + "\n" if shown else ""
+    for block, start, _, info in _fenced(text):
         if block is None or block.language in DATA_TAGS:
             continue
-        if not info.strip() and _quotes(block.code, shown):
-            continue
+        if not info.strip():
+            if _quotes(block.code, said):
+                continue
+            before = start - 1
+            while before >= 0 and not lines[before].strip():
+                before -= 1
+            if before >= 0 and _OUTPUT_INTRO.search(lines[before][-200:]):
+                continue
         found.append(block)
     return found
 
 
-def _quotes(code: str, shown: str) -> bool:
-    """Is an untagged block's text a quote: lines of ``shown``, or one literal value?"""
-    lines = [line.rstrip() for line in code.strip("\n").split("\n")]
-    if shown and lines:
-        said = "\n" + "\n".join(line.rstrip() for line in _lines(shown)) + "\n"
-        if "\n" + "\n".join(lines) + "\n" in said:
-            return True
+# The prose line before an untagged fence that introduces output, not code: "Output:",
+# "**Expected output:**", "When you run this code, it will output:", "The output is:".
+_OUTPUT_INTRO = re.compile(
+    r"^[\s#*_>]*(?:expected |sample |example )?(?:output|result)s?[\s*_]*:?[\s*_]*$"
+    r"|\b(?:will|would|should) (?:output|print|display|produce|show)\b[^`]*:[\s*_]*$"
+    r"|\boutput (?:is|will be|should be|would be)\b[^`]*:[\s*_]*$",
+    re.IGNORECASE,
+)
+
+
+def _quotes(code: str, said: str) -> bool:
+    """Is an untagged block's text a quote: whole lines of ``said`` (what the model was
+    shown, between newlines), or one literal value?"""
+    if said and "\n" + "\n".join(line.rstrip() for line in code.split("\n")) + "\n" in said:
+        return True
     if len(code) > 10_000:  # no literal_eval on a megabyte
         return False
     import ast

@@ -153,3 +153,27 @@ def test_an_untagged_block_repeating_the_last_output_is_a_quote() -> None:
 def test_code_that_prints_the_marker_signs_off(code: str, expected: bool) -> None:
     assert prints_marker([CodeBlock("python", code)], "TERMINATE") is expected
     assert not prints_marker([CodeBlock("sh", code)], "TERMINATE")
+
+
+@pytest.mark.parametrize(
+    "intro",
+    [
+        "**Output:**",
+        "Output",
+        "### Expected output:",
+        "When you run this code, it will output:",
+        "The output is:",
+        "This would print the following:",
+    ],
+)
+def test_an_untagged_block_introduced_as_output_is_a_quote(intro: str) -> None:
+    reply = f"```python\nprint(m)\n```\n\n{intro}\n```\n[2. 3. 4.]\n```"
+    assert proposed_blocks(reply) == [CodeBlock("python", "print(m)")]
+
+
+@pytest.mark.parametrize(
+    "intro",
+    ["Here's the Python code to achieve this:", "Run this:", "The code that prints the result:"],
+)
+def test_an_untagged_block_introduced_as_code_is_code(intro: str) -> None:
+    assert proposed_blocks(f"{intro}\n```\nx = f(2)\n```") == [CodeBlock("python", "x = f(2)")]

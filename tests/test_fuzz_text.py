@@ -22,6 +22,7 @@ from agent_magic.codeblocks import (
     extract_code_blocks,
     inert_markdown,
     normalize_language,
+    proposed_blocks,
     strip_code_blocks,
 )
 from agent_magic.secrets import Redactor
@@ -93,6 +94,7 @@ def test_no_code_is_lost(
 def test_any_reply_is_read_without_crash_and_bounded(text: str) -> None:
     blocks = extract_code_blocks(text)
     assert sum(len(b.code) for b in blocks) <= len(text)
+    assert set(proposed_blocks(text, text)) <= set(blocks)
     assert len(strip_code_blocks(text)) <= len(text)
     shown = inert_markdown(text)
     assert len(shown) <= 4 * len(text)
@@ -264,7 +266,9 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-@pytest.mark.parametrize("function", [extract_code_blocks, strip_code_blocks, inert_markdown])
+@pytest.mark.parametrize(
+    "function", [extract_code_blocks, proposed_blocks, strip_code_blocks, inert_markdown]
+)
 def test_reply_handling_is_linear(shape: str, function: Callable[[str], object]) -> None:
     unit = SHAPES[shape]
     small = unit * (20_000 // len(unit))
