@@ -182,3 +182,23 @@ def test_the_runner_refuses_unknown_tasks() -> None:
         text=True,
     )
     assert done.returncode == 2 and "unknown task ids: nope" in done.stderr
+
+
+def test_the_rule_counts_come_from_a_real_recording(openai_server, tmp_path) -> None:
+    # A quoted output, a repeated step and a nudge, through the worker; counted back
+    # from the recording it wrote.
+    from bench.effectiveness import rules
+
+    step = "```python\nanswer = 5050\nprint(answer)\n```"
+    openai_server.enqueue(
+        "In words: 5050.",  # no code: nudged
+        step + "\nOutput:\n```\n5050\n```",  # one quote not run
+        step,  # the same code again: refused
+        "5050. TERMINATE",
+    )
+    record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
+    assert record["solved"], record
+    seen = rules.count(Path(record["recording"]))
+    assert seen["replies"] == 4 and seen["blocks written"] == 3
+    assert seen["nudges"] == 1 and seen["quotes not run"] == 1
+    assert seen["repeats refused (clean)"] == 1 and seen["repeats refused (failed)"] == 0

@@ -105,6 +105,8 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
         result.update(prompt_tokens=0, completion_tokens=0, estimated=False, error=failure)
         result["wall"] = round(time.monotonic() - start, 2)
     result["solved"] = bool(BY_ID[task_id].check(result["answer"]))
+    if Path(f"{out}.recording.jsonl").exists():
+        result["recording"] = f"{out}.recording.jsonl"  # what rules.py reads; not saved
     result["model"] = args.model
     return result
 
@@ -351,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         help="agent_magic: import agent_magic from this checkout (default: this one)",
     )
     parser.add_argument(
-        "--transcripts", type=Path, help="also write each task's transcript to DIR/<task>.txt"
+        "--transcripts",
+        type=Path,
+        help="also write each task's transcript and recording to DIR/<task>.txt, .recording.jsonl",
     )
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
     args = parser.parse_args(argv)
@@ -407,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.transcripts:
                 args.transcripts.mkdir(parents=True, exist_ok=True)
                 (args.transcripts / f"{task_id}.txt").write_text(record["transcript"])
+        recording = record.pop("recording", "")
+        if args.transcripts and recording and Path(recording).exists():
+            args.transcripts.mkdir(parents=True, exist_ok=True)
+            target = args.transcripts / f"{task_id}.recording.jsonl"
+            target.write_text(Path(recording).read_text())
         _save(name, results, meta, ran)
         write_report()
     totals = _totals([results[i] for i in ids if i in results])
