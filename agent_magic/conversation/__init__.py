@@ -44,6 +44,8 @@ benches build messages with ``_report`` and ``_content``):
 * :mod:`.history`: ``History``, ``cut_off_why``;
 * :mod:`.rules`: the system prompt, modes, tool schemas, ``review_warnings``, the step
   reports, ``edit_diff``;
+* :mod:`.lookback`: ``CellSteps``, what one cell remembers of its steps (repeats, the
+  nudge);
 * :mod:`.loop`: ``Conversation``;
 * :mod:`.drive`: ``drive``, ``adrive``, ``Handler``.
 """

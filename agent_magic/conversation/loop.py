@@ -37,6 +37,7 @@ from .events import (
     TaskStarted,
 )
 from .history import History
+from .lookback import CellSteps
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -96,15 +97,8 @@ class Conversation:
     attended: bool = True
     context_window: int | None = None
     reply_room: int | None = None
-    # This cell's steps so far, for the rules that look back: how many ran, whether the
-    # last one failed, the code that ran (by its blocks: "failed in step 2 (...)", "ran
-    # cleanly in step 3"), whether the model was nudged.
-    _ran: int = field(default=0, init=False, repr=False)
-    _last_failed: bool = field(default=False, init=False, repr=False)
-    _seen: dict[tuple[tuple[str, str], ...], str] = field(
-        default_factory=dict, init=False, repr=False
-    )
-    _nudged: bool = field(default=False, init=False, repr=False)
+    # This cell's steps so far, for the rules that look back (repeats, the nudge).
+    _steps: CellSteps = field(default_factory=CellSteps, init=False, repr=False)
     _turns_left: int = field(default=0, init=False, repr=False)
 
     @property
@@ -161,7 +155,7 @@ class Conversation:
                     cut_off=reply.cut_off,
                     protected=self._guard(blocks),
                     signs_off=signs_off,
-                    repeats=self._seen.get(_key(blocks), "") if not final_reason else "",
+                    repeats=self._steps.repeats(blocks) if not final_reason else "",
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
@@ -195,11 +189,8 @@ class Conversation:
                         return (yield from _end(Finished(reason, _FINISH_TEXT[reason])))
                     continue
                 clean = yield from self._execute(proposal, decision, reply)
-                self._ran += 1
-                self._last_failed = not clean
                 ran = decision.edited if decision.edited is not None else proposal.blocks
-                if clean:
-                    self._seen.setdefault(_key(ran), f"ran cleanly in step {step}")
+                self._steps.finished(ran, step, clean)
                 if proposal.signs_off and clean:
                     return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
                 if proposal.signs_off and turns >= self.max_turns:  # failed at the limit
@@ -362,21 +353,16 @@ class Conversation:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
-        if not by_mode and proposal.reason == "no_code" and self._nudge_due():
-            self._nudged = True
-            return (Decision("feedback", text=_nudge_text(self._ran == 0)), True)
+        steps = self._steps
+        if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
+            steps.nudged = True
+            return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
         if not by_mode and not (runs_code and proposal.protected):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
             raise TypeError(f"expected a Decision for ReviewRequested, got {decision!r}")
         return (decision, False)
-
-    def _nudge_due(self) -> bool:
-        """Ask once more, where nobody reviews, when a reply without code or sign-off
-        would end a task that has run nothing yet, or whose last step failed: small models
-        describe the code, or claim a result, instead of writing it."""
-        return not self._nudged and self._turns_left > 0 and (self._ran == 0 or self._last_failed)
 
     def _execute(
         self, proposal: Proposal, decision: Decision, reply: ChatReply
@@ -406,7 +392,7 @@ class Conversation:
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     failed = not outcome.ok
                     if failed and not outcome.interrupted:
-                        self._seen.setdefault(_key(blocks), _failure(proposal.step, outcome))
+                        self._steps.failed(blocks, proposal.step, outcome)
                     images.extend(outcome.images)
                 last = index == len(blocks) - 1
                 if last and not failed and not proposal.signs_off:
@@ -481,30 +467,6 @@ class Conversation:
 # which trims and asks again. Probing every unknown model's first request cost each cell
 # a handful of GETs, and seconds on a server that hangs.
 _PROBE_ABOVE = 3072
-
-
-def _key(blocks: Iterable[CodeBlock]) -> tuple[tuple[str, str], ...]:
-    """Blocks compared as code: language and text, blank lines and trailing spaces aside."""
-    return tuple(
-        (
-            b.language,
-            "\n".join(line.rstrip() for line in b.code.strip().splitlines() if line.strip()),
-        )
-        for b in blocks
-    )
-
-
-def _failure(step: int, outcome: Any) -> str:
-    """Which step failed, and how: "failed in step 2 (NameError: name 'x' is ...)"."""
-    error = outcome.error
-    if error is not None:
-        message = f"{error.type}: {error.message}" if error.message else error.type
-        how = message.splitlines()[0][:200] if message.strip() else error.type
-    elif outcome.timed_out is not None:
-        how = f"stopped after {outcome.timed_out:g} s"
-    else:
-        how = "it failed"
-    return f"failed in step {step} ({how})"
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:
