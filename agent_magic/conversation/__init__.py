@@ -118,6 +118,7 @@ from .seams import (
     Executor,
     StepError,
     StepOutcome,
+    ThinkingDelta,
     ToolCallRequest,
     Usage,
 )
@@ -152,6 +153,7 @@ __all__ = [
     "ChatClient",
     "ChatError",
     "ChatReply",
+    "ThinkingDelta",
     "CodeRan",
     "ContextWindowExceeded",
     "Conversation",

@@ -98,6 +98,9 @@ class RequestSent:
 class ReplyDelta:
     step: int
     text: str
+    # True for a piece of the model's thinking (shown folded, never code), False for
+    # a piece of its answer.
+    thinking: bool = False
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Of completion_tokens, those the model spent thinking (completion_tokens_details /
+    # output_tokens_details .reasoning_tokens); 0 when the server did not say.
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -57,6 +60,21 @@ class ChatReply:
     # "content_filter", or "incomplete stream" (the stream ended without a finish
     # reason or without [DONE]). Code in such a reply may be half-written.
     cut_off: str | None = None
+    # The model's thinking, never its answer: from reasoning_content / reasoning fields,
+    # inline <think>...</think>, or the Responses API's reasoning summaries. Nothing looks
+    # for code, tool calls or the sign-off in it, and it is never sent back as text.
+    thinking: str = ""
+    # Opaque items an API wants back untouched in later requests (the Responses API's
+    # encrypted reasoning with store=false), in the order the reply gave them.
+    reasoning_items: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """A piece of the model's thinking as it streams: ``ChatClient.stream`` yields these
+    beside ``str`` answer deltas. Shown folded, never parsed for code."""
+
+    text: str
 
 
 class ChatError(Exception):
@@ -77,15 +95,16 @@ class ContextWindowExceeded(ChatError):
 class ChatClient(Protocol):
     """Turns messages into a reply.
 
-    ``stream`` yields ``str`` deltas as the reply arrives and finally one
-    :class:`ChatReply`; clients that cannot stream yield just the reply.
+    ``stream`` yields ``str`` answer deltas and :class:`ThinkingDelta` thinking deltas as
+    the reply arrives, and finally one :class:`ChatReply`; clients that cannot stream
+    yield just the reply.
     """
 
     model: str
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
-    ) -> Iterator[str | ChatReply]: ...
+    ) -> Iterator[str | ThinkingDelta | ChatReply]: ...
 
 
 # --- the execution seam ------------------------------------------------------------
