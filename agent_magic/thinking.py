@@ -1,0 +1,216 @@
+"""A reply's thinking, told apart from its answer: :func:`split_thinking` and
+:class:`ThinkingSplitter`.
+
+Reasoning models behind servers that do not parse their thinking out (llama.cpp with
+``--reasoning-format none``, older Ollama, vLLM without a reasoning parser, LM Studio,
+several hosted providers) put it inline, before the answer::
+
+    <think>Maybe shutil.rmtree('data')? No, don't.</think>
+    ```python
+    print(len(df))
+    ```
+
+Qwen3-style chat templates open the tag in the prompt, so the content starts with the
+thinking and only ``</think>`` ends it; DeepSeek-R1 does the same. Some models write
+``<thinking>`` instead. :func:`split_thinking` takes the whole text apart (the loop's
+word on what is code); :class:`ThinkingSplitter` does it piece by piece while a reply
+streams (for the display only: without an opening tag it cannot know text is thinking
+until ``</think>`` comes, so the finished reply, split whole, is authoritative).
+
+The rules, the same for both:
+
+* an opening tag (``<think>`` or ``<thinking>``, any case) counts at the start of the text
+  or of a line, so a tag inside a line of code (``print("<think>")``) is left alone;
+  a closing tag (``</think>``, ``</thinking>``) counts anywhere;
+* text from an opening tag to the next closing tag is thinking; so is all the text
+  before the first closing tag when no opening tag came before it (the template opened
+  it);
+* an opening tag with no closing tag after it makes the rest thinking, and the reply
+  *unfinished*: it ended while the model was still thinking, so it is treated as cut off;
+* any other closing tag is left in the answer as written, and a text with no tag at all
+  is all answer, unchanged.
+
+No IPython here, and nothing else from the package: pure functions, linear in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# One scan finds every tag; which ones count is decided by the rules above.
+_TAG = re.compile(r"<(/?)think(?:ing)?>", re.IGNORECASE)
+_LONGEST_TAG = len("</thinking>")
+# Why a reply that ended inside its thinking counts as cut off (ChatReply.cut_off).
+UNFINISHED = "unfinished thinking"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A reply's text taken apart: ``thinking`` (its blocks joined by blank lines),
+    ``answer`` (everything else), ``unfinished`` when it ended inside its thinking."""
+
+    thinking: str
+    answer: str
+    unfinished: bool = False
+
+
+def split_thinking(text: str) -> Split:
+    """``text`` taken apart into thinking and answer (see the module's rules)."""
+    if "<" not in text:  # the common case: no tag at all, nothing to scan
+        return Split("", text)
+    thinking: list[str] = []
+    answer: list[str] = []
+    inside = False
+    seen_tag = False
+    at = 0  # where the text not yet placed begins
+    scanned, line_blank = 0, True  # whether only spaces stand before `scanned` on its line
+    for match in _TAG.finditer(text):
+        line_blank = _blank_after(text[scanned : match.start()], line_blank)
+        scanned = match.end()
+        closing = bool(match[1])
+        if inside:
+            if closing:
+                thinking.append(text[at : match.start()])
+                at, inside, line_blank = match.end(), False, True
+            continue  # an opening tag inside the thinking is part of it
+        if closing:
+            if not seen_tag:  # the template opened the tag: all so far was thinking
+                thinking.append(text[at : match.start()])
+                at = match.end()
+            else:  # a later stray closing tag stays in the answer as written
+                line_blank = False
+                continue
+        elif line_blank:
+            answer.append(text[at : match.start()])
+            at, inside = match.end(), True
+        else:
+            continue  # written in a line of text or code: it stays there
+        seen_tag = True
+        line_blank = True  # a tag that counted stands for a line of its own
+    if inside:
+        thinking.append(text[at:])
+    else:
+        answer.append(text[at:])
+    if not seen_tag:
+        return Split("", text)
+    return Split(
+        "\n\n".join(part.strip() for part in thinking if part.strip()),
+        "".join(answer).strip("\n"),
+        inside,
+    )
+
+
+def _blank_after(text: str, blank: bool) -> bool:
+    """Whether only spaces stand on the current line after ``text`` (``blank``: before)."""
+    newline = text.rfind("\n")
+    tail = text[newline + 1 :] if newline >= 0 else text
+    return (newline >= 0 or blank) and not tail.strip(" \t")
+
+
+class ThinkingSplitter:
+    """:func:`split_thinking` for a stream: :meth:`feed` each piece of text as it
+    arrives and get back ``(is_thinking, text)`` pieces to show; :meth:`end` gives
+    what was held back.
+
+    A few characters that could be the start of a tag are held back until the next
+    piece says what they are, so the cost stays linear in the text. Text before a
+    closing tag that had no opening tag was already handed on as answer when the tag
+    arrives: :attr:`reclassified` turns True then, and a display that wants to be exact
+    shows the finished reply (split whole) instead of what it streamed.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._inside = False
+        self._seen_tag = False
+        self._line_blank = True  # only spaces so far on the current line
+        self.reclassified = False
+
+    def feed(self, piece: str) -> list[tuple[bool, str]]:
+        out: list[tuple[bool, str]] = []
+        self._scan(self._held + piece, out)
+        return _merged(out)
+
+    def _scan(self, text: str, out: list[tuple[bool, str]]) -> None:
+        self._held = ""
+        at = 0
+        while True:
+            start = text.find("<", at)
+            if start < 0:
+                self._emit(out, text[at:])
+                return
+            match = _TAG.match(text, start)
+            if match is None:
+                rest = text[start:]
+                if len(rest) < _LONGEST_TAG and _could_be_tag(rest):
+                    self._emit(out, text[at:start])
+                    self._held = rest  # maybe a tag, cut in two: wait for the rest
+                    return
+                self._emit(out, text[at : start + 1])
+                at = start + 1
+                continue
+            self._emit(out, text[at:start])
+            closing = bool(match[1])
+            if self._inside:
+                if closing:
+                    self._inside = False
+                    self._line_blank = True
+                else:
+                    self._emit(out, match[0])
+            elif closing:
+                if not self._seen_tag:
+                    self.reclassified = True
+                    self._line_blank = True
+                else:
+                    self._emit(out, match[0])
+            elif self._line_blank:
+                self._inside = True
+            else:
+                self._emit(out, match[0])
+                at = match.end()
+                continue
+            self._seen_tag = True
+            at = match.end()
+
+    def end(self) -> list[tuple[bool, str]]:
+        out: list[tuple[bool, str]] = []
+        held, self._held = self._held, ""
+        self._emit(out, held)
+        return out
+
+    @property
+    def inside(self) -> bool:
+        """The stream is in the model's thinking now (after an opening tag)."""
+        return self._inside
+
+    def _emit(self, out: list[tuple[bool, str]], text: str) -> None:
+        if not text:
+            return
+        self._line_blank = _blank_after(text, self._line_blank)
+        out.append((self._inside, text))
+
+
+def _merged(pieces: list[tuple[bool, str]]) -> list[tuple[bool, str]]:
+    """Neighbouring pieces of the same kind joined into one."""
+    merged: list[tuple[bool, str]] = []
+    run: list[str] = []
+    for index, (kind, text) in enumerate(pieces):
+        run.append(text)
+        if index + 1 == len(pieces) or pieces[index + 1][0] != kind:
+            merged.append((kind, "".join(run)))
+            run = []
+    return merged
+
+
+def _could_be_tag(rest: str) -> bool:
+    """``rest`` (shorter than the longest tag) is the beginning of one."""
+    lowered = rest.lower()
+    return any(
+        tag.startswith(lowered) for tag in ("<think>", "<thinking>", "</think>", "</thinking>")
+    )
+
+
+def joined(*parts: str) -> str:
+    """Pieces of thinking from several sources, joined by a blank line."""
+    return "\n\n".join(part.strip() for part in parts if part and part.strip())
