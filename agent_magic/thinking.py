@@ -30,13 +30,18 @@ The rules, the same for both:
 * any other closing tag is left in the answer as written, and a text with no tag at all
   is all answer, unchanged.
 
-No IPython here, and nothing else from the package: pure functions, linear in the text.
+No IPython here, and nothing else from the package (a :class:`ChatReply` is only a
+type to :func:`without_thinking`): pure functions, linear in the text.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .conversation.seams import ChatReply
 
 # One scan finds every tag; which ones count is decided by the rules above.
 _TAG = re.compile(r"<(/?)think(?:ing)?>", re.IGNORECASE)
@@ -214,3 +219,21 @@ def _could_be_tag(rest: str) -> bool:
 def joined(*parts: str) -> str:
     """Pieces of thinking from several sources, joined by a blank line."""
     return "\n\n".join(part.strip() for part in parts if part and part.strip())
+
+
+def without_thinking(reply: ChatReply) -> ChatReply:
+    """``reply`` with any inline thinking moved out of its content into ``thinking``.
+
+    A reply that ended inside its thinking is marked cut off (:data:`UNFINISHED`) unless
+    it already was, so no code in it runs unasked. A reply with no tag is returned as it
+    is; one already split (by the wire) splits to itself.
+    """
+    split = split_thinking(reply.content)
+    if not split.thinking and not split.unfinished and split.answer == reply.content:
+        return reply
+    return replace(
+        reply,
+        content=split.answer,
+        thinking=joined(reply.thinking, split.thinking),
+        cut_off=reply.cut_off or (UNFINISHED if split.unfinished else None),
+    )

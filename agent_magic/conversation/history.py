@@ -100,6 +100,7 @@ CUT_OFF_WHY = {
     "length": "it reached the token limit",
     "content_filter": "the server's content filter stopped it",
     "incomplete stream": "the stream ended before the reply was complete",
+    "unfinished thinking": "it ended inside its thinking (<think> without </think>)",
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
 from ..guard import DEFAULT_PROTECTED, describe, protected_touches
 from ..text import fence
+from ..thinking import ThinkingSplitter, without_thinking
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
     CodeRan,
@@ -65,6 +66,7 @@ from .seams import (
     ChatReply,
     ContextWindowExceeded,
     Executor,
+    ThinkingDelta,
 )
 
 
@@ -299,15 +301,23 @@ class Conversation:
         messages, note = self._fitted(window, tools)
         yield RequestSent(step, tuple(messages), note, window)
         reply: ChatReply | None = None
+        # Thinking is never code: inline <think> is split off here, whatever the client
+        # (the wire splits it too; a scripted client, the cache or a replay may not).
+        inline = ThinkingSplitter()
         for item in self.chat.stream(list(messages), tools=tools):
-            if isinstance(item, str):
-                if item:
-                    yield ReplyDelta(step, item)
+            if isinstance(item, ThinkingDelta):
+                if item.text:
+                    yield ReplyDelta(step, item.text, thinking=True)
+            elif isinstance(item, str):
+                for thinking, text in inline.feed(item):
+                    yield ReplyDelta(step, text, thinking=thinking)
             else:
                 reply = item
+        for thinking, text in inline.end():
+            yield ReplyDelta(step, text, thinking=thinking)
         if reply is None:
             raise ChatError("the model returned no reply")
-        return reply
+        return without_thinking(reply)
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:

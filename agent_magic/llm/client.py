@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ..conversation import ChatError, ChatReply, ContextWindowExceeded
+from ..conversation import ChatError, ChatReply, ContextWindowExceeded, ThinkingDelta
 from .config import (
     ConfigError,
     Endpoint,
@@ -103,7 +103,7 @@ class OpenAIChat:
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
-    ) -> Iterator[str | ChatReply]:
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
         failures: list[str] = []
         for index, endpoint in enumerate(self.endpoints):
             try:
@@ -255,9 +255,7 @@ class OpenAIChat:
                         model = chunk["model"]
                     if chunk.get("usage"):
                         state.usage = _usage(chunk["usage"])
-                    delta = state.take(chunk)
-                    if delta:
-                        yield delta
+                    yield from state.take(chunk)
             except Exception as error:
                 # A connection that breaks (or stalls past the timeout) after the reply
                 # began: what arrived is the reply, marked as cut off, so it is never
@@ -269,6 +267,7 @@ class OpenAIChat:
                 if not state.done:
                     raise _EmptyStream
                 raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+            yield from state.rest()
             yield state.reply(model, endpoint.label)
             if state.broken:
                 return

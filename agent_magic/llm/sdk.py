@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..conversation import ChatError, ChatReply
+from ..conversation import ChatError, ChatReply, ThinkingDelta
 from .config import resolve_endpoints
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
@@ -155,9 +155,13 @@ _WORKERS = _Workers()
 _DONE = object()
 
 
+def _delta_text(item: str | ThinkingDelta) -> str:
+    return item if isinstance(item, str) else item.text
+
+
 def _in_thread(
     produce: Any, tick: float, first_within: float | None = None, where: str = ""
-) -> Iterator[str | ChatReply]:
+) -> Iterator[str | ThinkingDelta | ChatReply]:
     """Run a blocking generator in a worker thread and hand its items over a queue.
 
     The main thread waits in short ticks, so a KeyboardInterrupt from the
@@ -165,7 +169,8 @@ def _in_thread(
     silent. The worker is a daemon and is abandoned on interrupt; its request
     ends at the client's timeout. With ``first_within``, a ChatError naming ``where``
     is raised when no item came in that many seconds (the SDK retrying all the while);
-    once the answer has begun, only the client's timeout between reads applies.
+    once the reply has begun (its thinking counts), only the client's timeout between
+    reads applies: a model still sending is never cut off, a silent one is.
     """
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     cancelled = threading.Event()
@@ -202,20 +207,21 @@ def _in_thread(
                 return
             if isinstance(item, BaseException):
                 raise item
-            if isinstance(item, str):
-                # Deltas that arrived together are handed on as one: fewer events and
-                # redraws when the model (or a network buffer) sends a burst.
-                parts = [item]
+            if isinstance(item, (str, ThinkingDelta)):
+                # Deltas of one kind that arrived together are handed on as one: fewer
+                # events and redraws when the model (or a network buffer) sends a burst.
+                kind = type(item)
+                parts = [_delta_text(item)]
                 while pending is None:
                     try:
                         more = items.get_nowait()
                     except queue.Empty:
                         break
-                    if isinstance(more, str):
-                        parts.append(more)
+                    if type(more) is kind:
+                        parts.append(_delta_text(more))
                     else:
                         pending = more
-                item = "".join(parts)
+                item = "".join(parts) if kind is str else ThinkingDelta("".join(parts))
             yield item
     finally:
         cancelled.set()

@@ -1,7 +1,9 @@
 """What comes over the wire and what it means: server-sent events, replies, usage,
-cut-off replies (:data:`CUT_INCOMPLETE`), and the request body sent (surrogates
-escaped). Not here: which errors are which and the line each gets (:mod:`.errors`;
-its names are re-exported here, where they were), the SDK's clients (:mod:`.sdk`).
+thinking (the :data:`REASONING_FIELDS`, and inline ``<think>`` split off by
+:mod:`agent_magic.thinking`), cut-off replies (:data:`CUT_INCOMPLETE`), and the request
+body sent (surrogates escaped). Not here: which errors are which and the line each gets
+(:mod:`.errors`; its names are re-exported here, where they were), the SDK's clients
+(:mod:`.sdk`).
 
 Every scan here is linear in its input: SSE lines are split once.
 """
@@ -14,7 +16,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..conversation import ChatError, ChatReply, ToolCallRequest, Usage
+from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
+from ..thinking import ThinkingSplitter, without_thinking
 from .config import Endpoint
 
 # The ``x as x`` imports re-export names that lived here (tests and .windows read them).
@@ -46,11 +49,29 @@ CUT_INCOMPLETE = "incomplete stream"
 _CUT_REASONS = ("length", "content_filter")
 
 
+# Where servers put a reply's thinking beside its content, in the order looked at: DeepSeek's
+# API, llama.cpp's server (--reasoning-format deepseek, its default), LM Studio and vLLM
+# before 0.10 send reasoning_content; Ollama's OpenAI-compatible endpoint, OpenRouter and
+# newer vLLM send reasoning (vLLM may send both, the same text: only the first is taken).
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def _reasoning(message: Mapping[str, Any]) -> str:
+    for name in REASONING_FIELDS:
+        text = message.get(name)
+        if isinstance(text, str) and text:
+            return text
+    return ""
+
+
 class _StreamState:
-    """What a stream has said so far: the text, the tool calls, how (and if) it ended."""
+    """What a stream has said so far: the text, the thinking, the tool calls, how (and if)
+    it ended."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.thinking: list[str] = []  # from the reasoning fields
+        self.inline = ThinkingSplitter()  # <think> in the content, told apart as it comes
         self.calls: dict[int, dict[str, str]] = {}
         self.usage: Usage | None = None
         self.finish: str | None = None
@@ -59,14 +80,15 @@ class _StreamState:
 
     @property
     def begun(self) -> bool:
-        return bool(self.parts or self.calls)
+        return bool(self.parts or self.calls or self.thinking)
 
-    def take(self, chunk: Mapping[str, Any]) -> str:
-        """Fold one chunk in; returns its text delta ("" when it has none).
+    def take(self, chunk: Mapping[str, Any]) -> list[str | ThinkingDelta]:
+        """Fold one chunk in; returns its deltas to show: answer text as ``str``, thinking
+        (a reasoning field's, or inline ``<think>``) as :class:`ThinkingDelta`.
 
         Parts of the wrong type (a proxy's, a server's bug) are skipped, not raised.
         """
-        text = ""
+        out: list[str | ThinkingDelta] = []
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict):
@@ -76,10 +98,14 @@ class _StreamState:
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 continue
+            thought = _reasoning(delta)
+            if thought:
+                self.thinking.append(thought)
+                out.append(ThinkingDelta(thought))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self.parts.append(content)
-                text += content
+                out.extend(_shown(self.inline.feed(content)))
             calls = delta.get("tool_calls")
             for call in calls if isinstance(calls, list) else ():
                 if not isinstance(call, dict):
@@ -94,7 +120,11 @@ class _StreamState:
                 if isinstance(function, dict):
                     slot["name"] += _text(function.get("name"))
                     slot["arguments"] += _text(function.get("arguments"))
-        return text
+        return out
+
+    def rest(self) -> list[str | ThinkingDelta]:
+        """What the inline splitter held back (a tag's first characters), at the end."""
+        return _shown(self.inline.end())
 
     def reply(self, model: str, label: str) -> ChatReply:
         tool_calls = tuple(
@@ -107,9 +137,21 @@ class _StreamState:
             cut_off = CUT_INCOMPLETE
         else:
             cut_off = None
-        return ChatReply(
-            "".join(self.parts), tool_calls, self.usage, model, label, self.finish, cut_off=cut_off
+        reply = ChatReply(
+            "".join(self.parts),
+            tool_calls,
+            self.usage,
+            model,
+            label,
+            self.finish,
+            cut_off=cut_off,
+            thinking="".join(self.thinking),
         )
+        return without_thinking(reply)
+
+
+def _shown(pieces: list[tuple[bool, str]]) -> list[str | ThinkingDelta]:
+    return [ThinkingDelta(text) if thinking else text for thinking, text in pieces if text]
 
 
 def _text(value: Any) -> str:
@@ -161,7 +203,7 @@ def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
     finish = choice.get("finish_reason")
     finish = finish if isinstance(finish, str) else None
     model = completion.get("model")
-    return ChatReply(
+    reply = ChatReply(
         _text(message.get("content")),
         calls,
         _usage(completion.get("usage")),
@@ -169,17 +211,29 @@ def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
         endpoint.label,
         finish,
         cut_off=finish if finish in _CUT_REASONS else None,
+        thinking=_reasoning(message),
     )
+    return without_thinking(reply)
 
 
 def _usage(usage: Any) -> Usage | None:
-    """The reply's usage, or None when the server sent no counts (never a zero Usage)."""
+    """The reply's usage, or None when the server sent no counts (never a zero Usage).
+
+    ``reasoning_tokens`` comes from ``completion_tokens_details`` (OpenAI, DeepSeek,
+    vLLM, OpenRouter); 0 when the server does not say.
+    """
     if not isinstance(usage, Mapping):
         return None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt, int) and not isinstance(completion, int):
         return None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion or 0)
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+        reasoning if isinstance(reasoning, int) and not isinstance(reasoning, bool) else 0,
+    )
 
 
 def _sse_events(

@@ -33,7 +33,9 @@ class ScriptedChat:
 
     * ``str``: a reply streamed in ``chunks`` deltas, then the whole
       :class:`~agent_magic.conversation.ChatReply`;
-    * a ``ChatReply`` (tool calls, usage, a finish reason): yielded as it is;
+    * a ``ChatReply`` (tool calls, usage, a finish reason, ``thinking``): its thinking
+      first as one :class:`~agent_magic.conversation.ThinkingDelta`, then the reply as it
+      is (a ``str`` may also hold inline ``<think>...</think>``, as local servers send);
     * an exception (e.g. ``ChatError("model down")``, ``KeyboardInterrupt()``): raised.
 
     A request with nothing queued raises ``ChatError`` naming the request. ``calls``
@@ -74,7 +76,7 @@ class ScriptedChat:
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterable[Any]:
-        from ..conversation import ChatError, ChatReply
+        from ..conversation import ChatError, ChatReply, ThinkingDelta
 
         self.calls.append(ScriptedCall([dict(m) for m in messages], tools))
         if not self._queue:
@@ -87,4 +89,6 @@ class ScriptedChat:
             for start in range(0, len(reply), size):
                 yield reply[start : start + size]
             reply = ChatReply(reply, model=self.model)
+        elif isinstance(reply, ChatReply) and reply.thinking:
+            yield ThinkingDelta(reply.thinking)
         yield reply

@@ -51,6 +51,18 @@ class Reply:
     content deltas (default: word-sized pieces of ``content``), e.g. one 1 MB delta.
     ``stall_after=N`` with ``stall=S`` goes silent for S seconds after N content chunks
     (a stream that stalls mid-reply), then carries on.
+
+    A reasoning model's thinking: ``thinking`` is its text and ``thinking_field`` where it
+    goes, as each server family sends it: ``"reasoning_content"`` (DeepSeek, llama.cpp's
+    server, LM Studio, older vLLM), ``"reasoning"`` (Ollama's OpenAI endpoint,
+    OpenRouter, newer vLLM), both in the streamed deltas (word-sized pieces before the
+    content, ``chunk_delay`` between each) and in the JSON message; ``"think"`` puts it
+    inline, ``<think>...</think>`` before the content (llama.cpp with
+    ``--reasoning-format none``, older Ollama, vLLM without a reasoning parser);
+    ``"think-unopened"`` the same without the opening tag (Qwen3-style templates open it
+    in the prompt). ``reasoning_tokens`` goes in ``completion_tokens_details`` (default:
+    the thinking's rough count, which the completion tokens include). With thinking, the
+    stream's chunk counts above (``cut_after``, ``stall_after``) count its chunks too.
     """
 
     content: str | None = ""
@@ -69,8 +81,16 @@ class Reply:
     pieces: Sequence[str] | None = None
     stall_after: int | None = None
     stall: float = 0.0
+    thinking: str = ""
+    thinking_field: str = "reasoning_content"
+    reasoning_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        if self.thinking_field not in THINKING_FIELDS:
+            raise ValueError(
+                f"Reply.thinking_field is one of {', '.join(THINKING_FIELDS)}, "
+                f"not {self.thinking_field!r}"
+            )
         if self.pieces is not None:
             object.__setattr__(self, "pieces", tuple(self.pieces))
         calls = tuple(self.tool_calls)
@@ -80,6 +100,9 @@ class Reply:
         # A tuple keeps the frozen reply from sharing a list the test may go on mutating.
         object.__setattr__(self, "tool_calls", calls)
 
+
+# Where Reply.thinking goes: a field of its own, or inline in the content.
+THINKING_FIELDS = ("reasoning_content", "reasoning", "think", "think-unopened")
 
 # status -> (type, code, message) as api.openai.com sends them.
 _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {

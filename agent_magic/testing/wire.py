@@ -88,18 +88,39 @@ def _prompt_text(messages: Iterable[Any]) -> str:
     return "".join(parts)
 
 
-def _usage(reply: Reply, request: RecordedRequest) -> dict[str, int]:
+def _usage(reply: Reply, request: RecordedRequest) -> dict[str, Any]:
+    reasoning = reply.reasoning_tokens
+    if reasoning is None and reply.thinking:
+        reasoning = _rough_tokens(reply.thinking)
     if reply.usage is not None:
         prompt, completion = reply.usage
     else:
         prompt = _rough_tokens(_prompt_text(request.messages))
         answer = (reply.content or "") + "".join(c.arguments_json for c in reply.tool_calls)
-        completion = _rough_tokens(answer)
-    return {
+        completion = _rough_tokens(answer) + (reasoning or 0)
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if reasoning is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return usage
+
+
+def _content(reply: Reply) -> str | None:
+    """The content as sent: with the thinking inline before it, when it goes there."""
+    if not reply.thinking or reply.thinking_field not in ("think", "think-unopened"):
+        return reply.content
+    opening = "<think>\n" if reply.thinking_field == "think" else ""
+    return f"{opening}{reply.thinking}\n</think>\n\n{reply.content or ''}"
+
+
+def _thinking_field(reply: Reply) -> str | None:
+    """The delta's or message's field the thinking goes in, or None (none, or inline)."""
+    if not reply.thinking or reply.thinking_field in ("think", "think-unopened"):
+        return None
+    return reply.thinking_field
 
 
 def _finish_reason(reply: Reply) -> str:
@@ -130,12 +151,16 @@ class _Answer:
 
     def completion(self) -> dict[str, Any]:
         reply = self.reply
+        content = _content(reply)
         message: dict[str, Any] = {
             "role": "assistant",
             # OpenAI sends null content beside tool calls when there is no text.
-            "content": (reply.content or None) if reply.tool_calls else reply.content,
+            "content": (content or None) if reply.tool_calls else content,
             "refusal": None,
         }
+        field = _thinking_field(reply)
+        if field:
+            message[field] = reply.thinking
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -189,8 +214,19 @@ class _Answer:
             usage = [self.chunk(None)] if self.request.include_usage and reply.send_usage else []
             return self.chunk(None), [], usage
         first = self.chunk({"role": "assistant", "content": "", "refusal": None})
-        pieces = reply.pieces if reply.pieces is not None else _content_pieces(reply.content or "")
-        body = [self.chunk({"content": piece}) for piece in pieces]
+        field = _thinking_field(reply)
+        body = (
+            [
+                self.chunk({"content": None, field: piece})
+                for piece in _content_pieces(reply.thinking)
+            ]
+            if field
+            else []
+        )
+        pieces = (
+            reply.pieces if reply.pieces is not None else _content_pieces(_content(reply) or "")
+        )
+        body.extend(self.chunk({"content": piece}) for piece in pieces)
         for index, (call, call_id) in enumerate(
             zip(reply.tool_calls, self.tool_call_ids, strict=True)
         ):

@@ -12,6 +12,7 @@ Not here: the file (:mod:`.store`), answering from it (:mod:`.replay`).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from ..conversation import (
     Event,
     Finished,
     Handler,
+    ReplyDelta,
     ReplyReceived,
     RequestSent,
     ReviewRequested,
@@ -66,6 +68,9 @@ class Recorder:
         self.settings: dict[str, Any] = {}
         self._sent: list[Any] = []
         self._keys: dict[int, tuple[str, str]] = {}
+        # When the model began and stopped thinking in the step being asked (monotonic).
+        self._thought: list[float] = []
+        self._answering = False
 
     def begin(
         self,
@@ -162,6 +167,7 @@ class Recorder:
             rkey = self.keyer.replay_key(messages, self.tools)
             key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
             self._keys[event.step] = (rkey, key)
+            self._thought, self._answering = [], False
             return {
                 "event": "request",
                 "step": event.step,
@@ -176,9 +182,12 @@ class Recorder:
                 "window": event.window,
                 "note": event.note,
             }
+        if isinstance(event, ReplyDelta):
+            self._time_thinking(event.thinking)
+            return None
         if isinstance(event, ReplyReceived):
             rkey, key = self.keys(event.step)
-            return {  # type: ignore[return-value, misc]
+            record = {
                 "event": "reply",
                 "step": event.step,
                 "rkey": rkey,
@@ -187,6 +196,9 @@ class Recorder:
                 **reply_record(event.reply),
                 "final": event.final,
             }
+            if event.reply.thinking and self._thought:
+                record["thinking_seconds"] = round(self._thought[1] - self._thought[0], 1)
+            return record  # type: ignore[return-value]
         if isinstance(event, Decided):
             decision, proposal = event.decision, event.proposal
             return {
@@ -230,6 +242,16 @@ class Recorder:
                 "message": event.message,
             }
         return None
+
+    def _time_thinking(self, thinking: bool) -> None:
+        """From the first piece of thinking to the first piece of answer after it (or to
+        the last piece of thinking, when no answer follows)."""
+        moment = time.monotonic()
+        if thinking and not self._thought:
+            self._thought = [moment, moment]
+        elif self._thought and not self._answering:
+            self._thought[1] = moment
+            self._answering = not thinking
 
 
 def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:

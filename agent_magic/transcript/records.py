@@ -13,7 +13,9 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   message, frames, text), ``timed_out`` and ``exited``; the digest holds no traceback.
   Added since, optional (absent in older files): a reply's ``cut_off``; a request's
   ``window`` and ``note`` (its messages are what was sent, fitted to that window); a
-  decision's ``protected`` and ``cut_off`` (what the review said).
+  decision's ``protected`` and ``cut_off`` (what the review said); a reply's
+  ``thinking`` (the model's thinking, kept apart from its ``content``),
+  ``thinking_seconds``, ``reasoning_items`` and its usage's ``reasoning_tokens``.
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -45,9 +47,10 @@ class ToolCallRecord(TypedDict):
     arguments: str
 
 
-class UsageRecord(TypedDict):
+class UsageRecord(TypedDict, total=False):
     prompt_tokens: int
     completion_tokens: int
+    reasoning_tokens: int  # of the completion tokens, those spent thinking (when known)
 
 
 class ErrorRecord(TypedDict):
@@ -104,6 +107,9 @@ class ReplyRecord(TypedDict, total=False):
     source: str
     final: bool
     cut_off: str | None  # why the reply is not whole ("length", ...), or None
+    thinking: str  # the model's thinking, never code (absent when it had none)
+    thinking_seconds: float  # how long the model thought, as the cell saw it
+    reasoning_items: list[dict[str, Any]]  # opaque items the API wants back (Responses)
 
 
 class DecisionRecord(TypedDict, total=False):
@@ -202,24 +208,34 @@ def now() -> str:
 
 
 def reply_record(reply: ChatReply) -> dict[str, Any]:
-    """The reply fields of a :class:`ReplyRecord`."""
-    return {
+    """The reply fields of a :class:`ReplyRecord` (the optional ones only when set)."""
+    record: dict[str, Any] = {
         "content": reply.content,
         "tool_calls": [
             {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
         ],
-        "usage": None
-        if reply.usage is None
-        else {
-            "prompt_tokens": reply.usage.prompt_tokens,
-            "completion_tokens": reply.usage.completion_tokens,
-        },
+        "usage": None if reply.usage is None else usage_record(reply.usage),
         "model": reply.model,
         "endpoint": reply.endpoint,
         "finish_reason": reply.finish_reason,
         "source": reply.source,
         "cut_off": reply.cut_off,
     }
+    if reply.thinking:
+        record["thinking"] = reply.thinking
+    if reply.reasoning_items:
+        record["reasoning_items"] = [dict(item) for item in reply.reasoning_items]
+    return record
+
+
+def usage_record(usage: Usage) -> UsageRecord:
+    record: UsageRecord = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+    }
+    if usage.reasoning_tokens:
+        record["reasoning_tokens"] = usage.reasoning_tokens
+    return record
 
 
 def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
@@ -235,12 +251,20 @@ def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
         ),
         usage=None
         if not usage
-        else Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+        else Usage(
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            int(usage.get("reasoning_tokens", 0)),
+        ),
         model=str(record.get("model") or ""),
         endpoint=str(record.get("endpoint") or ""),
         finish_reason=record.get("finish_reason"),
         source=source,
         cut_off=record.get("cut_off") if isinstance(record.get("cut_off"), str) else None,
+        thinking=record.get("thinking") if isinstance(record.get("thinking"), str) else "",
+        reasoning_items=tuple(
+            item for item in record.get("reasoning_items") or () if isinstance(item, dict)
+        ),
     )
 
 

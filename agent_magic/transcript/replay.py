@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..conversation import ChatClient, ChatError, ChatReply, Decided, Decision
+from ..conversation import ChatClient, ChatError, ChatReply, Decided, Decision, ThinkingDelta
 from .keys import Keyer
 from .records import decision_from_record, reply_from_record
 from .store import Recorded, Store
@@ -48,16 +48,23 @@ class CachedChat:
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
-    ) -> Iterator[str | ChatReply]:
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
         rkey = self.keyer.replay_key(messages, tools)
         hit = self.store.cached.get(self.keyer.cache_key(rkey, self.model, self.params, self.seed))
         if hit is None:
             yield from self.inner.stream(messages, tools=tools)
             return
         reply = reply_from_record(hit, "cache")
-        if reply.content:
-            yield reply.content
+        yield from _deltas(reply)
         yield reply
+
+
+def _deltas(reply: ChatReply) -> Iterator[str | ThinkingDelta]:
+    """A recorded reply streamed again: its thinking (as it was recorded), then its text."""
+    if reply.thinking:
+        yield ThinkingDelta(reply.thinking)
+    if reply.content:
+        yield reply.content
 
 
 def _context_window(chat: Any, ask_server: bool) -> int | None:
@@ -85,7 +92,7 @@ class Replay:
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
-    ) -> Iterator[str | ChatReply]:
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
         # The step a request asks for: one reply (one assistant message) per step before it.
         step = 1 + sum(1 for m in messages if m.get("role") == "assistant")
         entry = self.store.replies.get(self.keyer.replay_key(messages, tools))
@@ -99,8 +106,7 @@ class Replay:
                 "made (it was interrupted there); re-run without replay to record the rest"
             )
         reply = reply_from_record(entry.reply, "replay")
-        if reply.content:
-            yield reply.content
+        yield from _deltas(reply)
         yield reply
 
     def _cannot_follow(
