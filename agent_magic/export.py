@@ -19,6 +19,7 @@ from typing import Any
 
 from .codeblocks import SHELL, inert_markdown, strip_code_blocks
 from .text import fence
+from .transcript.log import thought_for
 from .transcript.records import error_from_record
 
 # --- the notebook ------------------------------------------------------------------------
@@ -171,6 +172,8 @@ def _reply_cells(
     label = (decision or {}).get("label") or ""
     action = (decision or {}).get("action")
     text = inert_markdown(prose(str(reply.get("content") or "")))
+    if reply.get("thinking"):  # the thinking itself stays in the recording: one line here
+        text = f"*({thought_for(reply.get('thinking_seconds'))})*\n\n{text}"
     proposed = (decision or {}).get("proposed") or []
     if action in ("skip", "stop", "feedback") and proposed:
         text += f"\n\n*Not run ({label}):*\n\n{_fenced(proposed)}"

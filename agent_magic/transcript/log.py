@@ -93,10 +93,15 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
             shown = content
             for call in calls:
                 shown += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
+            thinking = record.get("thinking")
+            thought = thinking if isinstance(thinking, str) and thinking else ""
+            if thought:
+                plain.append(f"--- assistant's thinking ({_thought_for(record)})\n{thought}")
             plain.append(f"--- assistant\n{shown}")
             blocks = [_tool_call(call) for call in calls]
+            heading = f"**assistant** · step {record.get('step')}"
             markdown.append(
-                "\n\n".join([f"**assistant** · step {record.get('step')}", inert_markdown(content)])
+                "\n\n".join([heading, *_folded_thinking(thought, record), inert_markdown(content)])
                 + "".join(f"\n\n{block}" for block in blocks)
             )
         elif kind == "decision" and not record.get("automatic"):
@@ -116,6 +121,26 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     if not plain:
         return ("(no conversation yet)", "*(no conversation yet)*")
     return ("\n".join(plain), "\n\n---\n\n".join(markdown))
+
+
+def thought_for(seconds: Any) -> str:
+    """ "thought for 41 s" (or just "thought" when the time is not known)."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+        return f"thought for {seconds:.0f} s"
+    return "thought"
+
+
+def _thought_for(record: Mapping[str, Any]) -> str:
+    return thought_for(record.get("thinking_seconds"))
+
+
+def _folded_thinking(thought: str, record: Mapping[str, Any]) -> list[str]:
+    """The model's thinking, folded under a summary line (HTML ``details``, which
+    notebooks render as a disclosure), its text fenced: it is never the answer."""
+    if not thought:
+        return []
+    summary = f"{_thought_for(record)} (thinking, never run)"
+    return [f"<details><summary>{summary}</summary>\n\n{fence(strip_ansi(thought))}\n\n</details>"]
 
 
 def _sent(role: str, text: str, task: str, feedback: set[str]) -> str:
