@@ -267,10 +267,11 @@ def test_streamed_reply_is_shown_while_it_arrives(
     assert magics.conversation.messages[-1]["content"].endswith("seven TERMINATE")  # kept
 
 
-def test_streamed_code_is_left_to_the_review(
+def test_code_streams_into_the_cell_as_it_is_written(
     shell, notebook: Outputs, openai_env: FakeOpenAIServer, monkeypatch
 ) -> None:
-    """While it streams, the reply shows its prose only, as it will once it has arrived."""
+    """While it streams, the reply shows its code as written (plain, a fence left open
+    closed for the draw); once it has arrived, its prose (the code is in the record)."""
     drawn: list[str] = []
     update = Outputs.update
 
@@ -284,8 +285,9 @@ def test_streamed_code_is_left_to_the_review(
     openai_env.enqueue(Reply(reply, chunk_delay=0.005), "Done. TERMINATE")
     run_cell(shell, "--mode never", "Set it.")
     streaming = [text for text in drawn if "First I set it." in text and "step 1" in text]
-    assert any("*(code…)*" in text for text in streaming), streaming
-    assert not any("streamed_x" in text for text in streaming)
+    assert any(text.endswith("```\nstreamed_x = 1\n```") for text in streaming), streaming
+    assert not any("*(code…)*" in text or "```python" in text for text in streaming)
+    assert "streamed_x" not in streaming[-1]  # the finished reply: its prose
     assert shell.user_ns["streamed_x"] == 1
 
 

@@ -31,6 +31,7 @@ from ..conversation import (
 )
 from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
+from .working import TerminalStatus
 
 # Ends the cell itself says, as its one-line error (Session.conclude): not printed here too.
 SAID_BY_THE_CELL = ("error", "interrupted")
@@ -68,6 +69,7 @@ class TerminalUI:
         self._streamed = False
         self._filter = MarkerFilter(marker)
         self._said_stop = False  # the end of input already said why it stops
+        self.status: TerminalStatus | None = None  # the working line of a request
 
     @property
     def out(self) -> TextIO:
@@ -80,7 +82,15 @@ class TerminalUI:
         elif isinstance(event, RequestSent):
             if event.note:  # the conversation was trimmed to fit the context window
                 write(f"[{event.note}]\n")
+            self._stop_status()
+            self.status = TerminalStatus(self.out)
+            self.status.start()
+        elif isinstance(event, ReplyDelta) and event.thinking:
+            if self.status is not None:  # counted on the working line, never printed
+                self.status.thinking(event.text)
         elif isinstance(event, ReplyDelta):
+            if self.status is not None:
+                self.status.writing()
             if not self._streamed:
                 write(f"\n[assistant, step {event.step}]\n")
                 self._streamed = True
@@ -88,6 +98,9 @@ class TerminalUI:
             write(self._filter.feed(event.text))
             self.out.flush()
         elif isinstance(event, ReplyReceived):
+            thought = self._stop_status(event.reply.thinking, event.reply.source)
+            if thought:
+                write(f"[step {event.step}: {thought}; the thinking is in %agent log]\n")
             if self._streamed:
                 write(self._filter.end() + "\n")
             else:
@@ -115,9 +128,18 @@ class TerminalUI:
                 write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
-        elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:
-            write(f"[{event.reason}] {event.message}\n")
+        elif isinstance(event, Finished):
+            self._stop_status()
+            if event.reason not in SAID_BY_THE_CELL:
+                write(f"[{event.reason}] {event.message}\n")
         return None
+
+    def _stop_status(self, thinking: str | None = None, source: str = "") -> str:
+        """Stop the working line; the summary of the thinking ("thought for 12 s"), or ""."""
+        status, self.status = self.status, None
+        if status is None:
+            return ""
+        return status.done(thinking, timed=source not in ("replay", "cache"))
 
     def _review(self, proposal: Proposal) -> Decision:
         for line in review_warnings(proposal):

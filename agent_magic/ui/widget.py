@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from .review import (
     _status_html,
 )
 from .signoff import undecided_tail, without_marker
+from .working import NotebookStatus
 
 __all__ = [
     "_FINAL_HEADS",
@@ -169,6 +171,24 @@ def _has_fence(text: str) -> bool:
     return "```" in text or "~~~" in text
 
 
+# Where a reply came from when its timing is not the model's (the recording's).
+_RECORDED = ("replay", "cache")
+_FENCE_LINE = re.compile(r"^([ ]{0,3})(`{3,}|~{3,})[^\n`]*$", re.MULTILINE)
+
+
+def _streaming_code(text: str) -> str:
+    """``text`` with each fence's language left out, and a fence left open closed."""
+    fences = 0
+
+    def plain(match: re.Match[str]) -> str:
+        nonlocal fences
+        fences += 1
+        return match[1] + match[2]
+
+    shown = _FENCE_LINE.sub(plain, text)
+    return shown + "\n```" if fences % 2 else shown
+
+
 def _markdown(text: str) -> dict[str, Any]:
     return {"text/markdown": text, "text/plain": text}
 
@@ -211,6 +231,7 @@ class NotebookUI:
         self._drawn = 0.0
         self._step_handle: Any = None  # where the current step's widget / record is
         self._record: _StepRecord | None = None
+        self.status = NotebookStatus(self.display)  # "thinking 12 s" while a request runs
 
     # The handler ---------------------------------------------------------------------------
 
@@ -221,9 +242,16 @@ class NotebookUI:
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
             if event.note:  # the conversation was trimmed to fit the context window
                 self.display.show(_markdown(f"*{event.note}*"))
+            self.status.start()
         elif isinstance(event, ReplyDelta):
-            self._stream(event)
+            if event.thinking:  # shown folded under the working line, never as the reply
+                self.status.thinking(event.text)
+            else:
+                self.status.writing()
+                self._stream(event)
         elif isinstance(event, ReplyReceived):
+            timed = event.reply.source not in _RECORDED
+            self.status.done(event.reply.thinking, timed=timed)
             self._received(event)
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
@@ -248,18 +276,16 @@ class NotebookUI:
             self._drawn = now
 
     def _streamed(self, step: int) -> str:
-        """The reply so far as it is shown: its prose, as the finished reply will be.
+        """The reply so far as it is shown, its code as it is written.
 
-        Code is shown apart (the review, the record), so it is left out while it streams
-        too: drawing it and then taking it away made the reply jump, and JupyterLab could
-        finish rendering the slower, highlighted draw after the update that replaced it.
-        A tail that may be the start of the sign-off waits for the next words.
+        The finished reply shows its prose only (the code is shown apart, in the review
+        and the record). While it streams, the code is drawn plain, without its
+        language: a highlighted draw is slower, and JupyterLab could finish rendering
+        one after the update that replaced it. A fence still open is closed for the
+        draw. A tail that may be the start of the sign-off waits for the next words.
         """
         text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
-        prose = strip_code_blocks(text)
-        if len(prose) < len(text.strip()) and _has_fence(text):
-            prose += "\n\n*(code…)*"
-        return self._reply_markdown(step, prose)
+        return self._reply_markdown(step, _streaming_code(text))
 
     def _received(self, event: ReplyReceived) -> None:
         prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
@@ -356,6 +382,7 @@ class NotebookUI:
             self.display.update(self._step_handle, bundle)
 
     def _finished(self, event: Finished) -> None:
+        self.status.done(None)
         self.busy.release()
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
