@@ -38,6 +38,10 @@ class FakeOpenAIServer:
     ``context_style``, streamed or not; ``reject_stream_options`` answers 400 to a
     request carrying ``stream_options`` (older Azure API versions, some proxies).
 
+    A :class:`Reply` may carry a reasoning model's thinking, sent as each server family
+    sends it (``reasoning_content``, ``reasoning``, or inline ``<think>`` with or without
+    its opening tag; see :class:`Reply`), with ``reasoning_tokens`` in the usage.
+
     Serves ``POST /v1/chat/completions`` (JSON or SSE), Azure's
     ``POST /openai/deployments/{name}/chat/completions`` and ``GET /v1/models``, whose
     entries get the fields in ``model_fields[id]`` (vLLM's ``max_model_len``...).
