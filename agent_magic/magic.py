@@ -275,6 +275,12 @@ class AgentMagics(Magics):
         session_max_cost across cells) stop the cell before the request after the budget
         is spent; the review shows what was spent so far.
 
+        While the model works the cell says so, at least once a second: "waiting for the
+        model 3 s", "thinking 12 s" (the thinking readable, folded), "writing 20 s".
+        A reasoning model's thinking (``<think>...</think>``, ``reasoning_content``,
+        ``reasoning``) is never code: nothing in it is proposed or run, it is never sent
+        back to the model, and ``%agent log`` shows it.
+
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
