@@ -63,23 +63,30 @@ def test_the_notebook_line_moves_without_deltas_and_leaves_one_line():
     assert not any("rm -rf" in b.get("text/markdown", "") for b in outputs.bundles)
     ui(ReplyDelta(1, "No.", thinking=True))
     ui(ReplyDelta(1, "Counting.\n```python\nrows", thinking=False))
-    wait_for(lambda: "writing" in line.value)
-    reply = outputs.bundles[-1]["text/markdown"]
-    assert "rows" in reply and "rm -rf" not in reply  # the code streams, the thinking not
+    # The output turns into the reply as it is written, the line above it still moving.
+    assert len(outputs.bundles) == 1
+    wait_for(lambda: "writing 2 s*" in outputs.bundles[0]["text/markdown"])
+    reply = outputs.bundles[0]["text/markdown"]
+    assert "```\nrows\n```" in reply and "rm -rf" not in reply  # code streams; thinking not
     ui(RECEIVED)
-    summary = outputs.bundles[0]["text/markdown"]
+    (final,) = outputs.bundles
+    summary = final["text/markdown"]
     assert summary.startswith("<details><summary>thought for ") and "rm -rf? No." in summary
-    assert "never run" in summary and line.comm is None  # the animation is gone
+    assert summary.endswith("</details>\n\n**Assistant** · step 1\n\nCounting.")
+    assert "writing" not in summary and line.comm is None  # the animation is gone
+    time.sleep(0.6)  # a tick's worth: nothing is drawn once the reply is complete
+    assert outputs.bundles == [final]
     ui(Finished("terminated", "done"))
 
 
-def test_a_reply_without_thinking_leaves_no_line():
+def test_a_reply_without_thinking_leaves_the_reply_alone():
     outputs = Outputs()
     ui = NotebookUI(interactive=False, display=outputs)
     ui(REQUEST)
     ui(ReplyDelta(1, "Hello"))
     ui(ReplyReceived(1, ChatReply("Hello"), (), True))
-    assert outputs.bundles[0] == {"text/markdown": "", "text/plain": ""}
+    reply = "**Assistant** · step 1\n\nHello"
+    assert outputs.bundles == [{"text/markdown": reply, "text/plain": reply}]
 
 
 class Terminal(io.StringIO):

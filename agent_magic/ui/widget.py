@@ -240,6 +240,7 @@ class NotebookUI:
             self.busy.hold()
         if isinstance(event, RequestSent):
             self._reply, self._text, self._step_handle, self._record = None, "", None, None
+            self._drawn = 0.0
             if event.note:  # the conversation was trimmed to fit the context window
                 self.display.show(_markdown(f"*{event.note}*"))
             self.status.start()
@@ -247,11 +248,8 @@ class NotebookUI:
             if event.thinking:  # shown folded under the working line, never as the reply
                 self.status.thinking(event.text)
             else:
-                self.status.writing()
                 self._stream(event)
         elif isinstance(event, ReplyReceived):
-            timed = event.reply.source not in _RECORDED
-            self.status.done(event.reply.thinking, timed=timed)
             self._received(event)
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
@@ -268,12 +266,15 @@ class NotebookUI:
     def _stream(self, event: ReplyDelta) -> None:
         self._text += event.text
         now = time.perf_counter()
-        if self._reply is None:
-            self._reply = self.display.show(_markdown(self._streamed(event.step)))
+        first = not self._drawn
+        if first or now - self._drawn >= REDRAW:
             self._drawn = now
-        elif now - self._drawn >= REDRAW:
-            self.display.update(self._reply, _markdown(self._streamed(event.step)))
-            self._drawn = now
+            if self.status.handle is not None:  # the working line's output turns into it
+                self.status.writing(self._streamed(event.step))
+            elif self._reply is None:
+                self._reply = self.display.show(_markdown(self._streamed(event.step)))
+            else:
+                self.display.update(self._reply, _markdown(self._streamed(event.step)))
 
     def _streamed(self, step: int) -> str:
         """The reply so far as it is shown, its code as it is written.
@@ -292,7 +293,11 @@ class NotebookUI:
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
-        if self._reply is None:
+        timed = event.reply.source not in _RECORDED
+        handle = self.status.done(_markdown(markdown), event.reply.thinking, timed)
+        if handle is not None:
+            self._reply = handle
+        elif self._reply is None:
             self._reply = self.display.show(_markdown(markdown))
         else:
             self.display.update(self._reply, _markdown(markdown))

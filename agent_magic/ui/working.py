@@ -24,20 +24,27 @@ _SPINNER = "◐◓◑◒"
 
 
 class NotebookStatus:
-    """The working line as a cell output: an HTML line and, once the model thinks, an
-    Accordion (folded) holding its thinking; replaced at the end by a static Markdown
-    summary through the same display id, so a saved notebook keeps one line.
+    """The working line and the reply it turns into, as one cell output.
 
-    ``display`` is the :class:`~.widget.Display` the cell's outputs go through.
+    While the model is silent or thinking the output is a widget: an HTML line and,
+    once the model thinks, an Accordion (folded) holding its thinking. When the answer
+    begins the output becomes the reply's Markdown as it streams, the line in italics
+    above it. When the reply is complete the output is the finished reply alone (the
+    thinking folded under "thought for N s" before it, when there was some): a saved
+    notebook keeps that, never the animation, and a reply without thinking looks as it
+    always did. ``display`` is the :class:`~.widget.Display` the cell's outputs go
+    through.
     """
 
     def __init__(self, display: Any, every: float = EVERY) -> None:
         self.display = display
         self.every = every
         self.progress: Progress | None = None
-        self._handle: Any = None
+        self.handle: Any = None  # the output: the line, then the reply
         self._ticker: Ticker | None = None
         self._widgets: Any = None
+        self._body = ""  # the reply's Markdown so far, once it is written
+        self._lock = threading.Lock()
         self._shown_thought = 0
         self._turn = 0
 
@@ -56,55 +63,84 @@ class NotebookStatus:
         fold.add_class("agent-thinking")
         box = widgets.VBox([line, fold])
         self._widgets = (line, text, fold, box)
-        self._shown_thought = 0
+        self._shown_thought, self._body = 0, ""
         bundle = {**box._repr_mimebundle_(), "text/plain": f"[{self.progress.line()}]"}
-        self._handle = self.display.show(bundle)
+        self.handle = self.display.show(bundle)
         self._ticker = Ticker(self._draw, self.every).start()
 
     def thinking(self, text: str) -> None:
         if self.progress is not None:
             self.progress.thinking(text)
 
-    def writing(self) -> None:
-        if self.progress is not None:
-            self.progress.writing()
+    def writing(self, body: str) -> None:
+        """The answer so far (``body``, Markdown): shown now, under the line."""
+        if self.progress is None:
+            return
+        self.progress.writing()
+        with self._lock:
+            self._body = body
+            self._show_body()
 
-    def done(self, thinking: str | None, *, timed: bool = True) -> None:
-        """The reply is complete (``thinking``: its thinking, authoritative), or the
-        request ended without one (None): stop, and leave the one-line summary (without
-        seconds when not ``timed``: a replayed reply's are not the model's)."""
+    def done(self, bundle: dict[str, Any] | None, thinking: str = "", timed: bool = True) -> Any:
+        """The reply is complete: the output becomes ``bundle`` (the finished reply),
+        after the thinking's one line when there was some (without seconds when not
+        ``timed``: a replayed reply's are not the model's). ``bundle`` None: the request
+        ended without a reply; the line goes. Returns the output's handle (None when no
+        line was shown: the caller shows the reply itself)."""
         if self._ticker is not None:
             self._ticker.stop()
             self._ticker = None
-        progress, self.progress = self.progress, None
-        if self._handle is None or progress is None:
-            return
-        summary = ""
-        if thinking:
+        progress, handle = self.progress, self.handle
+        self.progress = self.handle = None
+        if handle is None or progress is None:
+            return None
+        final = dict(bundle or {"text/markdown": "", "text/plain": ""})
+        if thinking and bundle is not None:
             line = _summary(progress, timed)
-            summary = (
+            folded = (
                 f"<details><summary>{line} (thinking, never run)</summary>\n\n"
-                f"{fence(thinking)}\n\n</details>"
+                f"{fence(thinking)}\n\n</details>\n\n"
             )
-        self.display.update(self._handle, {"text/markdown": summary, "text/plain": ""})
+            final["text/markdown"] = folded + final.get("text/markdown", "")
+            final["text/plain"] = f"[{line}]\n" + final.get("text/plain", "")
+        with self._lock:
+            self.display.update(handle, final)
+        self._close_widgets()
+        return handle
+
+    def _close_widgets(self) -> None:
         pending = list(self._widgets or ())
+        self._widgets = None
         while pending:
             widget = pending.pop()
             # Layouts and styles are widgets of their own that close() leaves open.
             pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
             widget.close()
-        self._handle = self._widgets = None
+
+    def _spinner(self) -> str:
+        self._turn += 1
+        return _SPINNER[self._turn % len(_SPINNER)]
 
     def _line_html(self) -> str:
-        progress = self.progress
-        words = progress.line() if progress is not None else ""
-        self._turn += 1
-        spinner = _SPINNER[self._turn % len(_SPINNER)]
-        return f"<span style='color: var(--jp-ui-font-color2, #666)'>{spinner} {words}</span>"
+        words = self.progress.line() if self.progress is not None else ""
+        return (
+            f"<span style='color: var(--jp-ui-font-color2, #666)'>{self._spinner()} {words}</span>"
+        )
+
+    def _show_body(self) -> None:
+        """The reply so far under an italic line (called with the lock held)."""
+        if self.progress is None or self.handle is None:
+            return
+        text = f"*{self._spinner()} {self.progress.line()}*\n\n{self._body}"
+        self.display.update(self.handle, {"text/markdown": text, "text/plain": text})
 
     def _draw(self) -> None:
         progress, parts = self.progress, self._widgets
         if progress is None or parts is None:
+            return
+        if progress.phase == "writing":
+            with self._lock:
+                self._show_body()
             return
         line, text, fold, _ = parts
         line.value = self._line_html()
