@@ -53,7 +53,8 @@ def estimated_usage(
     completion = estimate_tokens(reply.content or "")
     for call in reply.tool_calls:
         completion += TOOL_CALL_OVERHEAD + estimate_tokens(f"{call.name} {call.arguments}")
-    return Usage(prompt, completion)
+    thinking = estimate_tokens(reply.thinking) if reply.thinking else 0  # paid for too
+    return Usage(prompt, completion + thinking, thinking)
 
 
 def _dollars(amount: float) -> str:

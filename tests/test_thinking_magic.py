@@ -75,6 +75,17 @@ def test_a_destructive_draft_in_the_thinking_never_runs(
     assert "rmtree" in reply["thinking"] and "rmtree" not in reply["content"]
 
 
+def test_the_terminal_shows_the_answer_and_one_line_of_thinking(
+    shell, openai_env, capsys, data
+) -> None:
+    openai_env.enqueue(Reply(ANSWER, thinking=draft(data)), "Done. TERMINATE")
+    shell.run_cell_magic("agent", "--mode never", "count the rows")
+    shown = capsys.readouterr().out
+    assert "Counting them." in shown and "rows = 3" in shown
+    assert "rmtree" not in shown and "\r" not in shown  # captured output: no animation
+    assert "[step 1: thought for " in shown and "the thinking is in %agent log]" in shown
+
+
 def test_a_json_reply_splits_the_same(shell, openai_env, data) -> None:
     for field in ("think-unopened", "reasoning"):
         openai_env.enqueue(Reply(ANSWER, thinking=draft(data), thinking_field=field), "TERMINATE")
