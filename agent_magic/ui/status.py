@@ -15,6 +15,7 @@ notebook (:mod:`.widget`) and the terminal (:mod:`.terminal`) alike.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -82,9 +83,15 @@ class Ticker:
         self._every = every
         self._stopped = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="agent_magic-status", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> Ticker:
+        # The thread runs in a copy of the caller's context: a kernel keeps the cell's
+        # parent message in a context variable, so what a tick draws goes to this cell.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run,), name="agent_magic-status", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,7 +1,8 @@
 """The working line in a real JupyterLab, in headless Chromium, while a scripted reasoning
 model waits, then thinks for a few seconds (``reasoning_content`` streamed in pieces),
 then answers: the line counts the seconds, the thinking is folded under it and opens on
-a click, and once the reply is complete one line stays ("thought for N s").
+a click, the answer streams in under the line ("writing N s", drawn by the line's own
+thread), and once the reply is complete one line stays ("thought for N s").
 
 The screenshot ``docs/screenshots/thinking-status.png`` is taken here, mid-thinking,
 with the fold opened.
@@ -56,6 +57,12 @@ def test_the_working_line_while_a_model_thinks(notebook_factory) -> None:
     nb.page.get_by_text("never delete their data", exact=False).first.wait_for(timeout=10_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     nb.cell(1).screenshot(path=str(SCREENSHOTS / "thinking-status.png"), timeout=10_000)
+
+    # Then the answer streams in under the line ("writing N s"), its code as written.
+    deadline = time.monotonic() + 60
+    while not (seconds_in(nb.output(1), "writing") is not None and "rows" in nb.output(1)):
+        assert time.monotonic() < deadline, nb.output(1)
+        time.sleep(0.05)
 
     output = nb.wait_done(1, timeout=60)
     assert "thought for" in output and "Conversation terminated" in output, output
