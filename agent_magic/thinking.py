@@ -60,8 +60,12 @@ class Split:
     unfinished: bool = False
 
 
-def split_thinking(text: str) -> Split:
-    """``text`` taken apart into thinking and answer (see the module's rules)."""
+def split_thinking(text: str, *, unopened: bool = True) -> Split:
+    """``text`` taken apart into thinking and answer (see the module's rules).
+
+    ``unopened`` False: the text cannot start inside thinking (its thinking came apart
+    already), so a closing tag before any opening one is left in the answer as written.
+    """
     if "<" not in text:  # the common case: no tag at all, nothing to scan
         return Split("", text)
     thinking: list[str] = []
@@ -80,7 +84,8 @@ def split_thinking(text: str) -> Split:
                 at, inside, line_blank = match.end(), False, True
             continue  # an opening tag inside the thinking is part of it
         if closing:
-            if not seen_tag:  # the template opened the tag: all so far was thinking
+            if not seen_tag and unopened:
+                # The template opened the tag: all the text so far was thinking.
                 thinking.append(text[at : match.start()])
                 at = match.end()
             else:  # a later stray closing tag stays in the answer as written
@@ -226,9 +231,11 @@ def without_thinking(reply: ChatReply) -> ChatReply:
 
     A reply that ended inside its thinking is marked cut off (:data:`UNFINISHED`) unless
     it already was, so no code in it runs unasked. A reply with no tag is returned as it
-    is; one already split (by the wire) splits to itself.
+    is; one already split (by the wire) splits to itself: a reply whose thinking is
+    already known cannot begin inside thinking, so a stray ``</think>`` in its answer
+    stays there.
     """
-    split = split_thinking(reply.content)
+    split = split_thinking(reply.content, unopened=not reply.thinking)
     if not split.thinking and not split.unfinished and split.answer == reply.content:
         return reply
     return replace(

@@ -47,6 +47,17 @@ def test_tags_written_in_code_are_left_alone():
     assert split_thinking(text) == Split("hm", '```python\nprint("</think>")\n```')
 
 
+def test_a_reply_split_already_splits_to_itself():
+    from agent_magic.conversation import ChatReply
+    from agent_magic.thinking import without_thinking
+
+    answer = 'Strip it:\n```python\nprint(s.split("</think>")[-1])\n```'
+    once = without_thinking(ChatReply(f"<think>hm</think>\n{answer}"))
+    assert (once.thinking, once.content) == ("hm", answer)
+    assert without_thinking(once) == once
+    assert split_thinking(answer, unopened=False) == Split("", answer)
+
+
 # Text with no "<" cannot hold a tag; newlines and spaces are where tags may stand.
 _plain = st.text(alphabet=st.sampled_from("ab \n`x=()"), max_size=40)
 
