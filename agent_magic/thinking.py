@@ -139,49 +139,37 @@ class ThinkingSplitter:
 
     def feed(self, piece: str) -> list[tuple[bool, str]]:
         out: list[tuple[bool, str]] = []
-        self._scan(self._held + piece, out)
+        text, self._held = self._held + piece, ""
+        self._scan(text, out)
         return _merged(out)
 
     def _scan(self, text: str, out: list[tuple[bool, str]]) -> None:
-        self._held = ""
-        at = 0
-        while True:
-            start = text.find("<", at)
-            if start < 0:
-                self._emit(out, text[at:])
-                return
-            match = _TAG.match(text, start)
-            if match is None:
-                rest = text[start:]
-                if len(rest) < _LONGEST_TAG and _could_be_tag(rest):
-                    self._emit(out, text[at:start])
-                    self._held = rest  # maybe a tag, cut in two: wait for the rest
-                    return
-                self._emit(out, text[at : start + 1])
-                at = start + 1
-                continue
-            self._emit(out, text[at:start])
+        at = scanned = 0  # text[:at] is handed on; text[:scanned] is read for blank lines
+        for match in _TAG.finditer(text):
+            self._line_blank = _blank_after(text[scanned : match.start()], self._line_blank)
+            scanned = match.end()
             closing = bool(match[1])
-            if self._inside:
-                if closing:
-                    self._inside = False
-                    self._line_blank = True
-                else:
-                    self._emit(out, match[0])
-            elif closing:
-                if not self._seen_tag:
-                    self.reclassified = True
-                    self._line_blank = True
-                else:
-                    self._emit(out, match[0])
-            elif self._line_blank:
-                self._inside = True
-            else:
-                self._emit(out, match[0])
-                at = match.end()
+            if self._inside and not closing:
+                continue  # an opening tag inside the thinking is part of it
+            if not self._inside and (
+                (closing and self._seen_tag) or (not closing and not self._line_blank)
+            ):
+                self._line_blank = False  # a tag left as written, in a line of text
                 continue
-            self._seen_tag = True
+            self._emit(out, text[at : match.start()])
             at = match.end()
+            if closing and not self._inside:
+                self.reclassified = True  # the template opened the tag
+            self._inside = not closing
+            self._seen_tag = True
+            self._line_blank = True  # a tag that counted stands for a line of its own
+        # A tag's first characters at the very end wait for the next piece.
+        cut = len(text)
+        last = text.rfind("<", max(scanned, len(text) - _LONGEST_TAG + 1))
+        if last >= 0 and _could_be_tag(text[last:]):
+            cut, self._held = last, text[last:]
+        self._line_blank = _blank_after(text[scanned:cut], self._line_blank)
+        self._emit(out, text[at:cut])
 
     def end(self) -> list[tuple[bool, str]]:
         out: list[tuple[bool, str]] = []
@@ -195,10 +183,8 @@ class ThinkingSplitter:
         return self._inside
 
     def _emit(self, out: list[tuple[bool, str]], text: str) -> None:
-        if not text:
-            return
-        self._line_blank = _blank_after(text, self._line_blank)
-        out.append((self._inside, text))
+        if text:
+            out.append((self._inside, text))
 
 
 def _merged(pieces: list[tuple[bool, str]]) -> list[tuple[bool, str]]:
