@@ -86,6 +86,21 @@ def test_the_terminal_shows_the_answer_and_one_line_of_thinking(
     assert "[step 1: thought for " in shown and "the thinking is in %agent log]" in shown
 
 
+def test_thinking_without_its_opening_tag_is_said_to_be_thinking_once_it_ends(
+    shell, openai_env, capsys, data
+) -> None:
+    """Until </think> arrives nothing tells the thinking from an answer, so it streams as
+    text; once the reply is complete the terminal says so and shows the answer alone."""
+    openai_env.enqueue(
+        Reply(ANSWER, thinking=draft(data), thinking_field="think-unopened"), "Done. TERMINATE"
+    )
+    shell.run_cell_magic("agent", "--mode never", "count the rows")
+    shown = capsys.readouterr().out
+    said = shown.split("[that began with the model's thinking, never run; its answer:]\n")[1]
+    assert said.startswith("Counting them.") and "rmtree" not in said
+    assert "sentinel" not in shell.user_ns and (data / "keep.csv").exists()
+
+
 def test_a_json_reply_splits_the_same(shell, openai_env, data) -> None:
     for field in ("think-unopened", "reasoning"):
         openai_env.enqueue(Reply(ANSWER, thinking=draft(data), thinking_field=field), "TERMINATE")

@@ -70,6 +70,7 @@ class TerminalUI:
         self._filter = MarkerFilter(marker)
         self._said_stop = False  # the end of input already said why it stops
         self.status: TerminalStatus | None = None  # the working line of a request
+        self._said: list[str] = []  # the answer text streamed for the current reply
 
     @property
     def out(self) -> TextIO:
@@ -95,17 +96,25 @@ class TerminalUI:
                 write(f"\n[assistant, step {event.step}]\n")
                 self._streamed = True
                 self._filter = MarkerFilter(self.marker)
+                self._said = []
+            self._said.append(event.text)
             write(self._filter.feed(event.text))
             self.out.flush()
         elif isinstance(event, ReplyReceived):
-            thought = self._stop_status(event.reply.thinking, event.reply.source)
+            reply = event.reply
+            thought = self._stop_status(reply.thinking, reply.source)
+            content = without_marker(reply.content, self.marker)
+            if not self._streamed:
+                write(f"\n[assistant, step {event.step}]\n{content}\n")
+            else:
+                write(self._filter.end() + "\n")
+                if reply.thinking and "".join(self._said).strip() != reply.content.strip():
+                    # Thinking without its opening tag streamed as if it were the answer
+                    # until </think> came: say so, and show the answer alone.
+                    write("[that began with the model's thinking, never run; its answer:]\n")
+                    write(f"{content}\n")
             if thought:
                 write(f"[step {event.step}: {thought}; the thinking is in %agent log]\n")
-            if self._streamed:
-                write(self._filter.end() + "\n")
-            else:
-                content = without_marker(event.reply.content, self.marker)
-                write(f"\n[assistant, step {event.step}]\n{content}\n")
             for call in event.reply.tool_calls:
                 block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
                 if block is not None:
