@@ -86,3 +86,29 @@ def test_json_replies_and_reasoning_tokens():
         "completion_tokens_details": {"reasoning_tokens": True},
     }
     assert wire._usage(odd) == Usage(1, 2, 0)
+
+
+def test_the_log_folds_the_thinking_and_old_records_read():
+    from agent_magic.transcript.log import render_log
+    from agent_magic.transcript.records import reply_from_record
+
+    record = {
+        "event": "reply",
+        "conversation": "c",
+        "step": 1,
+        "rkey": "k",
+        "content": "Counting.",
+        "thinking": "rm -rf? <b>No</b>.",
+        "thinking_seconds": 41.2,
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "reasoning_tokens": 1},
+    }
+    plain, markdown = render_log([record])
+    thought = "--- assistant's thinking (thought for 41 s)\nrm -rf? <b>No</b>."
+    assert plain == f"{thought}\n--- assistant\nCounting."
+    assert "<details><summary>thought for 41 s (thinking, never run)</summary>" in markdown
+    assert "```\nrm -rf? <b>No</b>.\n```" in markdown  # fenced: shown as written, inert
+    assert reply_from_record(record, "replay").thinking == "rm -rf? <b>No</b>."
+    old = {k: v for k, v in record.items() if k not in ("thinking", "thinking_seconds")}
+    old["usage"] = {"prompt_tokens": 1, "completion_tokens": 2}
+    assert reply_from_record(old, "replay").thinking == ""
+    assert "thinking" not in render_log([old])[0]
