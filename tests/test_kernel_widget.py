@@ -140,10 +140,14 @@ def test_edit_run_and_finish_over_the_wire(frontend: Frontend, openai_env) -> No
     openai_env.enqueue(code("x = 1\nprint(x)"), "x is 42. TERMINATE")
     cell = frontend.execute("%%agent --mode always\nSet x.")
     frontend.type("agent-code", "x = 42\nprint('x is', x)")
+    step1 = frontend.widget("agent-run")
     clicked = time.perf_counter()
     frontend.click("agent-run")  # at once: the click must not overtake the typing
     frontend.pump(lambda: len(openai_env.requests) == 2)
     click_to_model = time.perf_counter() - clicked
+    # The next review's button, not step 1's: its "disabled" update may still be on the
+    # way (iopub also carries the working line's updates) when the request arrives.
+    frontend.pump(lambda: frontend.widget("agent-run") not in ("", step1))
     frontend.click("agent-run")  # now "Finish"
     frontend.pump(lambda: cell in frontend.idle)
     told = openai_env.requests[1].messages[-1]["content"]
