@@ -19,7 +19,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Enum, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
 from .plan import PlanError, plan_cell
@@ -53,6 +53,28 @@ class AgentMagics(Magics):
         help="Endpoints to try in order: a JSON list or a path to a JSON file in AutoGen's "
         "OAI_CONFIG_LIST format ([{model, api_key, base_url, api_type, api_version}]). "
         "Defaults to the OAI_CONFIG_LIST environment variable.",
+    ).tag(config=True)
+    api = Enum(
+        ("auto", "chat", "responses"),
+        default_value="auto",
+        help="Which OpenAI API to ask: 'chat' (chat completions), 'responses' (the Responses "
+        "API, POST /responses, stateless with store=false; Azure OpenAI's too), or 'auto': "
+        "chat completions until the endpoint says the model is served by the Responses API "
+        "only (gpt-5-codex, o3-pro...), then the Responses API for that endpoint and model "
+        'for the rest of the kernel. A config-list entry\'s "api" field overrides it.',
+    ).tag(config=True)
+    reasoning_effort = Enum(
+        ("none", "minimal", "low", "medium", "high"),
+        default_value=None,
+        allow_none=True,
+        help="How hard a reasoning model thinks: reasoning_effort in chat requests, "
+        "reasoning.effort in Responses requests; 'none' switches thinking off where the "
+        "server takes it (Ollama, gpt-5.1). None: not sent (the server's default).",
+    ).tag(config=True)
+    prices = Dict(
+        help="Prices to add or override, in US$ per million tokens: {'my-model': {'input': "
+        "0.5, 'output': 1.5}}. Other models are priced from the genai-prices package "
+        "(looked up on first use); an unknown price shows no cost.",
     ).tag(config=True)
     system_prompt = Unicode(DEFAULT_SYSTEM_PROMPT, help="The system message.").tag(config=True)
     termination_marker = Unicode(
@@ -213,6 +235,11 @@ class AgentMagics(Magics):
     @argument("--max-tokens", type=int, help="Token budget for this cell (0: none).")
     @argument("--max-cost", type=float, help="Cost budget for this cell in US$ (0: none).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
+    @argument(
+        "--reasoning-effort",
+        choices=("none", "minimal", "low", "medium", "high"),
+        help="How hard a reasoning model thinks (AgentMagics.reasoning_effort).",
+    )
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
     @argument("--no-context", action="store_true", help="Do not send the namespace summary.")
@@ -248,6 +275,7 @@ class AgentMagics(Magics):
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
                     [--images] [--seed N] [--replay | --replay-replies] [--max-tokens N]
                     [--max-cost USD] [--protect NAME]
+                    [--reasoning-effort none|minimal|low|medium|high]
             <the task, in words>
 
             %agent reset      forget the conversation
@@ -274,6 +302,14 @@ class AgentMagics(Magics):
         ``--max-tokens N`` / ``--max-cost USD`` (and AgentMagics.session_max_tokens /
         session_max_cost across cells) stop the cell before the request after the budget
         is spent; the review shows what was spent so far.
+
+        Reasoning models: ``--reasoning-effort low|medium|high`` (AgentMagics.
+        reasoning_effort; ``none`` turns thinking off where the server takes it, as Ollama
+        does) is sent as reasoning_effort (chat) or reasoning.effort (Responses). A model
+        served by the Responses API only (gpt-5-codex, o3-pro...) is asked there by
+        itself after the endpoint's first 404 says so (AgentMagics.api = 'auto' | 'chat' |
+        'responses' chooses). ``%agent usage`` shows reasoning tokens and, for models with
+        a known price (genai-prices, AgentMagics.prices), the cost.
 
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
@@ -373,6 +409,12 @@ class AgentMagics(Magics):
         return self.session.log()
 
     def _usage(self) -> tuple[str, str]:
+        from .llm.prices import set_prices
+
+        try:
+            set_prices(self.prices)  # as set now, even before the next cell
+        except ValueError as error:
+            raise UsageError(f"agent: {error}") from None
         return self.session.usage()
 
     # -- %agent <command> ----------------------------------------------------------------

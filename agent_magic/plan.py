@@ -52,7 +52,9 @@ class CellPlan:
     base_url: str | None = None
     config_list: str | None = None
     stream: bool = True
-    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, ...
+    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, reasoning_effort
+    api: str = "auto"  # "auto" | "chat" | "responses" (AgentMagics.api)
+    prices: Mapping[str, Any] = field(default_factory=dict)  # AgentMagics.prices, checked
     timeout: float = 120.0
     max_retries: int = 2
     retry_budget: float = 300.0
@@ -151,7 +153,19 @@ def plan_cell(
     mode: Mode = args.mode or settings.mode
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
-    params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    params: dict[str, Any] = (
+        {} if settings.temperature is None else {"temperature": settings.temperature}
+    )
+    effort = getattr(args, "reasoning_effort", None) or getattr(settings, "reasoning_effort", None)
+    if effort:
+        params["reasoning_effort"] = effort
+    prices = dict(getattr(settings, "prices", None) or {})
+    try:
+        from .llm.prices import parse_prices
+
+        parse_prices(prices)  # checked here, so a bad one is the cell's one-line error
+    except ValueError as error:
+        raise PlanError(f"agent: {error}") from None
     secret_patterns = tuple(str(p) for p in settings.secret_patterns)
     secret_names = tuple(str(n) for n in settings.secret_names)
     try:
@@ -174,6 +188,8 @@ def plan_cell(
         config_list=settings.config_list,
         stream=settings.stream and not args.no_stream,
         params=params,
+        api=getattr(settings, "api", "auto") or "auto",
+        prices=prices,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         retry_budget=settings.retry_budget,

@@ -116,6 +116,9 @@ class Session:
 
     def start(self, plan: CellPlan) -> tuple[Steps, Handler]:
         """The cell's steps and the handler that records and shows them."""
+        from .llm.prices import set_prices
+
+        set_prices(plan.prices)  # the user's prices, for this cell's budgets and usage
         if plan.new:
             self.forget()
         task = plan.task
@@ -217,6 +220,7 @@ class Session:
             max_retries=plan.max_retries,
             retry_budget=plan.retry_budget,
             params=dict(plan.params),
+            api=plan.api,
         )
 
     def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:

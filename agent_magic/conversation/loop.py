@@ -280,6 +280,8 @@ class Conversation:
                 raise ChatError(_still_too_long(str(again))) from None
             self.history.window_cap = smaller
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.reasoning_items:  # the API's own reasoning, sent back untouched (Responses)
+            message["reasoning_items"] = list(reply.reasoning_items)
         if reply.tool_calls:
             message["tool_calls"] = [
                 {

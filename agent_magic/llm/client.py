@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ..conversation import ChatError, ChatReply, ContextWindowExceeded
+from ..conversation import ChatError, ChatReply, ContextWindowExceeded, ThinkingDelta
 from .config import (
     ConfigError,
     Endpoint,
@@ -34,6 +34,13 @@ from .errors import (
     _rejects_stream_options,
     _rejects_tools,
     _stream_error,
+    _wants_responses,
+)
+from .responses import (
+    ResponsesStream,
+    chat_messages,
+    reply_from_response,
+    responses_body,
 )
 
 # The ``x as x`` imports re-export names that lived here (tests read llm.client._CLIENTS).
@@ -51,6 +58,19 @@ from .wire import (
     _usage,
 )
 
+# (api_type, base_url, model) of endpoints whose model is served by the Responses API
+# only: learnt from the first 404 that says so, kept for the kernel.
+_RESPONSES_ONLY: set[tuple[str, str | None, str]] = set()
+
+
+def _api_key(endpoint: Endpoint) -> tuple[str, str | None, str]:
+    base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    return (endpoint.api_type, base_url, endpoint.model)
+
+
+def _say(text: str) -> None:
+    print(text)
+
 
 class OpenAIChat:
     """The openai-SDK-backed chat client, trying each endpoint in order."""
@@ -65,6 +85,8 @@ class OpenAIChat:
         params: Mapping[str, Any] | None = None,
         tick: float = 0.1,
         retry_budget: float | None = None,
+        api: str = "auto",
+        notice: Any = None,
     ) -> None:
         if not endpoints:
             raise ConfigError("no endpoint configured")
@@ -81,6 +103,10 @@ class OpenAIChat:
         self.without_tools: set[int] = set()  # endpoints that refused tool definitions
         # Endpoints that refused stream_options (usage in streams): asked without it.
         self.without_stream_options: set[int] = set()
+        # "chat", "responses", or "auto": chat completions until the endpoint says the
+        # model is served by the Responses API only (remembered for the kernel).
+        self.api = api
+        self.notice = notice if notice is not None else _say
 
     @property
     def model(self) -> str:
@@ -114,9 +140,10 @@ class OpenAIChat:
             offered = None if index in self.without_tools else tools
             streamed = self.stream_replies
             while True:
+                api = self.api_for(endpoint)
                 items = _in_thread(
-                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
-                        c, e, messages, t, index=i, streamed=s
+                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed, a=api: (
+                        self._request(c, e, messages, t, index=i, streamed=s, api=a)
                     ),
                     self.tick,
                     first_within=self.retry_budget,
@@ -142,6 +169,19 @@ class OpenAIChat:
                     if window is not False:
                         # The next endpoint would get the same conversation: say so now.
                         raise self._too_long(endpoint, window) from None
+                    if (
+                        api == "chat"
+                        and self._asked_api(endpoint) == "auto"
+                        and (not yielded and _wants_responses(error))
+                    ):
+                        # The model is served by the Responses API only: ask it there,
+                        # now and for the rest of the kernel (one such 404 per kernel).
+                        _RESPONSES_ONLY.add(_api_key(endpoint))
+                        self.notice(
+                            f"agent: {endpoint.model} is served by the Responses API only; "
+                            "asking it through /responses from now on"
+                        )
+                        continue
                     if offered and not yielded and _rejects_tools(error):
                         # This endpoint (or model) cannot take tools: ask again without
                         # them; the model then writes fenced blocks, which run the same.
@@ -159,13 +199,24 @@ class OpenAIChat:
                         self.without_stream_options.add(index)
                         continue
                     if yielded or not _falls_through(error):
-                        raise ChatError(self._explain(error, endpoint)) from None
-                    failures.append(self._explain(error, endpoint))
+                        raise ChatError(self._explain(error, endpoint, api)) from None
+                    failures.append(self._explain(error, endpoint, api))
                     break
         if len(failures) == 1:
             raise ChatError(failures[0])
         numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
         raise ChatError(f"all {len(failures)} endpoints failed: {numbered}")
+
+    def _asked_api(self, endpoint: Endpoint) -> str:
+        """The API asked for: the config entry's ``api``, else AgentMagics.api."""
+        return endpoint.api or self.api
+
+    def api_for(self, endpoint: Endpoint) -> str:
+        """The API this endpoint is asked through now: "chat" or "responses"."""
+        asked = self._asked_api(endpoint)
+        if asked != "auto":
+            return asked
+        return "responses" if _api_key(endpoint) in _RESPONSES_ONLY else "chat"
 
     # -- internals -----------------------------------------------------------------
 
@@ -208,15 +259,19 @@ class OpenAIChat:
         *,
         index: int = 0,
         streamed: bool | None = None,
-    ) -> Iterator[str | ChatReply]:
+        api: str = "chat",
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
         """One request to one endpoint (``index`` in the list), run in a worker thread."""
         if streamed is None:
             streamed = self.stream_replies
+        if api == "responses":
+            yield from self._respond(client, endpoint, messages, tools, streamed=streamed)
+            return
         # Messages and tools go through extra_body: the SDK would otherwise walk
         # and re-validate the whole history on every call (milliseconds per step
         # in long conversations) while retries, errors, Azure routing and
         # streaming stay the SDK's.
-        body: dict[str, Any] = {"messages": messages, **self.params}
+        body: dict[str, Any] = {"messages": chat_messages(messages), **self._params(endpoint)}
         if tools:
             body["tools"] = tools
         # The reply is read as plain JSON (raw_response / streaming_response) rather than
@@ -282,11 +337,71 @@ class OpenAIChat:
                 for _ in itertools.islice(lines, 16):
                     pass
 
+    def _params(self, endpoint: Endpoint) -> dict[str, Any]:
+        """The request's parameters: AgentMagics' (temperature, reasoning_effort), then
+        the config entry's reasoning_effort where it gives one."""
+        if endpoint.reasoning_effort:
+            return {**self.params, "reasoning_effort": endpoint.reasoning_effort}
+        return self.params
+
+    def _respond(
+        self,
+        client: Any,
+        endpoint: Endpoint,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        *,
+        streamed: bool,
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
+        """One request through the Responses API (``POST /responses``), stateless."""
+        body = responses_body(messages, tools, self._params(endpoint), endpoint.model)
+        responses = client.responses
+        if not streamed:
+            raw = _send(
+                lambda b: responses.with_raw_response.create(
+                    model=endpoint.model, input=[], extra_body=b
+                ),
+                body,
+            )
+            yield reply_from_response(json.loads(raw.http_response.content), endpoint)
+            return
+        state = ResponsesStream()
+        model = endpoint.model
+        with contextlib.ExitStack() as opened:
+            response = _send(
+                lambda b: opened.enter_context(
+                    responses.with_streaming_response.create(
+                        model=endpoint.model, input=[], stream=True, extra_body=b
+                    )
+                ),
+                body,
+            )
+            lines = response.iter_lines()
+            try:
+                for event in _sse_events(lines):
+                    shown = state.take(event, endpoint)
+                    if shown:
+                        yield shown
+                    if state.final is not None:
+                        break
+            except Exception as error:
+                if not state.begun or not _broken_connection(error):
+                    raise
+                state.broken = True
+            if not state.begun and state.final is None:
+                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+            yield state.reply(endpoint, model)
+            if state.broken:
+                return
+            with contextlib.suppress(Exception):
+                for _ in itertools.islice(lines, 16):
+                    pass
+
     def _keys(self, endpoint: Endpoint) -> list[str | None]:
         return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]
 
-    def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
-        return redact(_explain(error, endpoint, self.timeout), self._keys(endpoint))
+    def _explain(self, error: BaseException, endpoint: Endpoint, api: str = "chat") -> str:
+        return redact(_explain(error, endpoint, self.timeout, api), self._keys(endpoint))
 
     def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
         if window:

@@ -179,7 +179,13 @@ def _usage(usage: Any) -> Usage | None:
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not isinstance(prompt, int) and not isinstance(completion, int):
         return None
-    return Usage(prompt if isinstance(prompt, int) else 0, completion or 0)
+    details = usage.get("completion_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+    return Usage(
+        prompt if isinstance(prompt, int) else 0,
+        completion or 0,
+        reasoning if isinstance(reasoning, int) else 0,
+    )
 
 
 def _sse_events(

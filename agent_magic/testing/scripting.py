@@ -51,6 +51,9 @@ class Reply:
     content deltas (default: word-sized pieces of ``content``), e.g. one 1 MB delta.
     ``stall_after=N`` with ``stall=S`` goes silent for S seconds after N content chunks
     (a stream that stalls mid-reply), then carries on.
+
+    Over ``/v1/responses`` the same reply goes out as Responses output items and events;
+    ``finish_reason`` "length" or "content_filter" makes it ``status: "incomplete"``.
     """
 
     content: str | None = ""
@@ -69,6 +72,12 @@ class Reply:
     pieces: Sequence[str] | None = None
     stall_after: int | None = None
     stall: float = 0.0
+    # The Responses API (POST /v1/responses): a reasoning item with this summary (and,
+    # when the request includes "reasoning.encrypted_content", encrypted content) comes
+    # before the message; "" sends one without a summary. ``reasoning_tokens`` are
+    # counted among the completion (output) tokens on both APIs.
+    reasoning_summary: str | None = None
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.pieces is not None:

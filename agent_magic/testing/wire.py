@@ -95,11 +95,14 @@ def _usage(reply: Reply, request: RecordedRequest) -> dict[str, int]:
         prompt = _rough_tokens(_prompt_text(request.messages))
         answer = (reply.content or "") + "".join(c.arguments_json for c in reply.tool_calls)
         completion = _rough_tokens(answer)
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if reply.reasoning_tokens:
+        usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
+    return usage
 
 
 def _finish_reason(reply: Reply) -> str:

@@ -13,7 +13,8 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   message, frames, text), ``timed_out`` and ``exited``; the digest holds no traceback.
   Added since, optional (absent in older files): a reply's ``cut_off``; a request's
   ``window`` and ``note`` (its messages are what was sent, fitted to that window); a
-  decision's ``protected`` and ``cut_off`` (what the review said).
+  decision's ``protected`` and ``cut_off`` (what the review said); a reply's
+  ``reasoning_items`` and its usage's ``reasoning_tokens``.
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -45,9 +46,10 @@ class ToolCallRecord(TypedDict):
     arguments: str
 
 
-class UsageRecord(TypedDict):
+class UsageRecord(TypedDict, total=False):
     prompt_tokens: int
     completion_tokens: int
+    reasoning_tokens: int  # of completion_tokens; absent in older files
 
 
 class ErrorRecord(TypedDict):
@@ -104,6 +106,8 @@ class ReplyRecord(TypedDict, total=False):
     source: str
     final: bool
     cut_off: str | None  # why the reply is not whole ("length", ...), or None
+    # The API's opaque reasoning (Responses, encrypted), sent back untouched next time.
+    reasoning_items: list[dict[str, Any]]
 
 
 class DecisionRecord(TypedDict, total=False):
@@ -213,12 +217,14 @@ def reply_record(reply: ChatReply) -> dict[str, Any]:
         else {
             "prompt_tokens": reply.usage.prompt_tokens,
             "completion_tokens": reply.usage.completion_tokens,
+            "reasoning_tokens": reply.usage.reasoning_tokens,
         },
         "model": reply.model,
         "endpoint": reply.endpoint,
         "finish_reason": reply.finish_reason,
         "source": reply.source,
         "cut_off": reply.cut_off,
+        "reasoning_items": list(reply.reasoning_items),
     }
 
 
@@ -235,12 +241,19 @@ def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
         ),
         usage=None
         if not usage
-        else Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+        else Usage(
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            int(usage.get("reasoning_tokens", 0)),
+        ),
         model=str(record.get("model") or ""),
         endpoint=str(record.get("endpoint") or ""),
         finish_reason=record.get("finish_reason"),
         source=source,
         cut_off=record.get("cut_off") if isinstance(record.get("cut_off"), str) else None,
+        reasoning_items=tuple(
+            dict(i) for i in record.get("reasoning_items") or () if isinstance(i, Mapping)
+        ),
     )
 
 
