@@ -236,8 +236,8 @@ class BudgetedChat:
                     estimate = None if item.usage else estimated_usage(messages, tools, item)
                     for budget in self.budgets:
                         budget.add(item, estimate)
-                else:
-                    streamed.append(item)
+                else:  # answer text, or thinking (a ThinkingDelta): both are paid for
+                    streamed.append(item if isinstance(item, str) else item.text)
                 yield item
         finally:
             if not answered and streamed:
