@@ -4,6 +4,7 @@ in JSON and SSE, and OpenAI's 404 for a Responses-only model on chat completions
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -143,10 +144,8 @@ def test_a_cut_off_reply_over_responses_never_runs_unasked(
         Reply(code("import os\nhalf = 1  # and then it got cut"), finish_reason="length")
     )
     line = "--mode never --model gpt-5-mini" + ("" if stream else " --no-stream")
-    try:
+    with contextlib.suppress(UsageError):  # the cell may end with the cut-off's line
         shell.run_cell_magic("agent", line, "do a long thing")
-    except UsageError:
-        pass
     assert "half" not in shell.user_ns
     reply = magics_of(shell).conversation.replies[0]
     assert reply.cut_off == "length" and reply.finish_reason == "length"
