@@ -369,3 +369,23 @@ def test_the_chat_client_asks_once_then_remembers(monkeypatch) -> None:
             assert [i for i in chat.stream([{"role": "user", "content": "x"}])][-1].content
         assert len(server.chat_requests) == 1 and len(server.responses_requests) == 2
     assert len(said) == 1
+
+
+def test_azure_openai_responses_endpoint(shell, openai_env, tmp_path, monkeypatch) -> None:
+    """A Responses-only deployment on Azure OpenAI: asked at /openai/responses, with an
+    api-version that has the Responses API unless the entry gives its own."""
+    monkeypatch.delenv("OPENAI_API_VERSION", raising=False)
+    openai_env.responses_only = frozenset({"codex-deploy"})
+    entry = {"model": "codex-deploy", "api_type": "azure", "base_url": openai_env.url}
+    config = tmp_path / "OAI_CONFIG_LIST.json"
+    config.write_text(json.dumps([{**entry, "api_key": "azure-test-key"}]))
+    magics_of(shell).config_list = str(config)
+    openai_env.enqueue(Reply(code("a = 3")), "a is 3. TERMINATE")
+    shell.run_cell_magic("agent", "--mode never", "set a")
+    assert shell.user_ns["a"] == 3
+    [chat] = openai_env.chat_requests
+    assert chat.deployment == "codex-deploy"
+    first, _ = openai_env.responses_requests
+    assert first.path == "/openai/responses" and first.model == "codex-deploy"
+    assert first.query["api-version"] == "2025-04-01-preview"
+    assert first.headers["api-key"] == "azure-test-key"

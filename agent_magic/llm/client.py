@@ -63,6 +63,9 @@ from .wire import (
 _RESPONSES_ONLY: set[tuple[str, str | None, str]] = set()
 
 
+AZURE_RESPONSES_VERSION = "2025-04-01-preview"
+
+
 def _api_key(endpoint: Endpoint) -> tuple[str, str | None, str]:
     base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
     return (endpoint.api_type, base_url, endpoint.model)
@@ -99,7 +102,7 @@ class OpenAIChat:
         # Seconds an endpoint may take to start answering, its retries included; then
         # the next endpoint is tried (None: bounded by timeout x retries only).
         self.retry_budget = retry_budget or None
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[tuple[int, str], Any] = {}
         self.without_tools: set[int] = set()  # endpoints that refused tool definitions
         # Endpoints that refused stream_options (usage in streams): asked without it.
         self.without_stream_options: set[int] = set()
@@ -141,6 +144,8 @@ class OpenAIChat:
             streamed = self.stream_replies
             while True:
                 api = self.api_for(endpoint)
+                if api == "responses" and endpoint.api_type == "azure":
+                    client = self._client(index, endpoint, api)  # its own api-version
                 items = _in_thread(
                     lambda c=client, e=endpoint, i=index, t=offered, s=streamed, a=api: (
                         self._request(c, e, messages, t, index=i, streamed=s, api=a)
@@ -220,13 +225,13 @@ class OpenAIChat:
 
     # -- internals -----------------------------------------------------------------
 
-    def _client(self, index: int, endpoint: Endpoint) -> Any:
-        if index in self._clients:
-            return self._clients[index]
-        client = self._clients[index] = _shared_client(self._settings(endpoint))
+    def _client(self, index: int, endpoint: Endpoint, api: str = "chat") -> Any:
+        if (index, api) in self._clients:
+            return self._clients[index, api]
+        client = self._clients[index, api] = _shared_client(self._settings(endpoint, api))
         return client
 
-    def _settings(self, endpoint: Endpoint) -> tuple[Any, ...]:
+    def _settings(self, endpoint: Endpoint, api: str = "chat") -> tuple[Any, ...]:
         """What an SDK client is built from (held in memory only, never written)."""
 
         if endpoint.api_type == "azure":
@@ -237,7 +242,9 @@ class OpenAIChat:
                     "api_key"
                 )
             azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
-            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+            # Azure's Responses API came with 2025-03-01-preview; chat with much older ones.
+            default = AZURE_RESPONSES_VERSION if api == "responses" else "2024-10-21"
+            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or default
             return ("azure", key, azure_endpoint, version, self.timeout, self.max_retries)
         key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
         base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
