@@ -389,3 +389,31 @@ def test_azure_openai_responses_endpoint(shell, openai_env, tmp_path, monkeypatc
     assert first.path == "/openai/responses" and first.model == "codex-deploy"
     assert first.query["api-version"] == "2025-04-01-preview"
     assert first.headers["api-key"] == "azure-test-key"
+
+
+def test_an_unverified_organisation_is_asked_again_without_a_summary(shell, openai_env) -> None:
+    """OpenAI gives reasoning summaries (and streams some models) only to verified
+    organisations; a 400 saying so is asked again without, once per kernel."""
+    from agent_magic.testing import Failure
+
+    magics_of(shell).api = "responses"
+    openai_env.enqueue(
+        Failure(
+            400,
+            "Your organization must be verified to generate reasoning summaries.",
+            param="reasoning.summary",
+            code="unsupported_value",
+        ),
+        Failure(400, "Your organization must be verified to stream this model."),
+        "Nothing to run. TERMINATE",
+        "Still nothing. TERMINATE",
+    )
+    shell.run_cell_magic("agent", "--mode never --model o3-pro", "hi")
+    shell.run_cell_magic("agent", "--mode never --model o3-pro", "again")
+    asked = openai_env.responses_requests
+    assert len(asked) == 4
+    assert asked[0].json["reasoning"] == {"summary": "auto"} and asked[0].stream
+    assert "reasoning" not in asked[1].json and asked[1].stream
+    assert "reasoning" not in asked[2].json and not asked[2].stream
+    assert "reasoning" not in asked[3].json and not asked[3].stream  # remembered
+    assert asked[3].json["include"] == ["reasoning.encrypted_content"]

@@ -37,8 +37,11 @@ from .errors import (
     _wants_responses,
 )
 from .responses import (
+    NO_STREAM,
+    NO_SUMMARY,
     ResponsesStream,
     chat_messages,
+    learn_refusal,
     reply_from_response,
     responses_body,
 )
@@ -187,6 +190,12 @@ class OpenAIChat:
                             "asking it through /responses from now on"
                         )
                         continue
+                    if (
+                        api == "responses"
+                        and not yielded
+                        and learn_refusal(error, _api_key(endpoint))
+                    ):
+                        continue  # asked again without a summary, or without streaming
                     if offered and not yielded and _rejects_tools(error):
                         # This endpoint (or model) cannot take tools: ask again without
                         # them; the model then writes fenced blocks, which run the same.
@@ -361,7 +370,11 @@ class OpenAIChat:
         streamed: bool,
     ) -> Iterator[str | ThinkingDelta | ChatReply]:
         """One request through the Responses API (``POST /responses``), stateless."""
-        body = responses_body(messages, tools, self._params(endpoint), endpoint.model)
+        key = _api_key(endpoint)
+        body = responses_body(
+            messages, tools, self._params(endpoint), endpoint.model, summary=key not in NO_SUMMARY
+        )
+        streamed = streamed and key not in NO_STREAM
         responses = client.responses
         if not streamed:
             raw = _send(

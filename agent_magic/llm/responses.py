@@ -31,6 +31,37 @@ REASONING_KEY = "reasoning_items"
 # Models that think: asked for a summary of their reasoning, which the cell shows folded.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5|codex|computer-use)", re.IGNORECASE)
 
+# Endpoints (as client._api_key) whose organisation may not get reasoning summaries, or
+# may not stream this model, until it is verified with OpenAI: 400 "Your organization must
+# be verified to generate reasoning summaries." / "... to stream this model". Asked
+# without, for the rest of the kernel.
+NO_SUMMARY: set[Any] = set()
+NO_STREAM: set[Any] = set()
+_UNVERIFIED_SUMMARY = re.compile(r"verified to generate reasoning summar", re.IGNORECASE)
+_UNVERIFIED_STREAM = re.compile(r"verified to stream", re.IGNORECASE)
+
+
+def learn_refusal(error: BaseException, key: Any) -> bool:
+    """Whether ``error`` refuses reasoning summaries or streaming for an unverified
+    organisation; if so, the endpoint (``key``) is asked without them from now on."""
+    import openai
+
+    from .errors import _status_text
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code != 400:
+        return False
+    text = _status_text(error)
+    body = error.body if isinstance(error.body, dict) else {}
+    param = body.get("param") or (body.get("error") or {}).get("param")
+    if key not in NO_SUMMARY and (_UNVERIFIED_SUMMARY.search(text) or param == "reasoning.summary"):
+        NO_SUMMARY.add(key)
+        return True
+    if key not in NO_STREAM and _UNVERIFIED_STREAM.search(text):
+        NO_STREAM.add(key)
+        return True
+    return False
+
+
 # Why a Responses reply is incomplete -> ChatReply.cut_off (chat completions' words).
 _CUT_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -50,8 +81,12 @@ def responses_body(
     tools: Sequence[Mapping[str, Any]] | None,
     params: Mapping[str, Any],
     model: str,
+    *,
+    summary: bool = True,
 ) -> dict[str, Any]:
-    """The ``POST /v1/responses`` body for a chat conversation (``model`` goes separately)."""
+    """The ``POST /v1/responses`` body for a chat conversation (``model`` goes separately).
+
+    ``summary=False`` leaves out the reasoning summary (an unverified organisation)."""
     instructions: list[str] = []
     items: list[dict[str, Any]] = []
     for message in messages:
@@ -76,7 +111,8 @@ def responses_body(
     if _REASONING_MODEL.match(model) and effort != "none":
         # The summary is what the cell shows while the model thinks; the encrypted
         # reasoning goes back next time (store=false keeps nothing on the server).
-        reasoning["summary"] = "auto"
+        if summary:
+            reasoning["summary"] = "auto"
         body["include"] = ["reasoning.encrypted_content"]
     if reasoning:
         body["reasoning"] = reasoning
