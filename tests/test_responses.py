@@ -417,3 +417,74 @@ def test_an_unverified_organisation_is_asked_again_without_a_summary(shell, open
     assert "reasoning" not in asked[2].json and not asked[2].stream
     assert "reasoning" not in asked[3].json and not asked[3].stream  # remembered
     assert asked[3].json["include"] == ["reasoning.encrypted_content"]
+
+
+def test_an_error_inside_a_responses_stream_is_one_line(shell, openai_env) -> None:
+    from agent_magic.testing import Failure
+
+    magics_of(shell).api = "responses"
+    openai_env.enqueue(Failure(500, "The model had an error while answering.", in_stream="event"))
+    message = stopped(shell, "--mode never --model gpt-5", "hi")
+    assert message == (
+        f"agent: gpt-5 @ {openai_env.base_url}: the server sent an error: "
+        "The model had an error while answering."
+    )
+
+
+def test_a_failed_or_unreadable_response_is_one_line() -> None:
+    from agent_magic.conversation import ChatError
+    from agent_magic.llm.responses import ResponsesStream, reply_from_response
+
+    endpoint = Endpoint("gpt-5", None, "http://127.0.0.1:9/v1")
+    failed = {"status": "failed", "error": {"code": "server_error", "message": "It broke."}}
+    with pytest.raises(ChatError, match=r"^gpt-5 @ .*: the model failed to answer: It broke\.$"):
+        reply_from_response(failed, endpoint)
+    with pytest.raises(ChatError, match="the model failed to answer: It broke"):
+        ResponsesStream().take({"type": "response.failed", "response": failed}, endpoint)
+    with pytest.raises(ChatError, match="could not be read"):
+        reply_from_response(["not", "a", "response"], endpoint)
+
+
+def test_chat_messages_become_responses_input_items() -> None:
+    from agent_magic.llm.responses import chat_messages, responses_body
+
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "E"}
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "look"}, image]},
+        {
+            "role": "assistant",
+            "content": "",
+            "reasoning_items": [reasoning],
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "run_python", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        {"role": "system", "content": "(earlier turns, summarised)"},
+    ]
+    body = responses_body(messages, None, {"temperature": 0.2, "max_tokens": 50}, "gpt-4.1")
+    assert body["instructions"] == "Be brief." and body["store"] is False
+    assert body["input"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "look"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+            ],
+        },
+        reasoning,
+        {"type": "function_call", "call_id": "c1", "name": "run_python", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        {"role": "system", "content": "(earlier turns, summarised)"},
+    ]
+    assert body["temperature"] == 0.2 and body["max_output_tokens"] == 50
+    assert "reasoning" not in body and "include" not in body
+    # Chat completions never sees the reasoning items.
+    assert "reasoning_items" not in chat_messages(messages)[2]
+    assert chat_messages(messages)[2]["tool_calls"] == messages[2]["tool_calls"]

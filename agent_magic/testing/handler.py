@@ -209,7 +209,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(reply, Failure):
-            self._failure(reply)
+            if reply.in_stream is not None and request.stream:
+                self._responses_stream_failure(reply)
+            else:
+                self._failure(reply)
             return
         calls = len(reply.tool_calls)
         answer = _ResponseAnswer(
@@ -243,6 +246,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
                 return
         self.close_connection = True  # no terminating chunk: a stream cut short
+
+    def _responses_stream_failure(self, failure: Failure) -> None:
+        """A 200 Responses stream that fails inside: an ``error`` event, as the API
+        sends one, or nothing at all."""
+        events: list[bytes] = []
+        if failure.in_stream == "event":
+            body = failure.error_body()
+            error = body.get("error", body) if isinstance(body, dict) else body
+            error = error if isinstance(error, dict) else {"message": str(error)}
+            fields = {k: v for k, v in error.items() if k != "type"}  # the kind says "error"
+            events.append(sse_event({**fields, "type": "error", "sequence_number": 0}))
+        self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+        self.wfile.write(b"0\r\n\r\n")
 
     # -- writing -------------------------------------------------------------------------
 
