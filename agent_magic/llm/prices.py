@@ -45,19 +45,16 @@ def parse_prices(prices: Mapping[str, Any]) -> dict[str, Price]:
     parsed: dict[str, Price] = {}
     for model, given in prices.items():
         if isinstance(given, Mapping):
-            pair = (given.get("input"), given.get("output"))
-        elif isinstance(given, (list, tuple)) and len(given) == 2:
-            pair = (given[0], given[1])
+            pair = [given.get("input"), given.get("output")]
         else:
-            pair = (None, None)
-        if not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in pair
-        ):
+            pair = list(given) if isinstance(given, (list, tuple)) else []
+        rates = [float(v) for v in pair if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(pair) != 2 or len(rates) != 2 or min(rates) < 0:
             raise ValueError(
                 f"AgentMagics.prices[{model!r}] must be US$ per million tokens, like "
                 '{"input": 1.25, "output": 10.0}'
             )
-        parsed[str(model)] = Price(float(pair[0]), float(pair[1]), "AgentMagics.prices")  # type: ignore[arg-type]
+        parsed[str(model)] = Price(rates[0], rates[1], "AgentMagics.prices")
     return parsed
 
 
