@@ -37,13 +37,12 @@ from .errors import (
     _wants_responses,
 )
 from .responses import (
-    NO_STREAM,
-    NO_SUMMARY,
-    ResponsesStream,
+    AZURE_RESPONSES_VERSION,
+    RESPONSES_ONLY,
     chat_messages,
+    endpoint_key,
     learn_refusal,
-    reply_from_response,
-    responses_body,
+    respond,
 )
 
 # The ``x as x`` imports re-export names that lived here (tests read llm.client._CLIENTS).
@@ -60,18 +59,6 @@ from .wire import (
     _StreamState,
     _usage,
 )
-
-# (api_type, base_url, model) of endpoints whose model is served by the Responses API
-# only: learnt from the first 404 that says so, kept for the kernel.
-_RESPONSES_ONLY: set[tuple[str, str | None, str]] = set()
-
-
-AZURE_RESPONSES_VERSION = "2025-04-01-preview"
-
-
-def _api_key(endpoint: Endpoint) -> tuple[str, str | None, str]:
-    base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    return (endpoint.api_type, base_url, endpoint.model)
 
 
 def _say(text: str) -> None:
@@ -184,7 +171,7 @@ class OpenAIChat:
                     ):
                         # The model is served by the Responses API only: ask it there,
                         # now and for the rest of the kernel (one such 404 per kernel).
-                        _RESPONSES_ONLY.add(_api_key(endpoint))
+                        RESPONSES_ONLY.add(endpoint_key(endpoint))
                         self.notice(
                             f"agent: {endpoint.model} is served by the Responses API only; "
                             "asking it through /responses from now on"
@@ -193,7 +180,7 @@ class OpenAIChat:
                     if (
                         api == "responses"
                         and not yielded
-                        and learn_refusal(error, _api_key(endpoint))
+                        and learn_refusal(error, endpoint_key(endpoint))
                     ):
                         continue  # asked again without a summary, or without streaming
                     if offered and not yielded and _rejects_tools(error):
@@ -230,7 +217,7 @@ class OpenAIChat:
         asked = self._asked_api(endpoint)
         if asked != "auto":
             return asked
-        return "responses" if _api_key(endpoint) in _RESPONSES_ONLY else "chat"
+        return "responses" if endpoint_key(endpoint) in RESPONSES_ONLY else "chat"
 
     # -- internals -----------------------------------------------------------------
 
@@ -281,7 +268,8 @@ class OpenAIChat:
         if streamed is None:
             streamed = self.stream_replies
         if api == "responses":
-            yield from self._respond(client, endpoint, messages, tools, streamed=streamed)
+            params = self._params(endpoint)
+            yield from respond(client, endpoint, messages, tools, params, streamed=streamed)
             return
         # Messages and tools go through extra_body: the SDK would otherwise walk
         # and re-validate the whole history on every call (milliseconds per step
@@ -359,63 +347,6 @@ class OpenAIChat:
         if endpoint.reasoning_effort:
             return {**self.params, "reasoning_effort": endpoint.reasoning_effort}
         return self.params
-
-    def _respond(
-        self,
-        client: Any,
-        endpoint: Endpoint,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        *,
-        streamed: bool,
-    ) -> Iterator[str | ThinkingDelta | ChatReply]:
-        """One request through the Responses API (``POST /responses``), stateless."""
-        key = _api_key(endpoint)
-        body = responses_body(
-            messages, tools, self._params(endpoint), endpoint.model, summary=key not in NO_SUMMARY
-        )
-        streamed = streamed and key not in NO_STREAM
-        responses = client.responses
-        if not streamed:
-            raw = _send(
-                lambda b: responses.with_raw_response.create(
-                    model=endpoint.model, input=[], extra_body=b
-                ),
-                body,
-            )
-            yield reply_from_response(json.loads(raw.http_response.content), endpoint)
-            return
-        state = ResponsesStream()
-        model = endpoint.model
-        with contextlib.ExitStack() as opened:
-            response = _send(
-                lambda b: opened.enter_context(
-                    responses.with_streaming_response.create(
-                        model=endpoint.model, input=[], stream=True, extra_body=b
-                    )
-                ),
-                body,
-            )
-            lines = response.iter_lines()
-            try:
-                for event in _sse_events(lines):
-                    shown = state.take(event, endpoint)
-                    if shown:
-                        yield shown
-                    if state.final is not None:
-                        break
-            except Exception as error:
-                if not state.begun or not _broken_connection(error):
-                    raise
-                state.broken = True
-            if not state.begun and state.final is None:
-                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
-            yield state.reply(endpoint, model)
-            if state.broken:
-                return
-            with contextlib.suppress(Exception):
-                for _ in itertools.islice(lines, 16):
-                    pass
 
     def _keys(self, endpoint: Endpoint) -> list[str | None]:
         return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]

@@ -17,13 +17,18 @@ error gets (:mod:`.errors`).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from .config import Endpoint
-from .errors import _error_text, _stream_error
+from .errors import _broken_connection, _error_text, _stream_error
+from .wire import CUT_INCOMPLETE, _send, _sse_events
 
 # Where an assistant message in the history keeps the reasoning items that came with it.
 REASONING_KEY = "reasoning_items"
@@ -31,7 +36,20 @@ REASONING_KEY = "reasoning_items"
 # Models that think: asked for a summary of their reasoning, which the cell shows folded.
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5|codex|computer-use)", re.IGNORECASE)
 
-# Endpoints (as client._api_key) whose organisation may not get reasoning summaries, or
+# Endpoints (as endpoint_key) whose model is served by the Responses API only: learnt
+# from the first 404 that says so (see OpenAIChat.stream), kept for the kernel.
+RESPONSES_ONLY: set[tuple[str, str | None, str]] = set()
+# The api-version Azure OpenAI's Responses API needs, unless the entry gives one.
+AZURE_RESPONSES_VERSION = "2025-04-01-preview"
+
+
+def endpoint_key(endpoint: Endpoint) -> tuple[str, str | None, str]:
+    """What the kernel remembers an endpoint and model by: (api_type, base_url, model)."""
+    base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    return (endpoint.api_type, base_url, endpoint.model)
+
+
+# Endpoints (as endpoint_key) whose organisation may not get reasoning summaries, or
 # may not stream this model, until it is verified with OpenAI: 400 "Your organization must
 # be verified to generate reasoning summaries." / "... to stream this model". Asked
 # without, for the rest of the kernel.
@@ -74,6 +92,69 @@ def chat_messages(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
 
 
 # --- the request ---------------------------------------------------------------------
+
+
+def respond(
+    client: Any,
+    endpoint: Endpoint,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    params: Mapping[str, Any],
+    *,
+    streamed: bool,
+) -> Iterator[str | ThinkingDelta | ChatReply]:
+    """One request through the SDK's ``client.responses`` (``POST /responses``),
+    stateless; run in OpenAIChat's worker thread, like a chat completions request.
+
+    The body goes through ``extra_body`` and the answer is read as plain JSON, as for
+    chat completions (see ``OpenAIChat._request``): the SDK's retries, errors and Azure
+    routing, without its models.
+    """
+    key = endpoint_key(endpoint)
+    body = responses_body(messages, tools, params, endpoint.model, summary=key not in NO_SUMMARY)
+    responses = client.responses
+    if not streamed or key in NO_STREAM:
+        raw = _send(
+            lambda b: responses.with_raw_response.create(
+                model=endpoint.model, input=[], extra_body=b
+            ),
+            body,
+        )
+        yield reply_from_response(json.loads(raw.http_response.content), endpoint)
+        return
+    state = ResponsesStream()
+    with contextlib.ExitStack() as opened:
+        # The request goes out when the response is entered: inside _send.
+        response = _send(
+            lambda b: opened.enter_context(
+                responses.with_streaming_response.create(
+                    model=endpoint.model, input=[], stream=True, extra_body=b
+                )
+            ),
+            body,
+        )
+        lines = response.iter_lines()
+        try:
+            for event in _sse_events(lines):
+                shown = state.take(event, endpoint)
+                if shown:
+                    yield shown
+                if state.final is not None:
+                    break
+        except Exception as error:
+            # Broken after the reply began: what came is the reply, marked cut off.
+            if not state.begun or not _broken_connection(error):
+                raise
+            state.broken = True
+        if not state.begun and state.final is None:
+            raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+        yield state.reply(endpoint, endpoint.model)
+        if state.broken:
+            return
+        # Read on to the end of the body, so the connection goes back to the pool.
+        with contextlib.suppress(Exception):
+            for _ in itertools.islice(lines, 16):
+                pass
 
 
 def responses_body(
@@ -364,8 +445,6 @@ class ResponsesStream:
         if self.final is not None:
             return self.parts.reply({"model": model, **self.final}, endpoint)
         # No completed event: the stream ended (or broke) early; what came is cut off.
-        from .wire import CUT_INCOMPLETE
-
         reply = self.parts.reply({"model": model}, endpoint)
         return ChatReply(
             reply.content,
@@ -383,10 +462,3 @@ class ResponsesStream:
 def _delta(event: Mapping[str, Any]) -> str:
     delta = event.get("delta")
     return delta if isinstance(delta, str) else ""
-
-
-def events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """The JSON events of a Responses stream (``event:`` names are in each ``type``)."""
-    from .wire import _sse_events
-
-    yield from _sse_events(lines)
