@@ -488,3 +488,24 @@ def test_chat_messages_become_responses_input_items() -> None:
     # Chat completions never sees the reasoning items.
     assert "reasoning_items" not in chat_messages(messages)[2]
     assert chat_messages(messages)[2]["tool_calls"] == messages[2]["tool_calls"]
+
+
+def test_seed_cache_and_reasoning_effort_key_over_responses(shell, openai_env) -> None:
+    openai_env.responses_only = frozenset({CODEX})
+    openai_env.enqueue("Forty-two. TERMINATE", "Harder. TERMINATE")
+    line = f"--mode never --seed 42 --model {CODEX}"
+    shell.run_cell_magic("agent", line, "the answer?")
+    shell.run_cell_magic("agent", line + " --new", "the answer?")
+    assert len(openai_env.responses_requests) == 1  # the same request and seed: a hit
+    shell.run_cell_magic("agent", line + " --new --reasoning-effort high", "the answer?")
+    assert len(openai_env.responses_requests) == 2  # another effort: another request
+    sources = [r.source for r in magics_of(shell).conversation.replies]
+    assert sources == ["live"]  # (--new: the last cell's conversation only)
+
+
+def test_a_conversation_over_the_window_over_responses_says_so(shell, openai_env) -> None:
+    magics_of(shell).api = "responses"
+    openai_env.context_window = 40
+    message = stopped(shell, "--mode never --model gpt-5", "hi " * 100)
+    assert "no longer fits the model's context window" in message
+    assert "--new or %agent reset" in message and "\n" not in message
