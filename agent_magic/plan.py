@@ -54,6 +54,7 @@ class CellPlan:
     stream: bool = True
     params: Mapping[str, Any] = field(default_factory=dict)  # temperature, reasoning_effort
     api: str = "auto"  # "auto" | "chat" | "responses" (AgentMagics.api)
+    effort_given: bool = False  # --reasoning-effort on the line: over the config list's
     prices: Mapping[str, Any] = field(default_factory=dict)  # AgentMagics.prices, checked
     timeout: float = 120.0
     max_retries: int = 2
@@ -189,6 +190,7 @@ def plan_cell(
         stream=settings.stream and not args.no_stream,
         params=params,
         api=getattr(settings, "api", "auto") or "auto",
+        effort_given=getattr(args, "reasoning_effort", None) is not None,
         prices=prices,
         timeout=settings.timeout,
         max_retries=settings.max_retries,

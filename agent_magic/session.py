@@ -207,6 +207,8 @@ class Session:
             endpoints = [
                 e if e.model == plan.model else replace(e, model=plan.model) for e in endpoints
             ]
+        if plan.effort_given:  # the line's --reasoning-effort, over the config list's
+            endpoints = [replace(e, reasoning_effort=None) for e in endpoints]
         return keys.with_key(endpoints)  # the key from %agent key, where none is configured
 
     def _chat(self, plan: CellPlan) -> ChatClient:

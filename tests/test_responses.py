@@ -194,8 +194,13 @@ def test_a_config_list_entry_chooses_its_api_and_effort(shell, openai_env, tmp_p
     magics_of(shell).config_list = str(config)
     openai_env.enqueue("Nothing to do. TERMINATE")
     shell.run_cell_magic("agent", "--mode never", "hi")
-    [request] = openai_env.responses_requests
-    assert request.json["reasoning"] == {"effort": "minimal", "summary": "auto"}
+    magics_of(shell).reasoning_effort = "high"  # the entry's own is more specific
+    openai_env.enqueue("Nothing to do. TERMINATE", "Nothing to do. TERMINATE")
+    shell.run_cell_magic("agent", "--mode never", "hi")
+    shell.run_cell_magic("agent", "--mode never --reasoning-effort low", "hi")  # the line wins
+    efforts = [r.json["reasoning"]["effort"] for r in openai_env.responses_requests]
+    assert efforts == ["minimal", "minimal", "low"]
+    assert openai_env.responses_requests[0].json["reasoning"]["summary"] == "auto"
     entries[0]["api"] = "sideways"
     config.write_text(json.dumps(entries))
     message = stopped(shell, "--mode never", "hi")
