@@ -2,17 +2,20 @@
 
 OpenAI's newer models (gpt-5-codex and later codex models, o3-pro, the gpt-5 "pro"
 models) answer only here; chat completions answers them 404 "This model is only
-supported in v1/responses and not in v1/chat/completions." (:func:`wants_responses`).
-The conversation stays a list of chat messages: :func:`responses_body` turns it into
-Responses input items each time, stateless (``store: false``, never a
-``previous_response_id``), so window fitting, redaction, budgets, the recording, the
-``--seed`` cache and ``--replay`` see the same messages whichever API answers. The
-model's encrypted reasoning comes back in :attr:`ChatReply.reasoning_items` and goes
-back untouched, before the assistant turn it led to (the loop keeps it on that message
-under :data:`REASONING_KEY`; chat completions never sees it).
+supported in v1/responses and not in v1/chat/completions." (``errors._wants_responses``).
+:data:`RESPONSES_ONLY` remembers such an endpoint and model for the kernel, and
+:func:`respond` asks it here through the SDK's ``client.responses``. The conversation
+stays a list of chat messages: :func:`responses_body` turns it into Responses input
+items each time, stateless (``store: false``, never a ``previous_response_id``), so
+window fitting, redaction, budgets, the recording, the ``--seed`` cache and ``--replay``
+see the same messages whichever API answers. The model's encrypted reasoning comes back
+in :attr:`ChatReply.reasoning_items` and goes back untouched, before the assistant turn
+it led to (the loop keeps it on that message under :data:`REASONING_KEY`; chat
+completions never sees it).
 
-Not here: when to use which API and asking again (:mod:`.client`), the one line each
-error gets (:mod:`.errors`).
+Also the 400s an unverified OpenAI organisation gets for reasoning summaries or for
+streaming (:func:`learn_refusal`: asked again without). Not here: when to use which API
+and asking again (:mod:`.client`), the one line each error gets (:mod:`.errors`).
 """
 
 from __future__ import annotations
