@@ -37,7 +37,9 @@ from .events import (
     TaskStarted,
 )
 from .history import History
+from .injection import addressed_to_assistant, refused_text
 from .lookback import CellSteps
+from .markers import copied_markers, copied_text
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -100,6 +102,8 @@ class Conversation:
     # This cell's steps so far, for the rules that look back (repeats, the nudge).
     _steps: CellSteps = field(default_factory=CellSteps, init=False, repr=False)
     _turns_left: int = field(default=0, init=False, repr=False)
+    # The last step's output addressed the assistant: the line, for the next proposal.
+    _injected: str = field(default="", init=False, repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -156,7 +160,10 @@ class Conversation:
                     protected=self._guard(blocks),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
+                    copies=copied_markers(blocks, self.transform) if not final_reason else "",
+                    injected=self._injected,
                 )
+                self._injected = ""
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
 
@@ -353,11 +360,15 @@ class Conversation:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+            if proposal.copies:
+                return (Decision("skip", text=copied_text(proposal.copies)), True)
+            if proposal.injected and not self.attended:
+                return (Decision("skip", text=refused_text(proposal.injected)), True)
         steps = self._steps
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
             return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (runs_code and proposal.protected):
+        if not by_mode and not (runs_code and (proposal.protected or proposal.injected)):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
@@ -390,6 +401,7 @@ class Conversation:
                 else:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
+                    self._injected = self._injected or addressed_to_assistant(text)
                     failed = not outcome.ok
                     if failed and not outcome.interrupted:
                         self._steps.failed(blocks, proposal.step, outcome)
