@@ -126,7 +126,7 @@ def to_notebook(records: Iterable[Mapping[str, Any]]) -> Any:
         elif kind == "finished" and record.get("reason") != "terminated":
             build.markdown(
                 f"finished-{number}",
-                f"*{record.get('reason')}: {record.get('message')}*",
+                f"*{record.get('message')}*",
                 {"reason": record.get("reason")},
             )
 

@@ -184,8 +184,10 @@ class Session:
     @staticmethod
     def conclude(finished: Finished) -> None:
         """How the cell ends for IPython: an error or an interrupt is one line."""
-        if finished.reason in ("error", "interrupted"):
-            # The UIs leave these ends to this one line; the record keeps the whole message.
+        # The UIs leave these ends to this one line; the record keeps the whole message.
+        if finished.reason == "interrupted":
+            raise Interrupted(f"agent: {_one_line(finished.message)}")
+        if finished.reason == "error":
             raise UsageError(f"agent: {_one_line(finished.message)}")
 
     # -- the pieces -----------------------------------------------------------------------
@@ -371,6 +373,19 @@ class Session:
                 "choose a folder you can write to"
             ) from None
         return f"agent: wrote {path} ({len(notebook.cells)} cells)"
+
+
+class Interrupted(Exception):
+    """How an interrupted cell ends: one plain line, no "UsageError", no traceback.
+
+    Still an exception, so the cell ends in error and *Run All* stops there, as it does
+    after any interrupted cell. IPython shows what ``_render_traceback_`` returns
+    instead of a traceback (its hook for exceptions that render themselves). Not a
+    ``KeyboardInterrupt``: raised from an asyncio task, that one escapes the event loop.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 def _one_line(message: str) -> str:

@@ -359,15 +359,21 @@ class NotebookUI:
         self.busy.release()
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
-            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))
+            ended = _ENDED.get(event.reason, event.reason)
+            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {ended}**"))
             self.widget.close()
             self.widget = None
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
-            self._record.results[-1] = f"*{event.reason}*"
+            self._record.results[-1] = f"*{_ENDED.get(event.reason, event.reason)}*"
             self._show_record()
         if event.reason in ("error", "interrupted"):
             return  # the cell ends with the one-line error itself (Session.conclude)
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
-        self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
+        ended = _ENDED.get(event.reason, event.reason)
+        self.display.show(_markdown(f"**Conversation {ended}.** {message}".strip()))
+
+
+# Finished reasons that are labels, not words: how a record says them to people.
+_ENDED = {"no_code": "finished", "max_turns": "paused at the turn limit", "error": "failed"}
