@@ -344,18 +344,23 @@ class Session:
         from .codeblocks import CodeBlock
         from .ui.cells import insert_cells, sources
 
-        blocks = [
-            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or ""))
+        ran = [
+            r
             for r in self.recorder.transcript()
             if r.get("event") == "code" and r.get("ok") and not r.get("interrupted")
         ]
-        codes = [code for code in sources(blocks) if code.strip()]
-        if not codes:
+        blocks = [
+            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or "")) for r in ran
+        ]
+        codes = sources(blocks)
+        steps = [r.get("step") if isinstance(r.get("step"), int) else 0 for r in ran]
+        # Numbered as the record numbers the steps (older records without a step: from 1).
+        if not insert_cells(self.shell, codes, steps if all(steps) else None):
             return "agent: nothing ran yet; run a %%agent cell first"
-        insert_cells(self.shell, codes)
+        count = sum(1 for code in codes if code.strip())
         where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"
-        steps = f"{len(codes)} step{'' if len(codes) == 1 else 's'}"
-        return f"agent: the code of {steps} that ran is {where}"
+        told = f"{count} step{'' if count == 1 else 's'}"
+        return f"agent: the code of {told} that ran is {where}"
 
     def export(self, path: str) -> str:
         """Write the conversation as a notebook; the one line that says so."""

@@ -71,3 +71,54 @@ def test_the_terminal_says_how_a_conversation_ended_in_words(
     log = shell.run_line_magic("agent", "log")
     shown = str(getattr(log, "data", log))
     assert "no_code" not in shown and "max_turns" not in shown
+
+
+# --- step numbers agree -------------------------------------------------------------------
+
+
+def records(shell, event: str) -> list[dict]:
+    magics = shell.magics_manager.registry["AgentMagics"]
+    return [r for r in magics.recorder.transcript() if r["event"] == event]
+
+
+@pytest.mark.parametrize("failure", ["no key", "server down"])
+def test_a_cell_that_fails_before_its_first_reply_takes_no_step(
+    shell, openai_env, monkeypatch, failure
+) -> None:
+    from IPython.core.error import UsageError
+
+    from agent_magic.testing import Failure
+
+    if failure == "no key":
+        monkeypatch.delenv("OPENAI_API_KEY")
+    else:
+        openai_env.enqueue(Failure(500, "down"))
+    with pytest.raises(UsageError):
+        shell.run_cell_magic("agent", "--mode never", "set a")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    openai_env.enqueue(code("a = 1"), "a is 1. TERMINATE")
+    shell.run_cell_magic("agent", "--mode never", "set a")
+    assert [r["step"] for r in records(shell, "code")] == [1]
+    assert [r["step"] for r in records(shell, "reply")] == [1, 2]
+
+
+def test_agent_cells_numbers_steps_as_the_record_does(shell, openai_env, capsys) -> None:
+    openai_env.enqueue(
+        code("a = 2"),
+        code("raise ValueError('no')"),
+        "a is 2. TERMINATE",
+        code("b = a + 3"),
+        "b is 5. TERMINATE",
+    )
+    shell.run_cell_magic("agent", "--mode never", "set a")
+    shell.run_cell_magic("agent", "--mode never", "set b")
+    assert [(r["step"], r["ok"]) for r in records(shell, "code")] == [
+        (1, True),
+        (2, False),
+        (4, True),
+    ]
+    shell.rl_next_input = None
+    capsys.readouterr()
+    shell.run_line_magic("agent", "cells")
+    assert "the code of 2 steps" in capsys.readouterr().out
+    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 4\nb = a + 3"

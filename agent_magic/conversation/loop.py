@@ -125,7 +125,7 @@ class Conversation:
             if self.use_tools:
                 system += _TOOLS_NOTE
             history.add({"role": "system", "content": system}, "system")
-        before = len(self.messages)
+        before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
         history.add({"role": "user", "content": content}, "task")
         yield TaskStarted(task, self.steps_taken + 1, context)
@@ -215,7 +215,9 @@ class Conversation:
             )
         except ChatError as error:
             if not answered:
-                history.truncate(before)  # nothing happened: re-running the cell is clean
+                # Nothing happened: re-running the cell is clean, and takes the same step.
+                history.truncate(before)
+                history.steps_taken = steps_before
             return (yield from _end(Finished("error", str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------

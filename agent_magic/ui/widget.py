@@ -193,7 +193,7 @@ class NotebookUI:
         review_timeout: float | None = None,
         display: Display | None = None,
         marker: str = "TERMINATE",
-        add_cells: Callable[[list[str]], None] | None = insert_below,
+        add_cells: Callable[[list[str], list[int]], Any] | None = insert_below,
         spent: Callable[[], str] | None = None,
     ) -> None:
         self.interactive = interactive
@@ -203,6 +203,7 @@ class NotebookUI:
         self.marker = marker
         self.add_cells = add_cells
         self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
+        self.ran_steps: list[int] = []  # the step of each (the record's numbers)
         self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.timed_out = False
@@ -285,8 +286,8 @@ class NotebookUI:
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
-            codes, add = sources(self.ran), self.add_cells
-            add_cells = lambda: add(codes)  # noqa: E731
+            codes, steps, add = sources(self.ran), list(self.ran_steps), self.add_cells
+            add_cells = lambda: add(codes, steps)  # noqa: E731
         spent = self.spent() if self.spent is not None else ""
         widget = ReviewWidget(proposal, self.marker, add_cells, spent)
         self.widget = widget
@@ -327,6 +328,7 @@ class NotebookUI:
     def _ran(self, event: CodeRan) -> None:
         if event.outcome.ok and not event.outcome.interrupted:
             self.ran.append(event.block)
+            self.ran_steps.append(event.step)
         record = self._record
         if record is None:
             return
