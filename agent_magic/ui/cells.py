@@ -52,11 +52,12 @@ def insert_cells(shell: Any, codes: list[str], steps: Sequence[int] | None = Non
     One cell (the payload's limit) holding every code under its ``# step N`` line (the
     numbers in ``steps``, one per code); no cell at all when ``codes`` is empty.
     """
-    numbers = list(steps) if steps is not None else list(range(1, len(codes) + 1))
+    numbers = list(steps) if steps is not None else [0] * len(codes)
     kept = [(n, code) for n, code in zip(numbers, codes, strict=True) if code.strip()]
     if not kept:
         return 0
-    shell.set_next_input(joined([c for _, c in kept], [n for n, _ in kept]), replace=False)
+    given = [n for n, _ in kept] if steps is not None else None
+    shell.set_next_input(joined([c for _, c in kept], given), replace=False)
     return 1
 
 
