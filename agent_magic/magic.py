@@ -403,7 +403,7 @@ class AgentMagics(Magics):
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
-            print(self.session.export(args.command[1]))
+            print(self.session.export(args.command[1], self.termination_marker))
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix | undo | key | models | cells | "

@@ -362,7 +362,7 @@ class Session:
         told = f"{count} step{'' if count == 1 else 's'}"
         return f"agent: the code of {told} that ran is {where}"
 
-    def export(self, path: str) -> str:
+    def export(self, path: str, marker: str = "TERMINATE") -> str:
         """Write the conversation as a notebook; the one line that says so."""
         records = self.recorder.transcript()
         if not records:
@@ -371,7 +371,7 @@ class Session:
 
         path = os.path.expanduser(path)
         try:
-            notebook = write_notebook(records, path)
+            notebook = write_notebook(records, path, marker)
         except OSError as error:
             raise UsageError(
                 f"agent: cannot write {path} ({error.strerror or error}); "

@@ -122,3 +122,48 @@ def test_agent_cells_numbers_steps_as_the_record_does(shell, openai_env, capsys)
     shell.run_line_magic("agent", "cells")
     assert "the code of 2 steps" in capsys.readouterr().out
     assert shell.rl_next_input == "# step 1\na = 2\n\n# step 4\nb = a + 3"
+
+
+# --- the export opens clean ---------------------------------------------------------------
+
+
+def export(shell, tmp_path) -> tuple[str, dict]:
+    import json
+
+    path = tmp_path / "exported.ipynb"
+    shell.run_line_magic("agent", f"export {path}")
+    text = path.read_text(encoding="utf-8")
+    return text, json.loads(text)
+
+
+@pytest.mark.parametrize("server_usage", [True, False])
+def test_the_export_round_trips_and_says_no_sign_off(
+    shell, openai_env, tmp_path, server_usage
+) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    openai_env.enqueue(
+        Reply(code("x = 6 * 7\nprint(x)"), usage=(120, 12), send_usage=server_usage),
+        Reply("x is **42**.\n\nTERMINATE", usage=(160, 6), send_usage=server_usage),
+    )
+    shell.run_cell_magic("agent", "--mode never", "compute x")
+    text, nb = export(shell, tmp_path)
+    # As Jupyter writes it: nbformat's layout and a trailing newline; read and written
+    # again, not one byte changes (so Lab does not mark it modified on open).
+    assert nbformat.writes(nbformat.reads(text, 4)) + "\n" == text
+    again = tmp_path / "again.ipynb"
+    nbformat.write(nbformat.read(tmp_path / "exported.ipynb", 4), again)
+    assert again.read_text(encoding="utf-8") == text
+    assert all(cell.get("id") for cell in nb["cells"]) and nb["nbformat_minor"] >= 5
+    assert nb["metadata"]["language_info"]["file_extension"] == ".py"  # as the kernel says
+    assert "ipykernel" in nb["metadata"]["kernelspec"]["display_name"]
+    last = "".join(nb["cells"][-1]["source"])
+    assert last.endswith("x is **42**.") and "TERMINATE" not in text.split('"source"')[-1]
+    assert not any("TERMINATE" in "".join(c["source"]) for c in nb["cells"])
+    usage = nb["metadata"]["agent_magic"]["usage"]
+    if server_usage:  # the servers' own numbers, not marked
+        assert usage == {"prompt_tokens": 280, "completion_tokens": 18}
+    else:  # an estimate, marked as one: never 0/0
+        assert usage["estimated"] is True and usage["estimated_replies"] == 2
+        assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+        cell_usage = nb["cells"][-1]["metadata"]["agent_magic"]["usage"]
+        assert cell_usage["estimated"] is True and cell_usage["prompt_tokens"] > 0
