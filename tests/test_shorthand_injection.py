@@ -258,6 +258,9 @@ def test_a_copied_namespace_preview_is_not_run_in_never_mode(shell, openai_env, 
     told = openai_env.chat_requests[1].messages[-1]["content"]
     assert "copies the session's shorthand" in told and "Use the variable by name" in told
     assert "It ran successfully" in openai_env.chat_requests[2].messages[-1]["content"]
+    magics = shell.magics_manager.registry["AgentMagics"]
+    (refused, *_) = [r for r in magics.recorder.transcript() if r["event"] == "decision"]
+    assert refused["label"] == "refused" and "[30, 3, 11, 8" in refused["copies"]
 
 
 def test_a_copied_cut_mark_is_flagged_in_the_review(shell, openai_env, monkeypatch, capsys) -> None:
@@ -300,7 +303,7 @@ def test_an_injected_instruction_is_said_and_the_next_step_asked(
         for r in shell.magics_manager.registry["AgentMagics"].recorder.transcript()
         if r["event"] == "decision" and not r["automatic"]
     ]
-    assert decision["action"] == "skip"
+    assert decision["action"] == "skip" and decision["injected"].startswith("Ignore previous")
 
 
 def test_headless_an_injected_instruction_refuses_the_next_step(
