@@ -167,3 +167,20 @@ def test_the_export_round_trips_and_says_no_sign_off(
         assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
         cell_usage = nb["cells"][-1]["metadata"]["agent_magic"]["usage"]
         assert cell_usage["estimated"] is True and cell_usage["prompt_tokens"] > 0
+
+
+def test_at_the_seam_a_failed_first_request_gives_its_step_back() -> None:
+    from agent_magic.conversation import ChatError, Conversation, drive
+    from agent_magic.testing import ScriptedChat
+
+    class Nothing:
+        def run(self, block, *, step=None):
+            raise AssertionError("nothing should run")
+
+    chat = ScriptedChat(ChatError("no key configured"), "Hello. TERMINATE")
+    conversation = Conversation(chat, Nothing(), mode="never")
+    assert drive(conversation.run("hi"), lambda event: None).reason == "error"
+    assert conversation.steps_taken == 0
+    assert [m["role"] for m in conversation.messages] == ["system"]  # no half turn
+    assert drive(conversation.run("hi"), lambda event: None).reason == "terminated"
+    assert conversation.steps_taken == 1

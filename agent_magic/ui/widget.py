@@ -281,8 +281,9 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        # In mode never the loop asks only about protected names, which a person answers.
-        if not self.interactive and not proposal.protected:  # pragma: no cover
+        # In mode never the loop asks only about protected names and after output that
+        # addressed the assistant, which a person answers.
+        if not self.interactive and not (proposal.protected or proposal.injected):
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
