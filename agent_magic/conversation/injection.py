@@ -49,8 +49,20 @@ _FOUND = re.compile(
 _QUOTED = 100  # characters of the line quoted back
 
 
+# A word each pattern above holds: text with none of them is passed at the cost of a
+# lower() and a few finds (the patterns cost about a second per megabyte).
+_ANCHORS = (
+    "<|", "[inst", "[/inst", "<<sys", "<</sys", "ignor", "disregard", "forget", "override",
+    "now", "instruction", "attention", "note", "message", "dear", "hey", "hello",
+    "reading", "processing", "tell", "inform", "alert", "system", "assistant", "developer",
+)  # fmt: skip
+
+
 def addressed_to_assistant(text: str) -> str:
     """The first line of ``text`` that addresses the assistant, quoted short; or ""."""
+    lowered = text.lower()
+    if not any(anchor in lowered for anchor in _ANCHORS):
+        return ""
     for match in _FOUND.finditer(text):
         if match.group("role") is not None and not _ORDER.search(match.group("said")):
             continue
