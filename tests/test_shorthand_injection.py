@@ -20,7 +20,7 @@ from agent_magic.conversation import (
     drive,
 )
 from agent_magic.conversation.injection import addressed_to_assistant
-from agent_magic.conversation.markers import copied_markers
+from agent_magic.conversation.markers import copied_markers, elided_previews
 from agent_magic.testing import ScriptedChat
 from agent_magic.text import cut_mark, head_tail
 from agent_magic.window.cut import FIT_WHY, _cut_lines, _head_tail
@@ -88,6 +88,39 @@ def test_every_cut_mark_we_write_is_found_when_copied() -> None:
         assert mark.startswith("«") and copied_markers(python(mark)), mark
         with pytest.raises(SyntaxError):  # a copied mark is no valid Python
             compile(mark, "<mark>", "exec")
+
+
+SUMMARY = """units: list len=36: [30, 3, 11, 8, 42, 12, 13, 15, ...]
+names: dict len=12: {'a': 1, 'b': 2, 'c': 3, 'd': 4, 'e': 5, 'f': 6, 'g': 7, 'h': 8, ...}
+hours: tuple len=50: (0, 1, 2, 3, 4, 5, 6, 7, ...)
+rows: list len=9: [[1, 2], [3, 4], ...]
+text: str len=300: 'xxxxxxxx'..."""
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "units = [30, 3, 11, 8, 42, 12, 13, 15]",
+        "df = pd.DataFrame({'units': (30, 3, 11, 8, 42, 12, 13, 15)})",
+        'names = {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8}',
+    ],
+)
+def test_a_preview_written_out_without_its_elision_is_a_copy(src: str) -> None:
+    found = copied_markers(python(src), previews=elided_previews(SUMMARY))
+    assert "writes out the values a shortened preview showed" in found
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "hours = [0, 1, 2, 3, 4, 5, 6, 7]",  # a run a step may write on its own
+        "first = [30, 3, 11]",  # fewer than the preview showed
+        "units = [30, 3, 11, 8, 42, 12, 13, 15, 9]",  # more: not what the preview showed
+        "units = units[:8]",
+    ],
+)
+def test_other_literals_are_not_taken_for_a_preview(src: str) -> None:
+    assert copied_markers(python(src), previews=elided_previews(SUMMARY)) == ""
 
 
 def test_ipython_syntax_is_read_through_transform() -> None:
@@ -261,6 +294,18 @@ def test_a_copied_namespace_preview_is_not_run_in_never_mode(shell, openai_env, 
     magics = shell.magics_manager.registry["AgentMagics"]
     (refused, *_) = [r for r in magics.recorder.transcript() if r["event"] == "decision"]
     assert refused["label"] == "refused" and "[30, 3, 11, 8" in refused["copies"]
+
+
+def test_a_preview_written_out_without_its_dots_is_not_run(shell, openai_env, sales) -> None:
+    openai_env.enqueue(
+        code("df_sales = pd.DataFrame({'units': [30, 3, 11, 8, 42, 12, 13, 15]})"),
+        code("print(len(df_sales))"),
+        "32 rows. TERMINATE",
+    )
+    shell.run_cell_magic("agent", "--mode never", "rebuild df_sales from units")
+    assert shell.user_ns["df_sales"] is sales
+    told = openai_env.chat_requests[1].messages[-1]["content"]
+    assert "writes out the values a shortened preview showed" in told
 
 
 def test_a_copied_cut_mark_is_flagged_in_the_review(shell, openai_env, monkeypatch, capsys) -> None:

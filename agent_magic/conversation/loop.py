@@ -42,7 +42,7 @@ from .events import (
 from .history import History
 from .injection import addressed_to_assistant, refused_text
 from .lookback import CellSteps
-from .markers import copied_markers, copied_text
+from .markers import Preview, copied_markers, copied_text, elided_previews
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -107,6 +107,8 @@ class Conversation:
     _turns_left: int = field(default=0, init=False, repr=False)
     # The last step's output addressed the assistant: the line, for the next proposal.
     _injected: str = field(default="", init=False, repr=False)
+    # The shortened previews the model was shown (the namespace summary, step reports).
+    _previews: set[Preview] = field(default_factory=set, init=False, repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -131,6 +133,7 @@ class Conversation:
         before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
         history.add({"role": "user", "content": content}, "task")
+        self._previews |= elided_previews(context)
         yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
@@ -163,7 +166,9 @@ class Conversation:
                     protected=self._guard(blocks),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
-                    copies=copied_markers(blocks, self.transform) if not final_reason else "",
+                    copies=copied_markers(blocks, self.transform, self._previews)
+                    if not final_reason
+                    else "",
                     injected=self._injected,
                 )
                 self._injected = ""
@@ -407,6 +412,7 @@ class Conversation:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     self._injected = self._injected or addressed_to_assistant(text)
+                    self._previews |= elided_previews(text)
                     failed = not outcome.ok
                     if failed and not outcome.interrupted:
                         self._steps.failed(blocks, proposal.step, outcome)
