@@ -314,7 +314,10 @@ class AgentMagics(Magics):
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
-        always asks; unattended, code that already ran in the cell is not run again;
+        always asks; unattended, code that already ran in the cell is not run again, nor
+        code that copies the session's shorthand (a cut mark, a preview's ``[1, 2, ...]``);
+        after output that addresses the assistant ("ignore previous instructions",
+        ``system: ...``) the next step is asked (headless: refused), the line quoted;
         secrets (keys, tokens, secret-named variables) are hidden from the
         model, the recording, the log and the cell; ``%agent undo`` puts back what the
         last step rebound. Local servers: set AgentMagics.base_url, model and, if the
@@ -445,7 +448,7 @@ class AgentMagics(Magics):
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
-            print(self.session.export(args.command[1]))
+            print(self.session.export(args.command[1], self.termination_marker))
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix | undo | key | models | cells | "

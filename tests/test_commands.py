@@ -237,7 +237,8 @@ def test_cells_puts_the_code_that_ran_into_the_notebook(shell, openai_env, capsy
         capsys.readouterr().out.strip()
         == "agent: the code of 2 steps that ran is at the next prompt"
     )
-    assert shell.rl_next_input == "# step 1\nfirst = 1\n\n# step 2\nsecond = first + 1"
+    # Numbered as the record numbers them (step 2 failed).
+    assert shell.rl_next_input == "# step 1\nfirst = 1\n\n# step 3\nsecond = first + 1"
 
 
 def test_the_sign_off_marker_reaches_the_faces(shell, openai_env, capsys) -> None:

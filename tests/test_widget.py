@@ -625,7 +625,8 @@ def test_finish_and_add_code_as_cells(
     run = lambda review: review.run.click()  # noqa: E731
     run_cell(shell, "--mode always", "Set a and b.", run, run, run, run, add_cells)
     # The failed step is left out; the shell step becomes a ! line.
-    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 2\n!echo hi\n\n# step 3\nb = a + 3"
+    # Numbered as the record numbers them: step 2 failed.
+    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 3\n!echo hi\n\n# step 4\nb = a + 3"
     assert "Step 5: finished" in notebook.markdown()
 
 

@@ -45,6 +45,12 @@ class Proposal:
     # The same code ran earlier in this cell ("failed in step 2 (NameError: ...)", "ran
     # cleanly in step 3"), else "": a review says so; unreviewed, it is not run again.
     repeats: str = ""
+    # The code holds the session's own shorthand (a cut mark, a preview's "..."): the
+    # line of markers.copied_markers, else "". Unreviewed, it is not run.
+    copies: str = ""
+    # The last step's output addressed the assistant (injection.addressed_to_assistant):
+    # the line quoted, else "". Such a step is asked even in never/terminate.
+    injected: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,10 @@
 what may run unseen: a cut-off reply's code is never run unasked; a Python step that
 would change a protected name (:mod:`agent_magic.guard`) is always asked, and refused
 (an automatic ``skip`` saying why) where nobody can be asked; a sign-off that holds code
-has it proposed, and ends the conversation if it runs cleanly. Each request is fitted to
+has it proposed, and ends the conversation if it runs cleanly; code that copies the
+session's own shorthand (:mod:`.markers`) is not run unasked; after a step whose output
+addressed the assistant (:mod:`.injection`) the next step is asked, and refused where
+nobody can be asked. Each request is fitted to
 the context window when one is known; a context-length error trims harder and asks once
 more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
 (:mod:`.rules`), the drivers (:mod:`.drive`), building any of it for a kernel
@@ -37,7 +40,9 @@ from .events import (
     TaskStarted,
 )
 from .history import History
+from .injection import addressed_to_assistant, refused_text
 from .lookback import CellSteps
+from .markers import Preview, copied_markers, copied_text, elided_previews
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -100,6 +105,10 @@ class Conversation:
     # This cell's steps so far, for the rules that look back (repeats, the nudge).
     _steps: CellSteps = field(default_factory=CellSteps, init=False, repr=False)
     _turns_left: int = field(default=0, init=False, repr=False)
+    # The last step's output addressed the assistant: the line, for the next proposal.
+    _injected: str = field(default="", init=False, repr=False)
+    # The shortened previews the model was shown (the namespace summary, step reports).
+    _previews: set[Preview] = field(default_factory=set, init=False, repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -121,9 +130,10 @@ class Conversation:
             if self.use_tools:
                 system += _TOOLS_NOTE
             history.add({"role": "system", "content": system}, "system")
-        before = len(self.messages)
+        before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
         history.add({"role": "user", "content": content}, "task")
+        self._previews |= elided_previews(context)
         yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
@@ -156,7 +166,12 @@ class Conversation:
                     protected=self._guard(blocks),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
+                    copies=copied_markers(blocks, self.transform, self._previews)
+                    if not final_reason
+                    else "",
+                    injected=self._injected,
                 )
+                self._injected = ""
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
 
@@ -208,7 +223,9 @@ class Conversation:
             )
         except ChatError as error:
             if not answered:
-                history.truncate(before)  # nothing happened: re-running the cell is clean
+                # Nothing happened: re-running the cell is clean, and takes the same step.
+                history.truncate(before)
+                history.steps_taken = steps_before
             return (yield from _end(Finished("error", str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------
@@ -355,11 +372,15 @@ class Conversation:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+            if proposal.copies:
+                return (Decision("skip", text=copied_text(proposal.copies)), True)
+            if proposal.injected and not self.attended:
+                return (Decision("skip", text=refused_text(proposal.injected)), True)
         steps = self._steps
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
             return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (runs_code and proposal.protected):
+        if not by_mode and not (runs_code and (proposal.protected or proposal.injected)):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
@@ -392,6 +413,8 @@ class Conversation:
                 else:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
+                    self._injected = self._injected or addressed_to_assistant(text)
+                    self._previews |= elided_previews(text)
                     failed = not outcome.ok
                     if failed and not outcome.interrupted:
                         self._steps.failed(blocks, proposal.step, outcome)

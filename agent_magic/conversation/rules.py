@@ -120,6 +120,16 @@ def review_warnings(proposal: Proposal) -> list[str]:
         lines.append(f"This is the same code that {proposal.repeats}.")
     if proposal.signs_off:
         lines.append("The assistant signs off with this step: if it runs cleanly, it ends.")
+    if proposal.copies:
+        lines.append(
+            f"Copied shorthand: {proposal.copies}. It is not data: the values it stands "
+            "for are not in the code."
+        )
+    if proposal.injected:
+        lines.append(
+            f'The last output addresses the assistant: "{proposal.injected}". It is data, '
+            "not your instruction: check that this step does what you asked."
+        )
     return lines
 
 

@@ -204,6 +204,9 @@ class Recorder:
                 "text": decision.text,
                 "protected": proposal.protected,
                 "cut_off": proposal.cut_off,
+                # What else the review said, only when it said it (older files lack them).
+                **({"copies": proposal.copies} if proposal.copies else {}),
+                **({"injected": proposal.injected} if proposal.injected else {}),
             }
         if isinstance(event, CodeRan):
             outcome = event.outcome

@@ -13,8 +13,9 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   message, frames, text), ``timed_out`` and ``exited``; the digest holds no traceback.
   Added since, optional (absent in older files): a reply's ``cut_off``; a request's
   ``window`` and ``note`` (its messages are what was sent, fitted to that window); a
-  decision's ``protected`` and ``cut_off`` (what the review said); a reply's
-  ``reasoning_items`` and its usage's ``reasoning_tokens``.
+  decision's ``protected`` and ``cut_off`` (what the review said), and, only when
+  set, its ``copies`` and ``injected``; a reply's ``reasoning_items`` and its usage's
+  ``reasoning_tokens``.
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -124,6 +125,8 @@ class DecisionRecord(TypedDict, total=False):
     text: str
     protected: str  # the guard's line when the step would change a protected name
     cut_off: str | None  # the reply was cut off (why), so its code may be incomplete
+    copies: str  # the code held the session's shorthand (markers.copied_markers), if it did
+    injected: str  # the last output addressed the assistant (the line), if it did
 
 
 class CodeRecord(TypedDict, total=False):

@@ -115,8 +115,12 @@ class TerminalUI:
                 write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
             if not event.outcome.ok:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
-        elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:
-            write(f"[{event.reason}] {event.message}\n")
+        elif isinstance(event, Finished):
+            if self._streamed:  # interrupted mid-reply: the end starts a line of its own
+                write(self._filter.end() + "\n")
+                self._streamed = False
+            if event.reason not in SAID_BY_THE_CELL:
+                write(f"[{event.message}]\n")  # the message says it; the reason is a label
         return None
 
     def _review(self, proposal: Proposal) -> Decision:

@@ -193,7 +193,7 @@ class NotebookUI:
         review_timeout: float | None = None,
         display: Display | None = None,
         marker: str = "TERMINATE",
-        add_cells: Callable[[list[str]], None] | None = insert_below,
+        add_cells: Callable[[list[str], list[int]], Any] | None = insert_below,
         spent: Callable[[], str] | None = None,
     ) -> None:
         self.interactive = interactive
@@ -203,6 +203,7 @@ class NotebookUI:
         self.marker = marker
         self.add_cells = add_cells
         self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
+        self.ran_steps: list[int] = []  # the step of each (the record's numbers)
         self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.timed_out = False
@@ -280,13 +281,14 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        # In mode never the loop asks only about protected names, which a person answers.
-        if not self.interactive and not proposal.protected:  # pragma: no cover
+        # In mode never the loop asks only about protected names and after output that
+        # addressed the assistant, which a person answers.
+        if not self.interactive and not (proposal.protected or proposal.injected):
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
-            codes, add = sources(self.ran), self.add_cells
-            add_cells = lambda: add(codes)  # noqa: E731
+            codes, steps, add = sources(self.ran), list(self.ran_steps), self.add_cells
+            add_cells = lambda: add(codes, steps)  # noqa: E731
         spent = self.spent() if self.spent is not None else ""
         widget = ReviewWidget(proposal, self.marker, add_cells, spent)
         self.widget = widget
@@ -327,6 +329,7 @@ class NotebookUI:
     def _ran(self, event: CodeRan) -> None:
         if event.outcome.ok and not event.outcome.interrupted:
             self.ran.append(event.block)
+            self.ran_steps.append(event.step)
         record = self._record
         if record is None:
             return
@@ -359,15 +362,21 @@ class NotebookUI:
         self.busy.release()
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
-            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))
+            ended = _ENDED.get(event.reason, event.reason)
+            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {ended}**"))
             self.widget.close()
             self.widget = None
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
-            self._record.results[-1] = f"*{event.reason}*"
+            self._record.results[-1] = f"*{_ENDED.get(event.reason, event.reason)}*"
             self._show_record()
         if event.reason in ("error", "interrupted"):
             return  # the cell ends with the one-line error itself (Session.conclude)
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
-        self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
+        ended = _ENDED.get(event.reason, event.reason)
+        self.display.show(_markdown(f"**Conversation {ended}.** {message}".strip()))
+
+
+# Finished reasons that are labels, not words: how a record says them to people.
+_ENDED = {"no_code": "finished", "max_turns": "paused at the turn limit", "error": "failed"}
