@@ -23,6 +23,7 @@ from ..guard import DEFAULT_PROTECTED, describe, protected_touches
 from ..text import fence
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -60,9 +61,11 @@ from .rules import (
     edit_diff,
 )
 from .seams import (
+    BudgetSpent,
     ChatClient,
     ChatError,
     ChatReply,
+    ChatStopped,
     ContextWindowExceeded,
     Executor,
 )
@@ -159,6 +162,8 @@ class Conversation:
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
+                if decision.rest and self.mode == "always":  # Run all: this cell's rest
+                    self.mode = "terminate"
 
                 if decision.action == "stop":
                     self._answer_tools(reply, "Not run: the user stopped the conversation.")
@@ -209,7 +214,7 @@ class Conversation:
         except ChatError as error:
             if not answered:
                 history.truncate(before)  # nothing happened: re-running the cell is clean
-            return (yield from _end(Finished("error", str(error))))
+            return (yield from _end(Finished(error.ends_as, str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------
 
@@ -298,6 +303,20 @@ class Conversation:
     ) -> Generator[Event, Any, ChatReply]:
         messages, note = self._fitted(window, tools)
         yield RequestSent(step, tuple(messages), note, window)
+        while True:
+            try:
+                return (yield from self._streamed(step, messages, tools))
+            except BudgetSpent as spent:  # nothing was sent: ask whether to go on
+                if not self.attended or spent.extend is None:
+                    raise
+                decision = yield BudgetAsked(step, str(spent), spent.unit, spent.size)
+                if not isinstance(decision, Decision) or decision.action != "more":
+                    raise ChatStopped(f"Stopped: {spent}") from None
+                spent.extend(decision.more)
+
+    def _streamed(
+        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> Generator[Event, Any, ChatReply]:
         reply: ChatReply | None = None
         for item in self.chat.stream(list(messages), tools=tools):
             if isinstance(item, str):
