@@ -96,10 +96,14 @@ class MarkerFilter:
 def undecided_tail(text: str, marker: str) -> int:
     """How many closing characters could still be (part of) a closing marker, or of a
     closing ``END`` line."""
-    end = _end_tail(text)
-    if end and end < len(text):  # a marker right before a closing END waits with it
-        end += _marker_tail(text[:-end], marker)
-    return max(_marker_tail(text, marker), end)
+    held = 0
+    while held < len(text):  # a marker and a closing END, in either order, wait together
+        rest = text[: len(text) - held]
+        more = max(_marker_tail(rest, marker), _end_tail(rest))
+        if not more:
+            break
+        held += more
+    return min(held, len(text))
 
 
 def _end_tail(text: str) -> int:
