@@ -26,9 +26,7 @@ def shoot(locator, name: str) -> None:
 
 def test_run_all_runs_the_rest_without_asking(notebook_factory) -> None:
     nb = notebook_factory(["%%agent --mode always\nCount to three.", "print(s1, s2, s3)"])
-    nb.model.enqueue(
-        code("s1 = 1"), code("s2 = s1 + 1"), code("s3 = s2 + 1"), "s3 is 3. TERMINATE"
-    )
+    nb.model.enqueue(code("s1 = 1"), code("s2 = s1 + 1"), code("s3 = s2 + 1"), "s3 is 3. TERMINATE")
     nb.run(1)
     nb.wait_review()
     assert nb.control("button.agent-run-all").inner_text().strip() == "Run all"
