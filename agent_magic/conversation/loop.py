@@ -5,7 +5,10 @@
 what may run unseen: a cut-off reply's code is never run unasked; a Python step that
 would change a protected name (:mod:`agent_magic.guard`) is always asked, and refused
 (an automatic ``skip`` saying why) where nobody can be asked; a sign-off that holds code
-has it proposed, and ends the conversation if it runs cleanly. Each request is fitted to
+has it proposed, and ends the conversation if it runs cleanly. A person's **Run all**
+(``Decision.rest``) turns the rest of this cell to mode terminate; a spent budget
+(:class:`BudgetSpent`) is asked about (:class:`BudgetAsked`) where someone can answer,
+and raised by what they give or ends the cell as stopped. Each request is fitted to
 the context window when one is known; a context-length error trims harder and asks once
 more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
 (:mod:`.rules`), the drivers (:mod:`.drive`), building any of it for a kernel

@@ -190,16 +190,20 @@ class ReviewWidget:
         A decided review is replaced by its static record; without this each step's
         dozen widgets would stay registered in the kernel for the rest of the session.
         """
-        pending = [self.box, *self.controls]  # a final step's Skip and Stop are not shown
-        while pending:
-            widget = pending.pop()
-            pending.extend(getattr(widget, "children", ()))
-            # Layouts and styles are widgets of their own that close() leaves open.
-            pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
-            widget.close()
+        _close_all([self.box, *self.controls])  # a final step's Skip and Stop are not shown
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return self.box._repr_mimebundle_(**kwargs)
+
+
+def _close_all(pending: list[Any]) -> None:
+    """Close these widgets, their children, layouts and styles."""
+    while pending:
+        widget = pending.pop()
+        pending.extend(getattr(widget, "children", ()))
+        # Layouts and styles are widgets of their own that close() leaves open.
+        pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
+        widget.close()
 
 
 def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
@@ -404,8 +408,8 @@ class BudgetQuestion:
         )
 
     def close(self) -> None:
-        for widget in [self.box, *self.box.children, *self.controls, self.status]:
-            widget.close()
+        """Close every widget of the question, as :meth:`ReviewWidget.close` does."""
+        _close_all([self.box, *self.controls])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return self.box._repr_mimebundle_(**kwargs)
