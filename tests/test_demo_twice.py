@@ -121,3 +121,14 @@ def test_an_edit_in_the_widget_ends_the_cell_with_one_line(
     [end] = [b for b in shown.split("\n\n") if "cannot follow" in b]
     assert end.startswith("**Conversation stopped.** replay: the recording cannot follow")
     assert "%config AgentMagics.replay_replies = False" in end
+
+
+def test_a_rerun_after_the_session_changed_ends_with_one_line(shell, demo, capsys) -> None:
+    """A new variable changes what the task is sent with: the recording no longer
+    matches step 1, said in one line, as a stop (Run All goes on)."""
+    run_up_to_review(shell, demo, capsys)
+    run(shell, "hotter = 20.5", capsys)
+    out = run(shell, demo[REVIEW], capsys)
+    [line] = [line for line in out.splitlines() if "replay:" in line]
+    assert line.startswith("[stopped] replay: step 1 does not match the recording")
+    assert "%config AgentMagics.replay_replies = False" in line
