@@ -102,7 +102,8 @@ class Replay:
             if not self.decisions and step > 1:
                 raise ChatStopped(self._cannot_follow(step, messages, tools))
             if not self.decisions:  # a person's earlier decisions changed the task's context
-                drift = self.store.explain_drift(step, messages).rpartition("; ")[0]
+                said = self.store.explain_drift(step, messages)
+                drift = said.rpartition("; ")[0] or said
                 raise ChatStopped(f"{drift}; {self._way_on()}")
             raise ChatError(self.store.explain_drift(step, messages))
         if entry.decision is None and self.decisions:
