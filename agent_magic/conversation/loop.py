@@ -17,7 +17,8 @@ more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the word
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+import itertools
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -306,22 +307,8 @@ class Conversation:
     ) -> Generator[Event, Any, ChatReply]:
         messages, note = self._fitted(window, tools)
         yield RequestSent(step, tuple(messages), note, window)
-        while True:
-            try:
-                return (yield from self._streamed(step, messages, tools))
-            except BudgetSpent as spent:  # nothing was sent: ask whether to go on
-                if not self.attended or spent.extend is None:
-                    raise
-                decision = yield BudgetAsked(step, str(spent), spent.unit, spent.size)
-                if not isinstance(decision, Decision) or decision.action != "more":
-                    raise ChatStopped(f"Stopped: {spent}") from None
-                spent.extend(decision.more)
-
-    def _streamed(
-        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
-    ) -> Generator[Event, Any, ChatReply]:
         reply: ChatReply | None = None
-        for item in self.chat.stream(list(messages), tools=tools):
+        for item in (yield from self._opened(step, list(messages), tools)):
             if isinstance(item, str):
                 if item:
                     yield ReplyDelta(step, item)
@@ -330,6 +317,27 @@ class Conversation:
         if reply is None:
             raise ChatError("the model returned no reply")
         return reply
+
+    def _opened(
+        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> Generator[Event, Any, Iterator[Any]]:
+        """The chat's stream, its first item read: a spent budget (nothing was sent) is
+        asked about where someone can answer, and the request sent again with more."""
+        while True:
+            stream = iter(self.chat.stream(messages, tools=tools))
+            try:
+                first = next(stream)
+            except StopIteration:
+                return iter(())
+            except BudgetSpent as spent:
+                if not self.attended or spent.extend is None:
+                    raise
+                decision = yield BudgetAsked(step, str(spent), spent.unit, spent.size)
+                if not isinstance(decision, Decision) or decision.action != "more":
+                    raise ChatStopped(f"Stopped: {spent}") from None
+                spent.extend(decision.more)
+                continue
+            return itertools.chain([first], stream)
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:
