@@ -293,15 +293,18 @@ class AgentMagics(Magics):
                               code that ran and its outputs, provenance in metadata
 
         Each reply's code is shown for review: run it (Enter / Run), edit it first
-        (widget), skip it, stop, or answer in words instead. What the code prints,
+        (widget), run it and the rest of the cell's steps without asking, as --mode
+        terminate would (``all`` / Run all; recorded, so --replay repeats it), skip it,
+        stop, or answer in words instead. What the code prints,
         returns or raises goes back to the model until it says TERMINATE.
         In JupyterLab, Notebook 7 or VS Code (ipykernel >= 7.4) the review is a widget and
         the cell waits for the click; the kernel's interrupt button stops it. Without a
         widget frontend (nbconvert, papermill) use --mode never or --replay.
         A second %%agent cell continues the same conversation; --new starts over.
         ``--max-tokens N`` / ``--max-cost USD`` (and AgentMagics.session_max_tokens /
-        session_max_cost across cells) stop the cell before the request after the budget
-        is spent; the review shows what was spent so far.
+        session_max_cost across cells) hold the request after the budget is spent: the
+        cell asks whether to go on with more (Enter / Continue: as much again) or stop;
+        headless it stops in one line. The review shows what was spent so far.
 
         Reasoning models: ``--reasoning-effort low|medium|high`` (AgentMagics.
         reasoning_effort; ``none`` turns thinking off where the server takes it, as Ollama
@@ -333,7 +336,8 @@ class AgentMagics(Magics):
         the step. Share the notebook and that one file, and it re-runs anywhere.
         ``--replay-replies`` (AgentMagics.replay_replies, AGENT_MAGIC_REPLAY=replies)
         plays the recorded replies but leaves each review to you: try the widget without
-        a key; where your decision leads off the recording, the cell says so in one line.
+        a key; where your decision leads off the recording, the cell ends (not an error)
+        with one line saying how to go on with a model.
 
         Examples::
 

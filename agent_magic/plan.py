@@ -43,6 +43,9 @@ class CellPlan:
     mode: Mode = "always"  # who decides each step, as the user asked (after headless)
     replay: bool = False  # answer every request and review from the recording
     replay_replies: bool = False  # answer requests from the recording; a person reviews
+    # What turned replay_replies on, as the way to turn it off ("run %%agent without
+    # --replay-replies"): said where the person's decisions lead off the recording.
+    replay_replies_off: str = ""
     seed: int | None = None  # answer repeated requests from the recording's cache
     face: Face = "terminal"  # who shows the conversation and asks
     review_timeout: float | None = 3600.0
@@ -180,6 +183,7 @@ def plan_cell(
         mode=mode,
         replay=replay,
         replay_replies=bool(replies),
+        replay_replies_off=_replies_off(args, env) if replies is True else "",
         seed=seed,
         face=face,
         review_timeout=settings.review_timeout or None,
@@ -230,6 +234,17 @@ def _budgets(args: Any, settings: Any) -> dict[str, Any]:
             raise PlanError(f"agent: {where} must be 0 (no budget) or more")
         budgets[name] = value
     return budgets
+
+
+def _replies_off(args: Any, env: Mapping[str, str]) -> str:
+    """How to turn off the replay of replies, named by what turned it on."""
+    from .transcript import REPLAY_ENV
+
+    if getattr(args, "replay_replies", False):
+        return "run %%agent without --replay-replies"
+    if env.get(REPLAY_ENV, "").strip().lower() == "replies":
+        return f"unset {REPLAY_ENV} (it is 'replies')"
+    return "run %config AgentMagics.replay_replies = False (it was set to True)"
 
 
 def _replay_replies(

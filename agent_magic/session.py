@@ -133,7 +133,9 @@ class Session:
         replay: Replay | None = None
         chat: ChatClient
         if plan.replay or plan.replay_replies:  # never builds a live client
-            chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
+            chat = replay = Replay(
+                store, recorder.keyer, decisions=plan.replay, off=plan.replay_replies_off
+            )
             redactor = self._redactor(plan)
         else:
             live = self._chat(plan)

@@ -8,7 +8,10 @@ would change a protected name (:mod:`agent_magic.guard`) is always asked, and re
 has it proposed, and ends the conversation if it runs cleanly; code that copies the
 session's own shorthand (:mod:`.markers`) is not run unasked; after a step whose output
 addressed the assistant (:mod:`.injection`) the next step is asked, and refused where
-nobody can be asked. Each request is fitted to
+nobody can be asked. A person's **Run all** (``Decision.rest``) turns the rest of this
+cell to mode terminate; a spent budget (:class:`BudgetSpent`) is asked about
+(:class:`BudgetAsked`) where someone can answer, and raised by what they give or ends the
+cell as stopped. Each request is fitted to
 the context window when one is known; a context-length error trims harder and asks once
 more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
 (:mod:`.rules`), the drivers (:mod:`.drive`), building any of it for a kernel
@@ -17,7 +20,8 @@ more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the word
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+import itertools
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +30,7 @@ from ..guard import DEFAULT_PROTECTED, describe, protected_touches
 from ..text import fence
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -65,9 +70,11 @@ from .rules import (
     edit_diff,
 )
 from .seams import (
+    BudgetSpent,
     ChatClient,
     ChatError,
     ChatReply,
+    ChatStopped,
     ContextWindowExceeded,
     Executor,
 )
@@ -174,6 +181,8 @@ class Conversation:
                 self._injected = ""
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
+                if decision.rest and self.mode == "always":  # Run all: this cell's rest
+                    self.mode = "terminate"
 
                 if decision.action == "stop":
                     self._answer_tools(reply, "Not run: the user stopped the conversation.")
@@ -226,7 +235,7 @@ class Conversation:
                 # Nothing happened: re-running the cell is clean, and takes the same step.
                 history.truncate(before)
                 history.steps_taken = steps_before
-            return (yield from _end(Finished("error", str(error))))
+            return (yield from _end(Finished(error.ends_as, str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------
 
@@ -318,7 +327,7 @@ class Conversation:
         messages, note = self._fitted(window, tools)
         yield RequestSent(step, tuple(messages), note, window)
         reply: ChatReply | None = None
-        for item in self.chat.stream(list(messages), tools=tools):
+        for item in (yield from self._opened(step, list(messages), tools)):
             if isinstance(item, str):
                 if item:
                     yield ReplyDelta(step, item)
@@ -327,6 +336,27 @@ class Conversation:
         if reply is None:
             raise ChatError("the model returned no reply")
         return reply
+
+    def _opened(
+        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> Generator[Event, Any, Iterator[Any]]:
+        """The chat's stream, its first item read: a spent budget (nothing was sent) is
+        asked about where someone can answer, and the request sent again with more."""
+        while True:
+            stream = iter(self.chat.stream(messages, tools=tools))
+            try:
+                first = next(stream)
+            except StopIteration:
+                return iter(())
+            except BudgetSpent as spent:
+                if not self.attended or spent.extend is None:
+                    raise
+                decision = yield BudgetAsked(step, str(spent), spent.unit, spent.size)
+                if not isinstance(decision, Decision) or decision.action != "more":
+                    raise ChatStopped(f"Stopped: {spent}") from None
+                spent.extend(decision.more)
+                continue
+            return itertools.chain([first], stream)
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:

@@ -202,6 +202,7 @@ class Recorder:
                 if decision.edited_differs(proposal)
                 else None,
                 "text": decision.text,
+                "rest": decision.rest,
                 "protected": proposal.protected,
                 "cut_off": proposal.cut_off,
                 # What else the review said, only when it said it (older files lack them).

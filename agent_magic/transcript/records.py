@@ -123,6 +123,7 @@ class DecisionRecord(TypedDict, total=False):
     proposed: list[BlockRecord] | None
     edited: list[BlockRecord] | None
     text: str
+    rest: bool  # Run all: this step and the rest of the cell's steps without asking
     protected: str  # the guard's line when the step would change a protected name
     cut_off: str | None  # the reply was cut off (why), so its code may be incomplete
     copies: str  # the code held the session's shorthand (markers.copied_markers), if it did
@@ -280,7 +281,7 @@ def decision_from_record(record: Mapping[str, Any]) -> Decision:
             CodeBlock(str(b["language"]), str(b["code"]), tool_call_id=b.get("tool_call_id"))
             for b in edited
         )
-    return Decision(action, blocks, str(record.get("text") or ""))
+    return Decision(action, blocks, str(record.get("text") or ""), rest=bool(record.get("rest")))
 
 
 def error_record(error: StepError | None) -> ErrorRecord | None:

@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, inert_markdown, strip_code_blocks
+from ..codeblocks import PYTHON, CodeBlock, inert_markdown, prose_with_places, strip_code_blocks
 from ..conversation import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -45,7 +46,7 @@ from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
 from .review import (
     _FINAL_HEADS,
-    ANSWER_CHARS,
+    BudgetQuestion,
     CodeEditor,
     ReviewWidget,
     TextBox,
@@ -60,7 +61,7 @@ from .signoff import undecided_tail, without_marker
 __all__ = [
     "_FINAL_HEADS",
     "_LABEL_ICONS",
-    "ANSWER_CHARS",
+    "BudgetQuestion",
     "REDRAW",
     "TICK",
     "BusyStatus",
@@ -93,6 +94,8 @@ REDRAW = 0.05
 _LABEL_ICONS = {
     "ran": "▶",
     "edited and ran": "✎",
+    "ran all": "»",
+    "edited and ran all": "»",
     "skipped": "↷",
     "feedback": "❝",
     "stopped": "■",
@@ -206,6 +209,7 @@ class NotebookUI:
         self.ran_steps: list[int] = []  # the step of each (the record's numbers)
         self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
+        self.question: BudgetQuestion | None = None  # a spent budget's, awaiting a click
         self.timed_out = False
         self._reply: Any = None  # display handle of the reply being streamed
         self._text = ""
@@ -228,6 +232,8 @@ class NotebookUI:
             self._received(event)
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
+        elif isinstance(event, BudgetAsked):
+            return self._ask_more(event)
         elif isinstance(event, Decided):
             self._decided(event)
         elif isinstance(event, CodeRan):
@@ -263,7 +269,14 @@ class NotebookUI:
         return self._reply_markdown(step, prose)
 
     def _received(self, event: ReplyReceived) -> None:
-        prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
+        count = len(event.blocks)
+
+        def place(index: int) -> str:  # where a block lifted out of the prose went
+            which = f", block {index + 1} of {count}" if count > 1 else ""
+            return f"*(code: step {event.step} below{which})*"
+
+        prose = prose_with_places(event.reply.content, event.blocks, place)
+        prose = without_marker(prose, self.marker)
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
@@ -313,6 +326,23 @@ class NotebookUI:
             await asyncio.wait([decided], timeout=TICK)
         return decided.result()
 
+    def _ask_more(self, asked: BudgetAsked) -> Any:
+        question = BudgetQuestion(asked)
+        self.question = question
+        bundle = {
+            **question._repr_mimebundle_(),
+            "text/plain": f"[{asked.message}: go on or stop, in the widget]",
+        }
+        handle = self.display.show(bundle)
+
+        def answered(_: Decision) -> None:  # the static record replaces the widget
+            self.display.update(handle, _markdown(question.record()))
+            question.close()
+            self.question = None
+
+        question.on_decision(answered)
+        return self.wait(question)  # type: ignore[arg-type]
+
     def _decided(self, event: Decided) -> None:
         if self.widget is not None:
             self.widget.close()  # its view is replaced by the record below
@@ -360,6 +390,8 @@ class NotebookUI:
 
     def _finished(self, event: Finished) -> None:
         self.busy.release()
+        if self.question is not None:  # interrupted while the budget question waited
+            self.question.decide(Decision("stop"))
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
             ended = _ENDED.get(event.reason, event.reason)
