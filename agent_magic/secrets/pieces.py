@@ -1,0 +1,75 @@
+"""Finding pieces of known secret values: a key printed over two lines, a password a repr
+cut short (pandas shows a long value as its first 47 characters and "...").
+
+:class:`Pieces` hides every run of :data:`MIN_PIECE` or more characters of a known value,
+wherever it stands. It indexes each value by its :data:`GRAM`-character substrings and
+looks at the text's grams only every ``MIN_PIECE - GRAM + 1`` characters: any run of
+``MIN_PIECE`` characters holds a gram starting at such a position, so no piece is missed,
+and one megabyte costs about 150,000 set lookups however many secrets are known. A gram
+found is grown to the whole run it belongs to, and only runs of ``MIN_PIECE`` or more
+are hidden.
+
+Not here: whole values and credential shapes (:class:`.redactor.Redactor`, which calls
+this after replacing them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MIN_PIECE = 12  # the shortest piece of a secret that is hidden
+GRAM = 6  # indexed substrings; the text is probed every MIN_PIECE - GRAM + 1 characters
+_STRIDE = MIN_PIECE - GRAM + 1
+
+
+class Pieces:
+    """Hides runs of ``MIN_PIECE``+ characters of known values in text."""
+
+    def __init__(self, values: Iterable[tuple[str, str]]) -> None:
+        # gram -> (value, where in it, marker): a gram may occur in several values.
+        self.index: dict[str, list[tuple[str, int, str]]] = {}
+        for value, marker in values:
+            if len(value) < MIN_PIECE:
+                continue
+            for at in range(len(value) - GRAM + 1):
+                self.index.setdefault(value[at : at + GRAM], []).append((value, at, marker))
+
+    def __bool__(self) -> bool:
+        return bool(self.index)
+
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, marker) of every piece of a known value in ``text``, in order,
+        not overlapping."""
+        index = self.index
+        if not index or len(text) < MIN_PIECE:
+            return []
+        probes = [i for i in range(0, len(text) - GRAM + 1, _STRIDE) if text[i : i + GRAM] in index]
+        found: list[tuple[int, int, str]] = []
+        reach = 0  # the end of the last piece found: probes inside it are done
+        for i in probes:
+            if i < reach:
+                continue
+            best: tuple[int, int, str] | None = None
+            for value, at, marker in index[text[i : i + GRAM]]:
+                start, end = _grow(text, i, value, at)
+                if end - start >= MIN_PIECE and (best is None or end - start > best[1] - best[0]):
+                    best = (start, end, marker)
+            if best is not None:
+                start = max(best[0], reach)
+                found.append((start, best[1], best[2]))
+                reach = best[1]
+        return found
+
+
+def _grow(text: str, i: int, value: str, at: int) -> tuple[int, int]:
+    """The run of ``text`` around ``text[i:i+GRAM] == value[at:at+GRAM]`` that matches
+    ``value``: (start, end) in ``text``."""
+    left = 0
+    while left < at and left < i and text[i - left - 1] == value[at - left - 1]:
+        left += 1
+    right, n, m = 0, len(text), len(value)
+    while i + GRAM + right < n and at + GRAM + right < m:
+        if text[i + GRAM + right] != value[at + GRAM + right]:
+            break
+        right += 1
+    return i - left, i + GRAM + right
