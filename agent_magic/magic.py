@@ -278,9 +278,11 @@ class AgentMagics(Magics):
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
-        always asks; unattended, code that already ran in the cell is not run again;
-        secrets (keys, tokens, secret-named variables) are hidden from the
-        model, the recording, the log and the cell; ``%agent undo`` puts back what the
+        always asks, and so does code holding invisible or bidirectional-control characters
+        (shown escaped in the review); unattended, code that already ran in the cell is not
+        run again; secrets (keys, tokens, secret-named variables, and pieces of 12+
+        characters of their values) are hidden from the model, the recording, the log and
+        the cell; ``%agent undo`` puts back what the
         last step rebound. Local servers: set AgentMagics.base_url, model and, if the
         server does not say, context_window (requests are fitted to it).
 

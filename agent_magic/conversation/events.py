@@ -45,6 +45,10 @@ class Proposal:
     # The same code ran earlier in this cell ("failed in step 2 (NameError: ...)", "ran
     # cleanly in step 3"), else "": a review says so; unreviewed, it is not run again.
     repeats: str = ""
+    # One line naming the invisible characters in the code (bidi controls, zero-width
+    # ones: agent_magic.invisible.describe), else "": the code may read differently from
+    # what runs, so such a step is asked even in mode never/terminate.
+    invisible: str = ""
 
 
 @dataclass(frozen=True)

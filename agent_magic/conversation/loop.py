@@ -3,8 +3,9 @@
 :meth:`Conversation.run` asks the model, proposes its code, waits for a
 :class:`Decision`, runs the step and reports it, as a generator of events. Its rules for
 what may run unseen: a cut-off reply's code is never run unasked; a Python step that
-would change a protected name (:mod:`agent_magic.guard`) is always asked, and refused
-(an automatic ``skip`` saying why) where nobody can be asked; a sign-off that holds code
+would change a protected name (:mod:`agent_magic.guard`), or code holding invisible
+characters (:mod:`agent_magic.invisible`), is always asked, and refused (an automatic
+``skip`` saying why) where nobody can be asked; a sign-off that holds code
 has it proposed, and ends the conversation if it runs cleanly. Each request is fitted to
 the context window when one is known; a context-length error trims harder and asks once
 more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
 from ..guard import DEFAULT_PROTECTED, describe, protected_touches
+from ..invisible import describe as describe_invisible
 from ..text import fence
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
@@ -58,6 +60,7 @@ from .rules import (
     _still_too_long,
     _tool_block,
     edit_diff,
+    invisible_text,
 )
 from .seams import (
     ChatClient,
@@ -156,6 +159,7 @@ class Conversation:
                     protected=self._guard(blocks),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
+                    invisible=describe_invisible(block.code for block in blocks),
                 )
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
@@ -351,13 +355,15 @@ class Conversation:
                 return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
             if proposal.protected and not self.attended:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
+            if proposal.invisible and not self.attended:
+                return (Decision("skip", text=invisible_text(proposal.invisible)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
         steps = self._steps
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
             return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (runs_code and proposal.protected):
+        if not by_mode and not (runs_code and (proposal.protected or proposal.invisible)):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
