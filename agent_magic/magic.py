@@ -25,6 +25,7 @@ from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adriv
 from .plan import PlanError, plan_cell
 from .session import Session
 from .transcript import RECORDING_NAME
+from .ui.sight import plan_for_sight
 
 
 @magics_class
@@ -346,6 +347,7 @@ class AgentMagics(Magics):
         frontend = self.session.frontend() if self.ui == "auto" else "terminal"
         try:
             plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
+            plan = plan_for_sight(plan, self.shell)  # no review inside %%capture
         except PlanError as error:
             raise UsageError(str(error)) from None
         return self.session.start(plan)
