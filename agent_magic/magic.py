@@ -13,7 +13,10 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -22,6 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
+from .integrity import restore
 from .plan import PlanError, plan_cell
 from .session import Session
 from .transcript import RECORDING_NAME
@@ -314,14 +318,16 @@ class AgentMagics(Magics):
 
         Every setting is a traitlet: see ``%config AgentMagics``.
         """
-        if cell is None:
-            return self._line_command(line)
-        steps, handler = self._start(line, cell)
-        try:
-            finished = drive(steps, handler)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            if cell is None:
+                return self._line_command(line)
+            steps, handler = self._start(line, cell)
+            try:
+                finished = drive(steps, handler)
+            finally:
+                steps.close()
+            self._conclude(finished)
+        return None
 
     async def agent_async(self, line: str, cell: str) -> None:
         """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``.
@@ -332,13 +338,14 @@ class AgentMagics(Magics):
         """
         from .ui.kernel import interrupts_raise
 
-        line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
-        steps, handler = self._start(line, cell, awaiting=True)
-        try:
-            finished = await adrive(steps, handler, blocking=interrupts_raise)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
+            steps, handler = self._start(line, cell, awaiting=True)
+            try:
+                finished = await adrive(steps, handler, blocking=interrupts_raise)
+            finally:
+                steps.close()
+            self._conclude(finished)
 
     # -- delegation ------------------------------------------------------------------------
 
@@ -417,6 +424,27 @@ class AgentMagics(Magics):
 
 
 _FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
+
+
+@contextmanager
+def _intact() -> Iterator[None]:
+    """Before a command, put back what code in the kernel changed in the extension (and
+    say so in one line); a failure that such a change caused mid-cell is that one line
+    too, never a traceback."""
+    said, whole = restore()
+    if not whole:
+        raise UsageError(said)
+    if said:
+        print(said, file=sys.stderr)
+    try:
+        yield
+    except Exception as error:
+        if isinstance(error, UsageError):
+            raise
+        said, _ = restore()
+        if said:
+            raise UsageError(said) from None
+        raise
 
 
 def _display(plain: str, markdown: str) -> None:
