@@ -83,3 +83,11 @@ def test_pieces_of_a_secret_inside_json_text_are_hidden() -> None:
     clean = redactor.redact(line)
     assert secret[:12] not in clean and secret[-12:] not in clean
     assert clean == '{"outputs":["[hidden: $SERVICE_PASSWORD]\\n[hidden: $SERVICE_PASSWORD]"]}'
+
+
+def test_a_path_under_a_secret_name_is_hidden_whole_but_its_folders_stay_readable() -> None:
+    path = "/home/analyst/project/credentials/service-account.json"
+    redactor = Redactor.build(env={"GOOGLE_APPLICATION_CREDENTIALS": path})
+    trace = 'File "/home/analyst/project/notebook.py", line 3'
+    assert redactor.redact(trace) == trace
+    assert redactor.redact(f"using {path}") == "using [hidden: $GOOGLE_APPLICATION_CREDENTIALS]"

@@ -7,7 +7,8 @@ looks at the text's grams only every ``MIN_PIECE - GRAM + 1`` characters: any ru
 ``MIN_PIECE`` characters holds a gram starting at such a position, so no piece is missed,
 and one megabyte costs about 150,000 set lookups however many secrets are known. A gram
 found is grown to the whole run it belongs to, and only runs of ``MIN_PIECE`` or more
-are hidden.
+are hidden. A value that is a file path is hidden whole only: its pieces are the
+folders every traceback names.
 
 Not here: whole values and credential shapes (:class:`.redactor.Redactor`, which calls
 this after replacing them).
@@ -15,11 +16,15 @@ this after replacing them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 MIN_PIECE = 12  # the shortest piece of a secret that is hidden
 GRAM = 6  # indexed substrings; the text is probed every MIN_PIECE - GRAM + 1 characters
 _STRIDE = MIN_PIECE - GRAM + 1
+# A file path held under a secret name (GOOGLE_APPLICATION_CREDENTIALS=/home/me/...): the
+# whole value is hidden, but its pieces ("/home/me/pro") are in every traceback.
+_PATH = re.compile(r"(?:[/~]|\.{1,2}/|[A-Za-z]:[\\/])[^\s]*\Z")
 
 
 class Pieces:
@@ -29,7 +34,7 @@ class Pieces:
         # gram -> (value, where in it, marker): a gram may occur in several values.
         self.index: dict[str, list[tuple[str, int, str]]] = {}
         for value, marker in values:
-            if len(value) < MIN_PIECE:
+            if len(value) < MIN_PIECE or _PATH.match(value):
                 continue
             for at in range(len(value) - GRAM + 1):
                 self.index.setdefault(value[at : at + GRAM], []).append((value, at, marker))
