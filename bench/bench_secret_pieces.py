@@ -1,14 +1,16 @@
 """What hiding pieces of known secrets costs on a step's output.
 
-``python bench/bench_secret_pieces.py [OLD_CHECKOUT]`` redacts 1 MB of step output
-(printed rows, a few keys and their halves in it) with a redactor knowing a handful of
-secrets, and prints the median ms with pieces hidden (this checkout) and, given the path
-of a checkout from before pieces were hidden (e.g. ``git worktree add /tmp/old main~1``),
-of its redactor on the same text, and the ratio. ``main()`` returns the rows.
+``python bench/bench_secret_pieces.py [OLD_CHECKOUT]`` redacts 1 MB of step output (table
+and log lines, or a base64 dump, with a key's halves and a cut-off password in it) with
+a redactor knowing a handful of secrets, and prints the median ms with pieces hidden
+(this checkout) and, given the path of a checkout from before pieces were hidden (e.g.
+``git worktree add --detach /tmp/old <commit>``), of its redactor on the same text, and
+the ratio. ``main()`` returns the rows.
 """
 
 from __future__ import annotations
 
+import base64
 import gc
 import importlib
 import random
@@ -30,14 +32,25 @@ ENV = {
 NAMESPACE = {"db_password": "hunter2hunter2hunter2", "api_token": "t0k3n-" + "x1y2" * 8}
 
 
-def output(size: int = SIZE) -> str:
-    """Rows like a DataFrame print, with a key's halves and a cut-off password here and
-    there (the pieces are found; the rest is ordinary output)."""
+def output(size: int = SIZE, shape: str = "table") -> str:
+    """1 MB of step output with a key's halves and a cut-off password here and there.
+
+    ``table``: what steps mostly print (a DataFrame, log lines: words, numbers, dates);
+    ``base64``: a data dump, the worst case (every character could be part of a key).
+    """
     rng = random.Random(0)
     rows = []
     total = 0
+    words = ["alpha", "beta", "gamma", "delta", "user_17", "ok", "failed", "NaN", "Paris"]
     while total < size:
-        row = f"{rng.randrange(10**6):>8} {rng.random():.6f} {'abcdefghij'[rng.randrange(10)] * 12}"
+        if shape == "base64":
+            row = base64.b64encode(rng.randbytes(57)).decode()
+        else:
+            row = (
+                f"{rng.randrange(10**5):>6}  {rng.random():.4f}  {rng.choice(words):<8}"
+                f"  2024-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}  "
+                f"{rng.choice(words)} {rng.randrange(1000)}"
+            )
         if rng.random() < 0.001:
             row += f" {KEY[:16]}\n{KEY[16:]} {ENV['DB_PASSWORD'][:47]}..."
         rows.append(row)
@@ -67,22 +80,23 @@ def _ms(redact, text: str, runs: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def main(old: str | None = None, size: int = SIZE, runs: int = RUNS) -> list[dict[str, object]]:
-    text = output(size)
     rows: list[dict[str, object]] = []
     new = _redactor(HERE)
-    rows.append({"redactor": "pieces hidden", "ms": _ms(new.redact, text, runs)})
-    assert KEY[:16] not in new.redact(text) and KEY[16:] not in new.redact(text)
-    if old:
-        before = _redactor(Path(old))
-        rows.append(
-            {"redactor": "before (whole values only)", "ms": _ms(before.redact, text, runs)}
-        )
-        rows.append({"redactor": "ratio", "ms": rows[0]["ms"] / rows[1]["ms"]})  # type: ignore[operator]
+    before = _redactor(Path(old)) if old else None
+    for shape in ("table", "base64"):
+        text = output(size, shape)
+        assert KEY[:16] not in new.redact(text) and KEY[16:] not in new.redact(text)
+        row: dict[str, object] = {"output": shape, "pieces hidden": _ms(new.redact, text, runs)}
+        if before is not None:
+            row["before"] = _ms(before.redact, text, runs)
+            row["ratio"] = row["pieces hidden"] / row["before"]  # type: ignore[operator]
+        rows.append(row)
     return rows
 
 
 if __name__ == "__main__":
-    print(f"1 MB of step output ({SIZE:,} chars), median of {RUNS} runs\n")
-    print("| redactor | ms |\n|---|---:|")
+    print(f"ms to redact 1 MB of step output ({SIZE:,} chars), median of {RUNS} runs\n")
+    print("| output | pieces hidden | before (whole values only) | ratio |\n|---|---:|---:|---:|")
     for row in main(sys.argv[1] if len(sys.argv) > 1 else None):
-        print(f"| {row['redactor']} | {row['ms']:.1f} |")
+        before = f"{row['before']:.1f} | {row['ratio']:.1f}" if "before" in row else "- | -"
+        print(f"| {row['output']} | {row['pieces hidden']:.1f} | {before} |")

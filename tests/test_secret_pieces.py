@@ -91,3 +91,20 @@ def test_a_path_under_a_secret_name_is_hidden_whole_but_its_folders_stay_readabl
     trace = 'File "/home/analyst/project/notebook.py", line 3'
     assert redactor.redact(trace) == trace
     assert redactor.redact(f"using {path}") == "using [hidden: $GOOGLE_APPLICATION_CREDENTIALS]"
+
+
+def test_with_many_secrets_known_every_piece_is_still_found() -> None:
+    """Past a few secrets the search probes the text instead of finding each block: the
+    same pieces are hidden either way."""
+    secrets = [plain(40, seed) for seed in range(10, 22)]
+    many = Redactor.build(env={f"SERVICE_{i}_TOKEN": s for i, s in enumerate(secrets)})
+    assert many._pieces().blocks is None  # the probing search
+    one = Redactor.build(env={"SERVICE_0_TOKEN": secrets[0]})
+    assert one._pieces().blocks is not None  # the block search
+    text = "\n".join(f"x {s[:13]} y {s[13:27]}\n{s[27:]}z" for s in secrets)
+    hidden = many.redact(text)
+    for secret in secrets:
+        assert all(piece not in hidden for piece in pieces(secret))
+    assert hidden.count("[hidden: $SERVICE_") == 3 * len(secrets)  # pieces of 13, 14, 13
+    shown = one.redact(text)
+    assert secrets[0][:13] not in shown and secrets[1][:13] in shown
