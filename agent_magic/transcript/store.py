@@ -210,8 +210,8 @@ class Store:
         ``line`` is the record already serialised as JSON, if the caller has it. A record
         that cannot be written (disk full, no permission) is said once, its torn half
         line cut off, and kept: every later :meth:`add` writes the kept ones first. A
-        file that was deleted or cut short since our last write gets the lines this
-        kernel wrote back, with one line saying so.
+        file that was deleted or cut short since our last write gets back the lines this
+        kernel read or wrote, with one line saying so.
         """
         if self.path is None:
             self._index(record)
@@ -285,7 +285,8 @@ class Store:
         return os.pread(fd, len(head), 0) == head
 
     def _restore(self, fd: int, size: int) -> int:
-        """Cut the file to its last whole line and write back our lines it lost; its size."""
+        """Cut the file to its last whole line and write back the lines it lost (those this
+        kernel read or wrote); its size after."""
         keep = os.pread(fd, size, 0).rfind(b"\n") + 1 if size else 0
         os.ftruncate(fd, keep)
         lost = [raw for end, raw in self._lines if end > keep]
