@@ -13,7 +13,10 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -22,9 +25,11 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
+from .integrity import restore
 from .plan import PlanError, plan_cell
 from .session import Session
 from .transcript import RECORDING_NAME
+from .ui.sight import plan_for_sight
 
 
 @magics_class
@@ -317,12 +322,14 @@ class AgentMagics(Magics):
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
-        always asks; unattended, code that already ran in the cell is not run again, nor
-        code that copies the session's shorthand (a cut mark, a preview's ``[1, 2, ...]``);
-        after output that addresses the assistant ("ignore previous instructions",
-        ``system: ...``) the next step is asked (headless: refused), the line quoted;
-        secrets (keys, tokens, secret-named variables) are hidden from the
-        model, the recording, the log and the cell; ``%agent undo`` puts back what the
+        always asks, and so does code holding invisible or bidirectional-control characters
+        (shown escaped in the review); unattended, code that already ran in the cell is not
+        run again, nor code that copies the session's shorthand (a cut mark, a preview's
+        ``[1, 2, ...]``); after output that addresses the assistant ("ignore previous
+        instructions", ``system: ...``) the next step is asked (headless: refused), the line
+        quoted; secrets (keys, tokens, secret-named variables, and pieces of 12+ characters
+        of their values) are hidden from the model, the recording, the log and the cell;
+        ``%agent undo`` puts back what the
         last step rebound. Local servers: set AgentMagics.base_url, model and, if the
         server does not say, context_window (requests are fitted to it).
 
@@ -354,14 +361,16 @@ class AgentMagics(Magics):
 
         Every setting is a traitlet: see ``%config AgentMagics``.
         """
-        if cell is None:
-            return self._line_command(line)
-        steps, handler = self._start(line, cell)
-        try:
-            finished = drive(steps, handler)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            if cell is None:
+                return self._line_command(line)
+            steps, handler = self._start(line, cell)
+            try:
+                finished = drive(steps, handler)
+            finally:
+                steps.close()
+            self._conclude(finished)
+        return None
 
     async def agent_async(self, line: str, cell: str) -> None:
         """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``.
@@ -372,13 +381,14 @@ class AgentMagics(Magics):
         """
         from .ui.kernel import interrupts_raise
 
-        line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
-        steps, handler = self._start(line, cell, awaiting=True)
-        try:
-            finished = await adrive(steps, handler, blocking=interrupts_raise)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
+            steps, handler = self._start(line, cell, awaiting=True)
+            try:
+                finished = await adrive(steps, handler, blocking=interrupts_raise)
+            finally:
+                steps.close()
+            self._conclude(finished)
 
     # -- delegation ------------------------------------------------------------------------
 
@@ -387,6 +397,7 @@ class AgentMagics(Magics):
         frontend = self.session.frontend() if self.ui == "auto" else "terminal"
         try:
             plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
+            plan = plan_for_sight(plan, self.shell)  # no review inside %%capture
         except PlanError as error:
             raise UsageError(str(error)) from None
         return self.session.start(plan)
@@ -462,6 +473,27 @@ class AgentMagics(Magics):
 
 
 _FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
+
+
+@contextmanager
+def _intact() -> Iterator[None]:
+    """Before a command, put back what code in the kernel changed in the extension (and
+    say so in one line); a failure that such a change caused mid-cell is that one line
+    too, never a traceback."""
+    said, whole = restore()
+    if not whole:
+        raise UsageError(said)
+    if said:
+        print(said, file=sys.stderr)
+    try:
+        yield
+    except Exception as error:
+        if isinstance(error, UsageError):
+            raise
+        said, _ = restore()
+        if said:
+            raise UsageError(said) from None
+        raise
 
 
 def _display(plain: str, markdown: str) -> None:

@@ -52,7 +52,6 @@ from .transcript import (
     cell_redactor,
     open_store,
     record_events,
-    recording_path,
     render_log,
 )
 
@@ -128,8 +127,8 @@ class Session:
         self.budget.limit(plan.session_max_tokens, plan.session_max_cost)
         ui = self._face(plan, spent=lambda: spent_line(budget, self.budget))
         self.last_ui = ui
-        store = open_store(recording_path(plan.recording))
         recorder = self.recorder
+        store = open_store(recorder.where(plan.recording))
         replay: Replay | None = None
         chat: ChatClient
         if plan.replay or plan.replay_replies:  # never builds a live client

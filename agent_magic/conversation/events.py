@@ -51,6 +51,10 @@ class Proposal:
     # The last step's output addressed the assistant (injection.addressed_to_assistant):
     # the line quoted, else "". Such a step is asked even in never/terminate.
     injected: str = ""
+    # One line naming the invisible characters in the code (bidi controls, zero-width
+    # ones: agent_magic.invisible.describe), else "": the code may read differently from
+    # what runs, so such a step is asked even in mode never/terminate.
+    invisible: str = ""
 
 
 @dataclass(frozen=True)

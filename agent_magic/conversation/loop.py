@@ -3,8 +3,9 @@
 :meth:`Conversation.run` asks the model, proposes its code, waits for a
 :class:`Decision`, runs the step and reports it, as a generator of events. Its rules for
 what may run unseen: a cut-off reply's code is never run unasked; a Python step that
-would change a protected name (:mod:`agent_magic.guard`) is always asked, and refused
-(an automatic ``skip`` saying why) where nobody can be asked; a sign-off that holds code
+would change a protected name (:mod:`agent_magic.guard`), or code holding invisible
+characters (:mod:`agent_magic.invisible`), is always asked, and refused (an automatic
+``skip`` saying why) where nobody can be asked; a sign-off that holds code
 has it proposed, and ends the conversation if it runs cleanly; code that copies the
 session's own shorthand (:mod:`.markers`) is not run unasked; after a step whose output
 addressed the assistant (:mod:`.injection`) the next step is asked, and refused where
@@ -27,6 +28,7 @@ from typing import Any
 
 from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
 from ..guard import DEFAULT_PROTECTED, describe, protected_touches
+from ..invisible import describe as describe_invisible
 from ..text import fence
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
@@ -68,6 +70,7 @@ from .rules import (
     _still_too_long,
     _tool_block,
     edit_diff,
+    invisible_text,
 )
 from .seams import (
     BudgetSpent,
@@ -177,6 +180,7 @@ class Conversation:
                     if not final_reason
                     else "",
                     injected=self._injected,
+                    invisible=describe_invisible(block.code for block in blocks),
                 )
                 self._injected = ""
                 decision, automatic = yield from self._decide(proposal)
@@ -400,6 +404,8 @@ class Conversation:
                 return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
             if proposal.protected and not self.attended:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
+            if proposal.invisible and not self.attended:
+                return (Decision("skip", text=invisible_text(proposal.invisible)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
             if proposal.copies:
@@ -410,7 +416,9 @@ class Conversation:
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
             return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (runs_code and (proposal.protected or proposal.injected)):
+        if not by_mode and not (
+            runs_code and (proposal.protected or proposal.injected or proposal.invisible)
+        ):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..conversation import (
@@ -40,7 +41,7 @@ from .records import (
     reply_record,
 )
 from .replay import Replay
-from .store import Store
+from .store import Store, recording_path
 
 
 class Recorder:
@@ -66,6 +67,14 @@ class Recorder:
         self.settings: dict[str, Any] = {}
         self._sent: list[Any] = []
         self._keys: dict[int, tuple[str, str]] = {}
+        self._where: tuple[str | None, Path | None] | None = None
+
+    def where(self, setting: str | None) -> Path | None:
+        """This conversation's recording file: the setting, made absolute when the
+        conversation starts, so that a step's ``os.chdir`` cannot split it in two."""
+        if self._where is None or self._where[0] != setting:
+            self._where = (setting, recording_path(setting))
+        return self._where[1]
 
     def begin(
         self,
@@ -94,6 +103,7 @@ class Recorder:
         self.records.clear()
         self._sent.clear()
         self._keys.clear()
+        self._where = None
         self.keyer.forget()
 
     def transcript(self) -> list[dict[str, Any]]:
@@ -135,6 +145,8 @@ class Recorder:
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
+        elif self.store is not None:
+            self.store.check()  # a replayed step may delete the recording it replays
 
     def _record(self, event: Event) -> Record | None:
         if isinstance(event, TaskStarted):

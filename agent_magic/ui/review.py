@@ -30,6 +30,7 @@ from ..conversation import (
     Proposal,
     review_warnings,
 )
+from ..invisible import escape
 from .signoff import without_marker
 from .terminal import amount
 
@@ -285,6 +286,18 @@ _FINAL_HEADS = {
 }
 
 
+def _escaped_html(proposal: Proposal) -> str:
+    """The code as it runs, each invisible character escaped (only when it holds any)."""
+    import html
+
+    if not proposal.invisible:
+        return ""
+    return "".join(
+        f"<pre class='agent-escaped' style='margin: 4px 0'>{html.escape(escape(b.code))}</pre>"
+        for b in proposal.blocks
+    )
+
+
 def _status_html(
     proposal: Proposal,
     decision: Decision | None = None,
@@ -322,6 +335,7 @@ def _status_html(
                 f"<div class='agent-warning'>⚠ {html.escape(line)}</div>"
                 for line in review_warnings(proposal)
             )
+            + _escaped_html(proposal)
             + detail
         )
     return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"

@@ -32,6 +32,7 @@ from ..conversation import (
     TaskStarted,
     review_warnings,
 )
+from ..invisible import escape
 from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
 
@@ -152,6 +153,9 @@ class TerminalUI:
     def _review(self, proposal: Proposal) -> Decision:
         for line in review_warnings(proposal):
             self.out.write(f"[! {line}]\n")
+        if proposal.invisible:  # the code as it runs, each invisible character escaped
+            for block in proposal.blocks:
+                self.out.write(f"```{block.language} (escaped)\n{escape(block.code)}\n```\n")
         if proposal.final:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:

@@ -294,9 +294,11 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        # In mode never the loop asks only about protected names and after output that
-        # addressed the assistant, which a person answers.
-        if not self.interactive and not (proposal.protected or proposal.injected):
+        # In mode never the loop asks only about protected names, invisible characters and
+        # after output that addressed the assistant, which a person answers.
+        if not self.interactive and not (
+            proposal.protected or proposal.injected or proposal.invisible
+        ):
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
