@@ -363,7 +363,7 @@ def test_replay_replies_says_once_where_the_recording_cannot_follow(
     assert "at step 2 it has 'skipped'" in line
     assert "set OPENAI_API_KEY or run %agent key" in line
     assert "unset AGENT_MAGIC_REPLAY" in line  # what turned the replay on here
-    assert line.startswith("[stopped] ") and "UsageError" not in shown  # not an error
+    assert line.startswith("[replay: ") and "UsageError" not in shown  # not an error
 
 
 def test_replay_replies_in_the_plan() -> None:

@@ -65,11 +65,11 @@ def test_the_review_cell_replays_again_with_the_same_decisions(
     for _ in range(2):
         prompts = answering(monkeypatch, "", "")  # Run, then Finish: as recorded
         out = run(shell, demo[REVIEW], capsys)
-        assert len(prompts) == 2 and "[3, 4]" in out and "[terminated]" in out
+        assert len(prompts) == 2 and "[3, 4]" in out and "[The assistant finished.]" in out
         assert "cannot follow" not in out and "replay:" not in out
     # Run all is the same step run, so the recording follows it too.
     answering(monkeypatch, "all", "")
-    assert "[terminated]" in run(shell, demo[REVIEW], capsys)
+    assert "[The assistant finished.]" in run(shell, demo[REVIEW], capsys)
     assert openai_env.chat_requests == []  # no model was asked, ever
 
 
@@ -81,7 +81,7 @@ def test_deciding_otherwise_ends_the_cell_with_one_line(
     answering(monkeypatch, first)
     out = run(shell, demo[REVIEW], capsys)  # no error: Run All goes on
     [line] = [line for line in out.splitlines() if "cannot follow" in line]
-    assert line.startswith("[stopped] replay: the recording cannot follow from here")
+    assert line.startswith("[replay: the recording cannot follow from here")
     assert "it has 'ran'" in line  # what the recording did at that step
     assert "set OPENAI_API_KEY or run %agent key" in line
     # What the demo set, not a flag it never used.
@@ -130,5 +130,5 @@ def test_a_rerun_after_the_session_changed_ends_with_one_line(shell, demo, capsy
     run(shell, "hotter = 20.5", capsys)
     out = run(shell, demo[REVIEW], capsys)
     [line] = [line for line in out.splitlines() if "replay:" in line]
-    assert line.startswith("[stopped] replay: step 1 does not match the recording")
+    assert line.startswith("[replay: step 1 does not match the recording")
     assert "%config AgentMagics.replay_replies = False" in line

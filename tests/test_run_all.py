@@ -222,7 +222,7 @@ def test_a_spent_budget_asks_at_the_terminal_and_goes_on_with_more(
     assert prompts == ["Go on? Enter = 5,000 tokens more, a number of tokens more, or 'stop': "]
     out = capsys.readouterr().out
     assert "[budget spent] the cell's token budget (--max-tokens 5000) is spent" in out
-    assert "[going on with 5,000 tokens more]" in out and "[terminated]" in out
+    assert "[going on with 5,000 tokens more]" in out and "[The assistant finished.]" in out
     assert len(openai_env.chat_requests) == 2 and shell.user_ns["b1"] == 1
 
 
@@ -234,7 +234,7 @@ def test_a_spent_budget_answered_stop_ends_the_cell_as_stopped(
     shell.run_cell_magic("agent", "--mode never --max-tokens 5000", "set b2")  # no error
     out = capsys.readouterr().out
     assert "['lots' is not an amount; type a number, or 'stop']" in out
-    assert "[stopped] Stopped: the cell's token budget (--max-tokens 5000) is spent" in out
+    assert "[Stopped: the cell's token budget (--max-tokens 5000) is spent" in out
     assert len(openai_env.chat_requests) == 1 and shell.user_ns["b2"] == 1
 
 
