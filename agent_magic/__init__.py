@@ -18,13 +18,18 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
+    from .integrity import after_cell, baseline
     from .llm import warm_import
     from .magic import AgentMagics
     from .ui.kernel import install_cell_rewriter
 
+    baseline()  # what a step may not change: taken once per process
+    after_cell()  # %reload_ext after a step changed the extension: put it back first
     magics = AgentMagics(shell=shell)
     shell.register_magics(magics)
     shell.events.register("post_run_cell", magics.session.errors)  # for %agent fix
+    if after_cell not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", after_cell)
     # The SDK's ~0.8 s import and the client the traits point at, while the user reads.
     warm_import(
         base_url=magics.base_url or None,
@@ -43,4 +48,8 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = shell.magics_manager.registry.get("AgentMagics")
     if magics is not None and magics.session.errors in shell.events.callbacks["post_run_cell"]:
         shell.events.unregister("post_run_cell", magics.session.errors)
+    from .integrity import after_cell
+
+    if after_cell in shell.events.callbacks["post_run_cell"]:
+        shell.events.unregister("post_run_cell", after_cell)
     uninstall_cell_rewriter(shell)

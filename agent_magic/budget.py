@@ -6,12 +6,15 @@ its budgets and refuses to send a request once one is spent, raising
 :class:`BudgetReached`), :func:`estimated_usage` (a conservative count for a reply whose
 server reported no usage) and :func:`spent_line` (the review's "so far" line).
 
-:class:`BudgetReached` is a :class:`~agent_magic.conversation.ChatError`, so the loop
-needs no change: it ends the cell with ``Finished("error")``, one line, and the record
-of everything before it stays. A budget is checked before each request, so the request
-that crosses it completes and the next one is refused (nobody can know a reply's size
-before it is written). An estimate counts wherever a server reports no usage
-(llama.cpp's server in streams), marked as such wherever it is shown.
+:class:`BudgetReached` is a :class:`~agent_magic.conversation.BudgetSpent`: where
+nobody can be asked (headless) the loop ends the cell with ``Finished("error")``, one
+line, and the record of everything before it stays; where a person is there, the loop
+asks (:class:`~agent_magic.conversation.BudgetAsked`) whether to go on with more (the
+budget grows by the amount given, counted from what is spent) or stop. A budget is
+checked before each request, so the request that crosses it completes and the next one
+is refused (nobody can know a reply's size before it is written). An estimate counts
+wherever a server reports no usage (llama.cpp's server in streams), marked as such
+wherever it is shown.
 
 Not here: prices and the cost of a call (:func:`agent_magic.llm.cost`), the token
 estimate itself (:func:`agent_magic.window.estimate_tokens`), the ``%agent usage``
@@ -27,16 +30,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .conversation import ChatError, ChatReply, Usage
+from .conversation import BudgetSpent, ChatReply, Usage
 from .llm.usage import cost as call_cost
 from .window import TOOL_CALL_OVERHEAD, estimate_tokens
 
 Scope = Literal["cell", "session"]
 
 
-class BudgetReached(ChatError):
+class BudgetReached(BudgetSpent):
     """A budget is spent (or a cost budget cannot be kept); the message is one line
-    that says how much was spent and how to go on."""
+    that says how much was spent and how to go on. A spent budget can be raised where a
+    person is asked (``extend``); one that cannot be kept (no known price) cannot."""
 
 
 def estimated_usage(
@@ -164,6 +168,25 @@ class Budget:
             )
         return None
 
+    def reached(self, model: str) -> BudgetReached | None:
+        """The refusal of the next request (to ``model``) as an error that can raise this
+        budget (by the same unit it is spent in), or None when the request may go."""
+        refusal = self.refusal(model)
+        if refusal is None:
+            return None
+        if self.max_tokens and self.tokens >= self.max_tokens:
+            return BudgetReached(refusal, "tokens", self.max_tokens, self._more_tokens)
+        if self.max_cost and self.cost >= self.max_cost and not self.unpriced:
+            return BudgetReached(refusal, "dollars", self.max_cost, self._more_dollars)
+        return BudgetReached(refusal)  # a cost that cannot be counted: no more to give
+
+    def _more_tokens(self, more: float) -> None:
+        # From what is spent: a budget overshot by the last reply still gets ``more``.
+        self.max_tokens = max(self.max_tokens, self.tokens) + max(int(more), 1)
+
+    def _more_dollars(self, more: float) -> None:
+        self.max_cost = max(self.max_cost, self.cost) + max(float(more), 0.0001)
+
     def figures(self) -> str:
         """'3,120 of 5,000 tokens (~ estimated), $0.0021': the cost only where known."""
         of = f" of {self.max_tokens:,}" if self.max_tokens else ""
@@ -225,9 +248,9 @@ class BudgetedChat:
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[str | ChatReply]:
         for budget in self.budgets:
-            refusal = budget.refusal(self.model)
-            if refusal is not None:
-                raise BudgetReached(refusal)
+            reached = budget.reached(self.model)
+            if reached is not None:
+                raise reached
         streamed: list[str] = []
         answered = False
         try:
@@ -237,7 +260,7 @@ class BudgetedChat:
                     estimate = None if item.usage else estimated_usage(messages, tools, item)
                     for budget in self.budgets:
                         budget.add(item, estimate)
-                else:  # an answer's str, or a ThinkingDelta (thinking is paid for too)
+                else:  # answer text, or thinking (a ThinkingDelta): both are paid for
                     streamed.append(item if isinstance(item, str) else item.text)
                 yield item
         finally:

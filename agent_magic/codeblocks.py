@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 PYTHON = "python"
@@ -139,6 +140,23 @@ def strip_code_blocks(text: str) -> str:
     """The reply's prose: the text with every fenced block removed (shown apart)."""
     prose = "\n".join(line for line, code in _marked_lines(text) if not code)
     return re.sub(r"\n{3,}", "\n\n", prose).strip()
+
+
+def prose_with_places(text: str, lifted: Sequence[CodeBlock], place: Callable[[int], str]) -> str:
+    """The reply's prose, as :func:`strip_code_blocks`, with a line ``place(i)`` where the
+    ``i``-th of the ``lifted`` blocks (those proposed to run, shown apart, in order) was,
+    so that "Here is how:" is followed by where the code went."""
+    lines = _lines(text)
+    kept: list[str] = []
+    pos = found = 0
+    for block, start, end, _ in _fenced(text):
+        kept.extend(lines[pos:start])
+        if block is not None and found < len(lifted) and block == lifted[found]:
+            kept.extend(["", place(found), ""])
+            found += 1
+        pos = end
+    kept.extend(lines[pos:])
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
 
 
 def _marked_lines(text: str) -> list[tuple[str, bool]]:

@@ -9,6 +9,12 @@
 The step outputs come from the records (``StepOutcome.outputs``, kept by
 :mod:`agent_magic.kernel.capture` and written by the recorder). Nothing here touches
 IPython; nbformat is imported when a notebook is built.
+
+It opens clean: the sign-off word is left out of the prose (the record keeps it); usage
+is the servers' where they sent it, else an estimate marked ``"estimated": true``; and
+the file is as Jupyter writes it (nbformat's layout, a trailing newline, the kernelspec
+and ``language_info`` the Python kernel reports), so reading and saving it again changes
+no byte and a Lab that opens it does not mark it modified.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from .codeblocks import SHELL, inert_markdown, strip_code_blocks
 from .text import fence
 from .transcript.log import thought_for
 from .transcript.records import error_from_record
+from .ui.signoff import without_marker
+from .window import estimate_tokens
 
 # --- the notebook ------------------------------------------------------------------------
 
@@ -52,7 +60,11 @@ class _Builder:
         self.cells: list[Any] = []
         self.count = 0
         self.usage = [0, 0]
+        self.estimated = 0  # replies whose usage is an estimate (the server sent none)
         self.models: list[str] = []
+        self.marker = "TERMINATE"
+        # The full messages of each request, by its rkey (for an estimate of its usage).
+        self.requests: dict[str, list[Any]] = {}
 
     def markdown(self, ident: str, text: str, meta: Mapping[str, Any] | None = None) -> None:
         cell = self.v4.new_markdown_cell(text, id=ident)
@@ -80,14 +92,21 @@ def _node(output: Mapping[str, Any]) -> Any:
     return from_dict(dict(output))
 
 
-def to_notebook(records: Iterable[Mapping[str, Any]]) -> Any:
-    """The conversation in ``records`` (one conversation's transcript) as a notebook."""
+def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE") -> Any:
+    """The conversation in ``records`` (one conversation's transcript) as a notebook;
+    ``marker``, the sign-off word, is left out of the replies' prose."""
     import nbformat
 
     from . import __version__
 
     build = _Builder()
+    build.marker = marker
     records = list(records)
+    thread: list[Any] = []
+    for record in records:
+        if record.get("event") == "request" and isinstance(record.get("messages"), list):
+            thread = thread[: int(record.get("base") or 0)] + list(record["messages"])
+            build.requests[str(record.get("rkey") or "")] = thread
     replies: dict[int, Mapping[str, Any]] = {}
     decisions: dict[int, Mapping[str, Any]] = {}
     ran: dict[int, list[Mapping[str, Any]]] = {}
@@ -127,24 +146,71 @@ def to_notebook(records: Iterable[Mapping[str, Any]]) -> Any:
         elif kind == "finished" and record.get("reason") != "terminated":
             build.markdown(
                 f"finished-{number}",
-                f"*{record.get('reason')}: {record.get('message')}*",
+                f"*{record.get('message')}*",
                 {"reason": record.get("reason")},
             )
 
     nb = nbformat.v4.new_notebook(cells=build.cells)
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["kernelspec"] = _kernelspec()
+    nb.metadata["language_info"] = _language_info()
+    usage: dict[str, Any] = {"prompt_tokens": build.usage[0], "completion_tokens": build.usage[1]}
+    if build.estimated:  # some replies came without usage: their share is an estimate
+        usage["estimated"] = True
+        usage["estimated_replies"] = build.estimated
     nb.metadata["agent_magic"] = {
         "exported_by": f"agent_magic {__version__}",
         "conversation": conversation,
         "models": build.models,
-        "usage": {"prompt_tokens": build.usage[0], "completion_tokens": build.usage[1]},
+        "usage": usage,
     }
     return nb
+
+
+def _kernelspec() -> dict[str, str]:
+    """The python3 kernelspec as a frontend writes it once the kernel starts."""
+    display = "Python 3 (ipykernel)"
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        display = KernelSpecManager().get_kernel_spec("python3").display_name or display
+    except Exception:  # no jupyter_client, or no such kernel here: ipykernel's own name
+        pass
+    return {"display_name": display, "language": "python", "name": "python3"}
+
+
+def _language_info() -> dict[str, Any]:
+    """What the Python kernel reports as its language (ipykernel's ``language_info``)."""
+    import sys
+
+    major = sys.version_info[0]
+    return {
+        "codemirror_mode": {"name": "ipython", "version": major},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": f"ipython{major}",
+        "version": sys.version.split()[0],
+    }
+
+
+def _usage(build: _Builder, reply: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The reply's usage as its server sent it, else an estimate marked as one."""
+    usage = reply.get("usage")
+    if usage:
+        return dict(usage)
+    sent = build.requests.get(str(reply.get("rkey") or ""))
+    if sent is None:
+        return None
+    completion = estimate_tokens(str(reply.get("content") or ""))
+    for call in reply.get("tool_calls") or ():
+        completion += estimate_tokens(f"{call.get('name')} {call.get('arguments')}")
+    build.estimated += 1
+    return {
+        "prompt_tokens": estimate_tokens(sent),
+        "completion_tokens": completion,
+        "estimated": True,
+    }
 
 
 def _reply_cells(
@@ -155,7 +221,7 @@ def _reply_cells(
     number: int,
 ) -> None:
     step = int(reply.get("step") or 0)
-    usage = reply.get("usage") or {}
+    usage = _usage(build, reply) or {}
     build.usage[0] += int(usage.get("prompt_tokens") or 0)
     build.usage[1] += int(usage.get("completion_tokens") or 0)
     model = str(reply.get("model") or "")
@@ -171,7 +237,7 @@ def _reply_cells(
     steps = ran.get(step, [])
     label = (decision or {}).get("label") or ""
     action = (decision or {}).get("action")
-    text = inert_markdown(prose(str(reply.get("content") or "")))
+    text = inert_markdown(prose(without_marker(str(reply.get("content") or ""), build.marker)))
     if reply.get("thinking"):  # the thinking itself stays in the recording: one line here
         text = f"*({thought_for(reply.get('thinking_seconds'))})*\n\n{text}"
     proposed = (decision or {}).get("proposed") or []
@@ -225,11 +291,13 @@ def _digest_outputs(code: Mapping[str, Any]) -> list[dict[str, Any]]:
     return outputs
 
 
-def write_notebook(records: Iterable[Mapping[str, Any]], path: str | Path) -> Any:
-    """Build, validate and save the notebook; returns it."""
+def write_notebook(
+    records: Iterable[Mapping[str, Any]], path: str | Path, marker: str = "TERMINATE"
+) -> Any:
+    """Build, validate and save the notebook (as Jupyter writes one); returns it."""
     import nbformat
 
-    nb = to_notebook(records)
+    nb = to_notebook(records, marker)
     nbformat.validate(nb)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,18 +13,23 @@ A new per-cell flag: a trait below, an ``@argument`` on :meth:`AgentMagics.agent
 
 from __future__ import annotations
 
+import sys
 from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Enum, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
+from .integrity import restore
 from .plan import PlanError, plan_cell
 from .session import Session
 from .transcript import RECORDING_NAME
+from .ui.sight import plan_for_sight
 
 
 @magics_class
@@ -53,6 +58,28 @@ class AgentMagics(Magics):
         help="Endpoints to try in order: a JSON list or a path to a JSON file in AutoGen's "
         "OAI_CONFIG_LIST format ([{model, api_key, base_url, api_type, api_version}]). "
         "Defaults to the OAI_CONFIG_LIST environment variable.",
+    ).tag(config=True)
+    api = Enum(
+        ("auto", "chat", "responses"),
+        default_value="auto",
+        help="Which OpenAI API to ask: 'chat' (chat completions), 'responses' (the Responses "
+        "API, POST /responses, stateless with store=false; Azure OpenAI's too), or 'auto': "
+        "chat completions until the endpoint says the model is served by the Responses API "
+        "only (gpt-5-codex, o3-pro...), then the Responses API for that endpoint and model "
+        'for the rest of the kernel. A config-list entry\'s "api" field overrides it.',
+    ).tag(config=True)
+    reasoning_effort = Enum(
+        ("none", "minimal", "low", "medium", "high"),
+        default_value=None,
+        allow_none=True,
+        help="How hard a reasoning model thinks: reasoning_effort in chat requests, "
+        "reasoning.effort in Responses requests; 'none' switches thinking off where the "
+        "server takes it (Ollama, gpt-5.1). None: not sent (the server's default).",
+    ).tag(config=True)
+    prices = Dict(
+        help="Prices to add or override, in US$ per million tokens: {'my-model': {'input': "
+        "0.5, 'output': 1.5}}. Other models are priced from the genai-prices package "
+        "(looked up on first use); an unknown price shows no cost.",
     ).tag(config=True)
     system_prompt = Unicode(DEFAULT_SYSTEM_PROMPT, help="The system message.").tag(config=True)
     termination_marker = Unicode(
@@ -213,6 +240,11 @@ class AgentMagics(Magics):
     @argument("--max-tokens", type=int, help="Token budget for this cell (0: none).")
     @argument("--max-cost", type=float, help="Cost budget for this cell in US$ (0: none).")
     @argument("--base-url", help="OpenAI-compatible endpoint for this cell.")
+    @argument(
+        "--reasoning-effort",
+        choices=("none", "minimal", "low", "medium", "high"),
+        help="How hard a reasoning model thinks (AgentMagics.reasoning_effort).",
+    )
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
     @argument("--no-context", action="store_true", help="Do not send the namespace summary.")
@@ -248,6 +280,7 @@ class AgentMagics(Magics):
                     [--base-url URL] [--new] [--no-stream] [--no-context] [--tools] [--fix]
                     [--images] [--seed N] [--replay | --replay-replies] [--max-tokens N]
                     [--max-cost USD] [--protect NAME]
+                    [--reasoning-effort none|minimal|low|medium|high]
             <the task, in words>
 
             %agent reset      forget the conversation
@@ -265,15 +298,26 @@ class AgentMagics(Magics):
                               code that ran and its outputs, provenance in metadata
 
         Each reply's code is shown for review: run it (Enter / Run), edit it first
-        (widget), skip it, stop, or answer in words instead. What the code prints,
+        (widget), run it and the rest of the cell's steps without asking, as --mode
+        terminate would (``all`` / Run all; recorded, so --replay repeats it), skip it,
+        stop, or answer in words instead. What the code prints,
         returns or raises goes back to the model until it says TERMINATE.
         In JupyterLab, Notebook 7 or VS Code (ipykernel >= 7.4) the review is a widget and
         the cell waits for the click; the kernel's interrupt button stops it. Without a
         widget frontend (nbconvert, papermill) use --mode never or --replay.
         A second %%agent cell continues the same conversation; --new starts over.
         ``--max-tokens N`` / ``--max-cost USD`` (and AgentMagics.session_max_tokens /
-        session_max_cost across cells) stop the cell before the request after the budget
-        is spent; the review shows what was spent so far.
+        session_max_cost across cells) hold the request after the budget is spent: the
+        cell asks whether to go on with more (Enter / Continue: as much again) or stop;
+        headless it stops in one line. The review shows what was spent so far.
+
+        Reasoning models: ``--reasoning-effort low|medium|high`` (AgentMagics.
+        reasoning_effort; ``none`` turns thinking off where the server takes it, as Ollama
+        does) is sent as reasoning_effort (chat) or reasoning.effort (Responses). A model
+        served by the Responses API only (gpt-5-codex, o3-pro...) is asked there by
+        itself after the endpoint's first 404 says so (AgentMagics.api = 'auto' | 'chat' |
+        'responses' chooses). ``%agent usage`` shows reasoning tokens and, for models with
+        a known price (genai-prices, AgentMagics.prices), the cost.
 
         While the model works the cell says so, at least once a second: "waiting for the
         model 3 s", "thinking 12 s" (the thinking readable, folded), "writing 20 s".
@@ -284,9 +328,14 @@ class AgentMagics(Magics):
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)
-        always asks; unattended, code that already ran in the cell is not run again;
-        secrets (keys, tokens, secret-named variables) are hidden from the
-        model, the recording, the log and the cell; ``%agent undo`` puts back what the
+        always asks, and so does code holding invisible or bidirectional-control characters
+        (shown escaped in the review); unattended, code that already ran in the cell is not
+        run again, nor code that copies the session's shorthand (a cut mark, a preview's
+        ``[1, 2, ...]``); after output that addresses the assistant ("ignore previous
+        instructions", ``system: ...``) the next step is asked (headless: refused), the line
+        quoted; secrets (keys, tokens, secret-named variables, and pieces of 12+ characters
+        of their values) are hidden from the model, the recording, the log and the cell;
+        ``%agent undo`` puts back what the
         last step rebound. Local servers: set AgentMagics.base_url, model and, if the
         server does not say, context_window (requests are fitted to it).
 
@@ -300,7 +349,8 @@ class AgentMagics(Magics):
         the step. Share the notebook and that one file, and it re-runs anywhere.
         ``--replay-replies`` (AgentMagics.replay_replies, AGENT_MAGIC_REPLAY=replies)
         plays the recorded replies but leaves each review to you: try the widget without
-        a key; where your decision leads off the recording, the cell says so in one line.
+        a key; where your decision leads off the recording, the cell ends (not an error)
+        with one line saying how to go on with a model.
 
         Examples::
 
@@ -317,14 +367,16 @@ class AgentMagics(Magics):
 
         Every setting is a traitlet: see ``%config AgentMagics``.
         """
-        if cell is None:
-            return self._line_command(line)
-        steps, handler = self._start(line, cell)
-        try:
-            finished = drive(steps, handler)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            if cell is None:
+                return self._line_command(line)
+            steps, handler = self._start(line, cell)
+            try:
+                finished = drive(steps, handler)
+            finally:
+                steps.close()
+            self._conclude(finished)
+        return None
 
     async def agent_async(self, line: str, cell: str) -> None:
         """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``.
@@ -335,13 +387,14 @@ class AgentMagics(Magics):
         """
         from .ui.kernel import interrupts_raise
 
-        line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
-        steps, handler = self._start(line, cell, awaiting=True)
-        try:
-            finished = await adrive(steps, handler, blocking=interrupts_raise)
-        finally:
-            steps.close()
-        self._conclude(finished)
+        with _intact():
+            line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
+            steps, handler = self._start(line, cell, awaiting=True)
+            try:
+                finished = await adrive(steps, handler, blocking=interrupts_raise)
+            finally:
+                steps.close()
+            self._conclude(finished)
 
     # -- delegation ------------------------------------------------------------------------
 
@@ -350,6 +403,7 @@ class AgentMagics(Magics):
         frontend = self.session.frontend() if self.ui == "auto" else "terminal"
         try:
             plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
+            plan = plan_for_sight(plan, self.shell)  # no review inside %%capture
         except PlanError as error:
             raise UsageError(str(error)) from None
         return self.session.start(plan)
@@ -379,6 +433,12 @@ class AgentMagics(Magics):
         return self.session.log()
 
     def _usage(self) -> tuple[str, str]:
+        from .llm.prices import set_prices
+
+        try:
+            set_prices(self.prices)  # as set now, even before the next cell
+        except ValueError as error:
+            raise UsageError(f"agent: {error}") from None
         return self.session.usage()
 
     # -- %agent <command> ----------------------------------------------------------------
@@ -409,7 +469,7 @@ class AgentMagics(Magics):
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
-            print(self.session.export(args.command[1]))
+            print(self.session.export(args.command[1], self.termination_marker))
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix | undo | key | models | cells | "
@@ -419,6 +479,27 @@ class AgentMagics(Magics):
 
 
 _FRONTENDS = {"widget": "widgets", "terminal": "terminal"}  # AgentMagics.ui, as a frontend
+
+
+@contextmanager
+def _intact() -> Iterator[None]:
+    """Before a command, put back what code in the kernel changed in the extension (and
+    say so in one line); a failure that such a change caused mid-cell is that one line
+    too, never a traceback."""
+    said, whole = restore()
+    if not whole:
+        raise UsageError(said)
+    if said:
+        print(said, file=sys.stderr)
+    try:
+        yield
+    except Exception as error:
+        if isinstance(error, UsageError):
+            raise
+        said, _ = restore()
+        if said:
+            raise UsageError(said) from None
+        raise
 
 
 def _display(plain: str, markdown: str) -> None:

@@ -43,6 +43,9 @@ class CellPlan:
     mode: Mode = "always"  # who decides each step, as the user asked (after headless)
     replay: bool = False  # answer every request and review from the recording
     replay_replies: bool = False  # answer requests from the recording; a person reviews
+    # What turned replay_replies on, as the way to turn it off ("run %%agent without
+    # --replay-replies"): said where the person's decisions lead off the recording.
+    replay_replies_off: str = ""
     seed: int | None = None  # answer repeated requests from the recording's cache
     face: Face = "terminal"  # who shows the conversation and asks
     review_timeout: float | None = 3600.0
@@ -52,7 +55,10 @@ class CellPlan:
     base_url: str | None = None
     config_list: str | None = None
     stream: bool = True
-    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, ...
+    params: Mapping[str, Any] = field(default_factory=dict)  # temperature, reasoning_effort
+    api: str = "auto"  # "auto" | "chat" | "responses" (AgentMagics.api)
+    effort_given: bool = False  # --reasoning-effort on the line: over the config list's
+    prices: Mapping[str, Any] = field(default_factory=dict)  # AgentMagics.prices, checked
     timeout: float = 120.0
     max_retries: int = 2
     retry_budget: float = 300.0
@@ -151,7 +157,19 @@ def plan_cell(
     mode: Mode = args.mode or settings.mode
     face, mode = _face(settings.ui, frontend, awaiting, mode, replay, settings.headless)
     seed = args.seed if args.seed is not None else settings.seed
-    params = {} if settings.temperature is None else {"temperature": settings.temperature}
+    params: dict[str, Any] = (
+        {} if settings.temperature is None else {"temperature": settings.temperature}
+    )
+    effort = getattr(args, "reasoning_effort", None) or getattr(settings, "reasoning_effort", None)
+    if effort:
+        params["reasoning_effort"] = effort
+    prices = dict(getattr(settings, "prices", None) or {})
+    try:
+        from .llm.prices import parse_prices
+
+        parse_prices(prices)  # checked here, so a bad one is the cell's one-line error
+    except ValueError as error:
+        raise PlanError(f"agent: {error}") from None
     secret_patterns = tuple(str(p) for p in settings.secret_patterns)
     secret_names = tuple(str(n) for n in settings.secret_names)
     try:
@@ -165,6 +183,7 @@ def plan_cell(
         mode=mode,
         replay=replay,
         replay_replies=bool(replies),
+        replay_replies_off=_replies_off(args, env) if replies is True else "",
         seed=seed,
         face=face,
         review_timeout=settings.review_timeout or None,
@@ -174,6 +193,9 @@ def plan_cell(
         config_list=settings.config_list,
         stream=settings.stream and not args.no_stream,
         params=params,
+        api=getattr(settings, "api", "auto") or "auto",
+        effort_given=getattr(args, "reasoning_effort", None) is not None,
+        prices=prices,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         retry_budget=settings.retry_budget,
@@ -212,6 +234,17 @@ def _budgets(args: Any, settings: Any) -> dict[str, Any]:
             raise PlanError(f"agent: {where} must be 0 (no budget) or more")
         budgets[name] = value
     return budgets
+
+
+def _replies_off(args: Any, env: Mapping[str, str]) -> str:
+    """How to turn off the replay of replies, named by what turned it on."""
+    from .transcript import REPLAY_ENV
+
+    if getattr(args, "replay_replies", False):
+        return "run %%agent without --replay-replies"
+    if env.get(REPLAY_ENV, "").strip().lower() == "replies":
+        return f"unset {REPLAY_ENV} (it is 'replies')"
+    return "run %config AgentMagics.replay_replies = False (it was set to True)"
 
 
 def _replay_replies(

@@ -52,7 +52,6 @@ from .transcript import (
     cell_redactor,
     open_store,
     record_events,
-    recording_path,
     render_log,
 )
 
@@ -116,6 +115,9 @@ class Session:
 
     def start(self, plan: CellPlan) -> tuple[Steps, Handler]:
         """The cell's steps and the handler that records and shows them."""
+        from .llm.prices import set_prices
+
+        set_prices(plan.prices)  # the user's prices, for this cell's budgets and usage
         if plan.new:
             self.forget()
         task = plan.task
@@ -125,12 +127,14 @@ class Session:
         self.budget.limit(plan.session_max_tokens, plan.session_max_cost)
         ui = self._face(plan, spent=lambda: spent_line(budget, self.budget))
         self.last_ui = ui
-        store = open_store(recording_path(plan.recording))
         recorder = self.recorder
+        store = open_store(recorder.where(plan.recording))
         replay: Replay | None = None
         chat: ChatClient
         if plan.replay or plan.replay_replies:  # never builds a live client
-            chat = replay = Replay(store, recorder.keyer, decisions=plan.replay)
+            chat = replay = Replay(
+                store, recorder.keyer, decisions=plan.replay, off=plan.replay_replies_off
+            )
             redactor = self._redactor(plan)
         else:
             live = self._chat(plan)
@@ -184,8 +188,10 @@ class Session:
     @staticmethod
     def conclude(finished: Finished) -> None:
         """How the cell ends for IPython: an error or an interrupt is one line."""
-        if finished.reason in ("error", "interrupted"):
-            # The UIs leave these ends to this one line; the record keeps the whole message.
+        # The UIs leave these ends to this one line; the record keeps the whole message.
+        if finished.reason == "interrupted":
+            raise Interrupted(f"agent: {_one_line(finished.message)}")
+        if finished.reason == "error":
             raise UsageError(f"agent: {_one_line(finished.message)}")
 
     # -- the pieces -----------------------------------------------------------------------
@@ -204,6 +210,8 @@ class Session:
             endpoints = [
                 e if e.model == plan.model else replace(e, model=plan.model) for e in endpoints
             ]
+        if plan.effort_given:  # the line's --reasoning-effort, over the config list's
+            endpoints = [replace(e, reasoning_effort=None) for e in endpoints]
         return keys.with_key(endpoints)  # the key from %agent key, where none is configured
 
     def _chat(self, plan: CellPlan) -> ChatClient:
@@ -217,6 +225,7 @@ class Session:
             max_retries=plan.max_retries,
             retry_budget=plan.retry_budget,
             params=dict(plan.params),
+            api=plan.api,
         )
 
     def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:
@@ -342,20 +351,25 @@ class Session:
         from .codeblocks import CodeBlock
         from .ui.cells import insert_cells, sources
 
-        blocks = [
-            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or ""))
+        ran = [
+            r
             for r in self.recorder.transcript()
             if r.get("event") == "code" and r.get("ok") and not r.get("interrupted")
         ]
-        codes = [code for code in sources(blocks) if code.strip()]
-        if not codes:
+        blocks = [
+            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or "")) for r in ran
+        ]
+        codes = sources(blocks)
+        steps = [r.get("step") if isinstance(r.get("step"), int) else 0 for r in ran]
+        # Numbered as the record numbers the steps (older records without a step: from 1).
+        if not insert_cells(self.shell, codes, steps if all(steps) else None):
             return "agent: nothing ran yet; run a %%agent cell first"
-        insert_cells(self.shell, codes)
+        count = sum(1 for code in codes if code.strip())
         where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"
-        steps = f"{len(codes)} step{'' if len(codes) == 1 else 's'}"
-        return f"agent: the code of {steps} that ran is {where}"
+        told = f"{count} step{'' if count == 1 else 's'}"
+        return f"agent: the code of {told} that ran is {where}"
 
-    def export(self, path: str) -> str:
+    def export(self, path: str, marker: str = "TERMINATE") -> str:
         """Write the conversation as a notebook; the one line that says so."""
         records = self.recorder.transcript()
         if not records:
@@ -364,13 +378,26 @@ class Session:
 
         path = os.path.expanduser(path)
         try:
-            notebook = write_notebook(records, path)
+            notebook = write_notebook(records, path, marker)
         except OSError as error:
             raise UsageError(
                 f"agent: cannot write {path} ({error.strerror or error}); "
                 "choose a folder you can write to"
             ) from None
         return f"agent: wrote {path} ({len(notebook.cells)} cells)"
+
+
+class Interrupted(Exception):
+    """How an interrupted cell ends: one plain line, no "UsageError", no traceback.
+
+    Still an exception, so the cell ends in error and *Run All* stops there, as it does
+    after any interrupted cell. IPython shows what ``_render_traceback_`` returns
+    instead of a traceback (its hook for exceptions that render themselves). Not a
+    ``KeyboardInterrupt``: raised from an asyncio task, that one escapes the event loop.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 def _one_line(message: str) -> str:

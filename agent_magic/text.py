@@ -45,7 +45,17 @@ def head_tail(text: str, limit: int) -> str:
         return text
     keep = max(limit - 60, 20)
     head, tail = keep * 2 // 3, keep - keep * 2 // 3
-    return f"{text[:head]}\n... [{len(text) - head - tail} characters cut] ...\n{text[-tail:]}"
+    return f"{text[:head]}\n{cut_mark(len(text) - head - tail)}\n{text[-tail:]}"
+
+
+def cut_mark(count: int | str, what: str = "characters", why: str = "") -> str:
+    """The note put where text was cut: ``«526 characters cut here»``.
+
+    In guillemets, not ``[... ]``: a model that copies it gets no valid Python (``[...]``
+    is a list holding ``Ellipsis``), and it reads as a note, not as data. What a copied
+    mark looks like is found by :mod:`agent_magic.conversation.markers`.
+    """
+    return f"«{count} {what} cut here{' ' + why if why else ''}»"
 
 
 _BACKTICKS = re.compile(r"`+")

@@ -118,22 +118,24 @@ REVIEW_INTRO = """\
 
 This cell asks before each step. In JupyterLab, Notebook 7 or VS Code the recorded replies
 are played, but the decisions are yours: **Run** the code (edit it first if you like),
-**Skip** it, **Stop**, or answer in words instead; at the end, **Finish**. The recording
-holds what happens when you press Run and then Finish: decide otherwise and one line says
-the recording cannot follow from there, and how to go on with a live model (the
-conversation so far is kept)."""
+**Run all** (this step and the rest without asking), **Skip** it, **Stop**, or answer in
+words instead; at the end, **Finish**. The recording holds what happens when you press Run
+and then Finish, and `--new` starts this cell's conversation afresh, so you can run the
+cell again and again. Decide otherwise and the cell ends with one line saying that the
+recording cannot follow from there, and how to go on with a live model (the conversation
+so far is kept); the cells below still run."""
 
 REVIEW_TASK = """\
-%%agent --mode always
-Which weeks of `weekly` averaged above 15 °C? Put their numbers (from 1) in `warm_weeks`."""
+%%agent --mode always --new
+Which weeks of `weekly` averaged above 15 °C? Print their numbers (from 1)."""
 
 LOG_INTRO = """\
 ## What was recorded
 
-`%agent log` shows the conversation as the model saw it. `%agent usage` counts the tokens,
-and `%agent export conversation.ipynb` writes it as a plain notebook (the code that ran,
-with its outputs, and the model and decisions in cell metadata) that runs without this
-extension."""
+`%agent log` shows the current conversation (the one `--new` started in section 3) as the
+model saw it. `%agent usage` counts the tokens, and `%agent export conversation.ipynb`
+writes it as a plain notebook (the code that ran, with its outputs, and the model and
+decisions in cell metadata) that runs without this extension."""
 
 LOG = "%agent log"
 

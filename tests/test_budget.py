@@ -38,6 +38,12 @@ def magics(shell, monkeypatch) -> Iterator[object]:
         magics.set_trait(trait, magics.trait_defaults(trait))
 
 
+@pytest.fixture
+def headless(magics, monkeypatch) -> None:
+    """Nobody at the other end (nbconvert, papermill): a spent budget stops the cell."""
+    monkeypatch.setattr(magics.session, "frontend", lambda: "headless")
+
+
 def stopped(shell, line: str, task: str) -> str:
     """Run a cell that must end with a one-line error; that line."""
     with pytest.raises(UsageError) as raised:
@@ -57,7 +63,7 @@ def log_text(shell, capsys) -> str:
 
 
 def test_a_cell_stops_at_its_token_budget_and_keeps_the_record(
-    shell, magics, openai_env: FakeOpenAIServer, capsys
+    shell, magics, headless, openai_env: FakeOpenAIServer, capsys
 ) -> None:
     openai_env.enqueue(Reply(code("first = 1\nprint('first ran')"), usage=(3000, 2212)))
     message = stopped(shell, "--mode never --max-tokens 5000", "set first")
@@ -76,7 +82,9 @@ def test_a_cell_stops_at_its_token_budget_and_keeps_the_record(
     assert any("first ran" in str(m["content"]) for m in openai_env.requests[1].messages)
 
 
-def test_a_cell_stops_at_its_cost_budget(shell, magics, openai_env: FakeOpenAIServer) -> None:
+def test_a_cell_stops_at_its_cost_budget(
+    shell, magics, headless, openai_env: FakeOpenAIServer
+) -> None:
     usage = (100_000, 10_000)
     spent = cost("gpt-4o-mini", Usage(*usage))
     assert spent is not None and spent > 0.02  # 0.015 + 0.006
@@ -90,7 +98,7 @@ def test_a_cell_stops_at_its_cost_budget(shell, magics, openai_env: FakeOpenAISe
 
 
 def test_a_cost_budget_without_a_known_price_stops_before_spending(
-    shell, magics, openai_env: FakeOpenAIServer
+    shell, magics, headless, openai_env: FakeOpenAIServer
 ) -> None:
     openai_env.enqueue("never asked TERMINATE")
     message = stopped(shell, "--mode never --model my-local-llama --max-cost 0.5", "go")
@@ -103,7 +111,7 @@ def test_a_cost_budget_without_a_known_price_stops_before_spending(
 
 
 def test_the_session_budget_spans_cells_and_survives_reset(
-    shell, magics, openai_env: FakeOpenAIServer
+    shell, magics, headless, openai_env: FakeOpenAIServer
 ) -> None:
     magics.session_max_tokens = 1000
     openai_env.enqueue(
@@ -127,7 +135,7 @@ def test_the_session_budget_spans_cells_and_survives_reset(
     assert len(openai_env.requests) == 3
 
 
-def test_a_reply_from_the_cache_costs_nothing(shell, magics, openai_env) -> None:
+def test_a_reply_from_the_cache_costs_nothing(shell, magics, headless, openai_env) -> None:
     magics.session_max_tokens = 5000
     openai_env.enqueue(Reply("Cached answer. TERMINATE", usage=(4000, 1000)))
     shell.run_cell_magic("agent", "--mode never --no-context --new --seed 7", "cache me")
@@ -162,7 +170,7 @@ def test_a_negative_budget_is_one_line(shell, magics, openai_env, line, trait, e
 
 
 def test_without_usage_an_estimate_counts_and_is_marked(
-    shell, magics, openai_env: FakeOpenAIServer, capsys
+    shell, magics, headless, openai_env: FakeOpenAIServer, capsys
 ) -> None:
     reply = code("est = 3")
     openai_env.enqueue(Reply(reply, send_usage=False))  # llama.cpp's server in streams

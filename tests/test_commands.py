@@ -237,7 +237,8 @@ def test_cells_puts_the_code_that_ran_into_the_notebook(shell, openai_env, capsy
         capsys.readouterr().out.strip()
         == "agent: the code of 2 steps that ran is at the next prompt"
     )
-    assert shell.rl_next_input == "# step 1\nfirst = 1\n\n# step 2\nsecond = first + 1"
+    # Numbered as the record numbers them (step 2 failed).
+    assert shell.rl_next_input == "# step 1\nfirst = 1\n\n# step 3\nsecond = first + 1"
 
 
 def test_the_sign_off_marker_reaches_the_faces(shell, openai_env, capsys) -> None:
@@ -360,7 +361,9 @@ def test_replay_replies_says_once_where_the_recording_cannot_follow(
     [line] = [line for line in shown.splitlines() if "cannot follow" in line]
     assert shown.count("cannot follow") == 1
     assert "at step 2 it has 'skipped'" in line
-    assert "set OPENAI_API_KEY or run %agent key" in line and "--replay-replies" in line
+    assert "set OPENAI_API_KEY or run %agent key" in line
+    assert "unset AGENT_MAGIC_REPLAY" in line  # what turned the replay on here
+    assert line.startswith("[replay: ") and "UsageError" not in shown  # not an error
 
 
 def test_replay_replies_in_the_plan() -> None:

@@ -16,8 +16,8 @@ def check(digest: str, text: str, limit: int) -> None:
     if len(text) <= limit:
         assert digest == text
         return
-    head, rest = digest.split("\n... [", 1)
-    cut, tail = rest.split(" characters cut] ...\n", 1)
+    head, rest = digest.split("\n«", 1)
+    cut, tail = rest.split(" characters cut here»\n", 1)
     assert head == text[: limit // 2]
     assert text.endswith(tail) and limit // 2 <= len(tail) <= limit - len(head)
     assert int(cut) == len(text) - len(head) - len(tail)

@@ -260,8 +260,8 @@ def test_head_tail_keeps_the_ends_of_anything(writes: list[str], limit: int) -> 
     if len(whole) <= limit:
         assert out == whole
         return
-    head, _, rest = out.partition("\n... [")
-    cut, _, tail = rest.partition(" characters cut] ...\n")
+    head, _, rest = out.partition("\n«")
+    cut, _, tail = rest.partition(" characters cut here»\n")
     assert head == whole[: limit // 2] and whole.endswith(tail)
     assert len(head) + len(tail) <= limit and int(cut) == len(whole) - len(head) - len(tail)
 

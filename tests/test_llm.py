@@ -272,7 +272,7 @@ def test_usage_table_when_no_server_reported_usage() -> None:
     plain, _ = usage_table([ChatReply("a", model="m"), ChatReply("b", model="m")])
     total = plain.splitlines()[3]
     assert total.split()[:4] == ["total", "unknown", "unknown", "unknown"]
-    assert "calls 1, 2" in plain and "Cost is shown for models with a known price" in plain
+    assert "calls 1, 2" in plain and "No known price for m: add one with" in plain
 
 
 def test_usage_table_empty() -> None:

@@ -263,7 +263,7 @@ def test_the_review_widget_says_cut_off_protected_and_sign_off() -> None:
         signs_off=True,
     )
     status = ReviewWidget(proposal).status.value
-    assert "Step 4: review the proposed step" in status
+    assert "Step 4: review the proposed code" in status
     assert "cut off (it reached the token limit)" in status
     assert "Protected names: this code would rebind get_ipython" in status
     assert "signs off with this step" in status

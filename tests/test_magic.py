@@ -11,6 +11,7 @@ import time
 import pytest
 from IPython.core.error import UsageError
 
+from agent_magic.session import Interrupted
 from agent_magic.testing import Failure, FakeOpenAIServer
 
 TASK = (
@@ -65,7 +66,7 @@ def test_math_problem_in_mode_never(shell, openai_env: FakeOpenAIServer, capsys)
     third = openai_env.requests[2].messages[-1]["content"]
     assert "7.0" in third
     out = capsys.readouterr().out
-    assert "[terminated]" in out
+    assert "[The assistant finished.]" in out
 
 
 def test_memory_across_cells_and_new(shell, openai_env: FakeOpenAIServer) -> None:
@@ -207,7 +208,8 @@ def test_reply_without_code_is_asked_once_more_then_finishes(shell, openai_env, 
     shell.run_cell_magic("agent", "--mode never", "vague")
     out = capsys.readouterr().out
     assert "[step 1: no code; asked the model again] No code has run for this task yet." in out
-    assert "[no_code]" in out and len(openai_env.requests) == 2
+    assert "[The assistant replied without code; finished.]" in out
+    assert len(openai_env.requests) == 2
     assert openai_env.requests[1].messages[-1]["content"].startswith("No code has run")
 
 
@@ -304,7 +306,7 @@ def test_interrupt_while_the_model_is_silent(shell, openai_env, stream) -> None:
 
     openai_env.responder = silent_model
     flags = "--mode never" + ("" if stream else " --no-stream")
-    with pytest.raises(UsageError, match="Interrupted; the conversation so far is kept"):
+    with pytest.raises(Interrupted, match="Interrupted; the conversation so far is kept"):
         shell.run_cell_magic("agent", flags, "slow model")
     assert time.monotonic() - asked_at[0] < 2.0
     conversation = shell.magics_manager.registry["AgentMagics"].conversation
@@ -319,7 +321,7 @@ def test_interrupt_while_code_runs(shell, openai_env) -> None:
     )
     shell.user_ns["_interrupt_after"] = _interrupt_after
     start = time.monotonic()
-    with pytest.raises(UsageError, match="Interrupted"):
+    with pytest.raises(Interrupted, match="Interrupted"):
         shell.run_cell_magic("agent", "--mode never", "slow code")
     assert time.monotonic() - start < 2.0
     assert shell.user_ns["started"] is True and "finished" not in shell.user_ns

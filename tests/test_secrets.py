@@ -106,7 +106,7 @@ def test_private_key_blocks_are_hidden_whole(kind: str) -> None:
     # Written into JSON (newlines as \n), and cut before its END line by a digest.
     assert redactor.redact(json.dumps(block)) == '"[hidden: private key]"'
     cut = block[: len(block) // 2]
-    assert redactor.redact(f"x\n{cut}\n... [900 characters cut] ...").startswith(
+    assert redactor.redact(f"x\n{cut}\n«900 characters cut here»").startswith(
         "x\n[hidden: private key]"
     )
     assert block.splitlines()[2] not in redactor.redact(cut)

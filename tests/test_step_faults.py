@@ -5,6 +5,7 @@ itself, a lone surrogate, a thread that prints after its step, tracebacks named 
 
 from __future__ import annotations
 
+import linecache
 import os
 import time
 from pathlib import Path
@@ -163,17 +164,40 @@ def test_tracebacks_name_the_step_and_show_its_source(shell, openai_env) -> None
     assert "IndexError: list index out of range" in report
 
 
-def test_a_long_traceback_folds_all_but_its_last_frames() -> None:
+def test_a_long_traceback_of_the_step_s_own_frames_folds_the_earlier_ones() -> None:
     frames = [f"File <agent step 1>:{n}, in f{n}\n  line a\n  line b" for n in range(40)]
     stb = ["-" * 20, "ValueError      Traceback (most recent call last)", *frames, "ValueError: x"]
     bundle = folded_traceback(stb, fold_lines=30)
     html, plain = bundle["text/html"], bundle["text/plain"]
-    assert plain == "\n".join(stb)  # the text fallback keeps it all
-    summary, visible = html.split("</details>")
-    assert "<details><summary>Traceback:" in summary and "f0" in summary
-    assert "ValueError: x" in visible and "f39" in visible and "f20" not in visible
+    assert plain.startswith("ValueError: x\nFile <agent step 1>:0")  # the error line first
+    assert all(frame in plain for frame in frames)  # the text face keeps every frame
+    visible, folded = html.split("<details>")
+    assert "ValueError: x" in visible and "f0" in visible and "f39" in visible
+    assert "f20" not in visible and "f20" in folded and "The earlier frames folded" in folded
     short = folded_traceback(stb[:3] + stb[-1:])
     assert "<details>" not in short["text/html"] and "f0" in short["text/html"]
+
+
+def test_a_pandas_error_shows_the_error_then_the_step_s_line_and_folds_pandas(shell) -> None:
+    """A real traceback from IPython for a step calling pandas with a missing file."""
+    pd = pytest.importorskip("pandas")
+    src = "import pandas as pd\nx = 1\ndf = pd.read_csv('missing.csv')\n"
+    linecache.cache["<agent step 3>"] = (len(src), None, src.splitlines(True), "<agent step 3>")
+    try:
+        exec(compile(src, "<agent step 3>", "exec"), {"pd": pd})
+    except FileNotFoundError as error:
+        stb = shell.InteractiveTB.structured_traceback(
+            type(error), error, error.__traceback__, tb_offset=1
+        )
+    html = folded_traceback(stb)["text/html"]
+    visible, folded = html.split("<details>")
+    first = visible.split("</pre>")[0]
+    assert first.endswith(
+        "FileNotFoundError: [Errno 2] No such file or directory: &#x27;missing.csv&#x27;"
+    )
+    assert "&lt;agent step 3&gt;:3" in visible and "----&gt; 3 df = pd.read_csv" in visible
+    assert "site-packages" not in visible and "read_csv(filepath_or_buffer" in folded
+    assert "The library frames folded" in folded
 
 
 def test_the_default_time_limit_is_finite(shell) -> None:

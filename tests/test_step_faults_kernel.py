@@ -61,8 +61,12 @@ def test_in_a_kernel_a_loop_is_stopped_exit_is_kept_and_errors_fold(
     shown = [o["data"] for o in nb.cells[1].outputs if o["output_type"] == "display_data"]
     folds = [d for d in shown if "text/html" in d and "<details>" in d["text/html"]]
     assert folds, "the pandas traceback is folded"
-    assert "FileNotFoundError" in folds[0]["text/plain"]
-    assert "FileNotFoundError" in folds[0]["text/html"].split("</details>")[1]
+    assert folds[0]["text/plain"].startswith("FileNotFoundError: [Errno 2]")
+    # The error line first, then the step's own failing line; pandas behind the click.
+    visible, folded = folds[0]["text/html"].split("<details>")
+    assert visible.split("</pre>")[0].rsplit(">", 1)[1].startswith("FileNotFoundError")
+    assert "&lt;agent step 1&gt;:2" in visible and "pd.read_csv(&#x27;no-such" in visible
+    assert "site-packages" not in visible and "pandas" in folded
 
 
 def test_papermill_runs_a_notebook_with_a_failed_step(openai_env: FakeOpenAIServer, tmp_path):

@@ -458,6 +458,21 @@ def test_cli_serves_a_script_and_prints_its_base_url(tmp_path: Path) -> None:
     assert process.returncode == 0  # SIGTERM is a clean stop
 
 
+def test_cli_serves_a_responses_only_model(tmp_path: Path) -> None:
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps([{"content": "hi", "reasoning_summary": "say hi"}]))
+    with start_cli(script, "--responses-only", "gpt-5-codex", "--max-seconds", "30") as process:
+        try:
+            base_url = process.stdout.readline().strip()
+            client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+            with pytest.raises(openai.NotFoundError, match="only supported in v1/responses"):
+                client.chat.completions.create(model="gpt-5-codex", messages=HI)
+            answer = client.responses.create(model="gpt-5-codex", input="hello")
+            assert answer.output_text == "hi" and answer.output[0].type == "reasoning"
+        finally:
+            stop(process)
+
+
 def test_cli_exits_by_itself_after_max_seconds(tmp_path: Path) -> None:
     script = tmp_path / "replies.json"
     script.write_text('["only"]')

@@ -31,9 +31,9 @@ def test_head_tail_keeps_both_ends_and_says_how_much_was_cut() -> None:
     text = "".join(f"line {i}\n" for i in range(1000))
     cut = head_tail(text, 500)
     assert cut.startswith("line 0\nline 1\n") and cut.endswith("line 999\n")
-    removed = int(re.search(r"\[(\d+) characters cut\]", cut)[1])
-    head, _, tail = cut.partition("\n... [")
-    tail = tail.split("] ...\n", 1)[1]
+    removed = int(re.search(r"«(\d+) characters cut here»", cut)[1])
+    head, _, tail = cut.partition("\n«")
+    tail = tail.split("»\n", 1)[1]
     assert len(head) + len(tail) + removed == len(text)
     assert len(cut) <= 500
     assert head_tail("short", 500) == "short"
@@ -41,7 +41,7 @@ def test_head_tail_keeps_both_ends_and_says_how_much_was_cut() -> None:
 
 def test_head_tail_small_limit_keeps_twenty_characters() -> None:
     cut = head_tail("x" * 1000, 10)
-    assert cut.count("x") == 20 and "[980 characters cut]" in cut
+    assert cut.count("x") == 20 and "«980 characters cut here»" in cut
 
 
 # -- fence -------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def test_end_of_input_stops_in_one_line() -> None:
     ui(Decided(proposal, decision, automatic=False))
     ui(Finished("stopped", "Stopped by the user."))
     assert out.getvalue() == (
-        "\n[end of input: stopping the conversation]\n[stopped] Stopped by the user.\n"
+        "\n[end of input: stopping the conversation]\n[Stopped by the user.]\n"
     )
 
 

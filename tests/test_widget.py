@@ -501,21 +501,20 @@ def test_records_use_icons_from_ordinary_fonts() -> None:
 # --- the finish review and the sign-off marker ---------------------------------------------
 
 
-def test_the_finish_review_shows_the_answer_without_the_marker() -> None:
+def test_the_finish_review_does_not_repeat_the_answer() -> None:
     final = Proposal(3, "The mean is **4.2**.\n\nTERMINATE", (), final=True, reason="terminated")
     status = ReviewWidget(final).status.value
-    assert "Step 3: the assistant&#x27;s answer" in status
-    assert "The mean is **4.2**." in status and "TERMINATE" not in status
+    assert "Step 3: the assistant&#x27;s answer is above" in status
+    assert "4.2" not in status and "TERMINATE" not in status  # shown once, above, rendered
     assert "terminated" not in status and "wants to finish" not in status
-    other = Proposal(3, "Done; END.", (), final=True, reason="terminated")
-    assert "Done;" in ReviewWidget(other, marker="END").status.value
-    assert "END" not in ReviewWidget(other, marker="END").status.value.replace("END.", "?")
+    bare = Proposal(3, "TERMINATE", (), final=True, reason="terminated")
+    assert "(no words, only the sign-off)" in ReviewWidget(bare).status.value
 
 
 def test_a_reply_without_code_is_shown_as_such() -> None:
     final = Proposal(2, "I need the file name.", (), final=True, reason="no_code")
     status = ReviewWidget(final).status.value
-    assert "replied without code" in status and "I need the file name." in status
+    assert "replied without code" in status and "I need the file name." not in status
 
 
 def test_a_custom_marker_is_left_out_of_the_reply_shown(
@@ -629,7 +628,8 @@ def test_finish_and_add_code_as_cells(
     run = lambda review: review.run.click()  # noqa: E731
     run_cell(shell, "--mode always", "Set a and b.", run, run, run, run, add_cells)
     # The failed step is left out; the shell step becomes a ! line.
-    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 2\n!echo hi\n\n# step 3\nb = a + 3"
+    # Numbered as the record numbers them: step 2 failed.
+    assert shell.rl_next_input == "# step 1\na = 2\n\n# step 3\n!echo hi\n\n# step 4\nb = a + 3"
     assert "Step 5: finished" in notebook.markdown()
 
 

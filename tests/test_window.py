@@ -205,7 +205,7 @@ def test_older_outputs_are_shortened_before_any_turn_is_folded() -> None:
     assert fitted.shortened >= 4
     assert fitted.estimate <= 4096 - 512
     outputs = [m for m, k in zip(fitted.messages, fitted.kinds, strict=True) if k == "output"]
-    assert "characters cut to fit the context window" in outputs[0]["content"]
+    assert "characters cut here to fit the context window" in outputs[0]["content"]
     assert outputs[0]["content"].startswith("It ran successfully.")  # the head is kept
     assert outputs[-1] == session.messages[-1]  # the latest step whole
     assert "Shortened" in fitted.note and "4096-token" in fitted.note
@@ -294,8 +294,8 @@ def test_one_huge_message_is_capped_to_a_share_of_the_window() -> None:
     fitted = session.fit(window=2048, reply_room=512)
     assert fitted.fits and fitted.estimate <= 2048 - 512
     task, output = fitted.messages[1]["content"], fitted.messages[-1]["content"]
-    assert task.startswith("look at everything") and "more lines cut to fit" in task
-    assert output.startswith("It ran successfully.") and "characters cut to fit" in output
+    assert task.startswith("look at everything") and "more lines cut here to fit" in task
+    assert output.startswith("It ran successfully.") and "characters cut here to fit" in output
     assert estimate_tokens(output) <= (2048 - 512) // 4
     # The same cap every turn, so the task's text is the same in the next request.
     session.step("print(1)", "1")

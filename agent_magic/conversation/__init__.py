@@ -63,6 +63,7 @@ from .drive import (
     drive,
 )
 from .events import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -111,9 +112,11 @@ from .rules import (
     with_code,
 )
 from .seams import (
+    BudgetSpent,
     ChatClient,
     ChatError,
     ChatReply,
+    ChatStopped,
     ContextWindowExceeded,
     Executor,
     StepError,
@@ -152,6 +155,9 @@ __all__ = [
     "AsyncHandler",
     "ChatClient",
     "ChatError",
+    "BudgetAsked",
+    "BudgetSpent",
+    "ChatStopped",
     "ChatReply",
     "ThinkingDelta",
     "CodeRan",

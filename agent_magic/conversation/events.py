@@ -45,17 +45,47 @@ class Proposal:
     # The same code ran earlier in this cell ("failed in step 2 (NameError: ...)", "ran
     # cleanly in step 3"), else "": a review says so; unreviewed, it is not run again.
     repeats: str = ""
+    # The code holds the session's own shorthand (a cut mark, a preview's "..."): the
+    # line of markers.copied_markers, else "". Unreviewed, it is not run.
+    copies: str = ""
+    # The last step's output addressed the assistant (injection.addressed_to_assistant):
+    # the line quoted, else "". Such a step is asked even in never/terminate.
+    injected: str = ""
+    # One line naming the invisible characters in the code (bidi controls, zero-width
+    # ones: agent_magic.invisible.describe), else "": the code may read differently from
+    # what runs, so such a step is asked even in mode never/terminate.
+    invisible: str = ""
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["run", "skip", "stop", "feedback"]
+    """What a person (or the mode, or the recording) decided.
+
+    ``rest`` on a run: run this step and the rest of the cell's steps without asking, as
+    ``--mode terminate`` would (**Run all**). ``more`` answers a :class:`BudgetAsked`:
+    go on with that much more of the budget (its unit: tokens or dollars); a ``stop``
+    answers it too.
+    """
+
+    action: Literal["run", "skip", "stop", "feedback", "more"]
     edited: tuple[CodeBlock, ...] | None = None  # the code to run instead, if the user edited
     text: str = ""  # feedback
+    rest: bool = False
+    more: float = 0.0
 
     @classmethod
-    def run(cls, edited: Iterable[CodeBlock] | None = None) -> Decision:
-        return cls("run", tuple(edited) if edited is not None else None)
+    def run(cls, edited: Iterable[CodeBlock] | None = None, *, rest: bool = False) -> Decision:
+        return cls("run", tuple(edited) if edited is not None else None, rest=rest)
+
+    @classmethod
+    def run_all(cls, edited: Iterable[CodeBlock] | None = None) -> Decision:
+        """Run this step, and the rest of the cell's steps without asking."""
+        return cls.run(edited, rest=True)
+
+    @classmethod
+    def raise_budget(cls, more: float) -> Decision:
+        """Answer a :class:`BudgetAsked`: go on with ``more`` tokens (or dollars)."""
+        return cls("more", more=more)
 
     @classmethod
     def feedback(cls, text: str) -> Decision:
@@ -66,10 +96,13 @@ class Decision:
         if self.action == "run":
             if proposal.final:
                 return "finished"
-            return "edited and ran" if self.edited_differs(proposal) else "ran"
+            ran = "edited and ran" if self.edited_differs(proposal) else "ran"
+            return f"{ran} all" if self.rest else ran
         if self.action == "skip" and self.text:  # the loop refused it, and says why
             return "refused"
-        return {"skip": "skipped", "stop": "stopped", "feedback": "feedback"}[self.action]
+        return {"skip": "skipped", "stop": "stopped", "feedback": "feedback", "more": "more"}[
+            self.action
+        ]
 
     def edited_differs(self, proposal: Proposal) -> bool:
         return self.edited is not None and tuple(self.edited) != proposal.blocks
@@ -124,6 +157,22 @@ class Decided:
 
 
 @dataclass(frozen=True)
+class BudgetAsked:
+    """A budget is spent before step ``step``'s request: go on with more, or stop?
+
+    Asked only where someone can answer (``Conversation.attended``), and only for a
+    budget that can be raised (:class:`~agent_magic.conversation.BudgetSpent`). Answer
+    with :meth:`Decision.raise_budget` (``more`` in ``unit``, "tokens" or "dollars";
+    ``suggested`` is the budget's own size, offered again) or ``Decision("stop")``.
+    """
+
+    step: int
+    message: str  # the one line that says what is spent (as headless prints it)
+    unit: str
+    suggested: float
+
+
+@dataclass(frozen=True)
 class CodeRan:
     step: int
     index: int
@@ -144,6 +193,7 @@ Event = (
     | ReplyReceived
     | ReviewRequested
     | Decided
+    | BudgetAsked
     | CodeRan
     | Finished
 )

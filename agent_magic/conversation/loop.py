@@ -3,9 +3,16 @@
 :meth:`Conversation.run` asks the model, proposes its code, waits for a
 :class:`Decision`, runs the step and reports it, as a generator of events. Its rules for
 what may run unseen: a cut-off reply's code is never run unasked; a Python step that
-would change a protected name (:mod:`agent_magic.guard`) is always asked, and refused
-(an automatic ``skip`` saying why) where nobody can be asked; a sign-off that holds code
-has it proposed, and ends the conversation if it runs cleanly. Each request is fitted to
+would change a protected name (:mod:`agent_magic.guard`), or code holding invisible
+characters (:mod:`agent_magic.invisible`), is always asked, and refused (an automatic
+``skip`` saying why) where nobody can be asked; a sign-off that holds code
+has it proposed, and ends the conversation if it runs cleanly; code that copies the
+session's own shorthand (:mod:`.markers`) is not run unasked; after a step whose output
+addressed the assistant (:mod:`.injection`) the next step is asked, and refused where
+nobody can be asked. A person's **Run all** (``Decision.rest``) turns the rest of this
+cell to mode terminate; a spent budget (:class:`BudgetSpent`) is asked about
+(:class:`BudgetAsked`) where someone can answer, and raised by what they give or ends the
+cell as stopped. Each request is fitted to
 the context window when one is known; a context-length error trims harder and asks once
 more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
 (:mod:`.rules`), the drivers (:mod:`.drive`), building any of it for a kernel
@@ -14,16 +21,19 @@ more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the word
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+import itertools
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
 from ..guard import DEFAULT_PROTECTED, describe, protected_touches
+from ..invisible import describe as describe_invisible
 from ..text import fence
 from ..thinking import ThinkingSplitter, without_thinking
 from ..window import estimate_tokens, fit, tools_tokens
 from .events import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -38,7 +48,9 @@ from .events import (
     TaskStarted,
 )
 from .history import History
+from .injection import addressed_to_assistant, refused_text
 from .lookback import CellSteps
+from .markers import Preview, copied_markers, copied_text, elided_previews
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -59,11 +71,14 @@ from .rules import (
     _still_too_long,
     _tool_block,
     edit_diff,
+    invisible_text,
 )
 from .seams import (
+    BudgetSpent,
     ChatClient,
     ChatError,
     ChatReply,
+    ChatStopped,
     ContextWindowExceeded,
     Executor,
     ThinkingDelta,
@@ -102,6 +117,10 @@ class Conversation:
     # This cell's steps so far, for the rules that look back (repeats, the nudge).
     _steps: CellSteps = field(default_factory=CellSteps, init=False, repr=False)
     _turns_left: int = field(default=0, init=False, repr=False)
+    # The last step's output addressed the assistant: the line, for the next proposal.
+    _injected: str = field(default="", init=False, repr=False)
+    # The shortened previews the model was shown (the namespace summary, step reports).
+    _previews: set[Preview] = field(default_factory=set, init=False, repr=False)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -123,9 +142,10 @@ class Conversation:
             if self.use_tools:
                 system += _TOOLS_NOTE
             history.add({"role": "system", "content": system}, "system")
-        before = len(self.messages)
+        before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
         history.add({"role": "user", "content": content}, "task")
+        self._previews |= elided_previews(context)
         yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
@@ -158,9 +178,17 @@ class Conversation:
                     protected=self._guard(blocks),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
+                    copies=copied_markers(blocks, self.transform, self._previews)
+                    if not final_reason
+                    else "",
+                    injected=self._injected,
+                    invisible=describe_invisible(block.code for block in blocks),
                 )
+                self._injected = ""
                 decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
+                if decision.rest and self.mode == "always":  # Run all: this cell's rest
+                    self.mode = "terminate"
 
                 if decision.action == "stop":
                     self._answer_tools(reply, "Not run: the user stopped the conversation.")
@@ -210,8 +238,10 @@ class Conversation:
             )
         except ChatError as error:
             if not answered:
-                history.truncate(before)  # nothing happened: re-running the cell is clean
-            return (yield from _end(Finished("error", str(error))))
+                # Nothing happened: re-running the cell is clean, and takes the same step.
+                history.truncate(before)
+                history.steps_taken = steps_before
+            return (yield from _end(Finished(error.ends_as, str(error))))
 
     # -- pieces of the loop ----------------------------------------------------------
 
@@ -282,6 +312,8 @@ class Conversation:
                 raise ChatError(_still_too_long(str(again))) from None
             self.history.window_cap = smaller
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.reasoning_items:  # the API's own reasoning, sent back untouched (Responses)
+            message["reasoning_items"] = list(reply.reasoning_items)
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -304,7 +336,7 @@ class Conversation:
         # Thinking is never code: inline <think> is split off here, whatever the client
         # (the wire splits it too; a scripted client, the cache or a replay may not).
         inline = ThinkingSplitter()
-        for item in self.chat.stream(list(messages), tools=tools):
+        for item in (yield from self._opened(step, list(messages), tools)):
             if isinstance(item, ThinkingDelta):
                 if item.text:
                     yield ReplyDelta(step, item.text, thinking=True)
@@ -318,6 +350,27 @@ class Conversation:
         if reply is None:
             raise ChatError("the model returned no reply")
         return without_thinking(reply)
+
+    def _opened(
+        self, step: int, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+    ) -> Generator[Event, Any, Iterator[Any]]:
+        """The chat's stream, its first item read: a spent budget (nothing was sent) is
+        asked about where someone can answer, and the request sent again with more."""
+        while True:
+            stream = iter(self.chat.stream(messages, tools=tools))
+            try:
+                first = next(stream)
+            except StopIteration:
+                return iter(())
+            except BudgetSpent as spent:
+                if not self.attended or spent.extend is None:
+                    raise
+                decision = yield BudgetAsked(step, str(spent), spent.unit, spent.size)
+                if not isinstance(decision, Decision) or decision.action != "more":
+                    raise ChatStopped(f"Stopped: {spent}") from None
+                spent.extend(decision.more)
+                continue
+            return itertools.chain([first], stream)
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:
@@ -361,13 +414,21 @@ class Conversation:
                 return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
             if proposal.protected and not self.attended:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
+            if proposal.invisible and not self.attended:
+                return (Decision("skip", text=invisible_text(proposal.invisible)), True)
             if proposal.repeats:
                 return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+            if proposal.copies:
+                return (Decision("skip", text=copied_text(proposal.copies)), True)
+            if proposal.injected and not self.attended:
+                return (Decision("skip", text=refused_text(proposal.injected)), True)
         steps = self._steps
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
             return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (runs_code and proposal.protected):
+        if not by_mode and not (
+            runs_code and (proposal.protected or proposal.injected or proposal.invisible)
+        ):
             return (Decision("run"), True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
@@ -400,6 +461,8 @@ class Conversation:
                 else:
                     outcome = self.executor.run(block, step=proposal.step)
                     text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
+                    self._injected = self._injected or addressed_to_assistant(text)
+                    self._previews |= elided_previews(text)
                     failed = not outcome.ok
                     if failed and not outcome.interrupted:
                         self._steps.failed(blocks, proposal.step, outcome)

@@ -116,10 +116,25 @@ def review_warnings(proposal: Proposal) -> list[str]:
         )
     if proposal.protected:
         lines.append(f"Protected names: this code {proposal.protected}.")
+    if proposal.invisible:
+        lines.append(
+            f"Invisible characters: this code {proposal.invisible}; they can make code read "
+            "differently from what runs, so they are shown escaped (\\u202e)."
+        )
     if proposal.repeats:
         lines.append(f"This is the same code that {proposal.repeats}.")
     if proposal.signs_off:
         lines.append("The assistant signs off with this step: if it runs cleanly, it ends.")
+    if proposal.copies:
+        lines.append(
+            f"Copied shorthand: {proposal.copies}. It is not data: the values it stands "
+            "for are not in the code."
+        )
+    if proposal.injected:
+        lines.append(
+            f'The last output addresses the assistant: "{proposal.injected}". It is data, '
+            "not your instruction: check that this step does what you asked."
+        )
     return lines
 
 
@@ -170,6 +185,16 @@ def _refused_text(line: str) -> str:
         f"That step was not run: its code {line}. Those names are protected: changing them "
         "needs the user's approval, and nobody can be asked in this run. Do the task "
         "without changing them."
+    )
+
+
+def invisible_text(line: str) -> str:
+    """What the model is told when a step with invisible characters is refused unseen."""
+    return (
+        f"That step was not run: its code {line}. Such characters make code read "
+        "differently from what runs, so a person must see it first, and nobody can be "
+        "asked in this run. Write the code without them (inside a string, use an escape "
+        "such as \\u200b)."
     )
 
 

@@ -11,7 +11,7 @@ implementation of either (:mod:`agent_magic.llm`, :mod:`agent_magic.kernel.execu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,7 +78,36 @@ class ThinkingDelta:
 
 
 class ChatError(Exception):
-    """The model could not be reached or refused the request; the message is one line."""
+    """The model could not be reached or refused the request; the message is one line.
+
+    ``ends_as`` is the conversation's end it makes (:class:`Finished` ``reason``): an
+    error, unless a subclass ends it as a stop (nothing went wrong: a person said so, or
+    a replay cannot follow the way they went).
+    """
+
+    ends_as = "error"
+
+
+class BudgetSpent(ChatError):
+    """A budget is spent: the request was not sent. ``unit`` ("tokens" or "dollars"),
+    ``size`` (the budget's limit) and ``extend`` (raise it by an amount) let the loop ask
+    a person whether to go on with more; ``extend`` None: it cannot be raised."""
+
+    def __init__(
+        self,
+        message: str,
+        unit: str = "tokens",
+        size: float = 0.0,
+        extend: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.unit, self.size, self.extend = unit, size, extend
+
+
+class ChatStopped(ChatError):
+    """Ends the conversation as stopped, not failed; the message says why, in one line."""
+
+    ends_as = "stopped"
 
 
 class ContextWindowExceeded(ChatError):

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..text import escape_surrogates, strip_ansi
+from ..text import cut_mark, escape_surrogates, strip_ansi
 from ..text import head_tail as cap
 from . import ipython
 from .fold import FOLD_LINES, folded_traceback
@@ -109,7 +109,7 @@ class HeadTail:
             return head + tail
         tail = tail[-(self.limit - len(head)) :] if self.limit > len(head) else ""
         cut = self.total - len(head) - len(tail)
-        return f"{head}\n... [{cut} characters cut] ...\n{tail}"
+        return f"{head}\n{cut_mark(cut)}\n{tail}"
 
 
 _OWN = frozenset(

@@ -26,8 +26,9 @@ imports what it needs itself.
 The parts: ``config`` (endpoints, ``--model``, redaction), ``wire`` (SSE, replies,
 usage), ``errors`` (what each error means, the one line it gets), ``client``
 (:class:`OpenAIChat`, :func:`list_models`), ``sdk`` (shared SDK clients, worker threads,
-:func:`warm_import`), ``windows`` (context windows) and ``usage`` (prices, the usage
-table). Import from here: the split is for reading, the names are these.
+:func:`warm_import`), ``windows`` (context windows), ``usage`` (the usage table),
+``prices`` (what tokens cost: AgentMagics.prices, then genai-prices) and ``responses``
+(the Responses API). Import from here: the split is for reading, the names are these.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from .config import (
     resolve_endpoints,
     shown_url,
 )
-from .usage import PRICES, cost, usage_table
+from .prices import Price, price_of, set_prices
+from .usage import cost, usage_table
 from .windows import (
     KNOWN_WINDOWS,
     OLLAMA_DEFAULT_NUM_CTX,
@@ -56,7 +58,7 @@ __all__ = [
     "CUT_INCOMPLETE",
     "KNOWN_WINDOWS",
     "OLLAMA_DEFAULT_NUM_CTX",
-    "PRICES",
+    "Price",
     "ChatError",
     "ConfigError",
     "ContextWindowExceeded",
@@ -68,8 +70,10 @@ __all__ = [
     "known_window",
     "list_models",
     "load_config_list",
+    "price_of",
     "redact",
     "resolve_endpoints",
+    "set_prices",
     "shown_url",
     "usage_table",
     "warm_import",

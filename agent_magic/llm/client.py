@@ -34,6 +34,15 @@ from .errors import (
     _rejects_stream_options,
     _rejects_tools,
     _stream_error,
+    _wants_responses,
+)
+from .responses import (
+    AZURE_RESPONSES_VERSION,
+    RESPONSES_ONLY,
+    chat_messages,
+    endpoint_key,
+    learn_refusal,
+    respond,
 )
 
 # The ``x as x`` imports re-export names that lived here (tests read llm.client._CLIENTS).
@@ -52,6 +61,10 @@ from .wire import (
 )
 
 
+def _say(text: str) -> None:
+    print(text)
+
+
 class OpenAIChat:
     """The openai-SDK-backed chat client, trying each endpoint in order."""
 
@@ -65,6 +78,8 @@ class OpenAIChat:
         params: Mapping[str, Any] | None = None,
         tick: float = 0.1,
         retry_budget: float | None = None,
+        api: str = "auto",
+        notice: Any = None,
     ) -> None:
         if not endpoints:
             raise ConfigError("no endpoint configured")
@@ -77,10 +92,14 @@ class OpenAIChat:
         # Seconds an endpoint may take to start answering, its retries included; then
         # the next endpoint is tried (None: bounded by timeout x retries only).
         self.retry_budget = retry_budget or None
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[tuple[int, str], Any] = {}
         self.without_tools: set[int] = set()  # endpoints that refused tool definitions
         # Endpoints that refused stream_options (usage in streams): asked without it.
         self.without_stream_options: set[int] = set()
+        # "chat", "responses", or "auto": chat completions until the endpoint says the
+        # model is served by the Responses API only (remembered for the kernel).
+        self.api = api
+        self.notice = notice if notice is not None else _say
 
     @property
     def model(self) -> str:
@@ -114,9 +133,12 @@ class OpenAIChat:
             offered = None if index in self.without_tools else tools
             streamed = self.stream_replies
             while True:
+                api = self.api_for(endpoint)
+                if api == "responses" and endpoint.api_type == "azure":
+                    client = self._client(index, endpoint, api)  # its own api-version
                 items = _in_thread(
-                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
-                        c, e, messages, t, index=i, streamed=s
+                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed, a=api: (
+                        self._request(c, e, messages, t, index=i, streamed=s, api=a)
                     ),
                     self.tick,
                     first_within=self.retry_budget,
@@ -142,6 +164,25 @@ class OpenAIChat:
                     if window is not False:
                         # The next endpoint would get the same conversation: say so now.
                         raise self._too_long(endpoint, window) from None
+                    if (
+                        api == "chat"
+                        and self._asked_api(endpoint) == "auto"
+                        and (not yielded and _wants_responses(error))
+                    ):
+                        # The model is served by the Responses API only: ask it there,
+                        # now and for the rest of the kernel (one such 404 per kernel).
+                        RESPONSES_ONLY.add(endpoint_key(endpoint))
+                        self.notice(
+                            f"agent: {endpoint.model} is served by the Responses API only; "
+                            "asking it through /responses from now on"
+                        )
+                        continue
+                    if (
+                        api == "responses"
+                        and not yielded
+                        and learn_refusal(error, endpoint_key(endpoint))
+                    ):
+                        continue  # asked again without a summary, or without streaming
                     if offered and not yielded and _rejects_tools(error):
                         # This endpoint (or model) cannot take tools: ask again without
                         # them; the model then writes fenced blocks, which run the same.
@@ -159,23 +200,34 @@ class OpenAIChat:
                         self.without_stream_options.add(index)
                         continue
                     if yielded or not _falls_through(error):
-                        raise ChatError(self._explain(error, endpoint)) from None
-                    failures.append(self._explain(error, endpoint))
+                        raise ChatError(self._explain(error, endpoint, api)) from None
+                    failures.append(self._explain(error, endpoint, api))
                     break
         if len(failures) == 1:
             raise ChatError(failures[0])
         numbered = "; ".join(f"[{i + 1}] {text}" for i, text in enumerate(failures))
         raise ChatError(f"all {len(failures)} endpoints failed: {numbered}")
 
+    def _asked_api(self, endpoint: Endpoint) -> str:
+        """The API asked for: the config entry's ``api``, else AgentMagics.api."""
+        return endpoint.api or self.api
+
+    def api_for(self, endpoint: Endpoint) -> str:
+        """The API this endpoint is asked through now: "chat" or "responses"."""
+        asked = self._asked_api(endpoint)
+        if asked != "auto":
+            return asked
+        return "responses" if endpoint_key(endpoint) in RESPONSES_ONLY else "chat"
+
     # -- internals -----------------------------------------------------------------
 
-    def _client(self, index: int, endpoint: Endpoint) -> Any:
-        if index in self._clients:
-            return self._clients[index]
-        client = self._clients[index] = _shared_client(self._settings(endpoint))
+    def _client(self, index: int, endpoint: Endpoint, api: str = "chat") -> Any:
+        if (index, api) in self._clients:
+            return self._clients[index, api]
+        client = self._clients[index, api] = _shared_client(self._settings(endpoint, api))
         return client
 
-    def _settings(self, endpoint: Endpoint) -> tuple[Any, ...]:
+    def _settings(self, endpoint: Endpoint, api: str = "chat") -> tuple[Any, ...]:
         """What an SDK client is built from (held in memory only, never written)."""
 
         if endpoint.api_type == "azure":
@@ -186,7 +238,9 @@ class OpenAIChat:
                     "api_key"
                 )
             azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
-            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or "2024-10-21"
+            # Azure's Responses API came with 2025-03-01-preview; chat with much older ones.
+            default = AZURE_RESPONSES_VERSION if api == "responses" else "2024-10-21"
+            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or default
             return ("azure", key, azure_endpoint, version, self.timeout, self.max_retries)
         key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
         base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
@@ -208,15 +262,20 @@ class OpenAIChat:
         *,
         index: int = 0,
         streamed: bool | None = None,
-    ) -> Iterator[str | ChatReply]:
+        api: str = "chat",
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
         """One request to one endpoint (``index`` in the list), run in a worker thread."""
         if streamed is None:
             streamed = self.stream_replies
+        if api == "responses":
+            params = self._params(endpoint)
+            yield from respond(client, endpoint, messages, tools, params, streamed=streamed)
+            return
         # Messages and tools go through extra_body: the SDK would otherwise walk
         # and re-validate the whole history on every call (milliseconds per step
         # in long conversations) while retries, errors, Azure routing and
         # streaming stay the SDK's.
-        body: dict[str, Any] = {"messages": messages, **self.params}
+        body: dict[str, Any] = {"messages": chat_messages(messages), **self._params(endpoint)}
         if tools:
             body["tools"] = tools
         # The reply is read as plain JSON (raw_response / streaming_response) rather than
@@ -281,11 +340,18 @@ class OpenAIChat:
                 for _ in itertools.islice(lines, 16):
                     pass
 
+    def _params(self, endpoint: Endpoint) -> dict[str, Any]:
+        """The request's parameters: AgentMagics' (temperature, reasoning_effort), then
+        the config entry's reasoning_effort where it gives one."""
+        if endpoint.reasoning_effort:
+            return {**self.params, "reasoning_effort": endpoint.reasoning_effort}
+        return self.params
+
     def _keys(self, endpoint: Endpoint) -> list[str | None]:
         return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]
 
-    def _explain(self, error: BaseException, endpoint: Endpoint) -> str:
-        return redact(_explain(error, endpoint, self.timeout), self._keys(endpoint))
+    def _explain(self, error: BaseException, endpoint: Endpoint, api: str = "chat") -> str:
+        return redact(_explain(error, endpoint, self.timeout, api), self._keys(endpoint))
 
     def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
         if window:

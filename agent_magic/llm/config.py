@@ -32,6 +32,10 @@ class Endpoint:
     api_type: str = "openai"  # "openai" or "azure"
     api_version: str | None = None
     context_window: int | None = None
+    # Config-list fields: "chat", "responses" or "auto" (None: AgentMagics.api), and the
+    # reasoning effort to ask for (None: AgentMagics.reasoning_effort).
+    api: str | None = None
+    reasoning_effort: str | None = None
 
     @property
     def label(self) -> str:
@@ -179,7 +183,24 @@ def _endpoint(entry: dict[str, Any], index: int) -> Endpoint:
         api_type="azure" if api_type == "azure" else "openai",
         api_version=entry.get("api_version") or None,
         context_window=_window_field(entry.get("context_window"), index),
+        api=_choice(entry, "api", API_CHOICES, index),
+        reasoning_effort=_choice(entry, "reasoning_effort", EFFORTS, index),
     )
+
+
+API_CHOICES = ("auto", "chat", "responses")
+EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def _choice(entry: dict[str, Any], name: str, choices: Sequence[str], index: int) -> str | None:
+    value = entry.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise ConfigError(
+            f"config list entry {index + 1}: {name} must be one of {', '.join(choices)}"
+        )
+    return value.strip().lower()
 
 
 def _window_field(value: Any, index: int) -> int | None:

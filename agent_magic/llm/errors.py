@@ -150,6 +150,21 @@ def _context_error_in(body: Any, text: str) -> int | None | bool:
     return None
 
 
+# The 404 (some proxies: 400) OpenAI sends on chat completions for a Responses-only
+# model: "This model is only supported in v1/responses and not in v1/chat/completions."
+_RESPONSES_ONLY = re.compile(r"only supported in /?v1/responses", re.IGNORECASE)
+_MODEL_WORDS = re.compile(r"\bmodel\b", re.IGNORECASE)
+
+
+def _wants_responses(error: BaseException) -> bool:
+    """An error saying the model is served by the Responses API only."""
+    import openai
+
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 404):
+        return False
+    return bool(_RESPONSES_ONLY.search(_status_text(error)))
+
+
 def _falls_through(error: BaseException) -> bool:
     """Errors after which the next endpoint is worth trying."""
     import openai
@@ -163,7 +178,9 @@ def _falls_through(error: BaseException) -> bool:
     return isinstance(error, ChatError)
 
 
-def _explain(error: BaseException, endpoint: Endpoint, timeout: float | None = None) -> str:
+def _explain(
+    error: BaseException, endpoint: Endpoint, timeout: float | None = None, api: str = "chat"
+) -> str:
     import openai
 
     httpx = _http()
@@ -193,6 +210,18 @@ def _explain(error: BaseException, endpoint: Endpoint, timeout: float | None = N
             return (
                 f"{where}: authentication failed ({status}); check OPENAI_API_KEY "
                 "or the config entry's api_key"
+            )
+        if status in (400, 404) and _wants_responses(error):
+            # The model exists; it is served by the other API (AgentMagics.api = 'chat').
+            return (
+                f"{where}: model {endpoint.model!r} is served by the Responses API only, "
+                f"not chat completions ({status}); set %config AgentMagics.api = "
+                "'responses' (or 'auto', which switches by itself)"
+            )
+        if status == 404 and api == "responses" and not _MODEL_WORDS.search(detail):
+            return (
+                f"{where}: this server has no Responses API (404 on /responses); set "
+                "%config AgentMagics.api = 'chat' (or 'auto')"
             )
         if status == 404:
             return (

@@ -1,5 +1,5 @@
-"""What model calls cost and how many tokens they took: the price table, :func:`cost`,
-and the ``%agent usage`` table (:func:`usage_table`).
+"""What model calls cost and how many tokens they took: :func:`cost` (prices from
+:mod:`.prices`) and the ``%agent usage`` table (:func:`usage_table`).
 
 A reply whose server reported no usage has ``usage=None``; it is shown as unknown,
 never as 0. Estimating tokens for budgets is not here (``agent_magic.window``).
@@ -7,39 +7,23 @@ never as 0. Estimating tokens for budgets is not here (``agent_magic.window``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ..conversation import ChatReply, Usage
-
-# US$ per million tokens (input, output), for `%agent usage`. Public list prices;
-# unknown models simply show no cost.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o": (2.5, 10.0),
-    "gpt-4o-mini": (0.15, 0.6),
-    "gpt-4.1": (2.0, 8.0),
-    "gpt-4.1-mini": (0.4, 1.6),
-    "gpt-4.1-nano": (0.1, 0.4),
-    "gpt-4-turbo": (10.0, 30.0),
-    "gpt-4": (30.0, 60.0),
-    "gpt-3.5-turbo": (0.5, 1.5),
-    "o3-mini": (1.1, 4.4),
-    "o4-mini": (1.1, 4.4),
-}
-
-
-def _price(model: str) -> tuple[float, float] | None:
-    return PRICES.get(model) or PRICES.get(re.sub(r"-\d{4}-\d{2}-\d{2}$", "", model))
+from .prices import price_of
 
 
 def cost(model: str, usage: Usage | None) -> float | None:
-    """Dollar cost of one call, or None when the usage or the model's price is unknown."""
+    """Dollar cost of one call, or None when the usage or the model's price is unknown.
+
+    Reasoning tokens are billed as output and are among ``completion_tokens``.
+    """
     if usage is None:
         return None
-    price = _price(model)
+    price = price_of(model)
     if price is None:
         return None
-    return (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1e6
+    return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1e6
 
 
 UNKNOWN = "unknown"
@@ -58,8 +42,9 @@ def usage_table(
     """
     if not replies:
         return ("(no model calls yet)", "*(no model calls yet)*")
+    thinking = any(r.usage is not None and r.usage.reasoning_tokens for r in replies)
     rows: list[tuple[str, ...]] = []
-    total_in = total_out = 0
+    total_in = total_out = total_reasoning = 0
     total_cost = 0.0
     unknown_usage: list[int] = []
     estimated: list[int] = []
@@ -72,14 +57,15 @@ def usage_table(
         price = cost(reply.model, usage)
         if usage is None:
             unknown_usage.append(i)
-            tokens = (UNKNOWN, UNKNOWN, UNKNOWN)
+            tokens = (UNKNOWN,) * (4 if thinking else 3)
         else:
             total_in += usage.prompt_tokens
             total_out += usage.completion_tokens
-            tokens = tuple(
-                f"{mark}{n}"
-                for n in (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
-            )
+            total_reasoning += usage.reasoning_tokens
+            counts = [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens]
+            if thinking:
+                counts.insert(2, usage.reasoning_tokens)
+            tokens = tuple(f"{mark}{n}" for n in counts)
         if price is None:
             unknown_cost += 1
         else:
@@ -88,14 +74,16 @@ def usage_table(
         rows.append((str(i), reply.model, reply.endpoint, *tokens, shown_cost, reply.source))
     everything_unknown = len(unknown_usage) == len(replies)
     mark = "~" if estimated else ""
-    totals = (
-        (UNKNOWN,) * 3
-        if everything_unknown
-        else tuple(f"{mark}{n}" for n in (total_in, total_out, total_in + total_out))
-    )
+    sums = [total_in, total_out, total_in + total_out]
+    if thinking:
+        sums.insert(2, total_reasoning)
+    totals = (UNKNOWN,) * len(sums) if everything_unknown else tuple(f"{mark}{n}" for n in sums)
     some_cost = unknown_cost < len(replies)
     rows.append(("total", "", "", *totals, f"{mark}${total_cost:.5f}" if some_cost else "", ""))
-    head = ("call", "model", "endpoint", "prompt", "completion", "total", "cost", "source")
+    head: tuple[str, ...] = ("call", "model", "endpoint", "prompt", "completion", "total")
+    if thinking:  # of the completion tokens, those spent thinking
+        head = (*head[:5], "reasoning", "total")
+    head = (*head, "cost", "source")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     plain = "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -113,11 +101,23 @@ def usage_table(
         )
     if estimated:
         notes.append(f"~ marks an estimate: the server reported no usage for {_calls(estimated)}.")
+    if thinking:
+        notes.append(
+            "reasoning: the completion tokens the model spent thinking (billed as output)."
+        )
+    priced = sorted({r.model for r in replies if price_of(r.model) is not None})
+    if priced:
+        notes.append(
+            "Prices in US$ per million tokens (input / output): "
+            + "; ".join(_shown_price(m) for m in priced)
+            + "."
+        )
     if unknown_cost:
+        unpriced = sorted({r.model or "?" for r in replies if price_of(r.model) is None})
         notes.append(
             ("The total leaves out calls without a known price. " if some_cost else "")
-            + "Cost is shown for models with a known price: "
-            + ", ".join(sorted(PRICES))
+            + f"No known price for {', '.join(unpriced)}: add one with "
+            "%config AgentMagics.prices = {'<model>': {'input': ..., 'output': ...}}."
         )
     for note in notes:
         plain += "\n" + note
@@ -128,3 +128,9 @@ def usage_table(
 def _calls(numbers: Sequence[int]) -> str:
     shown = ", ".join(map(str, numbers[:20])) + (", ..." if len(numbers) > 20 else "")
     return f"call{'s' if len(numbers) > 1 else ''} {shown}"
+
+
+def _shown_price(model: str) -> str:
+    price = price_of(model)
+    assert price is not None
+    return f"{model} {price.input:g} / {price.output:g} ({price.source})"

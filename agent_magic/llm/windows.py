@@ -58,6 +58,7 @@ KNOWN_WINDOWS: dict[str, int] = {
     "o3": 200_000,
     "o3-mini": 200_000,
     "o4-mini": 200_000,
+    "codex-mini": 200_000,  # codex-mini-latest, served by the Responses API only
     # Meta Llama, from the model cards on huggingface.co/meta-llama (3.0: 8K; 3.1, 3.2
     # and 3.3: 128K = 131072).
     "llama3": 8_192,

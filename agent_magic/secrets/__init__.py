@@ -5,7 +5,8 @@ look like it holds a credential), :func:`looks_like_credential` (does a value st
 one), :class:`SecretRules` (the rules, as data), :func:`extended_rules` (the rules with
 the user's ``AgentMagics.secret_patterns`` and ``secret_names``), :class:`Redactor`
 (replaces secret values in text and JSON-shaped data with a marker naming what was hidden,
-and :meth:`Redactor.refresh` keeps it up to date with a changing namespace) and
+and :meth:`Redactor.refresh` keeps it up to date with a changing namespace), :mod:`.pieces`
+(finding runs of known values) and
 :func:`hidden_note` (how a step record says how many it hid). The modules: :mod:`.rules`
 (names, value shapes, :class:`SecretRules`) and :mod:`.redactor` (:class:`Redactor`).
 
@@ -23,6 +24,9 @@ What is hidden (``DEFAULT_RULES``):
   and ``str`` values under secret-looking keys of a top-level ``dict``:
   ``[hidden: variable db_password]``, ``[hidden: variable config['api_key']]``.
 * **Extra values** given by the caller (the configured api keys): ``[hidden: api key]``.
+* **Pieces of the values above**: every run of 12 or more of their characters, wherever
+  it stands (a key printed over two lines, a repr cut short), with the value's marker
+  (:mod:`.pieces`).
 * **Strings shaped like credentials**, whatever holds them: OpenAI / Anthropic keys
   (``sk-...``, ``sk-proj-...``, ``sk-ant-...``), AWS access key ids (``AKIA``/``ASIA`` +
   16) and a 40-character secret access key printed near one, GitHub tokens (``ghp_``,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .pieces import Pieces
 from .rules import DEFAULT_RULES, SecretRules, is_secret_name
 
 # Containers of a top-level dict walked for secret-named keys, and how many items of each.
@@ -41,6 +42,8 @@ class Redactor:
     _extra: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _found: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     _built: bool = field(default=False, repr=False, compare=False)
+    _pieces_of: tuple[tuple[str, str], ...] | None = field(default=None, repr=False, compare=False)
+    _piece_index: Pieces = field(default_factory=lambda: Pieces(()), repr=False, compare=False)
 
     @classmethod
     def build(
@@ -101,21 +104,35 @@ class Redactor:
             if value in text:
                 self.hidden += text.count(value)
                 text = text.replace(value, marker)
+        pieces = self._pieces()
+        if pieces:
+            text = self._replace(text, pieces.spans(text), "{}")
         spans = sorted(self.rules.find(text))
+        return self._replace(text, spans, "[hidden: {}]")
+
+    def _pieces(self) -> Pieces:
+        """The index of pieces of the values, made again when the values change."""
+        if self._pieces_of is not self.values:
+            self._piece_index = Pieces(self.values)
+            self._pieces_of = self.values
+        return self._piece_index
+
+    def _replace(self, text: str, spans: list[tuple[int, int, str]], marker: str) -> str:
+        """``text`` with each (start, end, label) span, in order, replaced by its marker."""
         if not spans:
             return text
-        pieces, last = [], 0
+        kept, last = [], 0
         for start, end, label in spans:
             if start < last:  # inside (or overlapping) a span already hidden
                 if end > last:
                     last = end
                 continue
-            pieces.append(text[last:start])
-            pieces.append(f"[hidden: {label}]")
+            kept.append(text[last:start])
+            kept.append(marker.format(label))
             self.hidden += 1
             last = end
-        pieces.append(text[last:])
-        return "".join(pieces)
+        kept.append(text[last:])
+        return "".join(kept)
 
     def redact_json(self, obj: Any) -> Any:
         """``obj`` with :meth:`redact` applied to every string in it (dicts, lists, tuples).

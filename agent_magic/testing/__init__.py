@@ -1,4 +1,5 @@
-"""A local server that speaks the OpenAI chat-completions wire protocol, for tests.
+"""A local server that speaks the OpenAI chat-completions (and Responses) wire protocol,
+for tests.
 
 What lives here: ``FakeOpenAIServer`` (real HTTP on 127.0.0.1, an ephemeral port, a
 daemon thread), the script it answers from (``Reply``, ``ToolCall``, ``Failure``), the
@@ -22,6 +23,7 @@ The package's modules, each saying what lives in it and what does not:
 * :mod:`.server` - :class:`FakeOpenAIServer`: lifecycle, queue, log, refusals;
 * :mod:`.handler` - the HTTP handler: routing and writing JSON or SSE;
 * :mod:`.wire` - :class:`RecordedRequest` and the answer's JSON and stream chunks;
+* :mod:`.responses` - the Responses API's answer: output items, events, the 404 on chat;
 * :mod:`.chat` - :class:`ScriptedChat`, :class:`ScriptedCall`;
 * :mod:`.cli` (and ``__main__``) - ``python -m agent_magic.testing``.
 

@@ -37,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 (default) picks a free port")
     parser.add_argument("--api-key", default=None, help="answer 401 to any other key")
     parser.add_argument(
+        "--responses-only",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="answer chat completions for MODEL with OpenAI's 404 'only supported in "
+        "v1/responses' (repeatable); /v1/responses answers it from the script",
+    )
+    parser.add_argument(
         "--max-seconds",
         type=float,
         default=600.0,
@@ -50,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with FakeOpenAIServer(api_key=args.api_key, host=args.host, port=args.port) as server:
+    server = FakeOpenAIServer(
+        api_key=args.api_key, host=args.host, port=args.port, responses_only=args.responses_only
+    )
+    with server:
         server.enqueue(*items)
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .responses import RESPONSES_PATHS, _ResponseAnswer, sse_event
 from .scripting import Failure, Reply
 from .wire import RecordedRequest, _Answer, _parse_json, _sse
 
@@ -127,6 +128,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(request, route)
         elif self.command == "POST" and is_chat:
             self._chat(request, number)
+        elif self.command == "POST" and url.path in RESPONSES_PATHS:
+            self._responses(request, number)
         elif self.command == "GET" and url.path.startswith("/v1/models"):
             self._models(request, url.path.removeprefix("/v1/models").strip("/"))
         else:
@@ -195,6 +198,71 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(answer)
         else:
             self._completion(answer)
+
+    def _responses(self, request: RecordedRequest, number: int) -> None:
+        fake = self.server.fake
+        item = fake._refusal(request) or fake._invalid_response_request(request)
+        if item is None:
+            item = fake._next_reply(request, number)
+        reply = Reply(content=item) if isinstance(item, str) else item
+        if not fake._pause(reply.delay):
+            self.close_connection = True
+            return
+        if isinstance(reply, Failure):
+            if reply.in_stream is not None and request.stream:
+                self._responses_stream_failure(reply)
+            else:
+                self._failure(reply)
+            return
+        calls = len(reply.tool_calls)
+        answer = _ResponseAnswer(
+            reply=reply,
+            request=request,
+            id=fake._next_id("resp_fake"),
+            created=int(time.time()),
+            model=reply.model or request.model or "fake-model",
+            item_ids=(
+                fake._next_id("rs_fake"),
+                fake._next_id("msg_fake"),
+                *(fake._next_id("fc_fake") for _ in range(calls)),
+            ),
+            call_ids=tuple(c.id or fake._next_id("call_fake") for c in reply.tool_calls),
+        )
+        if not request.stream:
+            self._json(200, answer.response())
+            return
+        events = [sse_event(e) for e in answer.events()]
+        if reply.cut_after is not None:
+            events = events[: 2 + max(reply.cut_after, 0)]
+        self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, event in enumerate(events):
+            if i and not fake._pause(reply.chunk_delay):
+                break
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+        else:
+            if reply.cut_after is None:
+                self.wfile.write(b"0\r\n\r\n")
+                return
+        self.close_connection = True  # no terminating chunk: a stream cut short
+
+    def _responses_stream_failure(self, failure: Failure) -> None:
+        """A 200 Responses stream that fails inside: an ``error`` event, as the API
+        sends one, or nothing at all."""
+        events: list[bytes] = []
+        if failure.in_stream == "event":
+            body = failure.error_body()
+            error = body.get("error", body) if isinstance(body, dict) else body
+            error = error if isinstance(error, dict) else {"message": str(error)}
+            fields = {k: v for k, v in error.items() if k != "type"}  # the kind says "error"
+            events.append(sse_event({**fields, "type": "error", "sequence_number": 0}))
+        self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
+        self.wfile.write(b"0\r\n\r\n")
 
     # -- writing -------------------------------------------------------------------------
 

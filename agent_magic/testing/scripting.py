@@ -63,6 +63,9 @@ class Reply:
     in the prompt). ``reasoning_tokens`` goes in ``completion_tokens_details`` (default:
     the thinking's rough count, which the completion tokens include). With thinking, the
     stream's chunk counts above (``cut_after``, ``stall_after``) count its chunks too.
+
+    Over ``/v1/responses`` the same reply goes out as Responses output items and events;
+    ``finish_reason`` "length" or "content_filter" makes it ``status: "incomplete"``.
     """
 
     content: str | None = ""
@@ -83,7 +86,13 @@ class Reply:
     stall: float = 0.0
     thinking: str = ""
     thinking_field: str = "reasoning_content"
-    reasoning_tokens: int | None = None
+    # The Responses API (POST /v1/responses): a reasoning item with this summary (and,
+    # when the request includes "reasoning.encrypted_content", encrypted content) comes
+    # before the message; "" sends one without a summary. ``reasoning_tokens`` are
+    # counted among the completion (output) tokens on both APIs (chat completions: by
+    # default the thinking's rough count).
+    reasoning_summary: str | None = None
+    reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.thinking_field not in THINKING_FIELDS:

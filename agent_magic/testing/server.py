@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeAlias
 
 from .handler import _Handler, _HTTPServer
+from .responses import RESPONSES_PATHS, input_text, responses_only_failure
 from .scripting import Failure, Reply, ReplyItem
 from .wire import RecordedRequest, _prompt_text, _rough_tokens
 
@@ -48,6 +49,11 @@ class FakeOpenAIServer:
     ``routes`` answers other paths with JSON: ``{("GET", "/props"): {...}}`` (a value
     may be a ``Failure``, or a callable taking the ``RecordedRequest``), to stand in for
     llama.cpp's ``/props`` or Ollama's ``/api/ps`` and ``/api/show``.
+
+    Also the Responses API: ``POST /v1/responses`` (and Azure's ``/openai/responses``),
+    JSON or the event stream, from the same script (see :mod:`.responses`). Models in
+    ``responses_only`` get OpenAI's 404 "This model is only supported in v1/responses
+    and not in v1/chat/completions." on chat completions, as gpt-5-codex does.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class FakeOpenAIServer:
         reject_stream_options: bool = False,
         model_fields: Mapping[str, Mapping[str, Any]] | None = None,
         routes: Mapping[tuple[str, str], Any] | None = None,
+        responses_only: Collection[str] = (),
     ) -> None:
         self.api_key = api_key
         self.models = frozenset(models) if models is not None else None
@@ -75,6 +82,7 @@ class FakeOpenAIServer:
         self.reject_stream_options = reject_stream_options
         self.model_fields = {k: dict(v) for k, v in (model_fields or {}).items()}
         self.routes = dict(routes or {})
+        self.responses_only = frozenset(responses_only)
         self._lock = threading.Lock()
         self._queue: deque[ReplyItem] = deque()
         self._requests: list[RecordedRequest] = []
@@ -171,6 +179,11 @@ class FakeOpenAIServer:
             if r.method == "POST" and (r.path == "/v1/chat/completions" or r.deployment is not None)
         ]
 
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        """The Responses API requests only (``POST /v1/responses``)."""
+        return [r for r in self.requests if r.method == "POST" and r.path in RESPONSES_PATHS]
+
     def _record(self, request: RecordedRequest) -> int:
         with self._lock:
             self._requests.append(request)
@@ -244,6 +257,8 @@ class FakeOpenAIServer:
                 f"The model `{request.model}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
+        if request.model in self.responses_only:
+            return responses_only_failure()
         if self.reject_stream_options and "stream_options" in request.json:
             return Failure(
                 400, "Unrecognized request argument supplied: stream_options", param=None
@@ -253,6 +268,28 @@ class FakeOpenAIServer:
             if tokens > self.context_window:
                 return Failure.context_length(
                     self.context_style, window=self.context_window, requested=tokens
+                )
+        return None
+
+    def _invalid_response_request(self, request: RecordedRequest) -> Failure | None:
+        body = request.json
+        if not isinstance(body, dict):
+            return Failure(400, "We could not parse the JSON body of your request.")
+        if request.model is None:
+            return Failure(400, "Missing required parameter: 'model'.", param="model")
+        if not isinstance(body.get("input"), (list, str)):
+            return Failure(400, "Missing required parameter: 'input'.", param="input")
+        if self.models is not None and request.model not in self.models:
+            return Failure(
+                404,
+                f"The model `{request.model}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+        if self.context_window is not None:
+            tokens = _rough_tokens(input_text(request))
+            if tokens > self.context_window:
+                return Failure.context_length(
+                    "openai", window=self.context_window, requested=tokens
                 )
         return None
 

@@ -90,20 +90,20 @@ def _prompt_text(messages: Iterable[Any]) -> str:
 
 def _usage(reply: Reply, request: RecordedRequest) -> dict[str, Any]:
     reasoning = reply.reasoning_tokens
-    if reasoning is None and reply.thinking:
+    if not reasoning and reply.thinking:
         reasoning = _rough_tokens(reply.thinking)
     if reply.usage is not None:
         prompt, completion = reply.usage
     else:
         prompt = _rough_tokens(_prompt_text(request.messages))
         answer = (reply.content or "") + "".join(c.arguments_json for c in reply.tool_calls)
-        completion = _rough_tokens(answer) + (reasoning or 0)
+        completion = _rough_tokens(answer) + reasoning
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-    if reasoning is not None:
+    if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return usage
 

@@ -116,8 +116,9 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
                     + "\n\n".join(_block(block) for block in record.get("edited") or ())
                 )
         elif kind == "finished" and record.get("reason") not in ("terminated",):
-            plain.append(f"[{record.get('reason')}] {record.get('message')}")
-            markdown.append(f"*{record.get('reason')}:* {words(str(record.get('message') or ''))}")
+            # The message says it for people; the reason is the record's label for tools.
+            plain.append(f"[{record.get('message')}]")
+            markdown.append(f"*{words(str(record.get('message') or ''))}*")
     if not plain:
         return ("(no conversation yet)", "*(no conversation yet)*")
     return ("\n".join(plain), "\n\n---\n\n".join(markdown))

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..conversation import (
@@ -42,7 +43,7 @@ from .records import (
     reply_record,
 )
 from .replay import Replay
-from .store import Store
+from .store import Store, recording_path
 
 
 class Recorder:
@@ -71,6 +72,14 @@ class Recorder:
         # When the model began and stopped thinking in the step being asked (monotonic).
         self._thought: list[float] = []
         self._answering = False
+        self._where: tuple[str | None, Path | None] | None = None
+
+    def where(self, setting: str | None) -> Path | None:
+        """This conversation's recording file: the setting, made absolute when the
+        conversation starts, so that a step's ``os.chdir`` cannot split it in two."""
+        if self._where is None or self._where[0] != setting:
+            self._where = (setting, recording_path(setting))
+        return self._where[1]
 
     def begin(
         self,
@@ -99,6 +108,7 @@ class Recorder:
         self.records.clear()
         self._sent.clear()
         self._keys.clear()
+        self._where = None
         self.keyer.forget()
 
     def transcript(self) -> list[dict[str, Any]]:
@@ -140,6 +150,8 @@ class Recorder:
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
+        elif self.store is not None:
+            self.store.check()  # a replayed step may delete the recording it replays
 
     def _record(self, event: Event) -> Record | None:
         if isinstance(event, TaskStarted):
@@ -214,8 +226,12 @@ class Recorder:
                 if decision.edited_differs(proposal)
                 else None,
                 "text": decision.text,
+                "rest": decision.rest,
                 "protected": proposal.protected,
                 "cut_off": proposal.cut_off,
+                # What else the review said, only when it said it (older files lack them).
+                **({"copies": proposal.copies} if proposal.copies else {}),
+                **({"injected": proposal.injected} if proposal.injected else {}),
             }
         if isinstance(event, CodeRan):
             outcome = event.outcome

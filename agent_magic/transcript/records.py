@@ -13,9 +13,10 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   message, frames, text), ``timed_out`` and ``exited``; the digest holds no traceback.
   Added since, optional (absent in older files): a reply's ``cut_off``; a request's
   ``window`` and ``note`` (its messages are what was sent, fitted to that window); a
-  decision's ``protected`` and ``cut_off`` (what the review said); a reply's
-  ``thinking`` (the model's thinking, kept apart from its ``content``),
-  ``thinking_seconds``, ``reasoning_items`` and its usage's ``reasoning_tokens``.
+  decision's ``protected`` and ``cut_off`` (what the review said), and, only when
+  set, its ``copies`` and ``injected``; a reply's ``reasoning_items`` and its usage's
+  ``reasoning_tokens``; a reply's ``thinking`` (the model's thinking, kept apart from
+  its ``content``; absent when it had none) and ``thinking_seconds``.
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -50,7 +51,7 @@ class ToolCallRecord(TypedDict):
 class UsageRecord(TypedDict, total=False):
     prompt_tokens: int
     completion_tokens: int
-    reasoning_tokens: int  # of the completion tokens, those spent thinking (when known)
+    reasoning_tokens: int  # of completion_tokens; absent in older files
 
 
 class ErrorRecord(TypedDict):
@@ -109,7 +110,8 @@ class ReplyRecord(TypedDict, total=False):
     cut_off: str | None  # why the reply is not whole ("length", ...), or None
     thinking: str  # the model's thinking, never code (absent when it had none)
     thinking_seconds: float  # how long the model thought, as the cell saw it
-    reasoning_items: list[dict[str, Any]]  # opaque items the API wants back (Responses)
+    # The API's opaque reasoning (Responses, encrypted), sent back untouched next time.
+    reasoning_items: list[dict[str, Any]]
 
 
 class DecisionRecord(TypedDict, total=False):
@@ -124,8 +126,11 @@ class DecisionRecord(TypedDict, total=False):
     proposed: list[BlockRecord] | None
     edited: list[BlockRecord] | None
     text: str
+    rest: bool  # Run all: this step and the rest of the cell's steps without asking
     protected: str  # the guard's line when the step would change a protected name
     cut_off: str | None  # the reply was cut off (why), so its code may be incomplete
+    copies: str  # the code held the session's shorthand (markers.copied_markers), if it did
+    injected: str  # the last output addressed the assistant (the line), if it did
 
 
 class CodeRecord(TypedDict, total=False):
@@ -208,33 +213,28 @@ def now() -> str:
 
 
 def reply_record(reply: ChatReply) -> dict[str, Any]:
-    """The reply fields of a :class:`ReplyRecord` (the optional ones only when set)."""
+    """The reply fields of a :class:`ReplyRecord` (``thinking`` only when there is some)."""
     record: dict[str, Any] = {
         "content": reply.content,
         "tool_calls": [
             {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
         ],
-        "usage": None if reply.usage is None else usage_record(reply.usage),
+        "usage": None
+        if reply.usage is None
+        else {
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens,
+            "reasoning_tokens": reply.usage.reasoning_tokens,
+        },
         "model": reply.model,
         "endpoint": reply.endpoint,
         "finish_reason": reply.finish_reason,
         "source": reply.source,
         "cut_off": reply.cut_off,
+        "reasoning_items": list(reply.reasoning_items),
     }
     if reply.thinking:
         record["thinking"] = reply.thinking
-    if reply.reasoning_items:
-        record["reasoning_items"] = [dict(item) for item in reply.reasoning_items]
-    return record
-
-
-def usage_record(usage: Usage) -> UsageRecord:
-    record: UsageRecord = {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-    }
-    if usage.reasoning_tokens:
-        record["reasoning_tokens"] = usage.reasoning_tokens
     return record
 
 
@@ -263,7 +263,7 @@ def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
         cut_off=record.get("cut_off") if isinstance(record.get("cut_off"), str) else None,
         thinking=record.get("thinking") if isinstance(record.get("thinking"), str) else "",
         reasoning_items=tuple(
-            item for item in record.get("reasoning_items") or () if isinstance(item, dict)
+            dict(i) for i in record.get("reasoning_items") or () if isinstance(i, Mapping)
         ),
     )
 
@@ -288,7 +288,7 @@ def decision_from_record(record: Mapping[str, Any]) -> Decision:
             CodeBlock(str(b["language"]), str(b["code"]), tool_call_id=b.get("tool_call_id"))
             for b in edited
         )
-    return Decision(action, blocks, str(record.get("text") or ""))
+    return Decision(action, blocks, str(record.get("text") or ""), rest=bool(record.get("rest")))
 
 
 def error_record(error: StepError | None) -> ErrorRecord | None:

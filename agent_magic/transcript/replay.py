@@ -6,8 +6,9 @@
   every review with the decision recorded on that request's reply. A pure lookup from
   the request (or the request key) it is given: it keeps no state between calls. With
   ``decisions=False`` (``--replay-replies``) it plays the replies only and a person makes
-  the decisions; where they lead off the recording, one line says it cannot follow and
-  how to go on with a model.
+  the decisions; where they lead off the recording (or a re-run no longer matches it),
+  the cell ends as stopped, not failed, with one line that says it cannot follow and how
+  to go on with a model, naming what turned the replay on (``off``).
 
 Not here: writing the recording (:mod:`.recorder`), the file (:mod:`.store`).
 """
@@ -18,7 +19,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..conversation import ChatClient, ChatError, ChatReply, Decided, Decision, ThinkingDelta
+from ..conversation import (
+    ChatClient,
+    ChatError,
+    ChatReply,
+    ChatStopped,
+    Decided,
+    Decision,
+    ThinkingDelta,
+)
 from .keys import Keyer
 from .records import decision_from_record, reply_from_record
 from .store import Recorded, Store
@@ -85,10 +94,18 @@ class Replay:
 
     model = "replay"
 
-    def __init__(self, store: Store, keyer: Keyer, *, decisions: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyer: Keyer,
+        *,
+        decisions: bool = True,
+        off: str = "run %%agent without --replay-replies",
+    ) -> None:
         self.store = store
         self.keyer = keyer
         self.decisions = decisions  # False: the replies only; a person decides each step
+        self.off = off  # how to turn the replay of replies off (what turned it on)
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
@@ -98,7 +115,11 @@ class Replay:
         entry = self.store.replies.get(self.keyer.replay_key(messages, tools))
         if entry is None:
             if not self.decisions and step > 1:
-                raise ChatError(self._cannot_follow(step, messages, tools))
+                raise ChatStopped(self._cannot_follow(step, messages, tools))
+            if not self.decisions:  # a person's earlier decisions changed the task's context
+                said = self.store.explain_drift(step, messages)
+                drift = said.rpartition("; ")[0] or said
+                raise ChatStopped(f"{drift}; {self._way_on()}")
             raise ChatError(self.store.explain_drift(step, messages))
         if entry.decision is None and self.decisions:
             raise ChatError(
@@ -117,10 +138,13 @@ class Replay:
         before = self.store.replies.get(self.keyer.replay_key(messages[:last], tools))
         recorded = (before.decision or {}).get("label") if before is not None else None
         how = f"at step {step - 1} it has {recorded!r}" if recorded else f"it has no step {step}"
+        went = f"({how}; this run went another way)"
+        return f"replay: the recording cannot follow from here {went}; {self._way_on()}"
+
+    def _way_on(self) -> str:
         return (
-            f"replay: the recording cannot follow from here ({how}; this run went another "
-            "way); to go on with a model, set OPENAI_API_KEY or run %agent key, then run "
-            "%%agent without --replay-replies: the conversation so far is kept"
+            "to go on with a model, set OPENAI_API_KEY or run %agent key, then "
+            f"{self.off}: the conversation so far is kept"
         )
 
     def _entry(self, rkey: str) -> Recorded | None:

@@ -5,7 +5,10 @@ directory, which is the notebook's folder, by default). It is at once the transc
 (every record appended and flushed as it happens, so a crash keeps everything up to the
 last event) and a content-addressed index of the replies and decisions, keyed by the
 request's replay key. Several notebooks in one folder share it; a line that cannot be
-read is skipped with a one-line warning. :func:`open_store` keeps one per path per
+read is skipped with a one-line warning. A line that cannot be written (a full disk, no
+permission) is said once, its torn half cut off, and kept in memory until a later write
+succeeds; a file that was deleted or cut short (by a step, say) gets the lines this
+kernel read or wrote put back, with one line saying so. :func:`open_store` keeps one per path per
 kernel; :meth:`Store.explain_drift` says which step a replay no longer matches.
 
 Not here: what the records hold (:mod:`.records`), writing them (:mod:`.recorder`).
@@ -13,6 +16,7 @@ Not here: what the records hold (:mod:`.records`), writing them (:mod:`.recorder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -73,8 +77,9 @@ class Store:
         self._offset = 0
         self._head = b""
         self._inode: int | None = None
-        self._writable = True
         self._warned: set[str] = set()
+        self._pending: list[bytes] = []  # lines not written yet (the disk was full, ...)
+        self._lines: list[tuple[int, bytes]] = []  # (end offset, line) of all we read or wrote
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
@@ -94,6 +99,8 @@ class Store:
         try:
             with open(self.path, "rb") as file:
                 stat = os.fstat(file.fileno())
+                if self._cut_short(file.fileno(), stat.st_size):
+                    return  # a step deleted or cut it: the next write puts ours back
                 if (
                     stat.st_size < self._offset
                     or (self._inode is not None and stat.st_ino != self._inode)
@@ -104,7 +111,7 @@ class Store:
                 file.seek(self._offset)
                 data = file.read()
         except FileNotFoundError:
-            if self._offset:
+            if self._offset and not self._lines:
                 self._clear()
             return
         except OSError as error:
@@ -118,6 +125,10 @@ class Store:
             return
         if self._offset == 0:
             self._head = data[: min(end, 256)]
+        at = self._offset
+        for raw in data[:end].splitlines(keepends=True):
+            at += len(raw)
+            self._lines.append((at, raw))
         self._offset += end
         bad = sum(not self._index_line(raw) for raw in data[:end].splitlines() if raw.strip())
         if bad:
@@ -133,7 +144,34 @@ class Store:
             return False
         return True
 
+    def check(self) -> None:
+        """Put back what was deleted or cut from the file since we read or wrote it (one
+        ``stat`` when nothing was): for a replay, which reads the file but writes nothing."""
+        if self.path is None or not self._lines:
+            return
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            size = 0
+        except OSError:
+            return
+        if size >= self._offset:
+            return
+        try:
+            fd = self._open_file()
+            try:
+                if self._cut_short(fd, os.fstat(fd).st_size):
+                    self._restore(fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            self._warn_once(
+                "restore",
+                f"cannot write back the recording {self.path} ({error.strerror or error})",
+            )
+
     def _clear(self) -> None:
+        self._lines.clear()
         self.replies.clear()
         self.cached.clear()
         self.requests.clear()
@@ -169,58 +207,115 @@ class Store:
     def add(self, record: dict[str, Any], line: str | None = None) -> None:
         """Append one record (flushed at once) and index it.
 
-        ``line`` is the record already serialised as JSON, if the caller has it.
+        ``line`` is the record already serialised as JSON, if the caller has it. A record
+        that cannot be written (disk full, no permission) is said once, its torn half
+        line cut off, and kept: every later :meth:`add` writes the kept ones first. A
+        file that was deleted or cut short since our last write gets back the lines this
+        kernel read or wrote, with one line saying so.
         """
-        if self.path is None or not self._writable:
+        if self.path is None:
             self._index(record)
             return
         if line is None:
             line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        data = line.encode("utf-8") + b"\n"
+        self._pending.append(line.encode("utf-8") + b"\n")
         try:
-            with self._append() as file:
-                stat = os.fstat(file.fileno())
-                start = stat.st_size
-                if start > 0:
-                    file.seek(-1, os.SEEK_END)
-                    if file.read(1) != b"\n":  # a line cut short by a crash: end it
-                        file.write(b"\n")
-                file.write(data)
-                file.flush()
-                # Only our line was added since the last read (same file, nothing
-                # appended or rewritten by another kernel): index it as it is, rather
-                # than opening and reading the file again.
-                alone = (
-                    0 < start == self._offset
-                    and stat.st_ino == self._inode
-                    and os.lseek(file.fileno(), 0, os.SEEK_CUR) == start + len(data)
-                    and file.seek(0) == 0
-                    and file.read(len(self._head)) == self._head
-                )
+            alone, data = self._write()
         except OSError as error:
-            self._writable = False
+            self._index(record)  # still answers --seed and the log from memory
             self._warn_once(
                 "write",
                 f"cannot write the recording {self.path} ({error.strerror or error}); "
-                "this conversation is not being recorded",
+                "its records are kept in memory and written once it can be written",
             )
-            self._index(record)
             return
+        if "write" in self._warned:
+            self._warned.discard("write")
+            self.warn(f"the recording {self.path} is written again; nothing was lost")
         if not alone:
             self.refresh()
-        elif self._index_line(data):
-            self._offset += len(data)
-        else:
-            self._offset += len(data)
-            self.warn(f"skipped 1 unreadable line in the recording {self.path}")
+            return
+        lines = [raw for raw in data.splitlines() if raw.strip()]
+        bad = sum(not self._index_line(raw) for raw in lines)
+        self._offset += len(data)
+        if bad:
+            self.warn(
+                f"skipped {bad} unreadable line{'s' if bad > 1 else ''} in the recording "
+                f"{self.path}"
+            )
 
-    def _append(self) -> Any:
+    def _write(self) -> tuple[bool, bytes]:
+        """Write the kept lines; (whether only they were added since the last read, them)."""
         assert self.path is not None
+        fd = self._open_file()
         try:
-            return open(self.path, "a+b")
+            stat = os.fstat(fd)
+            start = stat.st_size
+            if self._cut_short(fd, stat.st_size):
+                start = self._restore(fd, stat.st_size)
+            data = b"".join(self._pending)
+            if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+                data = b"\n" + data  # a line cut short by another writer's crash: end it
+            _write_all(fd, data, start)
+            # Only our lines were added since the last read (same file, nothing appended
+            # or rewritten by another kernel): index them as they are, rather than
+            # opening and reading the file again.
+            alone = (
+                0 < start == self._offset
+                and stat.st_ino == self._inode
+                and os.lseek(fd, 0, os.SEEK_CUR) == start + len(data)
+                and os.pread(fd, len(self._head), 0) == self._head
+            )
+        finally:
+            os.close(fd)
+        if alone:  # else the read that follows takes them in
+            end = start + len(data) - sum(map(len, self._pending))  # after a "\n", if any
+            for raw in self._pending:
+                end += len(raw)
+                self._lines.append((end, raw))
+        self._pending.clear()
+        return alone, data
+
+    def _cut_short(self, fd: int, size: int) -> bool:
+        """The file is shorter than what we read and wrote, and what is left is its start
+        (deleted, or truncated by a step), not another file."""
+        if not self._lines or size >= self._offset:
+            return False
+        head = self._head[:size]
+        return os.pread(fd, len(head), 0) == head
+
+    def _restore(self, fd: int, size: int) -> int:
+        """Cut the file to its last whole line and write back the lines it lost (those this
+        kernel read or wrote); its size after."""
+        keep = os.pread(fd, size, 0).rfind(b"\n") + 1 if size else 0
+        os.ftruncate(fd, keep)
+        lost = [raw for end, raw in self._lines if end > keep]
+        _write_all(fd, b"".join(lost), keep)
+        end, mine = keep, []
+        for old, raw in self._lines:
+            if old > keep:
+                end += len(raw)
+                mine.append((end, raw))
+            else:
+                mine.append((old, raw))
+        self._lines = mine
+        self._offset = end
+        self._inode = os.fstat(fd).st_ino
+        self._head = os.pread(fd, min(end, 256), 0)
+        self.warn(
+            f"the recording {self.path} was deleted or cut short (by a step?); wrote its "
+            f"{len(lost)} lost record{'' if len(lost) == 1 else 's'} back from memory"
+        )
+        return end
+
+    def _open_file(self) -> int:
+        assert self.path is not None
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            return os.open(self.path, flags, 0o666)
         except FileNotFoundError:  # its folder is made on the first write
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return open(self.path, "a+b")
+            return os.open(self.path, flags, 0o666)
 
     # -- drift -------------------------------------------------------------------------
 
@@ -240,11 +335,20 @@ class Store:
             return seen[id(message)]
 
         now = [canonical(normalized(m)) for m in messages]
-        index, best_raw = -1, []
-        for thread in self._threads():
+        index, best_raw, headless = -1, [], False
+        for thread, whole in self._threads():
+            if not whole:
+                headless = True  # its start is gone: comparing from the top means nothing
+                continue
             shared = _common_prefix(now, [canon(m) for m in thread[: len(now)]])
             if shared > index:
                 index, best_raw = shared, thread
+        if headless and index <= 1:  # no whole conversation got past the system prompt
+            return (
+                f"replay: the recording {self.path} is missing the start of a conversation "
+                f"(its first records were deleted or cut off), so step {step} is not in it; "
+                f"{fix}"
+            )
         if index >= len(messages):
             return f"{where} (the request is shorter than the recorded one); {fix}"
         if index >= len(best_raw):
@@ -255,14 +359,29 @@ class Store:
         )
         return f"{where}: {what} changed (now {now_text!r}, recorded {was_text!r}); {fix}"
 
-    def _threads(self) -> Iterator[list[Any]]:
-        """The full message lists of every recorded request (rebuilt from the deltas)."""
-        current: dict[str, list[Any]] = {}
+    def _threads(self) -> Iterator[tuple[list[Any], bool]]:
+        """The full message lists of every recorded request (rebuilt from the deltas), and
+        whether each is whole (False: the requests it follows are not in the file)."""
+        current: dict[str, tuple[list[Any], bool]] = {}
         for record in self.requests:
-            thread = current.get(record["conversation"], [])
-            thread = thread[: record.get("base", 0)] + list(record["messages"])
-            current[record["conversation"]] = thread
-            yield thread
+            thread, whole = current.get(record["conversation"], ([], True))
+            base = record.get("base", 0)
+            thread, whole = thread[:base] + list(record["messages"]), whole and base <= len(thread)
+            current[record["conversation"]] = (thread, whole)
+            yield thread, whole
+
+
+def _write_all(fd: int, data: bytes, start: int) -> None:
+    """Write all of ``data`` at the end of the file, which was ``start`` bytes long; on
+    failure cut the file back to ``start``, so no torn half line stays behind."""
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        with contextlib.suppress(OSError):  # else the next read skips the torn line
+            os.ftruncate(fd, start)
+        raise
 
 
 def _common_prefix(a: list[str], b: list[str]) -> int:

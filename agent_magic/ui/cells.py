@@ -4,7 +4,8 @@
 ``set_next_input`` payload: JupyterLab, Notebook 7 and VS Code put its text in a new
 cell below the cell that is running (a terminal IPython pre-fills its next prompt).
 That payload carries one cell, so several steps go into one cell, each under a
-``# step N`` comment line. A payload travels with the reply to the cell that is
+``# step N`` comment line, N the step's number in the conversation (as the review, the
+record and ``%agent log`` number it). A payload travels with the reply to the cell that is
 running, so call it while a cell runs: from a magic, or from the final review's
 button while the ``%%agent`` cell still awaits the click; written from a widget click
 after the cell has ended, it would land below whatever cell runs next.
@@ -16,7 +17,7 @@ Nothing here imports ipywidgets; the button lives in :mod:`.widget`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..codeblocks import SHELL, CodeBlock
@@ -33,27 +34,36 @@ def sources(blocks: Iterable[CodeBlock]) -> list[str]:
     return texts
 
 
-def joined(codes: list[str]) -> str:
-    """The codes as one cell: each under a ``# step N`` line, a blank line between."""
-    return "\n\n".join(f"# step {n}\n{code.strip(chr(10))}" for n, code in enumerate(codes, 1))
+def joined(codes: list[str], steps: Sequence[int] | None = None) -> str:
+    """The codes as one cell: each under a ``# step N`` line (``steps``: each code's step
+    number; None counts from 1), a blank line between; a step's later blocks follow its
+    first under the same line."""
+    numbers = list(steps) if steps is not None else list(range(1, len(codes) + 1))
+    parts = []
+    for index, (step, code) in enumerate(zip(numbers, codes, strict=True)):
+        code = code.strip("\n")
+        parts.append(code if index and numbers[index - 1] == step else f"# step {step}\n{code}")
+    return "\n\n".join(parts)
 
 
-def insert_cells(shell: Any, codes: list[str]) -> int:
+def insert_cells(shell: Any, codes: list[str], steps: Sequence[int] | None = None) -> int:
     """Put ``codes`` into the notebook below the running cell; return how many cells.
 
-    One cell (the payload's limit) holding every code under its ``# step N`` line; no
-    cell at all when ``codes`` is empty.
+    One cell (the payload's limit) holding every code under its ``# step N`` line (the
+    numbers in ``steps``, one per code); no cell at all when ``codes`` is empty.
     """
-    codes = [code for code in codes if code.strip()]
-    if not codes:
+    numbers = list(steps) if steps is not None else [0] * len(codes)
+    kept = [(n, code) for n, code in zip(numbers, codes, strict=True) if code.strip()]
+    if not kept:
         return 0
-    shell.set_next_input(joined(codes), replace=False)
+    given = [n for n, _ in kept] if steps is not None else None
+    shell.set_next_input(joined([c for _, c in kept], given), replace=False)
     return 1
 
 
-def insert_below(codes: list[str]) -> int:
+def insert_below(codes: list[str], steps: Sequence[int] | None = None) -> int:
     """:func:`insert_cells` in the shell that is running (the widget's default)."""
     from IPython import get_ipython
 
     shell = get_ipython()
-    return insert_cells(shell, codes) if shell is not None else 0
+    return insert_cells(shell, codes, steps) if shell is not None else 0

@@ -1,9 +1,12 @@
 """One step's review in a notebook: :class:`ReviewWidget` and the widgets it is made of.
 
 The proposed code in code editors (:class:`CodeEditor`: CodeMirror 6, bundled from
-``js/`` into ``code_editor.js``), **Run** (or **Finish** when the model wants to stop,
-with what it concluded), **Skip**, **Stop**, and a feedback box (:class:`TextBox`) with
-**Send**, above a status line (:func:`_status_html`). It is a plain object around
+``js/`` into ``code_editor.js``), **Run** (or **Finish** when the model wants to stop; its
+answer is the reply shown above, not repeated), **Run all** (this step and the rest of
+the cell's steps without asking, as ``--mode terminate`` would), **Skip**, **Stop**, and
+a feedback box (:class:`TextBox`) with **Send**, above a status line
+(:func:`_status_html`). :class:`BudgetQuestion` asks, when a budget is spent, whether
+to go on with more (how much) or stop. It is a plain object around
 ipywidgets, so tests drive it with ``button.click()`` and ``.value``. Icons are plain
 text characters found in ordinary fonts (no emoji font needed). Not here: showing it in
 a cell, awaiting its click and the static record that replaces it
@@ -22,11 +25,14 @@ import traitlets
 
 from ..codeblocks import PYTHON, CodeBlock, strip_code_blocks
 from ..conversation import (
+    BudgetAsked,
     Decision,
     Proposal,
     review_warnings,
 )
+from ..invisible import escape
 from .signoff import without_marker
+from .terminal import amount
 
 
 class ReviewWidget:
@@ -64,6 +70,14 @@ class ReviewWidget:
             if final
             else "Run the code (as edited) in this kernel",
         )
+        self.run_all = _button(
+            "Run all",
+            "agent-run-all",
+            "",
+            "fast-forward",
+            "Run this step and the rest of this cell's steps without asking"
+            " (as --mode terminate: protected names, cut-off replies and repeats still ask)",
+        )
         self.skip = _button(
             "Skip", "agent-skip", "", "forward", "Do not run it; tell the assistant it was skipped"
         )
@@ -95,11 +109,12 @@ class ReviewWidget:
         self.status.add_class("agent-status")
 
         self.run.on_click(lambda _: self.decide(Decision.run(self.edited_blocks())))
+        self.run_all.on_click(lambda _: self.decide(Decision.run_all(self.edited_blocks())))
         self.skip.on_click(lambda _: self.decide(Decision("skip")))
         self.stop.on_click(lambda _: self.decide(Decision("stop")))
         self.send.on_click(lambda _: self._send())
 
-        buttons = [self.run] if final else [self.run, self.skip, self.stop]
+        buttons = [self.run] if final else [self.run, self.run_all, self.skip, self.stop]
         if self.add_cells is not None:
             buttons.append(self.add_cells)
         self.box = widgets.VBox(
@@ -116,7 +131,16 @@ class ReviewWidget:
     @property
     def controls(self) -> list[widgets.DOMWidget]:
         extra = [self.add_cells] if self.add_cells is not None else []
-        return [*self.codes, self.run, self.skip, self.stop, *extra, self.feedback, self.send]
+        return [
+            *self.codes,
+            self.run,
+            self.run_all,
+            self.skip,
+            self.stop,
+            *extra,
+            self.feedback,
+            self.send,
+        ]
 
     def edited_blocks(self) -> list[CodeBlock] | None:
         """The blocks as the editors hold them now, or None when nothing changed."""
@@ -167,16 +191,20 @@ class ReviewWidget:
         A decided review is replaced by its static record; without this each step's
         dozen widgets would stay registered in the kernel for the rest of the session.
         """
-        pending = [self.box, *self.controls]  # a final step's Skip and Stop are not shown
-        while pending:
-            widget = pending.pop()
-            pending.extend(getattr(widget, "children", ()))
-            # Layouts and styles are widgets of their own that close() leaves open.
-            pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
-            widget.close()
+        _close_all([self.box, *self.controls])  # a final step's Skip and Stop are not shown
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         return self.box._repr_mimebundle_(**kwargs)
+
+
+def _close_all(pending: list[Any]) -> None:
+    """Close these widgets, their children, layouts and styles."""
+    while pending:
+        widget = pending.pop()
+        pending.extend(getattr(widget, "children", ()))
+        # Layouts and styles are widgets of their own that close() leaves open.
+        pending.extend(w for w in (getattr(widget, n, None) for n in ("layout", "style")) if w)
+        widget.close()
 
 
 def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
@@ -251,14 +279,23 @@ def _block_label(proposal: Proposal, index: int) -> str:
     return f"Step {proposal.step} code ({language}{which}), {what}"
 
 
-# How much of a final answer the finish review repeats (the whole reply is shown above).
-ANSWER_CHARS = 600
-
 _FINAL_HEADS = {
-    "terminated": "the assistant's answer",
-    "no_code": "the assistant replied without code",
-    "max_turns": "the turn limit is reached; the assistant's last reply",
+    "terminated": "the assistant's answer is above",
+    "no_code": "the assistant replied without code (above)",
+    "max_turns": "the turn limit is reached; the assistant's last reply is above",
 }
+
+
+def _escaped_html(proposal: Proposal) -> str:
+    """The code as it runs, each invisible character escaped (only when it holds any)."""
+    import html
+
+    if not proposal.invisible:
+        return ""
+    return "".join(
+        f"<pre class='agent-escaped' style='margin: 4px 0'>{html.escape(escape(b.code))}</pre>"
+        for b in proposal.blocks
+    )
 
 
 def _status_html(
@@ -268,26 +305,26 @@ def _status_html(
     marker: str = "TERMINATE",
     spent: str = "",
 ) -> str:
+    """The review's heading and notes. A final review does not repeat the answer: the
+    reply above shows it once, rendered (``marker`` stays for callers that pass it)."""
     import html
 
     detail = ""
     if decision is not None:
         text = f"Step {proposal.step}: {decision.label(proposal)}"
     elif proposal.final:
-        head = _FINAL_HEADS.get(proposal.reason, "the assistant wants to finish")
+        head = _FINAL_HEADS.get(proposal.reason, "the assistant wants to finish (above)")
         text = f"Step {proposal.step}: {head}"
-        answer = " ".join(without_marker(strip_code_blocks(proposal.reply), marker).split())
-        if len(answer) > ANSWER_CHARS:
-            answer = answer[: ANSWER_CHARS - 1].rstrip() + "…"
-        detail = (
-            "<div class='agent-answer' style='border-left: 3px solid var(--jp-brand-color1,"
-            " #1976d2); padding: 2px 8px; margin: 4px 0; white-space: pre-wrap'>"
-            f"{html.escape(answer or '(no words, only the sign-off)')}</div>"
-            "<div>Finish to accept it, or tell the assistant what is still missing.</div>"
-        )
+        if not without_marker(strip_code_blocks(proposal.reply), marker).strip():
+            detail = "<div>(no words, only the sign-off)</div>"
+        detail += "<div>Finish to accept it, or tell the assistant what is still missing.</div>"
+    elif len(proposal.blocks) == 1:
+        text = f"Step {proposal.step}: review the proposed code; edit it before Run if you like"
     else:
-        what = "step" if len(proposal.blocks) == 1 else f"{len(proposal.blocks)} blocks"
-        text = f"Step {proposal.step}: review the proposed {what}; edit it before Run if you like"
+        text = (
+            f"Step {proposal.step}: review the {len(proposal.blocks)} proposed blocks; "
+            "edit them before Run if you like"
+        )
     if hint:
         text += f" — {hint}"
     if spent:
@@ -298,6 +335,103 @@ def _status_html(
                 f"<div class='agent-warning'>⚠ {html.escape(line)}</div>"
                 for line in review_warnings(proposal)
             )
+            + _escaped_html(proposal)
             + detail
         )
     return f"<div role='status' aria-live='polite'><b>{html.escape(text)}</b>{detail}</div>"
+
+
+class BudgetQuestion:
+    """A spent budget's question: go on with more (a field prefilled with the budget's
+    own size again) or stop. ``decision`` is None until a button decides it; it is a
+    plain object around ipywidgets like :class:`ReviewWidget` (``wait`` serves both)."""
+
+    def __init__(self, asked: BudgetAsked) -> None:
+        self.asked = asked
+        self.decision: Decision | None = None
+        self._listeners: list[Callable[[Decision], None]] = []
+        dollars = asked.unit == "dollars"
+        field = widgets.BoundedFloatText if dollars else widgets.BoundedIntText
+        self.amount = field(
+            value=asked.suggested if dollars else int(asked.suggested),
+            min=0.0001 if dollars else 1,
+            max=1e6 if dollars else 10**9,
+            step=0.01 if dollars else 100,
+            description="More $" if dollars else "More tokens",
+            description_tooltip="How much more this cell may spend",
+            style={"description_width": "auto"},
+            layout=widgets.Layout(width="16em"),
+        )
+        self.amount.add_class("agent-more-amount")
+        self.more = _button(
+            "Continue", "agent-more", "success", "play", "Go on, with this much more budget"
+        )
+        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
+        self.status = widgets.HTML(self._status())
+        self.status.add_class("agent-status")
+        self.more.on_click(lambda _: self.decide(Decision.raise_budget(self.amount.value)))
+        self.stop.on_click(lambda _: self.decide(Decision("stop")))
+        self.box = widgets.VBox(
+            [self.status, widgets.HBox([self.amount, self.more, self.stop])],
+            layout=widgets.Layout(width="100%"),
+        )
+        self.box.add_class("agent-review")
+        self.box.add_class("agent-budget")
+
+    @property
+    def controls(self) -> list[widgets.DOMWidget]:
+        return [self.amount, self.more, self.stop]
+
+    def on_decision(self, callback: Callable[[Decision], None]) -> None:
+        self._listeners.append(callback)
+        if self.decision is not None:
+            callback(self.decision)
+
+    def decide(self, decision: Decision) -> None:
+        """Take the first decision only; a nonpositive amount is asked again."""
+        if self.decision is not None:
+            return
+        if decision.action == "more" and not decision.more > 0:
+            self.status.value = self._status("Type an amount above 0 first.")
+            return
+        self.decision = decision
+        for control in self.controls:
+            control.disabled = True
+        self.status.value = self._status()
+        for callback in self._listeners:
+            callback(decision)
+
+    def record(self) -> str:
+        """What the question says once answered (Markdown), in place of the widget."""
+        said = budget_answer(self.asked, self.decision)
+        return f"**{'▶' if self.decision and self.decision.action == 'more' else '■'} {said}**"
+
+    def _status(self, hint: str = "") -> str:
+        import html
+
+        asked = self.asked
+        if self.decision is not None:
+            head = budget_answer(asked, self.decision)
+        else:
+            head = f"Before step {asked.step}: the budget is spent. Go on with more, or stop?"
+        if hint:
+            head += f" — {hint}"
+        return (
+            f"<div role='status' aria-live='polite'><b>{html.escape(head)}</b>"
+            f"<div class='agent-warning'>{html.escape(asked.message)}</div></div>"
+        )
+
+    def close(self) -> None:
+        """Close every widget of the question, as :meth:`ReviewWidget.close` does."""
+        _close_all([self.box, *self.controls])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def budget_answer(asked: BudgetAsked, decision: Decision | None) -> str:
+    """'Budget: went on with 5,000 tokens more' or 'Budget: stopped', in words."""
+    if decision is None or decision.action != "more":
+        return f"Before step {asked.step}: the budget is spent; stopped"
+    more = amount(decision.more, asked.unit)
+    return f"Before step {asked.step}: the budget is spent; went on with {more} more"

@@ -18,8 +18,39 @@ _TRAILING = "`~*_.!\"' \t\n\r"
 _EMPHASIS = "*_`~"
 
 
+# A word small models close their answer with, on a line of its own: never prose either.
+_END = "END"
+
+
 def without_marker(text: str, marker: str) -> str:
-    """``text`` without a closing ``marker`` (and the emphasis or stop wrapped round it)."""
+    """``text`` without a closing ``marker`` (and the emphasis or stop wrapped round it),
+    without a line that holds only the marker, and without a closing ``END`` line."""
+    while True:
+        shorter = _without_lines(_without_closing(text, marker), marker)
+        if shorter == text:
+            return text
+        text = shorter
+
+
+def _without_lines(text: str, marker: str) -> str:
+    """``text`` without lines that are only the marker, and without a last line ``END``."""
+    lines = text.split("\n")
+    kept = [line for line in lines if not marker or _bare(line) != marker]
+    body = list(kept)
+    while body and not body[-1].strip():
+        body.pop()
+    if body and _bare(body[-1]) == _END:
+        kept = body[:-1]
+    if len(kept) == len(lines):
+        return text
+    return "\n".join(kept).rstrip()
+
+
+def _bare(line: str) -> str:
+    return line.strip(_TRAILING + _EMPHASIS)
+
+
+def _without_closing(text: str, marker: str) -> str:
     if not marker:
         return text
     stripped = text.rstrip()
@@ -45,14 +76,17 @@ class MarkerFilter:
     def __init__(self, marker: str) -> None:
         self.marker = marker
         self._held = ""
+        self._before = ""  # the last character shown: a closing END must start a line
 
     def feed(self, text: str) -> str:
         if not self.marker:
             return text
         pending = self._held + text
-        keep = undecided_tail(pending, self.marker)
+        keep = min(undecided_tail(self._before + pending, self.marker), len(pending))
         self._held = pending[len(pending) - keep :] if keep else ""
-        return pending[: len(pending) - keep]
+        shown = pending[: len(pending) - keep]
+        self._before = shown[-1:] or self._before
+        return shown
 
     def end(self) -> str:
         rest, self._held = self._held, ""
@@ -60,7 +94,30 @@ class MarkerFilter:
 
 
 def undecided_tail(text: str, marker: str) -> int:
-    """How many closing characters could still be (part of) a closing marker."""
+    """How many closing characters could still be (part of) a closing marker, or of a
+    closing ``END`` line."""
+    held = 0
+    while held < len(text):  # a marker and a closing END, in either order, wait together
+        rest = text[: len(text) - held]
+        more = max(_marker_tail(rest, marker), _end_tail(rest))
+        if not more:
+            break
+        held += more
+    return min(held, len(text))
+
+
+def _end_tail(text: str) -> int:
+    stripped = text.rstrip(_TRAILING)
+    start = stripped.rfind("\n") + 1
+    word = stripped[start:].lstrip(_EMPHASIS + " \t")
+    if word and _END.startswith(word) and start > 0:
+        return len(text) - start + 1  # from the newline before it
+    return 0
+
+
+def _marker_tail(text: str, marker: str) -> int:
+    if not marker:
+        return 0
     stripped = text.rstrip(_TRAILING)
     trailing = len(text) - len(stripped)
     if stripped.endswith(marker):

@@ -1,9 +1,11 @@
 """The plain-text edge: prints the conversation and asks with ``input()``.
 
 Used in a terminal IPython, in kernels where a widget cannot wait, and in tests
-(with a scripted ``ask``). Enter runs the proposed code; ``skip``, ``stop`` (or
-``exit``/``quit``) do what they say; any other text is sent to the model as
-feedback instead of running. The end of input (Ctrl-D, a closed or exhausted pipe)
+(with a scripted ``ask``). Enter runs the proposed code; ``all`` runs it and the rest
+of the cell's steps without asking (as ``--mode terminate`` would); ``skip``, ``stop``
+(or ``exit``/``quit``) do what they say; any other text is sent to the model as
+feedback instead of running. When a budget is spent, Enter goes on with as much again,
+a number with that much more, ``stop`` stops. The end of input (Ctrl-D, a closed or exhausted pipe)
 stops the conversation, said in one line, and is recorded as the stop it is.
 
 Replies are shown without the sign-off marker (see :mod:`.signoff`).
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..conversation import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -29,6 +32,7 @@ from ..conversation import (
     TaskStarted,
     review_warnings,
 )
+from ..invisible import escape
 from ..secrets import hidden_note
 from .signoff import MarkerFilter, without_marker
 from .working import TerminalStatus
@@ -49,7 +53,28 @@ def parse_answer(answer: str, proposal: Proposal) -> Decision:
         return Decision("stop")
     if word == "skip" and not proposal.final:
         return Decision("skip")
+    if word == "all" and not proposal.final:
+        return Decision.run_all()
     return Decision.feedback(text)
+
+
+def parse_more(answer: str, asked: BudgetAsked) -> Decision | None:
+    """Turn a typed answer to the budget question into a decision; None: not understood."""
+    text = answer.strip().lower().lstrip("$").replace(",", "").replace("_", "")
+    if not text:
+        return Decision.raise_budget(asked.suggested)
+    if text in _STOP_WORDS:
+        return Decision("stop")
+    try:
+        more = float(text)
+    except ValueError:
+        return None
+    return Decision.raise_budget(more) if more > 0 else None
+
+
+def amount(value: float, unit: str) -> str:
+    """``500 tokens`` or ``$0.05``: an amount of a budget, as a person reads it."""
+    return f"${value:g}" if unit == "dollars" else f"{int(value):,} tokens"
 
 
 class TerminalUI:
@@ -122,6 +147,13 @@ class TerminalUI:
             self._streamed = False
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
+        elif isinstance(event, BudgetAsked):
+            self._stop_status()  # the working line must not draw over the question
+            decision = self._more(event)
+            if decision.action == "more":  # the request goes out again
+                self.status = TerminalStatus(self.out)
+                self.status.start()
+            return decision
         elif isinstance(event, Decided):
             if event.automatic and event.decision.action == "feedback":  # asked once more
                 step = event.proposal.step
@@ -139,8 +171,11 @@ class TerminalUI:
                 write(f"[step {event.step} failed; the error goes back to the model]\n")
         elif isinstance(event, Finished):
             self._stop_status()
+            if self._streamed:  # interrupted mid-reply: the end starts a line of its own
+                write(self._filter.end() + "\n")
+                self._streamed = False
             if event.reason not in SAID_BY_THE_CELL:
-                write(f"[{event.reason}] {event.message}\n")
+                write(f"[{event.message}]\n")  # the message says it; the reason is a label
         return None
 
     def _stop_status(self, thinking: str | None = None, source: str = "") -> str:
@@ -153,10 +188,13 @@ class TerminalUI:
     def _review(self, proposal: Proposal) -> Decision:
         for line in review_warnings(proposal):
             self.out.write(f"[! {line}]\n")
+        if proposal.invisible:  # the code as it runs, each invisible character escaped
+            for block in proposal.blocks:
+                self.out.write(f"```{block.language} (escaped)\n{escape(block.code)}\n```\n")
         if proposal.final:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:
-            prompt = "Enter = run, 'skip', 'stop', or type feedback: "
+            prompt = "Enter = run, 'all' = this and the rest, 'skip', 'stop', or type feedback: "
         spent = self.spent() if self.spent is not None else ""
         if spent:
             self.out.write(f"[{spent}]\n")
@@ -168,3 +206,23 @@ class TerminalUI:
             self._said_stop = True
             return Decision("stop")
         return parse_answer(answer, proposal)
+
+    def _more(self, asked: BudgetAsked) -> Decision:
+        self.out.write(f"[budget spent] {asked.message}\n")
+        again = amount(asked.suggested, asked.unit)
+        unit = "dollars" if asked.unit == "dollars" else "tokens"
+        prompt = f"Go on? Enter = {again} more, a number of {unit} more, or 'stop': "
+        while True:
+            self.out.flush()
+            try:
+                answer = (self.ask or input)(prompt)
+            except EOFError:
+                self.out.write("\n[end of input: stopping the conversation]\n")
+                self._said_stop = True
+                return Decision("stop")
+            decision = parse_more(answer, asked)
+            if decision is not None:
+                if decision.action == "more":
+                    self.out.write(f"[going on with {amount(decision.more, asked.unit)} more]\n")
+                return decision
+            self.out.write(f"[{answer.strip()!r} is not an amount; type a number, or 'stop']\n")

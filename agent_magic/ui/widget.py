@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, inert_markdown, strip_code_blocks
+from ..codeblocks import PYTHON, CodeBlock, inert_markdown, prose_with_places
 from ..conversation import (
+    BudgetAsked,
     CodeRan,
     Decided,
     Decision,
@@ -46,7 +47,7 @@ from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
 from .review import (
     _FINAL_HEADS,
-    ANSWER_CHARS,
+    BudgetQuestion,
     CodeEditor,
     ReviewWidget,
     TextBox,
@@ -62,7 +63,7 @@ from .working import NotebookStatus
 __all__ = [
     "_FINAL_HEADS",
     "_LABEL_ICONS",
-    "ANSWER_CHARS",
+    "BudgetQuestion",
     "REDRAW",
     "TICK",
     "BusyStatus",
@@ -95,6 +96,8 @@ REDRAW = 0.05
 _LABEL_ICONS = {
     "ran": "▶",
     "edited and ran": "✎",
+    "ran all": "»",
+    "edited and ran all": "»",
     "skipped": "↷",
     "feedback": "❝",
     "stopped": "■",
@@ -213,7 +216,7 @@ class NotebookUI:
         review_timeout: float | None = None,
         display: Display | None = None,
         marker: str = "TERMINATE",
-        add_cells: Callable[[list[str]], None] | None = insert_below,
+        add_cells: Callable[[list[str], list[int]], Any] | None = insert_below,
         spent: Callable[[], str] | None = None,
     ) -> None:
         self.interactive = interactive
@@ -223,8 +226,10 @@ class NotebookUI:
         self.marker = marker
         self.add_cells = add_cells
         self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
+        self.ran_steps: list[int] = []  # the step of each (the record's numbers)
         self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
+        self.question: BudgetQuestion | None = None  # a spent budget's, awaiting a click
         self.timed_out = False
         self._reply: Any = None  # display handle of the reply being streamed
         self._text = ""
@@ -253,6 +258,9 @@ class NotebookUI:
             self._received(event)
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
+        elif isinstance(event, BudgetAsked):
+            self.status.done(None)  # no "waiting for the model" while a person decides
+            return self._ask_more(event)
         elif isinstance(event, Decided):
             self._decided(event)
         elif isinstance(event, CodeRan):
@@ -289,7 +297,14 @@ class NotebookUI:
         return self._reply_markdown(step, _streaming_code(text))
 
     def _received(self, event: ReplyReceived) -> None:
-        prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
+        count = len(event.blocks)
+
+        def place(index: int) -> str:  # where a block lifted out of the prose went
+            which = f", block {index + 1} of {count}" if count > 1 else ""
+            return f"*(code: step {event.step} below{which})*"
+
+        prose = prose_with_places(event.reply.content, event.blocks, place)
+        prose = without_marker(prose, self.marker)
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
@@ -311,13 +326,16 @@ class NotebookUI:
     # Reviews -------------------------------------------------------------------------------
 
     def _review(self, proposal: Proposal) -> Decision | Any:
-        # In mode never the loop asks only about protected names, which a person answers.
-        if not self.interactive and not proposal.protected:  # pragma: no cover
+        # In mode never the loop asks only about protected names, invisible characters and
+        # after output that addressed the assistant, which a person answers.
+        if not self.interactive and not (
+            proposal.protected or proposal.injected or proposal.invisible
+        ):
             return Decision.run()
         add_cells = None
         if self.add_cells is not None and self.ran:
-            codes, add = sources(self.ran), self.add_cells
-            add_cells = lambda: add(codes)  # noqa: E731
+            codes, steps, add = sources(self.ran), list(self.ran_steps), self.add_cells
+            add_cells = lambda: add(codes, steps)  # noqa: E731
         spent = self.spent() if self.spent is not None else ""
         widget = ReviewWidget(proposal, self.marker, add_cells, spent)
         self.widget = widget
@@ -342,6 +360,23 @@ class NotebookUI:
             await asyncio.wait([decided], timeout=TICK)
         return decided.result()
 
+    def _ask_more(self, asked: BudgetAsked) -> Any:
+        question = BudgetQuestion(asked)
+        self.question = question
+        bundle = {
+            **question._repr_mimebundle_(),
+            "text/plain": f"[{asked.message}: go on or stop, in the widget]",
+        }
+        handle = self.display.show(bundle)
+
+        def answered(_: Decision) -> None:  # the static record replaces the widget
+            self.display.update(handle, _markdown(question.record()))
+            question.close()
+            self.question = None
+
+        question.on_decision(answered)
+        return self.wait(question)  # type: ignore[arg-type]
+
     def _decided(self, event: Decided) -> None:
         if self.widget is not None:
             self.widget.close()  # its view is replaced by the record below
@@ -358,6 +393,7 @@ class NotebookUI:
     def _ran(self, event: CodeRan) -> None:
         if event.outcome.ok and not event.outcome.interrupted:
             self.ran.append(event.block)
+            self.ran_steps.append(event.step)
         record = self._record
         if record is None:
             return
@@ -389,17 +425,25 @@ class NotebookUI:
     def _finished(self, event: Finished) -> None:
         self.status.done(None)
         self.busy.release()
+        if self.question is not None:  # interrupted while the budget question waited
+            self.question.decide(Decision("stop"))
         if self.widget is not None:  # interrupted or failed while a review waited
             self.widget.decide(Decision("stop"))
-            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {event.reason}**"))
+            ended = _ENDED.get(event.reason, event.reason)
+            self._show_step(_markdown(f"**■ Step {self.widget.proposal.step}: {ended}**"))
             self.widget.close()
             self.widget = None
         if self._record is not None and self._record.results[-1:] == ["*running…*"]:
-            self._record.results[-1] = f"*{event.reason}*"
+            self._record.results[-1] = f"*{_ENDED.get(event.reason, event.reason)}*"
             self._show_record()
         if event.reason in ("error", "interrupted"):
             return  # the cell ends with the one-line error itself (Session.conclude)
         message = event.message
         if self.timed_out:
             message = f"No decision within {self.review_timeout:g} s; the conversation is kept."
-        self.display.show(_markdown(f"**Conversation {event.reason}.** {message}".strip()))
+        ended = _ENDED.get(event.reason, event.reason)
+        self.display.show(_markdown(f"**Conversation {ended}.** {message}".strip()))
+
+
+# Finished reasons that are labels, not words: how a record says them to people.
+_ENDED = {"no_code": "finished", "max_turns": "paused at the turn limit", "error": "failed"}

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..text import cut_mark
 from .estimate import _CACHE_LIMIT, _content_tokens, _text_tokens
 
 if TYPE_CHECKING:
@@ -45,9 +46,12 @@ def _head_tail(text: str, limit: int) -> str:
     if start <= head:
         return text
     cut = start - head
-    marker = f"\n[... {cut} characters cut to fit the context window ...]\n"
+    marker = f"\n{cut_mark(cut, why=FIT_WHY)}\n"
     return text[:head] + marker + text[start:]
 
+
+# Why the window cut something: the end of its cut marks.
+FIT_WHY = "to fit the context window"
 
 _CUTS: dict[tuple[str, int], str] = {}  # like _CACHE: the same cuts are asked every turn
 _cut_chars = 0
@@ -185,7 +189,7 @@ def _full_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[st
         words, namespace = _split_namespace(content)
         if namespace:
             namespace = _cut_lines(
-                namespace, caps.namespace, "\n[... {} more lines cut to fit the context window]"
+                namespace, caps.namespace, "\n" + cut_mark("{}", "more lines", FIT_WHY)
             )
         text = _cut_to(words, caps.part) + namespace
         return message if text == content else _with_content(message, text)

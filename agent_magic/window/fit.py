@@ -38,7 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..text import cut_mark
 from .cut import (
+    FIT_WHY,
     _cut_content,
     _cut_lines,
     _cut_to,
@@ -492,7 +494,7 @@ def _squeeze(
                 continue
             keep = max(_text_tokens(namespace) - over, 0)
             namespace = (
-                _cut_lines(namespace, keep, "\n[... {} more lines cut to fit the context window]")
+                _cut_lines(namespace, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
                 if keep > 24
                 else "\n\n[The variables summary is left out to fit the context window.]"
             )

@@ -19,7 +19,13 @@ import {
   syntaxHighlighting,
 } from "@codemirror/language";
 import { Compartment, EditorSelection, EditorState } from "@codemirror/state";
-import { drawSelection, EditorView, keymap, lineNumbers } from "@codemirror/view";
+import {
+  drawSelection,
+  EditorView,
+  highlightSpecialChars,
+  keymap,
+  lineNumbers,
+} from "@codemirror/view";
 import { tags as t } from "@lezer/highlight";
 
 const INDENT = "    ";
@@ -93,6 +99,10 @@ const theme = EditorView.theme({
   "&.agent-readonly": { opacity: "0.85" },
 });
 
+// Beyond CodeMirror's own special characters: every bidi control, the zero-width ones,
+// line and paragraph separators, and the Hangul fillers that draw as blanks.
+const INVISIBLE = /[\u061c\u115f\u1160\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0]/;
+
 function render({ model, el }) {
   const editable = new Compartment();
   const editableState = (disabled) => [
@@ -107,6 +117,9 @@ function render({ model, el }) {
       doc: model.get("text"),
       extensions: [
         lineNumbers(),
+        // Bidi controls and invisible characters drawn as a marked placeholder (their
+        // code point on hover), so the code reads as it runs (agent_magic/invisible.py).
+        highlightSpecialChars({ addSpecialChars: INVISIBLE }),
         history(),
         drawSelection(),
         indentOnInput(),

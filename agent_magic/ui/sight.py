@@ -1,0 +1,78 @@
+"""Can the person see a review? Not inside ``%%capture`` or any captured output.
+
+IPython's ``capture_output`` (behind ``%%capture``) swaps ``sys.stdout`` and
+``sys.stderr`` for ``StringIO`` objects and the shell's ``display_pub`` and
+``sys.displayhook`` for capturing ones: a terminal review printed there, or a widget
+displayed there, is never seen, while ``input()`` still returns Enter, which would
+approve code nobody saw. :func:`unseen` says what captures the output (empty when
+nothing does); :func:`plan_for_sight` turns that into the cell's plan: a mode that asks
+stops with one line, and in mode never the steps that would be asked (protected names,
+invisible characters) are refused as in a headless run, with the model told why.
+
+This relies on IPython internals (``IPython.core.displaypub.CapturingDisplayPublisher``,
+``IPython.core.displayhook.CapturingDisplayHook``; ipykernel's ``OutStream``), kept to
+this module.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from dataclasses import replace
+from typing import Any
+
+from ..plan import CellPlan, PlanError
+
+
+def unseen(shell: Any) -> str:
+    """What keeps this cell's output from the person ("" when nothing does)."""
+    captured = []
+    try:
+        from IPython.core.displayhook import CapturingDisplayHook
+        from IPython.core.displaypub import CapturingDisplayPublisher
+    except ImportError:  # pragma: no cover - IPython without them
+        CapturingDisplayPublisher = CapturingDisplayHook = ()  # type: ignore[assignment,misc]  # noqa: N806
+    if isinstance(getattr(shell, "display_pub", None), CapturingDisplayPublisher) or isinstance(
+        sys.displayhook, CapturingDisplayHook
+    ):
+        captured.append("its displays")
+    if _captured(sys.stdout, shell):
+        captured.append("sys.stdout")
+    if not captured:
+        return ""
+    return f"this cell's output is captured ({' and '.join(captured)}, e.g. by %%capture)"
+
+
+def _captured(stream: Any, shell: Any) -> bool:
+    """Whether ``stream`` is not where the person reads: kept in memory, or (in a kernel)
+    anything but the kernel's own output stream."""
+    if isinstance(stream, io.StringIO):
+        return True
+    if getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        from ipykernel.iostream import OutStream
+    except ImportError:  # pragma: no cover - a kernel that is not ipykernel
+        return False
+    return not isinstance(stream, OutStream)
+
+
+def plan_for_sight(plan: CellPlan, shell: Any) -> CellPlan:
+    """The plan, for a cell whose reviews may not be seen: a mode that asks a person is a
+    one-line error; mode never refuses what it would ask. Replay needs nobody."""
+    if plan.replay:
+        return plan
+    asks_person = plan.interactive or plan.replay_replies is True
+    if not asks_person and not plan.attended:
+        return plan
+    why = unseen(shell)
+    if not why:
+        return plan
+    if asks_person:
+        mode = "--replay-replies" if plan.replay_replies is True else f"--mode {plan.mode}"
+        raise PlanError(
+            f"agent: {why}, so a review could not be seen and Enter would approve code "
+            f"nobody saw; run the %%agent cell outside the capture, or use --mode never "
+            f"(steps that must be asked are then refused) instead of {mode}"
+        )
+    return replace(plan, attended=False)
