@@ -75,7 +75,7 @@ def test_a_cell_stops_at_its_token_budget_and_keeps_the_record(
     assert shell.user_ns["first"] == 1  # the step before the stop ran
     log = log_text(shell, capsys)
     assert "set first" in log and "first = 1" in log and "first ran" in log
-    assert "[error] the cell's token budget (--max-tokens 5000) is spent" in log
+    assert "[the cell's token budget (--max-tokens 5000) is spent" in log
     # A new cell has a new budget, and continues the same conversation.
     openai_env.enqueue("first is 1. TERMINATE")
     shell.run_cell_magic("agent", "--mode never --max-tokens 5000", "and now?")

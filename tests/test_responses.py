@@ -31,8 +31,15 @@ def magics_of(shell):
 
 
 def stopped(shell, line: str, task: str) -> str:
-    with pytest.raises(UsageError) as info:
-        shell.run_cell_magic("agent", line, task)
+    """The cell's one-line stop, with nobody to ask (a spent budget is asked about in an
+    attended cell: see tests/test_run_all.py)."""
+    session = magics_of(shell).session
+    session.frontend, before = (lambda: "headless"), session.frontend
+    try:
+        with pytest.raises(UsageError) as info:
+            shell.run_cell_magic("agent", line, task)
+    finally:
+        session.frontend = before
     return str(info.value)
 
 
