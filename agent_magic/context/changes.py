@@ -10,7 +10,6 @@ Not here: describing values (:mod:`.describe`), fitting lines (:mod:`.summary`).
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -54,20 +53,25 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
     ids: dict[str, int] = {}
     kinds: dict[str, type] = {}
     marks: dict[str, object] = {}
+    # Runs over every name at each step: one dict lookup per name, and try/except rather
+    # than a context manager entered per name.
     for name in _visible(ns, hidden, include_modules=True):
         value = ns[name]
         cls = type(value)
         ids[name] = id(value)
         kinds[name] = cls
-        if cls in fingerprinters:
-            make = fingerprinters[cls]
-        else:
+        make = fingerprinters.get(cls, _UNSEEN)
+        if make is _UNSEEN:
             make = fingerprinters[cls] = _fingerprinter(cls)
         if make is not None:
-            # a fingerprint is an optimisation; never fail a step for it
-            with contextlib.suppress(Exception):
+            try:  # noqa: SIM105
                 marks[name] = make(value)
+            except Exception:  # a fingerprint is an optimisation; never fail a step for it
+                pass
     return Snapshot(ids, kinds, marks)
+
+
+_UNSEEN: Any = object()
 
 
 def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
@@ -114,6 +118,7 @@ def describe_changes(
     *,
     budget: int = 2000,
     hidden: Collection[str] = (),
+    after: Snapshot | None = None,
 ) -> str:
     """What a step changed since ``before``; ``""`` when nothing did.
 
@@ -124,8 +129,10 @@ def describe_changes(
     DataFrame's shape, columns and dtypes (so ``df["x"] = ...`` is seen). A list item
     replaced or array values rewritten in place are not. Bounded to ``budget`` characters
     like :func:`summarize_namespace`; secret-looking names show their type only.
+    ``after``: a :func:`snapshot` of ``ns`` taken just now, if the caller has one.
     """
-    after = snapshot(ns, hidden=hidden)
+    if after is None:
+        after = snapshot(ns, hidden=hidden)
     changed: list[str] = []
     labels: dict[str, str] = {}
     for name, ident in after.ids.items():
