@@ -18,6 +18,7 @@ and an interrupt is whatever the caller's handler makes of it.
 from __future__ import annotations
 
 import _thread
+import math
 import signal
 import threading
 import time
@@ -86,24 +87,28 @@ class _Watchdog:
     """One daemon thread that calls each armed step's ``_expire`` when its time is up.
 
     Started on the first armed step and kept: it sleeps on a condition until the nearest
-    deadline. Lock order: a step's own lock, then the watchdog's; ``_expire`` is called
-    with neither held.
+    deadline, and is woken only for a deadline nearer than that one (waking it for each
+    step would hand it the GIL at every step). Lock order: a step's own lock, then the
+    watchdog's; ``_expire`` is called with neither held.
     """
 
     def __init__(self) -> None:
         self._due: dict[StepSignals, float] = {}
         self._wake = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
+        self._until = 0.0  # when the thread wakes by itself (inf: it waits to be woken)
 
     def arm(self, step: StepSignals, seconds: float) -> None:
         with self._wake:
-            self._due[step] = time.monotonic() + seconds
+            when = self._due[step] = time.monotonic() + seconds
             if self._thread is None or not self._thread.is_alive():
+                self._until = 0.0
                 self._thread = threading.Thread(
                     target=self._run, name="agent_magic-step-timer", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            elif when < self._until:
+                self._wake.notify()
 
     def disarm(self, step: StepSignals) -> None:
         with self._wake:
@@ -117,8 +122,9 @@ class _Watchdog:
                 for step in expired:
                     del self._due[step]
                 if not expired:
-                    nearest = min(self._due.values(), default=None)
-                    self._wake.wait(None if nearest is None else nearest - now)
+                    self._until = min(self._due.values(), default=math.inf)
+                    self._wake.wait(self._until - now if self._due else None)
+                    self._until = 0.0  # awake: arm() need not wake it
                     continue
             for step in expired:
                 step._expire()
