@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -38,8 +40,7 @@ class RecordingExecutor:
         return StepOutcome(ok, "stdout:\nok" if ok else "error:\nZeroDivisionError")
 
 
-def code(src: str, lang: str = "python") -> str:
-    return f"Step:\n```{lang}\n{src}\n```"
+code = partial(code, words="Step:")
 
 
 def run(

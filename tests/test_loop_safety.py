@@ -10,13 +10,10 @@ import json
 
 import nbformat
 import pytest
+from conftest import code
 from nbclient import NotebookClient
 
 from agent_magic.testing import FakeOpenAIServer, Reply
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.testing import Failure, FakeOpenAIServer
@@ -36,10 +37,6 @@ total = a + b + c
 print(round(total, 6))
 ```"""
 DONE = "a + b + c = 7 (for any x + y != -1). TERMINATE"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.executor import IPythonExecutor
@@ -17,10 +18,6 @@ from agent_magic.kernel import executor as kernel_executor
 from agent_magic.kernel import signals as kernel_signals
 from agent_magic.kernel.fold import folded_traceback
 from agent_magic.testing import FakeOpenAIServer
-
-
-def code(src: str, language: str = "python") -> str:
-    return f"Next step:\n```{language}\n{src}\n```"
 
 
 def told(server: FakeOpenAIServer, request: int) -> str:

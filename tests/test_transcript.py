@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import parse_argstring
 
@@ -18,10 +19,6 @@ from agent_magic.conversation import Decision, ReviewRequested, drive
 from agent_magic.testing import Failure, FakeOpenAIServer
 
 SENTINEL = "sk-test-SENTINEL-7f3a9c1e5b2d4680aa"
-
-
-def code(src: str, words: str = "Next step:") -> str:
-    return f"{words}\n```python\n{src}\n```"
 
 
 def magics_of(shell):
