@@ -22,10 +22,15 @@ from IPython.core.interactiveshell import InteractiveShell
 HERE = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("browser", "real")
 #: Whole files in the slow tier: a fresh venv with the README's commands, load, benchmarks.
-SLOW_FILES = ("test_readme_demo.py", "test_load.py", "test_bench.py")
-#: Names whose call starts a real kernel (jupyter_client) or runs a notebook in one.
+SLOW_FILES = (
+    "test_readme_demo.py",
+    "test_load.py",
+    "test_bench.py",
+)
+#: Names whose call starts a real kernel (jupyter_client) or runs a notebook in one; a
+#: string constant ``"papermill"`` counts too (``python -m papermill`` in a subprocess).
 KERNEL_STARTERS = frozenset(
-    {"start_new_kernel", "KernelManager", "NotebookClient", "execute_notebook"}
+    {"start_new_kernel", "KernelManager", "NotebookClient", "execute_notebook", "papermill"}
 )
 
 
@@ -89,6 +94,8 @@ def _names(code_: types.CodeType) -> set[str]:
     for const in code_.co_consts:
         if isinstance(const, types.CodeType):  # nested functions, lambdas, comprehensions
             names |= _names(const)
+        elif isinstance(const, str) and const in KERNEL_STARTERS:
+            names.add(const)
     return names
 
 

@@ -51,6 +51,7 @@ def test_the_loop_and_its_floors_run(report) -> None:
         "openai SDK + run_cell, streamed",
         "%%agent --no-stream",
         "%%agent (streamed)",
+        "%%agent (streamed), 1,000 names in the namespace",
     }
     assert all(row["median"] > 0 and row["min"] <= row["max"] for row in rows.values())
 

@@ -380,6 +380,7 @@ def build(cells: list[tuple[int, list[dict[str, Any]]]], system: str) -> Session
     return session
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(cell_strategy, min_size=1, max_size=5),
