@@ -314,7 +314,7 @@ def test_recording_can_be_turned_off(shell, openai_env, tmp_path, capsys) -> Non
 def test_export_is_a_valid_notebook_with_what_ran(shell, openai_env, tmp_path) -> None:
     openai_env.enqueue(
         code("from IPython.display import display, HTML\ndisplay(HTML('<b>hi</b>'))\n6 * 7"),
-        code("1 / 0", "This will fail:"),
+        code("1 / 0", words="This will fail:"),
         "```sh\necho from-shell\n```",
         code("value = 41"),
         "Done. TERMINATE",
