@@ -114,6 +114,7 @@ def _autogen_python() -> Path:
     return cache / "autogen-venv" / "bin" / "python"
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 @pytest.mark.skipif(not _autogen_python().exists(), reason="no autogen venv (real_models.py)")
 def test_autogen_worker_keeps_answer_from_its_subprocess(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue(SOLVE, "The sum is 5050. TERMINATE")
