@@ -135,18 +135,26 @@ def describe_changes(
         after = snapshot(ns, hidden=hidden)
     changed: list[str] = []
     labels: dict[str, str] = {}
-    for name, ident in after.ids.items():
-        old = before.ids.get(name)
+    # Every name, every step: the lookups are held in locals, and the common fingerprints
+    # (none, or a length) are compared here rather than through _same_mark.
+    old_ids, old_types, old_marks = before.ids, before.types, before.marks
+    new_ids, new_types, new_marks = after.ids, after.types, after.marks
+    for name, ident in new_ids.items():
+        old = old_ids.get(name)
         if old is None:
             labels[name] = "new "
-        elif old != ident or before.types.get(name) is not after.types[name]:
+        elif old != ident or old_types.get(name) is not new_types[name]:
             labels[name] = "rebound "
-        elif not _same_mark(before.marks.get(name), after.marks.get(name)):
-            labels[name] = "changed "
         else:
-            continue
+            was, now = old_marks.get(name), new_marks.get(name)
+            if was is now or (type(was) is int and type(now) is int and was == now):
+                continue
+            if _same_mark(was, now):
+                continue
+            labels[name] = "changed "
         changed.append(name)
-    deleted = [name for name in before.ids if name not in after.ids]
+    gone = old_ids.keys() - new_ids.keys()
+    deleted = [name for name in old_ids if name in gone] if gone else []
     if not changed and not deleted:
         return ""
     footer = ""
