@@ -8,8 +8,9 @@ from __future__ import annotations
 import builtins
 
 import pytest
+from IPython.core.error import UsageError
 
-from agent_magic.testing import FakeOpenAIServer, Reply, ToolCall
+from agent_magic.testing import Failure, FakeOpenAIServer, Reply, ToolCall
 
 
 def magics(shell):
@@ -62,3 +63,45 @@ def test_tool_arguments_that_are_not_json_never_run(
     assert why in told and "\n" not in told and "successfully" not in told
     out = capsys.readouterr().out
     assert "[step 1 not run] the arguments of your run_python call" in out
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["Let me look at the data first, then I will write", "Step:\n```python\nran = True\n```\nand"],
+)
+def test_a_stream_that_stalls_before_the_reply_is_complete_is_said_cut_off(
+    shell, openai_env: FakeOpenAIServer, capsys, content: str
+) -> None:
+    # Silent for longer than the timeout after a few words (before any code, or after
+    # it): what arrived is a cut-off reply, never a finished answer nor a step to run.
+    openai_env.enqueue(Reply(content, stall_after=3, stall=30), "Done. TERMINATE")
+    magics(shell).timeout = 1.0
+    shell.run_cell_magic("agent", "--mode never --no-context", "Look at the data.")
+    assert "ran" not in shell.user_ns
+    assert len(openai_env.requests) == 2  # the model was asked again
+    told = openai_env.requests[1].messages[-1]["content"]
+    assert told.startswith("Your last reply was cut off (the stream ended before the reply")
+    out = capsys.readouterr().out
+    assert "[step 1 not run] Your last reply was cut off" in out
+    assert "replied without code; finished" not in out
+
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head>\n"
+    "<body><form action='/login'><input name='user'></form></body></html>\n"
+)
+
+
+@pytest.mark.parametrize("stream", ["", "--no-stream"])
+def test_a_proxys_html_login_page_is_one_line_naming_the_base_url(
+    shell, openai_env: FakeOpenAIServer, stream: str
+) -> None:
+    page = Failure(200, body=LOGIN_PAGE, content_type="text/html; charset=utf-8")
+    openai_env.enqueue(page, page)
+    with pytest.raises(UsageError) as info:
+        shell.run_cell_magic("agent", f"--mode never --no-context {stream}", "Hello.")
+    message = str(info.value)
+    assert "\n" not in message and "JSONDecodeError" not in message
+    assert message.startswith(f"agent: gpt-4o-mini @ {openai_env.base_url}: the server answered")
+    assert "a web page (HTML)" in message and "base URL" in message and "proxy" in message
+    assert shell.run_cell("1 + 1").result == 2

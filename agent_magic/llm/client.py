@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -44,6 +43,7 @@ from .sdk import warm_import as warm_import
 from .windows import _entries, _remember_window, context_window_for
 from .wire import (
     _EmptyStream,
+    _json_body,
     _reply_from_completion,
     _send,
     _sse_events,
@@ -230,7 +230,7 @@ class OpenAIChat:
                 ),
                 body,
             )
-            yield _reply_from_completion(json.loads(raw.http_response.content), endpoint)
+            yield _reply_from_completion(_json_body(raw.http_response, endpoint), endpoint)
             return
         if index not in self.without_stream_options:
             body["stream_options"] = {"include_usage": True}

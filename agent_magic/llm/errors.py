@@ -212,6 +212,25 @@ def _explain(error: BaseException, endpoint: Endpoint, timeout: float | None = N
     return f"{where}: {type(error).__name__}: {_error_text(str(error))}"
 
 
+def _not_json(response: Any, endpoint: Endpoint) -> ChatError | None:
+    """The one line for an answer whose body is not JSON and does not claim to be (a
+    proxy's login page, a web server's index at the wrong base URL); None when it says it
+    is JSON (then it is a malformed reply, worded as such)."""
+    kind = str(response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if "json" in kind:
+        return None
+    start = bytes(response.content[:512]).lstrip().lower()
+    if "html" in kind or start.startswith((b"<!doctype html", b"<html")):
+        what = "a web page (HTML)"
+    else:
+        what = f"something that is not JSON ({kind or 'no content type'})"
+    return ChatError(
+        f"{endpoint.label}: the server answered with {what}, not the API's reply: check the "
+        "base URL (--base-url, OPENAI_BASE_URL or the config entry's base_url, usually "
+        "ending in /v1), or a proxy in between (a login page?)"
+    )
+
+
 def _detail(error: Any) -> str:
     body = getattr(error, "body", None)
     if isinstance(body, dict):

@@ -223,6 +223,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _failure(self, failure: Failure) -> None:
+        if failure.content_type is not None and isinstance(failure.body, str):
+            data = failure.body.encode()
+            self._start(failure.status, failure.content_type, failure.headers())
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self._json(failure.status, failure.error_body(), failure.headers())
 
     def _stream_failure(self, failure: Failure) -> None:

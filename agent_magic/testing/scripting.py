@@ -105,7 +105,9 @@ class Failure:
     ``retry_after`` sets the Retry-After header (seconds; the SDK accepts fractions).
     ``should_retry`` sets ``x-should-retry``, which the openai SDK obeys over its own rules.
     ``extra`` adds fields beside ``message`` in the error object (llama.cpp's server sends
-    ``n_ctx``). ``body`` replaces the whole error body (Ollama sends ``{"error": "..."}``).
+    ``n_ctx``). ``body`` replaces the whole error body (Ollama sends ``{"error": "..."}``);
+    with ``content_type``, a str ``body`` goes out as it is, under that type: a proxy's
+    login page is ``Failure(200, body="<!DOCTYPE html>...", content_type="text/html")``.
 
     ``in_stream`` says how a *streamed* request fails: None (default) answers the
     status as usual; "event" answers 200 and puts ``data: {"error": {...}}`` in the
@@ -127,6 +129,7 @@ class Failure:
     extra: Mapping[str, Any] | None = None
     body: Any = None
     in_stream: str | None = None
+    content_type: str | None = None
 
     def __post_init__(self) -> None:
         if self.in_stream not in (None, "event", "empty"):

@@ -136,7 +136,7 @@ class _StepRecord:
             diff = _diff(self.proposal.blocks, self.decision.edited or ())
             if diff:
                 parts.append("Changed from the proposal:\n\n" + _fence(CodeBlock("diff", diff)))
-        if self.decision.action == "feedback":
+        if self.decision.text:  # feedback, or why the loop refused the step
             parts.append("> " + self.decision.text.replace("\n", "\n> "))
         parts.extend(self.results)
         return "\n\n".join(parts)
