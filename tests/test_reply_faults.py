@@ -6,6 +6,7 @@ complete, a body that is not JSON at all (a proxy's login page), a reply of mega
 from __future__ import annotations
 
 import builtins
+import json
 
 import pytest
 from IPython.core.error import UsageError
@@ -105,3 +106,27 @@ def test_a_proxys_html_login_page_is_one_line_naming_the_base_url(
     assert message.startswith(f"agent: gpt-4o-mini @ {openai_env.base_url}: the server answered")
     assert "a web page (HTML)" in message and "base URL" in message and "proxy" in message
     assert shell.run_cell("1 + 1").result == 2
+
+
+def test_a_400_on_the_first_config_entry_falls_through_to_the_next(
+    shell, openai_env: FakeOpenAIServer, tmp_path
+) -> None:
+    openai_env.enqueue(
+        Failure(400, "Unsupported parameter: 'temperature' is not supported with this model.")
+    )
+    with FakeOpenAIServer() as second:
+        second.enqueue("```python\nanswered_by = 'm2'\n```", "Done. TERMINATE")
+        config = tmp_path / "OAI_CONFIG_LIST.json"
+        entries = [
+            {"model": "m1", "base_url": openai_env.base_url, "api_key": "sk-one"},
+            {"model": "m2", "base_url": second.base_url, "api_key": "sk-two"},
+        ]
+        config.write_text(json.dumps(entries))
+        shell.run_line_magic("config", f"AgentMagics.config_list = {str(config)!r}")
+        shell.run_cell_magic("agent", "--mode never --no-context", "Who answers?")
+        assert shell.user_ns["answered_by"] == "m2"
+        assert [r.model for r in second.requests] == ["m2", "m2"]
+    # A context-window 400 is not passed on: the next entry would get the same history.
+    openai_env.enqueue(Failure.context_length("openai"), Failure.context_length("openai"))
+    with pytest.raises(UsageError, match="context window"):
+        shell.run_cell_magic("agent", "--mode never --no-context --new", "Again.")

@@ -151,13 +151,21 @@ def _context_error_in(body: Any, text: str) -> int | None | bool:
 
 
 def _falls_through(error: BaseException) -> bool:
-    """Errors after which the next endpoint is worth trying."""
+    """Errors after which the next endpoint is worth trying.
+
+    Every HTTP error but a context-length one (the caller says that at once: the next
+    endpoint would get the same conversation): a 400 or 422 is often one server's own
+    limit (a parameter, a message shape, a model it does not serve) that the next entry
+    does not have.
+    """
     import openai
 
     if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
         return True
     if isinstance(error, openai.APIStatusError):
-        return error.status_code in (401, 403, 404, 408, 429) or error.status_code >= 500
+        return error.status_code in (400, 401, 403, 404, 408, 422, 429) or (
+            error.status_code >= 500
+        )
     if _broken_connection(error):
         return True
     return isinstance(error, ChatError)
