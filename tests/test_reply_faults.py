@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
@@ -130,3 +131,39 @@ def test_a_400_on_the_first_config_entry_falls_through_to_the_next(
     openai_env.enqueue(Failure.context_length("openai"), Failure.context_length("openai"))
     with pytest.raises(UsageError, match="context window"):
         shell.run_cell_magic("agent", "--mode never --no-context --new", "Again.")
+
+
+@pytest.mark.parametrize("stream", ["", "--no-stream"])
+def test_a_huge_reply_is_shown_within_the_display_bound_and_recorded_whole(
+    shell, openai_env: FakeOpenAIServer, capsys, stream: str
+) -> None:
+    words = "".join(f"word{i} " for i in range(20_000))  # ~150,000 characters
+    openai_env.enqueue(
+        Reply(
+            words + "TERMINATE",
+            pieces=[words[i : i + 5000] for i in range(0, len(words), 5000)] + ["TERMINATE"],
+        )
+    )
+    shell.run_line_magic("config", "AgentMagics.max_display_chars = 10000")
+    shell.run_cell_magic("agent", f"--mode never --no-context {stream}", "Talk a lot.")
+    out = capsys.readouterr().out
+    assert words[:10_000] in out and words[10_000:10_100] not in out
+    assert "the rest of this reply" in out and "the recording keeps it whole" in out
+    assert len(out) < 12_000
+    shell.run_line_magic("agent", "log")
+    log = capsys.readouterr().out
+    assert words[:10_000] in log and words[10_000:10_100] not in log
+    assert "the rest of this reply (" in log and len(log) < 15_000
+    recording = Path(magics(shell).recording).read_text(encoding="utf-8")
+    assert words in recording  # the recording keeps it whole
+
+
+def test_a_ten_megabyte_reply_is_shown_within_the_default_bound(
+    shell, openai_env: FakeOpenAIServer, capsys
+) -> None:
+    piece = "x" * 1_000_000 + "\n"
+    openai_env.enqueue(Reply(piece * 10, pieces=[piece] * 10))
+    shell.run_cell_magic("agent", "--mode never --no-context --max-turns 1", "Say a lot.")
+    out = capsys.readouterr().out
+    assert 2_000_000 <= len(out) < 2_100_000  # the bound of a step's shown output
+    assert "the rest of this reply is not shown" in out

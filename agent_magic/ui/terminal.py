@@ -30,6 +30,7 @@ from ..conversation import (
     review_warnings,
 )
 from ..secrets import hidden_note
+from ..text import DISPLAY_LIMIT, reply_cut_note, shown_head
 from .signoff import MarkerFilter, without_marker
 
 # Ends the cell itself says, as its one-line error (Session.conclude): not printed here too.
@@ -60,8 +61,11 @@ class TerminalUI:
         out: TextIO | None = None,
         marker: str = "TERMINATE",
         spent: Callable[[], str] | None = None,
+        limit: int = DISPLAY_LIMIT,
     ) -> None:
         self.ask = ask  # None: the builtin input(), looked up when asking
+        self.limit = limit  # most characters of a reply shown (a step's output bound)
+        self._left = limit
         self.spent = spent  # the "so far: N tokens, $x" line shown with each review
         self._out = out
         self.marker = marker
@@ -85,18 +89,21 @@ class TerminalUI:
                 write(f"\n[assistant, step {event.step}]\n")
                 self._streamed = True
                 self._filter = MarkerFilter(self.marker)
-            write(self._filter.feed(event.text))
+                self._left = self.limit
+            self._bounded(self._filter.feed(event.text))
             self.out.flush()
         elif isinstance(event, ReplyReceived):
             if self._streamed:
-                write(self._filter.end() + "\n")
+                self._bounded(self._filter.end())
+                write("\n")
             else:
                 content = without_marker(event.reply.content, self.marker)
-                write(f"\n[assistant, step {event.step}]\n{content}\n")
+                write(f"\n[assistant, step {event.step}]\n{shown_head(content, self.limit)}\n")
             for call in event.reply.tool_calls:
                 block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
                 if block is not None:
-                    write(f"```{block.language}\n{block.code}\n```\n")
+                    code = shown_head(block.code, self.limit)
+                    write(f"```{block.language}\n{code}\n```\n")
             self._streamed = False
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
@@ -118,6 +125,15 @@ class TerminalUI:
         elif isinstance(event, Finished) and event.reason not in SAID_BY_THE_CELL:
             write(f"[{event.reason}] {event.message}\n")
         return None
+
+    def _bounded(self, text: str) -> None:
+        """Write a streamed piece of the reply while the reply is within its bound."""
+        left = self._left
+        self._left -= len(text)
+        if left > 0:
+            self.out.write(text[:left])
+        if left >= 0 > self._left:  # the piece that crossed the bound: said once
+            self.out.write(reply_cut_note())
 
     def _review(self, proposal: Proposal) -> Decision:
         for line in review_warnings(proposal):

@@ -41,6 +41,7 @@ from ..conversation import (
     ReviewRequested,
 )
 from ..secrets import hidden_note
+from ..text import DISPLAY_LIMIT, shown_head
 from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
 from .review import (
@@ -195,8 +196,10 @@ class NotebookUI:
         marker: str = "TERMINATE",
         add_cells: Callable[[list[str]], None] | None = insert_below,
         spent: Callable[[], str] | None = None,
+        limit: int = DISPLAY_LIMIT,
     ) -> None:
         self.interactive = interactive
+        self.limit = limit  # most characters of a reply shown (a step's output bound)
         self.spent = spent  # the "so far" line each review shows (see agent_magic.budget)
         self.review_timeout = review_timeout
         self.display = display or Display()
@@ -238,7 +241,8 @@ class NotebookUI:
     # Replies -------------------------------------------------------------------------------
 
     def _stream(self, event: ReplyDelta) -> None:
-        self._text += event.text
+        if len(self._text) <= self.limit:  # past the bound nothing more is drawn
+            self._text += event.text
         now = time.perf_counter()
         if self._reply is None:
             self._reply = self.display.show(_markdown(self._streamed(event.step)))
@@ -256,13 +260,15 @@ class NotebookUI:
         A tail that may be the start of the sign-off waits for the next words.
         """
         text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
-        prose = strip_code_blocks(text)
+        prose = shown_head(strip_code_blocks(text), self.limit)
         if len(prose) < len(text.strip()) and _has_fence(text):
             prose += "\n\n*(code…)*"
         return self._reply_markdown(step, prose)
 
     def _received(self, event: ReplyReceived) -> None:
-        prose = without_marker(strip_code_blocks(event.reply.content), self.marker)
+        prose = shown_head(
+            without_marker(strip_code_blocks(event.reply.content), self.marker), self.limit
+        )
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)
