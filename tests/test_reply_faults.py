@@ -41,7 +41,7 @@ def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
     [
         ("{'code': 'ran = True'}", "not valid JSON (Expecting property name"),  # a dict literal
         ('{"code": "ran = Tr', "not valid JSON (Unterminated string"),  # cut mid-JSON
-        ('["ran = True"]', 'not a JSON object with a "code" string'),
+        ('["ran = True"]', 'not a JSON object with a non-empty "code" string'),
     ],
 )
 @pytest.mark.parametrize("mode", ["never", "always"])

@@ -230,7 +230,7 @@ def _invalid_arguments(calls: Iterable[ToolCallRequest]) -> str:
         key = "code" if call.name == "run_python" else "command"
         try:
             json.loads(call.arguments or "{}")
-            why = f'are not a JSON object with a "{key}" string'
+            why = f'are not a JSON object with a non-empty "{key}" string'
         except ValueError as error:
             why = f"are not valid JSON ({error})"
         return (
