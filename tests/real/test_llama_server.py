@@ -131,15 +131,14 @@ def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_kernel: Fr
     page.pump(lambda: cell in page.idle, timeout=120)
     stopped = time.monotonic()
     text = page.text(cell)
-    if "interrupted" not in text.lower():
-        later = _reply_shown(page, cell)
-        # Which is it: the interrupt swallowed while the reply still streamed (a bug in
-        # agent_magic), or a reply that was already whole when the interrupt came?
-        assert len(later) <= len(at_press) + 40, (
-            f"the interrupt was swallowed: the reply streamed on from {len(at_press)} to "
-            f"{len(later)} characters after it, and the cell ended without being interrupted"
-        )
-        pytest.fail(f"the reply ended before the interrupt came ({len(at_press)} chars shown)")
+    # Which was it, if the cell was not interrupted: the interrupt swallowed while the
+    # reply still streamed (a bug in agent_magic), or a reply already whole when the
+    # interrupt came? The characters shown at the press and at the end say which.
+    assert "interrupted" in text.lower(), (
+        f"the cell ended without being interrupted: {len(at_press)} characters of the "
+        f"reply were shown when interrupt_kernel was called, {len(_reply_shown(page, cell))} "
+        f"at the end ({stopped - pressed:.1f} s later)"
+    )
     assert stopped - pressed < 30, "the interrupt took more than a moment to land"
     check = page.run(
         "_c = get_ipython().magics_manager.registry['AgentMagics'].conversation\n"
