@@ -167,3 +167,20 @@ def test_a_ten_megabyte_reply_is_shown_within_the_default_bound(
     out = capsys.readouterr().out
     assert 2_000_000 <= len(out) < 2_100_000  # the bound of a step's shown output
     assert "the rest of this reply is not shown" in out
+
+
+def test_a_connection_reset_behind_an_empty_stream_is_asked_again(
+    shell, openai_env: FakeOpenAIServer
+) -> None:
+    # llama-cpp-python over its window: a streamed request gets an empty stream, and the
+    # server resets the connection behind it, which the question asked again without
+    # streaming may go out on (seen in the real tier: "cannot reach" a running server).
+    openai_env.enqueue(
+        Failure.context_length("llama-cpp-python-stream"),  # streamed: 200, nothing in it
+        Failure(0, hang_up=True),  # asked again whole, on the reset connection
+        Failure.context_length("llama-cpp-python"),  # asked once more: the real error
+        "It fits now. TERMINATE",  # trimmed and asked again
+    )
+    shell.run_cell_magic("agent", "--mode never --no-context", "Go on.")
+    assert magics(shell).conversation.replies[-1].content == "It fits now. TERMINATE"
+    assert [r.stream for r in openai_env.requests] == [True, False, False, True]

@@ -26,6 +26,7 @@ from .config import (
 )
 from .errors import (
     _broken_connection,
+    _connection_reset,
     _context_error,
     _explain,
     _falls_through,
@@ -113,6 +114,7 @@ class OpenAIChat:
                 continue
             offered = None if index in self.without_tools else tools
             streamed = self.stream_replies
+            reasked = False  # asked again without streaming after an empty stream
             while True:
                 items = _in_thread(
                     lambda c=client, e=endpoint, i=index, t=offered, s=streamed: self._request(
@@ -136,8 +138,14 @@ class OpenAIChat:
                     return
                 except _EmptyStream:
                     streamed = False  # once: the next answer is a JSON body or an error
+                    reasked = True
                     continue
                 except Exception as error:  # the SDK's errors, re-raised from the worker
+                    if reasked and _connection_reset(error):
+                        # llama-cpp-python resets the connection behind a failed stream;
+                        # the question asked again may have gone out on it: once more.
+                        reasked = False
+                        continue
                     window = _context_error(error)
                     if window is not False:
                         # The next endpoint would get the same conversation: say so now.

@@ -58,6 +58,20 @@ def _broken_connection(error: BaseException) -> bool:
     return isinstance(error, (httpx.TransportError, openai.APIConnectionError))
 
 
+def _connection_reset(error: BaseException) -> bool:
+    """A request the server took and then dropped without an answer (a connection reset
+    or closed under it), as opposed to one that never reached it (refused, timed out)."""
+    import openai
+
+    httpx = _http()
+    cause = error.__cause__
+    return (
+        isinstance(error, openai.APIConnectionError)
+        and not isinstance(error, openai.APITimeoutError)
+        and isinstance(cause, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
+    )
+
+
 def _status_text(error: BaseException) -> str:
     """What a status error says, bounded (the regexes below then stay linear)."""
     return (_detail(error) or str(error))[:2000]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -178,6 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(reply, Failure):
+            if reply.hang_up:  # a reset (RST), not a clean close: no answer at all
+                with contextlib.suppress(OSError):
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.close_connection = True
+                return
             if reply.in_stream is not None and request.stream:
                 self._stream_failure(reply)
             else:
