@@ -73,18 +73,21 @@ class NamedFile:
     path: Path
 
 
-def named_files(task: str, cwd: Path) -> tuple[list[NamedFile], int]:
+def named_files(task: str, cwd: Path, *, absolute: bool = True) -> tuple[list[NamedFile], int]:
     """The existing files ``task`` names, in the order named, and how many more matched.
 
     A word (or a quoted or backticked phrase) that names a file under ``cwd``, or a glob
     (``data/*.csv``) matching some, counts; an absolute path counts wherever it is. A
-    relative name that resolves outside ``cwd`` does not count.
+    relative name that resolves outside ``cwd`` does not count, nor (``absolute``
+    False) an absolute path.
     """
     root = cwd.resolve()
     found: list[NamedFile] = []
     seen: set[Path] = set()
     more = 0
     for word in _words(task)[:_MAX_WORDS]:
+        if not absolute and os.path.isabs(word):
+            continue
         for shown, path in _resolve(word, cwd, root):
             if path in seen:
                 continue
@@ -169,9 +172,10 @@ def preview_file(shown: str, path: Path, limit: int) -> str:
     return body if len(body) <= limit else _cut(heading, limit)
 
 
-def files_block(task: str, cwd: Path, limit: int) -> str:
-    """The previews of the files ``task`` names, in at most ``limit`` characters."""
-    found, more = named_files(task, cwd)
+def files_block(task: str, cwd: Path, limit: int, *, absolute: bool = True) -> str:
+    """The previews of the files ``task`` names, in at most ``limit`` characters
+    (``absolute``: also those it names by an absolute path)."""
+    found, more = named_files(task, cwd, absolute=absolute)
     if not found or limit <= 0:
         return ""
     head = "Files the task names (the start of each; never read whole):"

@@ -352,7 +352,8 @@ class Conversation:
             if proposal.protected and not self.attended:
                 return (Decision("skip", text=_refused_text(proposal.protected)), True)
             if proposal.repeats:
-                return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+                hint = self._steps.refusal_help(proposal.blocks)
+                return (Decision("skip", text=_repeat_text(proposal.repeats, hint)), True)
         steps = self._steps
         if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
             steps.nudged = True
