@@ -297,6 +297,13 @@ class AgentMagics(Magics):
         session_max_cost across cells) stop the cell before the request after the budget
         is spent; the review shows what was spent so far.
 
+        What is sent with a task (``%agent context [TASK]`` shows exactly that; ``--no-context``
+        sends the task alone): a preview of each file the task names (size, encoding,
+        delimiter, header and first lines; never the whole file, nothing outside the
+        working directory unless the path is absolute), your variables, the code of the
+        cells run before this one, and the notebook's Markdown when the kernel knows its
+        notebook, within AgentMagics.context_budget characters and with secrets hidden.
+
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
         would change a protected name (get_ipython, In, Out, ... and ``--protect NAME``)

@@ -243,3 +243,25 @@ def test_the_notebook_is_never_written(workdir) -> None:
     around = Around({}, (), None, {"JPY_SESSION_NAME": "n.ipynb"}, workdir)
     assert "# Title" in build_context("task", around, budget=3000)
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+
+
+def test_a_replay_matches_without_the_notebooks_own_blocks() -> None:
+    # JupyterLab names the notebook (its Markdown is sent), nbconvert does not, and
+    # execution counts differ between runs: the replay key leaves those blocks out.
+    from agent_magic.transcript.keys import Keyer
+
+    base = "Sum ventes.csv\n\nVariables in the session now:\nrate: 0.2"
+    lab = base + "\n\nCode run before this cell in this kernel (newest first):\nIn [7]:\n..."
+    lab += "\n\nThe Markdown cells of the notebook n.ipynb, in order:\n# Notes"
+    keyer = Keyer()
+    key = keyer.message_digest
+    assert key({"role": "user", "content": lab}) == key({"role": "user", "content": base})
+    other = base.replace("0.2", "0.3")
+    assert key({"role": "user", "content": other}) != key({"role": "user", "content": base})
+
+
+def test_the_help_says_what_is_sent() -> None:
+    from agent_magic.magic import AgentMagics
+
+    doc = AgentMagics.agent.__doc__
+    assert "%agent context" in doc and "--no-context" in doc

@@ -27,8 +27,12 @@ _CELL_LINES = 40  # most lines shown of one earlier cell
 _MIN_CELL_ROOM = 80  # below this much room left, no further cell is begun
 _MORE_ROOM = 40  # kept for "(N earlier cells not shown)"
 # A cell that only talks to this extension says nothing about the user's work (and the
-# %%agent cell being run is one).
-_AGENT_CELL = re.compile(r"\s*%%?agent\b")
+# %%agent cell being run is one): %%agent cells, and cells of nothing but %agent,
+# %load_ext agent_magic and %config AgentMagics lines.
+_AGENT_CELL = re.compile(
+    r"\s*(?:%%agent\b|(?:(?:%agent\b|%load_ext agent_magic\b|%config AgentMagics\b)[^\n]*"
+    r"(?:\n\s*|$))+$)"
+)
 
 
 def earlier_cells(inputs: Sequence[str] | None, limit: int) -> str:
