@@ -265,3 +265,10 @@ def test_the_help_says_what_is_sent() -> None:
 
     doc = AgentMagics.agent.__doc__
     assert "%agent context" in doc and "--no-context" in doc
+
+
+def test_arithmetic_and_column_names_are_not_taken_for_files(workdir) -> None:
+    (workdir / "x").write_text("not named\n")
+    (workdir / "notes.txt").write_text("hello\n")
+    found, _ = named_files("compute 3 * 4 and the 'x' column; [1, 2]", workdir)
+    assert found == []

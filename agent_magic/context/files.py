@@ -100,12 +100,11 @@ def named_files(task: str, cwd: Path, *, absolute: bool = True) -> tuple[list[Na
 
 
 def _words(task: str) -> list[str]:
+    """The words of ``task`` that may name a file: with a dot or a slash (``sales.csv``,
+    ``data/*``), so ``3 * 4`` or a quoted column name is not taken for a glob or a path."""
     words = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(task)]
-    for word in task.split():
-        word = word.strip(_TRIM).rstrip(".")
-        if word and ("." in word or "/" in word or _GLOB.search(word)):
-            words.append(word)
-    return list(dict.fromkeys(w for w in words if len(w) < 1024))
+    words += [word.strip(_TRIM).rstrip(".") for word in task.split()]
+    return list(dict.fromkeys(w for w in words if ("." in w or "/" in w) and len(w) < 1024))
 
 
 def _resolve(word: str, cwd: Path, root: Path) -> list[tuple[str, Path]]:
