@@ -251,7 +251,9 @@ def test_the_latest_task_is_kept_and_older_tasks_lose_their_variables() -> None:
     ]
     # Trims shorten every older message at once, so the oldest kept ones have no summary.
     assert NAMESPACE_HEADER not in older[0]
-    assert any("variables summary sent with this task is left out" in t for t in older[:-1])
+    assert any(
+        "context sent with this task (variables, files, cells) is left out" in t for t in older[:-1]
+    )
     summary = next(m for m, k in zip(fitted.messages, fitted.kinds, strict=True) if k == "summary")
     assert "- task: cell 0: plot column 0" in summary["content"]
 

@@ -226,7 +226,7 @@ def _short_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[s
         words, namespace = _split_namespace(content)
         text = _cut_to(words, caps.short_text)
         if namespace:
-            text += "\n\n[The variables summary sent with this task is left out.]"
+            text += "\n\n[The context sent with this task (variables, files, cells) is left out.]"
         return _with_content(message, text)
     tokens = caps.short_output if kind == "output" else caps.short_text
     has_images = isinstance(content, list) and any(

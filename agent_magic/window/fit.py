@@ -536,7 +536,7 @@ def _squeezed(
         namespace = (
             _cut_lines(namespace, keep, "\n[... {} more lines cut to fit the context window]")
             if keep > 24
-            else "\n\n[The variables summary is left out to fit the context window.]"
+            else "\n\n[The context sent with this task is left out to fit the context window.]"
         )
         return _with_content(message, words + namespace)
     if floors and (part == "words" or kind in ("summary", "system")):
