@@ -119,6 +119,11 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
     result["solved"] = bool(BY_ID[task_id].check(result["answer"]))
     if Path(f"{out}.recording.jsonl").exists():
         result["recording"] = f"{out}.recording.jsonl"  # what rules.py reads; not saved
+        from bench.effectiveness import rules
+
+        # The rule counts, kept with the result: how often a failing repeat was refused,
+        # and (with "solved") whether the task got somewhere after it.
+        result["rules"] = dict(rules.count(Path(result["recording"])))
     result["model"] = args.model
     return result
 
@@ -174,6 +179,15 @@ def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         "solved_tokens_each": solved_tokens / len(solved) if solved else None,
         "wall": sum(r["wall"] for r in records),
         "estimated": any(r.get("estimated") for r in records),
+        "refused": sum((r.get("rules") or {}).get("repeats refused (failed)", 0) for r in records),
+        "refused_tasks": sum(
+            1 for r in records if (r.get("rules") or {}).get("repeats refused (failed)")
+        ),
+        "refused_solved": sum(
+            1
+            for r in records
+            if r["solved"] and (r.get("rules") or {}).get("repeats refused (failed)")
+        ),
     }
 
 
@@ -212,6 +226,12 @@ def _totals_table(
         lambda t: "-" if t["solved_tokens_each"] is None else f"{t['solved_tokens_each']:,.0f}",
     )
     row("wall time, all tasks", lambda t: f"{t['wall'] / 60:.1f} min")
+    row(
+        "failing repeats refused (in tasks; tasks solved after)",
+        lambda t: (
+            f"{t['refused']} ({t['refused_tasks']}; {t['refused_solved']})" if t["refused"] else "-"
+        ),
+    )
     lines.append("")
 
 
