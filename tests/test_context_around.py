@@ -272,3 +272,10 @@ def test_arithmetic_and_column_names_are_not_taken_for_files(workdir) -> None:
     (workdir / "notes.txt").write_text("hello\n")
     found, _ = named_files("compute 3 * 4 and the 'x' column; [1, 2]", workdir)
     assert found == []
+
+
+def test_a_notebook_that_is_not_json_is_left_out(workdir) -> None:
+    (workdir / "broken.ipynb").write_text("{not json")
+    around = Around({"n": 1}, (), None, {"JPY_SESSION_NAME": "broken.ipynb"}, workdir)
+    text = build_context("task", around, budget=3000)
+    assert text.startswith("Variables in the session now:") and "Markdown" not in text

@@ -51,7 +51,10 @@ def build_context(
         room = min(left, int(budget * _SHARES[source])) - 2  # the blank line between blocks
         if room <= 0:
             continue
-        text = _render(source, task, around, room)
+        try:
+            text = _render(source, task, around, room)
+        except Exception:  # an odd file or notebook must not cost the user the cell
+            text = ""
         if text:
             blocks.append(text)
             left -= len(text) + 2
