@@ -61,7 +61,15 @@ def run_task(
     task.write_files(work)
     os.chdir(work)
     extra = {} if temperature is None else {"temperature": temperature}
-    llm = OpenAIServerModel(model_id=model, api_base=base_url, api_key="none", **extra)
+    # Messages as plain strings: llama-cpp-python's server rejects a system message whose
+    # content is a list of parts (smolagents' default shape) with a 500.
+    llm = OpenAIServerModel(
+        model_id=model,
+        api_base=base_url,
+        api_key="none",
+        flatten_messages_as_text=True,
+        **extra,
+    )
     agent = CodeAgent(
         tools=[],
         model=llm,
