@@ -428,7 +428,8 @@ class Conversation:
             if proposal.invisible and not self.attended:
                 return (Decision("skip", text=invisible_text(proposal.invisible)), True)
             if proposal.repeats:
-                return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+                hint = self._steps.refusal_help(proposal.blocks)
+                return (Decision("skip", text=_repeat_text(proposal.repeats, hint)), True)
             if proposal.copies:
                 return (Decision("skip", text=copied_text(proposal.copies)), True)
             if proposal.injected and not self.attended:

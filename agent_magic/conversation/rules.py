@@ -163,10 +163,11 @@ def _cut_short_text(cut_off: str) -> str:
     )
 
 
-def _repeat_text(repeats: str) -> str:
+def _repeat_text(repeats: str, hint: str = "") -> str:
     said = f"That step was not run: it is the same code that {repeats}"
     if repeats.startswith("failed"):
-        return f"{said}, and it would fail the same way. Read that error and change the code."
+        text = f"{said}, and it would fail the same way. Read that error and change the code."
+        return f"{text}\n{hint}" if hint else text
     return (
         f"{said}; its output is above. If the task is done, answer in words and end with "
         "TERMINATE; if not, change the code."

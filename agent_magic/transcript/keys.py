@@ -1,6 +1,7 @@
 """Request keys: what makes two requests "the same" for the cache and the replay.
 
-:func:`normalize` masks what legitimately differs between two runs of one notebook;
+:func:`normalize` masks what legitimately differs between two runs of one notebook
+(and a task's blocks about the notebook itself, earlier cells and Markdown, are left out);
 :class:`Keyer` hashes requests (``replay key``: messages and tools; ``cache key``: those
 plus model, parameters and seed). Never a credential. Not here: the file (:mod:`.store`).
 """
@@ -37,6 +38,21 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# The blocks a task carries about the notebook itself (agent_magic.context.block writes
+# them last): the code of earlier cells and the saved notebook's Markdown. They depend on
+# the frontend (JupyterLab names the notebook, nbconvert does not) and on execution
+# counts, not on the conversation, so a replay matches without them.
+_NOTEBOOK_BLOCKS = ("\n\nCode run before this cell", "\n\nThe Markdown cells of the notebook")
+
+
+def _without_notebook(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    content = message.get("content")
+    if message.get("role") != "user" or not isinstance(content, str):
+        return message
+    found = [at for at in (content.find(block) for block in _NOTEBOOK_BLOCKS) if at >= 0]
+    return {**message, "content": content[: min(found)]} if found else message
+
+
 def _sha(text: str) -> str:
     # A lone surrogate (a non-UTF-8 file name printed by a step) hashes as its escape.
     return hashlib.sha256(escape_surrogates(text).encode("utf-8")).hexdigest()
@@ -54,7 +70,7 @@ class Keyer:
         cached = self._memo.get(id(message))
         if cached is not None and cached[0] is message:
             return cached[1]
-        digest = _sha(canonical(normalized(message)))
+        digest = _sha(canonical(normalized(_without_notebook(message))))
         self._memo[id(message)] = (message, digest)
         return digest
 
