@@ -38,8 +38,9 @@ What lives where (this file only re-exports, so callers import from
 ``agent_magic.conversation`` and need not know; the private helpers too, as tests and
 benches build messages with ``_report`` and ``_content``):
 
-* :mod:`.seams`: ``ChatClient``, ``ChatReply``, ``Usage``, ``ToolCallRequest``,
-  ``ChatError``, ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
+* :mod:`.seams`: ``ChatClient`` (``ChatBase`` its defaults, ``ChatWrapper`` a client
+  around another), ``ChatReply``, ``Usage``, ``ToolCallRequest``, ``ChatError``,
+  ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
 * :mod:`.events`: ``Proposal``, ``Decision``, the events, ``Event``, ``Steps``;
 * :mod:`.history`: ``History``, ``cut_off_why``;
 * :mod:`.rules`: the system prompt, modes, tool schemas, ``review_warnings``, the step
@@ -113,10 +114,12 @@ from .rules import (
 )
 from .seams import (
     BudgetSpent,
+    ChatBase,
     ChatClient,
     ChatError,
     ChatReply,
     ChatStopped,
+    ChatWrapper,
     ContextWindowExceeded,
     Executor,
     StepError,
@@ -153,7 +156,9 @@ __all__ = [
     "RUN_PYTHON_TOOL",
     "RUN_SHELL_TOOL",
     "AsyncHandler",
+    "ChatBase",
     "ChatClient",
+    "ChatWrapper",
     "ChatError",
     "BudgetAsked",
     "BudgetSpent",
