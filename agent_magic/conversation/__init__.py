@@ -48,13 +48,14 @@ benches build messages with ``_report`` and ``_content``):
 * :mod:`.lookback`: ``CellSteps``, what one cell remembers of its steps (repeats, the
   nudge);
 * :mod:`.loop`: ``Conversation``;
-* :mod:`.drive`: ``drive``, ``adrive``, ``Handler``.
+* :mod:`.drive`: ``drive``, ``adrive``, ``Handler``, ``EventHandler`` (a method per event).
 """
 
 from __future__ import annotations
 
 from .drive import (
     AsyncHandler,
+    EventHandler,
     Handler,
     _cancelled,
     _drive,
@@ -171,6 +172,7 @@ __all__ = [
     "Decided",
     "Decision",
     "Event",
+    "EventHandler",
     "Executor",
     "Finished",
     "Handler",

@@ -21,28 +21,30 @@ so patching them on this module still reaches it. Not here: the review widget it
 from __future__ import annotations
 
 import asyncio
-import difflib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, inert_markdown, prose_with_places
+from ..codeblocks import CodeBlock, inert_markdown, prose_with_places
 from ..conversation import (
     BudgetAsked,
     CodeRan,
     Decided,
     Decision,
     Event,
+    EventHandler,
     Finished,
     Proposal,
     ReplyDelta,
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    edit_diff,
 )
 from ..secrets import hidden_note
+from ..text import fence
 from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
 from .review import (
@@ -76,8 +78,6 @@ __all__ = [
     "_block_label",
     "_button",
     "_code_editor",
-    "_diff",
-    "_fence",
     "_has_fence",
     "_kernel",
     "_markdown",
@@ -136,11 +136,11 @@ class _StepRecord:
         parts = [head]
         blocks = self.decision.edited if self.decision.edited is not None else self.proposal.blocks
         for block in blocks:
-            parts.append(_fence(block))
+            parts.append(fence(block.code, block.language))
         if self.decision.edited_differs(self.proposal):
-            diff = _diff(self.proposal.blocks, self.decision.edited or ())
+            diff = edit_diff(self.proposal.blocks, self.decision.edited or ())
             if diff:
-                parts.append("Changed from the proposal:\n\n" + _fence(CodeBlock("diff", diff)))
+                parts.append("Changed from the proposal:\n\n" + fence(diff, "diff"))
         if self.decision.action == "feedback":
             parts.append("> " + self.decision.text.replace("\n", "\n> "))
         parts.extend(self.results)
@@ -148,20 +148,6 @@ class _StepRecord:
 
     def plain(self) -> str:
         return self.markdown().replace("**", "")
-
-
-def _fence(block: CodeBlock) -> str:
-    fence = "```"
-    while fence in block.code:
-        fence += "`"
-    language = "python" if block.language == PYTHON else block.language
-    return f"{fence}{language}\n{block.code}\n{fence}"
-
-
-def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
-    old = "\n\n".join(b.code for b in before).splitlines()
-    new = "\n\n".join(b.code for b in after).splitlines()
-    return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
 
 
 def _kernel() -> Any:
@@ -196,7 +182,7 @@ def _markdown(text: str) -> dict[str, Any]:
     return {"text/markdown": text, "text/plain": text}
 
 
-class NotebookUI:
+class NotebookUI(EventHandler):
     """Event handler for :func:`~agent_magic.conversation.adrive` in a notebook cell.
 
     ``interactive`` False (mode never, replay) shows the record without ever
@@ -243,31 +229,27 @@ class NotebookUI:
     def __call__(self, event: Event) -> Any:
         if self.interactive and not self.busy.held and not isinstance(event, Finished):
             self.busy.hold()
-        if isinstance(event, RequestSent):
-            self._reply, self._text, self._step_handle, self._record = None, "", None, None
-            self._drawn = 0.0
-            if event.note:  # the conversation was trimmed to fit the context window
-                self.display.show(_markdown(f"*{event.note}*"))
-            self.status.start()
-        elif isinstance(event, ReplyDelta):
-            if event.thinking:  # shown folded under the working line, never as the reply
-                self.status.thinking(event.text)
-            else:
-                self._stream(event)
-        elif isinstance(event, ReplyReceived):
-            self._received(event)
-        elif isinstance(event, ReviewRequested):
-            return self._review(event.proposal)
-        elif isinstance(event, BudgetAsked):
-            self.status.done(None)  # no "waiting for the model" while a person decides
-            return self._ask_more(event)
-        elif isinstance(event, Decided):
-            self._decided(event)
-        elif isinstance(event, CodeRan):
-            self._ran(event)
-        elif isinstance(event, Finished):
-            self._finished(event)
-        return None
+        return super().__call__(event)
+
+    def on_request_sent(self, event: RequestSent) -> None:
+        self._reply, self._text, self._step_handle, self._record = None, "", None, None
+        self._drawn = 0.0
+        if event.note:  # the conversation was trimmed to fit the context window
+            self.display.show(_markdown(f"*{event.note}*"))
+        self.status.start()
+
+    def on_reply_delta(self, event: ReplyDelta) -> None:
+        if event.thinking:  # shown folded under the working line, never as the reply
+            self.status.thinking(event.text)
+        else:
+            self._stream(event)
+
+    def on_review_requested(self, event: ReviewRequested) -> Any:
+        return self._review(event.proposal)
+
+    def on_budget_asked(self, event: BudgetAsked) -> Any:
+        self.status.done(None)  # no "waiting for the model" while a person decides
+        return self._ask_more(event)
 
     # Replies -------------------------------------------------------------------------------
 
@@ -296,7 +278,7 @@ class NotebookUI:
         text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
         return self._reply_markdown(step, _streaming_code(text))
 
-    def _received(self, event: ReplyReceived) -> None:
+    def on_reply_received(self, event: ReplyReceived) -> None:
         count = len(event.blocks)
 
         def place(index: int) -> str:  # where a block lifted out of the prose went
@@ -377,7 +359,7 @@ class NotebookUI:
         question.on_decision(answered)
         return self.wait(question)  # type: ignore[arg-type]
 
-    def _decided(self, event: Decided) -> None:
+    def on_decided(self, event: Decided) -> None:
         if self.widget is not None:
             self.widget.close()  # its view is replaced by the record below
             self.widget = None
@@ -390,7 +372,7 @@ class NotebookUI:
             self._record.results.append("*running…*")
         self._show_record()
 
-    def _ran(self, event: CodeRan) -> None:
+    def on_code_ran(self, event: CodeRan) -> None:
         if event.outcome.ok and not event.outcome.interrupted:
             self.ran.append(event.block)
             self.ran_steps.append(event.step)
@@ -422,7 +404,7 @@ class NotebookUI:
         else:
             self.display.update(self._step_handle, bundle)
 
-    def _finished(self, event: Finished) -> None:
+    def on_finished(self, event: Finished) -> None:
         self.status.done(None)
         self.busy.release()
         if self.question is not None:  # interrupted while the budget question waited
