@@ -318,7 +318,7 @@ class Session:
         if frontend == "widgets":
             from IPython.display import display
 
-            from .ui.widget import KeyBox
+            from .ui.boxes import KeyBox
 
             display(KeyBox(keys.keep))
             return None

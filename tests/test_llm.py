@@ -220,7 +220,7 @@ def test_without_a_server_to_ask_the_table_answers() -> None:
     ],
 )
 def test_context_length_errors_in_each_servers_words(body, text, window) -> None:
-    assert llm.wire._context_error_in(body, text) == window
+    assert llm.errors._context_error_in(body, text) == window
 
 
 def test_error_scans_see_bounded_text_however_long_the_servers_message() -> None:
@@ -232,9 +232,9 @@ def test_error_scans_see_bounded_text_however_long_the_servers_message() -> None
     response = httpx.Response(400, request=request, json={"error": {"message": message}})
     error = openai.BadRequestError(message, response=response, body={"message": message})
     start = time.perf_counter()
-    assert llm.wire._context_error(error) is None  # the words are there, no size
-    assert llm.wire._rejects_tools(error) is False
-    assert llm.wire._rejects_stream_options(error) is False
+    assert llm.errors._context_error(error) is None  # the words are there, no size
+    assert llm.errors._rejects_tools(error) is False
+    assert llm.errors._rejects_stream_options(error) is False
     assert redact_message("sk-" + "a" * 1_000_000) == "[hidden: api key]"
     assert time.perf_counter() - start < 2  # milliseconds here
 

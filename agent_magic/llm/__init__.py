@@ -34,7 +34,7 @@ usage), ``errors`` (what each error means, the one line it gets), ``client``
 from __future__ import annotations
 
 from ..conversation import ChatError, ContextWindowExceeded
-from .client import OpenAIChat, list_models, warm_import
+from .client import OpenAIChat, list_models
 from .config import (
     ConfigError,
     Endpoint,
@@ -44,6 +44,7 @@ from .config import (
     shown_url,
 )
 from .prices import Price, price_of, set_prices
+from .sdk import warm_import
 from .usage import cost, usage_table
 from .windows import (
     KNOWN_WINDOWS,

@@ -43,12 +43,7 @@ from .responses import (
     learn_refusal,
     respond,
 )
-
-# The ``x as x`` imports re-export names that lived here (tests read llm.client._CLIENTS).
-from .sdk import _CLIENTS as _CLIENTS
-from .sdk import _close_clients as _close_clients
 from .sdk import _in_thread, _shared_client
-from .sdk import warm_import as warm_import
 from .windows import _entries, _remember_window, context_window_for
 from .wire import (
     _EmptyStream,

@@ -11,11 +11,9 @@ sign-off marker is left out of what it shows (:mod:`.signoff`); the record keeps
 
 Only the notebook's modules import ipywidgets (and anywidget, for the code editor and
 the feedback box): this one, :mod:`.review` (:class:`ReviewWidget`, :class:`CodeEditor`,
-:class:`TextBox`) and :mod:`.boxes` (:class:`BusyStatus`, :class:`KeyBox`). Their names
-are re-exported here, so ``agent_magic.ui.widget`` still offers every one; the constants
-``TICK`` and ``REDRAW`` and the function ``_kernel`` live here, next to their one user,
-so patching them on this module still reaches it. Not here: the review widget itself
-(:mod:`.review`).
+:class:`TextBox`) and :mod:`.boxes` (:class:`BusyStatus`, :class:`KeyBox`); import each
+from its own module. The constants ``TICK`` and ``REDRAW`` and the function ``_kernel``
+live here, next to their one user. Not here: the review widget itself (:mod:`.review`).
 """
 
 from __future__ import annotations
@@ -45,46 +43,13 @@ from ..conversation import (
 )
 from ..secrets import hidden_note
 from ..text import fence
-from .boxes import BusyStatus, KeyBox
+from .boxes import BusyStatus
 from .cells import insert_below, sources
-from .review import (
-    _FINAL_HEADS,
-    BudgetQuestion,
-    CodeEditor,
-    ReviewWidget,
-    TextBox,
-    _block_label,
-    _button,
-    _code_editor,
-    _MessageBox,
-    _status_html,
-)
+from .review import BudgetQuestion, ReviewWidget
 from .signoff import undecided_tail, without_marker
 from .working import NotebookStatus
 
-__all__ = [
-    "_FINAL_HEADS",
-    "_LABEL_ICONS",
-    "BudgetQuestion",
-    "REDRAW",
-    "TICK",
-    "BusyStatus",
-    "CodeEditor",
-    "Display",
-    "KeyBox",
-    "NotebookUI",
-    "ReviewWidget",
-    "TextBox",
-    "_block_label",
-    "_button",
-    "_code_editor",
-    "_has_fence",
-    "_kernel",
-    "_markdown",
-    "_MessageBox",
-    "_status_html",
-    "_StepRecord",
-]
+__all__ = ["REDRAW", "TICK", "Display", "NotebookUI"]
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
 TICK = 0.1
@@ -154,10 +119,6 @@ def _kernel() -> Any:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None)
-
-
-def _has_fence(text: str) -> bool:
-    return "```" in text or "~~~" in text
 
 
 # Where a reply came from when its timing is not the model's (the recording's).
