@@ -97,7 +97,9 @@ class AgentMagics(Magics):
         8000, help="Most characters of a step's output sent to the model (head and tail kept)."
     ).tag(config=True)
     max_display_chars = Int(
-        2_000_000, help="Most characters of a step's printed output shown in the notebook."
+        2_000_000,
+        help="Most characters of a step's printed output shown in the notebook, and of a "
+        "reply shown in the cell and in %agent log (the recording keeps it whole).",
     ).tag(config=True)
     retry_budget = Float(
         300.0,
@@ -430,7 +432,7 @@ class AgentMagics(Magics):
         return IPythonExecutor(self.shell, **options)
 
     def _log(self) -> tuple[str, str]:
-        return self.session.log()
+        return self.session.log(self.max_display_chars)
 
     def _usage(self) -> tuple[str, str]:
         from .llm.prices import set_prices

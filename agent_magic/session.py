@@ -44,6 +44,7 @@ from .conversation import (
 from .fix import ErrorWatch, fix_task, last_error
 from .guard import DEFAULT_PROTECTED
 from .plan import CellPlan, Frontend
+from .text import DISPLAY_LIMIT
 from .transcript import (
     CachedChat,
     Recorder,
@@ -248,7 +249,9 @@ class Session:
         if plan.face == "terminal":
             from .ui.terminal import TerminalUI
 
-            return TerminalUI(marker=plan.termination_marker, spent=spent)
+            return TerminalUI(
+                marker=plan.termination_marker, spent=spent, limit=plan.max_display_chars
+            )
         from .ui.widget import NotebookUI
 
         return NotebookUI(
@@ -256,6 +259,7 @@ class Session:
             review_timeout=plan.review_timeout,
             marker=plan.termination_marker,
             spent=spent,
+            limit=plan.max_display_chars,
         )
 
     def _context(self, plan: CellPlan) -> str:
@@ -299,8 +303,10 @@ class Session:
             )
         return f"agent: {report.text()}"
 
-    def log(self) -> tuple[str, str]:
-        return render_log(self.recorder.transcript())
+    def log(self, limit: int = DISPLAY_LIMIT) -> tuple[str, str]:
+        """``%agent log``; each reply shown up to ``limit`` characters (the recording
+        keeps it whole)."""
+        return render_log(self.recorder.transcript(), limit=limit)
 
     def usage(self) -> tuple[str, str]:
         from .llm import usage_table

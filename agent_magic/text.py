@@ -34,6 +34,27 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+DISPLAY_LIMIT = 2_000_000  # AgentMagics.max_display_chars' default
+
+
+def shown_head(text: str, limit: int = DISPLAY_LIMIT) -> str:
+    """``text`` as a reply is shown (the cell, ``%agent log``): its first ``limit``
+    characters, the bound of a step's shown output, then one line saying the rest is not
+    shown; the recording keeps it whole."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + reply_cut_note(len(text) - limit)
+
+
+def reply_cut_note(rest: int | None = None) -> str:
+    """The line after a reply's shown part (``rest``: the characters not shown, if known)."""
+    size = f" ({rest:,} characters)" if rest is not None else ""
+    return (
+        f"\n[agent_magic: the rest of this reply{size} is not shown; the recording keeps "
+        "it whole]\n"
+    )
+
+
 def head_tail(text: str, limit: int) -> str:
     """Keep the head and tail of ``text`` within about ``limit`` characters, marking the cut.
 

@@ -90,6 +90,7 @@ def _args(server: FakeOpenAIServer, **extra) -> object:
 SOLVE = "Here:\n```python\nanswer = sum(range(1, 101))\nprint(answer)\n```"
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_agent_magic_worker_reads_the_namespace(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue(SOLVE, "5050. TERMINATE")
     record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
@@ -101,6 +102,7 @@ def test_agent_magic_worker_reads_the_namespace(openai_server: FakeOpenAIServer)
     assert not record["estimated"] and record["prompt_tokens"] > record["completion_tokens"] > 0
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_agent_magic_worker_reports_a_wrong_answer(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue("```python\nanswer = 5000\n```", "TERMINATE")
     record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
@@ -112,6 +114,7 @@ def _autogen_python() -> Path:
     return cache / "autogen-venv" / "bin" / "python"
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 @pytest.mark.skipif(not _autogen_python().exists(), reason="no autogen venv (real_models.py)")
 def test_autogen_worker_keeps_answer_from_its_subprocess(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue(SOLVE, "The sum is 5050. TERMINATE")
@@ -184,6 +187,7 @@ def test_the_runner_refuses_unknown_tasks() -> None:
     assert done.returncode == 2 and "unknown task ids: nope" in done.stderr
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_the_rule_counts_come_from_a_real_recording(openai_server, tmp_path) -> None:
     # A quoted output, a repeated step and a nudge, through the worker; counted back
     # from the recording it wrote.

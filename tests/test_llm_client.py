@@ -108,13 +108,13 @@ def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None
     import weakref
 
     settings = ("openai", "sk-test-exit-0000", "http://127.0.0.1:9/v1/exit", None, 5.0, 0)
-    client = llm.client._shared_client(settings)
+    client = llm.sdk._shared_client(settings)
     client.chat.completions.with_raw_response  # noqa: B018  (a reference cycle, as in use)
     transport = weakref.ref(client._client)
     llm.sdk._close_clients()  # what atexit runs
     assert transport() is None  # closed and let go now, not at interpreter teardown
     assert settings not in llm.sdk._CLIENTS
-    assert llm.client._shared_client(settings) is not client
+    assert llm.sdk._shared_client(settings) is not client
 
 
 def test_sse_events_skip_what_is_not_an_event_object() -> None:
@@ -497,6 +497,7 @@ _chunk = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_chunk, max_size=6))
 def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
@@ -509,6 +510,7 @@ def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
     assert reply.cut_off in ("incomplete stream", "length", "content_filter")
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=150, deadline=None)
 @given(_json)
 def test_any_json_answer_is_a_reply_or_one_line(completion) -> None:

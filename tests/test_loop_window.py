@@ -8,6 +8,7 @@ the scripted client for long runs.
 from __future__ import annotations
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.codeblocks import CodeBlock
@@ -21,10 +22,6 @@ from agent_magic.conversation import (
 )
 from agent_magic.testing import FakeOpenAIServer, ScriptedChat
 from agent_magic.window import estimate_tokens
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def noisy_steps(count: int) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from ..thinking import ThinkingSplitter, without_thinking
 from .config import Endpoint
-from .errors import _stream_error
+from .errors import _not_json, _stream_error
 
 
 class _EmptyStream(Exception):
@@ -164,6 +164,17 @@ def _escape_surrogates(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_escape_surrogates(v) for v in value]
     return value
+
+
+def _json_body(response: Any, endpoint: Endpoint) -> Any:
+    """A whole answer's JSON; a body that is not JSON (an HTML page) is one line."""
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        not_json = _not_json(response, endpoint)
+        if not_json is None:
+            raise
+        raise not_json from None
 
 
 def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..codeblocks import inert_markdown
-from ..text import fence, strip_ansi
+from ..text import DISPLAY_LIMIT, fence, shown_head, strip_ansi
 from .records import message_text
 
 # The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
@@ -62,11 +62,14 @@ def log_entry(role: str, content: str) -> tuple[str, str]:
     return f"--- {role}\n{content}", f"**{role}**\n\n{fence(strip_ansi(content))}"
 
 
-def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
+def render_log(
+    records: Iterable[Mapping[str, Any]], *, limit: int = DISPLAY_LIMIT
+) -> tuple[str, str]:
     """The conversation as ``%agent log`` shows it: (plain text, Markdown).
 
     Each message in order, as the model saw it, with the decisions people took (the
-    mode's own decisions are left out: they only say "ran").
+    mode's own decisions are left out: they only say "ran"). A reply is shown up to
+    ``limit`` characters, as in the cell.
     """
     plain: list[str] = []
     markdown: list[str] = []
@@ -88,8 +91,11 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
                 if role == "user" and task and text.startswith(task):
                     task = ""
         elif kind == "reply":
-            content = str(record.get("content") or "")
-            calls = record.get("tool_calls") or ()
+            content = shown_head(str(record.get("content") or ""), limit)
+            calls = [
+                {**call, "arguments": shown_head(str(call.get("arguments") or ""), limit)}
+                for call in record.get("tool_calls") or ()
+            ]
             shown = content
             for call in calls:
                 shown += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
