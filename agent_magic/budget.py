@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .conversation import BudgetSpent, ChatReply, Usage
+from .conversation import BudgetSpent, ChatClient, ChatReply, ChatWrapper, Usage
 from .llm.usage import cost as call_cost
 from .window import TOOL_CALL_OVERHEAD, estimate_tokens
 
@@ -209,7 +209,7 @@ def spent_line(cell: Budget, session: Budget | None = None) -> str:
     return line
 
 
-class BudgetedChat:
+class BudgetedChat(ChatWrapper):
     """A chat client that counts each reply into ``budgets`` and refuses to send a
     request once one of them is spent (:class:`BudgetReached`, one line).
 
@@ -219,30 +219,9 @@ class BudgetedChat:
     and so is any other attribute read through it.
     """
 
-    def __init__(self, inner: Any, budgets: Sequence[Budget]) -> None:
-        self.inner = inner
+    def __init__(self, inner: ChatClient, budgets: Sequence[Budget]) -> None:
+        super().__init__(inner)
         self.budgets = tuple(budgets)
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(getattr(self.inner, "params", None) or {})
-
-    @property
-    def endpoints(self) -> Any:
-        return getattr(self.inner, "endpoints", ())
-
-    def context_window(self, **options: Any) -> int | None:
-        ask = getattr(self.inner, "context_window", None)
-        return ask(**options) if callable(ask) else None
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("inner", "budgets"):  # not set yet (a copy being built): no recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None

@@ -2,7 +2,7 @@
 
 :func:`keep` holds it (a module-level value: it lives as long as the kernel process and is
 gone with it), :func:`ask` asks for it without echo in a terminal (``getpass``; the
-notebook's password box is :class:`agent_magic.ui.widget.KeyBox`), and :func:`with_key`
+notebook's password box is :class:`agent_magic.ui.boxes.KeyBox`), and :func:`with_key`
 gives it to the endpoints that have no key of their own, where the session builds each
 cell's chat client. The key is never printed, recorded or saved: the messages here never
 quote it, and since the endpoints carry it, the cell's redactor (built from the

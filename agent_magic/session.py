@@ -170,7 +170,7 @@ class Session:
             store=store,
             write=not (plan.replay or plan.replay_replies),
             model=chat.model,
-            params=getattr(chat, "params", None),
+            params=chat.params,
             seed=plan.seed,
             tools=[RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if plan.tools else None,
             redactor=redactor,
@@ -353,7 +353,7 @@ class Session:
         if frontend == "widgets":
             from IPython.display import display
 
-            from .ui.widget import KeyBox
+            from .ui.boxes import KeyBox
 
             display(KeyBox(keys.keep))
             return None

@@ -2,7 +2,7 @@
 
 ``python bench/bench_window.py`` prints Markdown tables; ``run()`` returns the same
 figures as a dict for a benchmark runner. The histories are built in the shapes the loop
-writes (``conversation._report`` / ``_content``) with step outputs of everyday kinds
+writes (``conversation.rules._report`` / ``_content``) with step outputs of everyday kinds
 (numbers, a frame, a traceback, prose), made deterministically.
 
 Measured:
@@ -37,12 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent_magic.conversation import (  # noqa: E402
-    DEFAULT_SYSTEM_PROMPT,
-    StepOutcome,
-    _content,
-    _report,
-)
+from agent_magic.conversation import DEFAULT_SYSTEM_PROMPT, StepOutcome  # noqa: E402
+from agent_magic.conversation.rules import _content, _report  # noqa: E402
 from agent_magic.window import NAMESPACE_HEADER, estimate_tokens, fit  # noqa: E402
 from agent_magic.window.fit import _forget  # noqa: E402
 

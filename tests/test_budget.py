@@ -18,7 +18,8 @@ from agent_magic.conversation import ChatReply, Proposal, Usage
 from agent_magic.llm import Endpoint, OpenAIChat, cost
 from agent_magic.session import NEVER_NOTICE
 from agent_magic.testing import FakeOpenAIServer, Reply, ScriptedChat
-from agent_magic.ui.widget import NotebookUI, ReviewWidget
+from agent_magic.ui.review import ReviewWidget
+from agent_magic.ui.widget import NotebookUI
 from agent_magic.window import estimate_tokens
 
 BUDGET_TRAITS = ("max_tokens", "max_cost", "session_max_tokens", "session_max_cost")

@@ -157,7 +157,7 @@ def test_the_environment_key_comes_first_and_nothing_typed_changes_nothing(
 
 
 def test_the_notebook_password_box_keeps_the_key_and_forgets_the_text() -> None:
-    from agent_magic.ui.widget import KeyBox
+    from agent_magic.ui.boxes import KeyBox
 
     box = KeyBox(keys.keep)
     box.save.click()
@@ -173,7 +173,7 @@ def test_the_notebook_password_box_keeps_the_key_and_forgets_the_text() -> None:
 def test_the_key_box_is_shown_in_a_notebook_and_refused_headless(shell, monkeypatch) -> None:
     import IPython.display
 
-    from agent_magic.ui.widget import KeyBox
+    from agent_magic.ui.boxes import KeyBox
 
     shown: list[Any] = []
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))

@@ -51,7 +51,7 @@ def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_the_outcome_carries_the_error_as_data_and_the_report_builds_the_text(shell) -> None:
     from agent_magic.codeblocks import CodeBlock
-    from agent_magic.conversation import _report
+    from agent_magic.conversation.rules import _report
     from agent_magic.executor import IPythonExecutor
 
     outcome = IPythonExecutor(shell).run(CodeBlock("python", "print('before')\n1 / 0"))

@@ -98,7 +98,7 @@ def test_headless_a_step_with_invisible_characters_is_refused_and_the_model_told
 
 
 def test_the_review_widget_names_and_escapes_invisible_characters() -> None:
-    from agent_magic.ui.widget import ReviewWidget
+    from agent_magic.ui.review import ReviewWidget
 
     proposal = Proposal(2, "x", (CodeBlock("python", TROJAN),), invisible=describe([TROJAN]))
     status = ReviewWidget(proposal).status.value

@@ -13,23 +13,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent_magic import llm, testing
+from agent_magic import llm
 from agent_magic.conversation import ChatError, ChatReply, ContextWindowExceeded, Usage
 from agent_magic.llm import Endpoint, OpenAIChat, wire
 from agent_magic.testing import Failure, FakeOpenAIServer, Reply
+from agent_magic.testing.handler import _Handler
 
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every connection the local server accepts."""
     opened: list[Any] = []
-    original = testing._Handler.setup
+    original = _Handler.setup
 
     def setup(handler: Any) -> None:
         opened.append(handler.client_address)
         original(handler)
 
-    monkeypatch.setattr(testing._Handler, "setup", setup)
+    monkeypatch.setattr(_Handler, "setup", setup)
     return opened
 
 
@@ -97,23 +98,23 @@ def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.Monke
             thread.join(60)
     chat = OpenAIChat([Endpoint("m", None, url)], timeout=7.0, max_retries=1)
     settings = chat._settings(chat.endpoints[0])
-    assert settings in llm.client._CLIENTS
-    assert chat._client(0, chat.endpoints[0]) is llm.client._CLIENTS[settings]
+    assert settings in llm.sdk._CLIENTS
+    assert chat._client(0, chat.endpoints[0]) is llm.sdk._CLIENTS[settings]
     other = OpenAIChat([Endpoint("m", None, url)], timeout=8.0, max_retries=1)
-    assert other._client(0, other.endpoints[0]) is not llm.client._CLIENTS[settings]
+    assert other._client(0, other.endpoints[0]) is not llm.sdk._CLIENTS[settings]
 
 
 def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None:
     import weakref
 
     settings = ("openai", "sk-test-exit-0000", "http://127.0.0.1:9/v1/exit", None, 5.0, 0)
-    client = llm.client._shared_client(settings)
+    client = llm.sdk._shared_client(settings)
     client.chat.completions.with_raw_response  # noqa: B018  (a reference cycle, as in use)
     transport = weakref.ref(client._client)
-    llm.client._close_clients()  # what atexit runs
+    llm.sdk._close_clients()  # what atexit runs
     assert transport() is None  # closed and let go now, not at interpreter teardown
-    assert settings not in llm.client._CLIENTS
-    assert llm.client._shared_client(settings) is not client
+    assert settings not in llm.sdk._CLIENTS
+    assert llm.sdk._shared_client(settings) is not client
 
 
 def test_sse_events_skip_what_is_not_an_event_object() -> None:
@@ -164,7 +165,7 @@ def test_only_errors_that_blame_tools_drop_them(message: str, rejects: bool) -> 
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
     response = httpx.Response(400, request=request, json={"error": {"message": message}})
     error = openai.BadRequestError(message, response=response, body={"message": message})
-    assert llm.wire._rejects_tools(error) is rejects
+    assert llm.errors._rejects_tools(error) is rejects
 
 
 # -- cut-off replies ------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_a_cut_off_sign_off_is_not_run(shell, openai_env) -> None:
 def test_the_review_widget_says_cut_off_protected_and_sign_off() -> None:
     from agent_magic.codeblocks import CodeBlock
     from agent_magic.conversation import Proposal
-    from agent_magic.ui.widget import ReviewWidget
+    from agent_magic.ui.review import ReviewWidget
 
     proposal = Proposal(
         4,

@@ -18,8 +18,10 @@ from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import Decision, Proposal
 from agent_magic.testing import FakeOpenAIServer, Reply
 from agent_magic.ui import widget as widget_module
+from agent_magic.ui.boxes import BusyStatus
 from agent_magic.ui.kernel import CellRewriter, frontend
-from agent_magic.ui.widget import NotebookUI, ReviewWidget
+from agent_magic.ui.review import CodeEditor, ReviewWidget
+from agent_magic.ui.widget import NotebookUI
 
 PROPOSAL = Proposal(1, "Set x.", (CodeBlock("python", "x = 1\nprint(x)"),))
 
@@ -465,7 +467,7 @@ def test_the_code_editor_loads_the_committed_bundle() -> None:
     """The editor's view is the bundle js/ builds (scripts/check_bundle.sh compares)."""
     review = ReviewWidget(PROPOSAL)
     editor = review.codes[0]
-    assert isinstance(editor, widget_module.CodeEditor)
+    assert isinstance(editor, CodeEditor)
     bundle = str(editor._esm)
     assert bundle.startswith("// agent_magic's code editor: built from js/src/code_editor.js")
     assert "data-lm-suppress-shortcuts" in bundle and "export" in bundle
@@ -549,7 +551,7 @@ class StatusKernel:
 def test_a_running_agent_cell_keeps_the_status_busy() -> None:
     kernel = StatusKernel()
     subshell = {"header": {"msg_id": "sub-1", "msg_type": "create_subshell_request"}}
-    busy = widget_module.BusyStatus(kernel)
+    busy = BusyStatus(kernel)
     busy.hold()
     kernel._publish_status("busy", "control", subshell)
     kernel._publish_status("idle", "control", subshell)
@@ -573,9 +575,9 @@ def test_a_running_agent_cell_keeps_the_status_busy() -> None:
 
 
 def test_busy_status_lets_go_when_released_and_needs_a_kernel() -> None:
-    widget_module.BusyStatus(None).hold()  # plain IPython: nothing to do
+    BusyStatus(None).hold()  # plain IPython: nothing to do
     kernel = StatusKernel()
-    busy = widget_module.BusyStatus(kernel)
+    busy = BusyStatus(kernel)
     busy.hold()
     busy.hold()  # once only
     busy.release()

@@ -1,7 +1,7 @@
 """agent_magic.window: the token estimate and fitting a conversation into a context window.
 
-The conversations here are built in the shapes the loop writes (``conversation._report``
-and ``conversation._content`` make the step results), labelled as the loop will label
+The conversations here are built in the shapes the loop writes (``conversation.rules._report``
+and ``_content`` make the step results), labelled as the loop will label
 them, and grown one turn at a time as a session grows.
 """
 
@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_magic.conversation import DEFAULT_SYSTEM_PROMPT, StepOutcome, _content, _report
+from agent_magic.conversation import DEFAULT_SYSTEM_PROMPT, StepOutcome
+from agent_magic.conversation.rules import _content, _report
 from agent_magic.window import (
     IMAGE_TOKENS,
     KINDS,

@@ -34,12 +34,13 @@ trims harder and asks once more. Not here: building any of it for a kernel
 (:mod:`agent_magic.session`), the scripted client for tests
 (:class:`agent_magic.testing.ScriptedChat`).
 
-What lives where (this file only re-exports, so callers import from
-``agent_magic.conversation`` and need not know; the private helpers too, as tests and
-benches build messages with ``_report`` and ``_content``):
+What lives where (this file only re-exports the public names, so callers import from
+``agent_magic.conversation`` and need not know; a private helper is imported from its
+own module):
 
-* :mod:`.seams`: ``ChatClient``, ``ChatReply``, ``Usage``, ``ToolCallRequest``,
-  ``ChatError``, ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
+* :mod:`.seams`: ``ChatClient`` (``ChatBase`` its defaults, ``ChatWrapper`` a client
+  around another), ``ChatReply``, ``Usage``, ``ToolCallRequest``, ``ChatError``,
+  ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
 * :mod:`.events`: ``Proposal``, ``Decision``, the events, ``Event``, ``Steps``;
 * :mod:`.history`: ``History``, ``cut_off_why``;
 * :mod:`.rules`: the system prompt, modes, tool schemas, ``review_warnings``, the step
@@ -49,21 +50,12 @@ benches build messages with ``_report`` and ``_content``):
 * :mod:`.unstick`: ``repeat_help``, what a refused repeat of failing code tells the model
   (the error's line, what to try, the start of the data it reads);
 * :mod:`.loop`: ``Conversation``;
-* :mod:`.drive`: ``drive``, ``adrive``, ``Handler``.
+* :mod:`.drive`: ``drive``, ``adrive``, ``Handler``, ``EventHandler`` (a method per event).
 """
 
 from __future__ import annotations
 
-from .drive import (
-    AsyncHandler,
-    Handler,
-    _cancelled,
-    _drive,
-    _interrupted,
-    _show,
-    adrive,
-    drive,
-)
+from .drive import AsyncHandler, EventHandler, Handler, adrive, drive
 from .events import (
     BudgetAsked,
     CodeRan,
@@ -79,46 +71,26 @@ from .events import (
     Steps,
     TaskStarted,
 )
-from .history import (
-    _FORMS_KEPT,
-    CUT_OFF_WHY,
-    History,
-    _kind_of,
-    cut_off_why,
-)
-from .loop import (
-    _PROBE_ABOVE,
-    Conversation,
-    _end,
-)
+from .history import CUT_OFF_WHY, History, cut_off_why
+from .loop import Conversation
 from .rules import (
-    _FINISH_TEXT,
-    _SKIPPED,
-    _SKIPPED_TOOL,
-    _TOOL_LANGUAGES,
-    _TOOLS_NOTE,
     DEFAULT_SYSTEM_PROMPT,
     MODES,
     RUN_PYTHON_TOOL,
     RUN_SHELL_TOOL,
     Mode,
-    _content,
-    _cut_off_text,
-    _refused_text,
-    _reimports,
-    _report,
-    _still_too_long,
-    _tool_block,
     edit_diff,
     review_warnings,
     with_code,
 )
 from .seams import (
     BudgetSpent,
+    ChatBase,
     ChatClient,
     ChatError,
     ChatReply,
     ChatStopped,
+    ChatWrapper,
     ContextWindowExceeded,
     Executor,
     StepError,
@@ -129,33 +101,15 @@ from .seams import (
 )
 
 __all__ = [
-    "_FINISH_TEXT",
-    "_FORMS_KEPT",
-    "_PROBE_ABOVE",
-    "_SKIPPED",
-    "_SKIPPED_TOOL",
-    "_TOOL_LANGUAGES",
-    "_TOOLS_NOTE",
-    "_cancelled",
-    "_content",
-    "_cut_off_text",
-    "_drive",
-    "_end",
-    "_interrupted",
-    "_kind_of",
-    "_refused_text",
-    "_reimports",
-    "_report",
-    "_show",
-    "_still_too_long",
-    "_tool_block",
     "CUT_OFF_WHY",
     "DEFAULT_SYSTEM_PROMPT",
     "MODES",
     "RUN_PYTHON_TOOL",
     "RUN_SHELL_TOOL",
     "AsyncHandler",
+    "ChatBase",
     "ChatClient",
+    "ChatWrapper",
     "ChatError",
     "BudgetAsked",
     "BudgetSpent",
@@ -168,6 +122,7 @@ __all__ = [
     "Decided",
     "Decision",
     "Event",
+    "EventHandler",
     "Executor",
     "Finished",
     "Handler",

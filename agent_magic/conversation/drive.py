@@ -2,8 +2,9 @@
 
 Each event goes to a handler whose return value (or, under :func:`adrive`, its awaited
 value) answers a :class:`~agent_magic.conversation.ReviewRequested`. One driver,
-:func:`_drive`, holds the one interrupt contract for both. Not here: the loop that yields
-the events (:mod:`.loop`), and the handlers (the widget, the terminal, a recording).
+:func:`_drive`, holds the one interrupt contract for both; :class:`EventHandler` is the
+base every handler shares (a method per event). Not here: the loop that yields the
+events (:mod:`.loop`), and the handlers (the widget, the terminal, a recording).
 """
 
 from __future__ import annotations
@@ -13,7 +14,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
-from .events import Decision, Event, Finished, Steps
+from .events import (
+    BudgetAsked,
+    CodeRan,
+    Decided,
+    Decision,
+    Event,
+    Finished,
+    ReplyDelta,
+    ReplyReceived,
+    RequestSent,
+    ReviewRequested,
+    Steps,
+    TaskStarted,
+)
 
 # --- drivers ------------------------------------------------------------------------
 
@@ -21,6 +35,66 @@ from .events import Decision, Event, Finished, Steps
 # events), or, under adrive only, an awaitable of it. The one alias, used by every edge.
 Handler = Callable[[Event], Any]
 AsyncHandler = Handler
+
+# The method of :class:`EventHandler` each event goes to, by the event's type.
+_ON: dict[type, str] = {
+    TaskStarted: "on_task_started",
+    RequestSent: "on_request_sent",
+    ReplyDelta: "on_reply_delta",
+    ReplyReceived: "on_reply_received",
+    ReviewRequested: "on_review_requested",
+    Decided: "on_decided",
+    BudgetAsked: "on_budget_asked",
+    CodeRan: "on_code_ran",
+    Finished: "on_finished",
+}
+
+
+class EventHandler:
+    """The one way to handle the loop's events: a :data:`Handler` with a method per event.
+
+    Calling it with an event calls the method for the event's type (one dict lookup) and
+    returns what it returns: the :class:`Decision` that answers a ``ReviewRequested`` or
+    a ``BudgetAsked``, None for the rest (or, under :func:`adrive`, an awaitable of it).
+    Each method not overridden passes the event to :meth:`on_event`, which does nothing:
+    a handler that treats most events alike overrides that one.
+    """
+
+    def __call__(self, event: Event) -> Any:
+        return getattr(self, _ON[type(event)])(event)
+
+    # The dispatch itself, for a subclass whose __call__ does more around it.
+    dispatch = __call__
+
+    def on_event(self, event: Event) -> Any:
+        return None
+
+    def on_task_started(self, event: TaskStarted) -> Any:
+        return self.on_event(event)
+
+    def on_request_sent(self, event: RequestSent) -> Any:
+        return self.on_event(event)
+
+    def on_reply_delta(self, event: ReplyDelta) -> Any:
+        return self.on_event(event)
+
+    def on_reply_received(self, event: ReplyReceived) -> Any:
+        return self.on_event(event)
+
+    def on_review_requested(self, event: ReviewRequested) -> Any:
+        return self.on_event(event)
+
+    def on_decided(self, event: Decided) -> Any:
+        return self.on_event(event)
+
+    def on_budget_asked(self, event: BudgetAsked) -> Any:
+        return self.on_event(event)
+
+    def on_code_ran(self, event: CodeRan) -> Any:
+        return self.on_event(event)
+
+    def on_finished(self, event: Finished) -> Any:
+        return self.on_event(event)
 
 
 def drive(steps: Steps, handle: Handler) -> Finished:

@@ -265,16 +265,10 @@ class Conversation:
     def _known_window(self, messages: list[dict[str, Any]]) -> int | None:
         if self.context_window:
             return self.context_window
-        ask = getattr(self.chat, "context_window", None)
-        if not callable(ask):
-            return None
-        try:
-            # Without a network probe first: config lists, learned sizes, known models.
-            window = ask(ask_server=False)
-        except TypeError:  # a client whose context_window() takes no arguments
-            return ask()
+        # Without a network probe first: config lists, learned sizes, known models.
+        window = self.chat.context_window(ask_server=False)
         if window is None and estimate_tokens(messages) > _PROBE_ABOVE:
-            window = ask()  # asks the server once per endpoint (cached by the client)
+            window = self.chat.context_window()  # asks each endpoint once (the client caches)
         return window
 
     def _room(self, window: int) -> int:

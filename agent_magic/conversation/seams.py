@@ -11,8 +11,9 @@ implementation of either (:mod:`agent_magic.llm`, :mod:`agent_magic.kernel.execu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..codeblocks import CodeBlock
@@ -126,14 +127,79 @@ class ChatClient(Protocol):
 
     ``stream`` yields ``str`` answer deltas and :class:`ThinkingDelta` thinking deltas as
     the reply arrives, and finally one :class:`ChatReply`; clients that cannot stream
-    yield just the reply.
+    yield just the reply. Beside it, what the loop and the session read: ``model`` (the
+    name requests are keyed and priced by), ``params`` (the request parameters, part of
+    the cache key), ``endpoints`` (each with its ``api_key``, hidden everywhere) and
+    ``context_window()`` (the window to fit requests to, None when unknown; with
+    ``ask_server=False`` it must not ask over the network). :class:`ChatBase` gives the
+    defaults, :class:`ChatWrapper` the pass-through for clients around another.
     """
 
     model: str
 
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+    @property
+    def endpoints(self) -> Sequence[Any]: ...
+
+    def context_window(self, *, ask_server: bool = True) -> int | None: ...
+
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
     ) -> Iterator[str | ThinkingDelta | ChatReply]: ...
+
+
+class ChatBase:
+    """The defaults of a :class:`ChatClient`: no parameters, no endpoints (nothing
+    configured to hide), no known context window. A client sets ``model`` and writes
+    ``stream``."""
+
+    model: str = ""
+    params: Mapping[str, Any] = MappingProxyType({})
+    endpoints: Sequence[Any] = ()
+
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        return None
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
+        raise NotImplementedError
+
+
+class ChatWrapper(ChatBase):
+    """A client around ``inner``: everything it does not override is the inner client's
+    (``model``, ``params``, ``endpoints``, ``context_window()``, ``stream``, and any other
+    attribute read through it)."""
+
+    def __init__(self, inner: ChatClient) -> None:
+        self.inner = inner
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        return self.inner.model
+
+    @property
+    def params(self) -> dict[str, Any]:  # type: ignore[override]
+        return dict(self.inner.params)
+
+    @property
+    def endpoints(self) -> Sequence[Any]:  # type: ignore[override]
+        return self.inner.endpoints
+
+    def context_window(self, *, ask_server: bool = True) -> int | None:
+        return self.inner.context_window(ask_server=ask_server)
+
+    def stream(
+        self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
+    ) -> Iterator[str | ThinkingDelta | ChatReply]:
+        return iter(self.inner.stream(messages, tools=tools))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
 
 # --- the execution seam ------------------------------------------------------------

@@ -23,7 +23,7 @@ The SDK is never imported at module level, so ``%load_ext`` stays fast:
 thread from ``%load_ext`` on, and a first request made before that finishes
 imports what it needs itself.
 
-The parts: ``config`` (endpoints, ``--model``, redaction), ``wire`` (SSE, replies,
+The parts: ``config`` (endpoints, ``--model``), ``wire`` (SSE, replies,
 usage), ``errors`` (what each error means, the one line it gets), ``client``
 (:class:`OpenAIChat`, :func:`list_models`), ``sdk`` (shared SDK clients, worker threads,
 :func:`warm_import`), ``windows`` (context windows), ``usage`` (the usage table),
@@ -34,17 +34,17 @@ usage), ``errors`` (what each error means, the one line it gets), ``client``
 from __future__ import annotations
 
 from ..conversation import ChatError, ContextWindowExceeded
-from .client import OpenAIChat, list_models, warm_import
+from .client import OpenAIChat, list_models
 from .config import (
     ConfigError,
     Endpoint,
     clean_model_name,
     load_config_list,
-    redact,
     resolve_endpoints,
     shown_url,
 )
 from .prices import Price, price_of, set_prices
+from .sdk import warm_import
 from .usage import cost, usage_table
 from .windows import (
     KNOWN_WINDOWS,
@@ -71,7 +71,6 @@ __all__ = [
     "list_models",
     "load_config_list",
     "price_of",
-    "redact",
     "resolve_endpoints",
     "set_prices",
     "shown_url",

@@ -17,11 +17,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ContextWindowExceeded, ThinkingDelta
+from ..secrets import redact_message
 from .config import (
     ConfigError,
     Endpoint,
-    _environment_keys,
-    redact,
     shown_url,
 )
 from .errors import (
@@ -44,12 +43,7 @@ from .responses import (
     learn_refusal,
     respond,
 )
-
-# The ``x as x`` imports re-export names that lived here (tests read llm.client._CLIENTS).
-from .sdk import _CLIENTS as _CLIENTS
-from .sdk import _close_clients as _close_clients
 from .sdk import _in_thread, _shared_client
-from .sdk import warm_import as warm_import
 from .windows import _entries, _remember_window, context_window_for
 from .wire import (
     _EmptyStream,
@@ -356,10 +350,10 @@ class OpenAIChat:
         return self.params
 
     def _keys(self, endpoint: Endpoint) -> list[str | None]:
-        return [endpoint.api_key, *(e.api_key for e in self.endpoints), *_environment_keys()]
+        return [endpoint.api_key, *(e.api_key for e in self.endpoints)]
 
     def _explain(self, error: BaseException, endpoint: Endpoint, api: str = "chat") -> str:
-        return redact(_explain(error, endpoint, self.timeout, api), self._keys(endpoint))
+        return redact_message(_explain(error, endpoint, self.timeout, api), self._keys(endpoint))
 
     def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
         if window:
@@ -370,7 +364,7 @@ class OpenAIChat:
             f"window{size}; start afresh with --new or %agent reset, or run the model "
             "with a larger context (llama.cpp --n_ctx, Ollama num_ctx)"
         )
-        return ContextWindowExceeded(redact(message, self._keys(endpoint)), window)
+        return ContextWindowExceeded(redact_message(message, self._keys(endpoint)), window)
 
 
 def list_models(
@@ -402,7 +396,7 @@ def list_models(
                 lambda c=client: iter([_call_models(c, timeout)]), tick, where=endpoint.label
             )
         except Exception as error:
-            failures.append(redact(_explain_listing(error, endpoint), chat._keys(endpoint)))
+            failures.append(redact_message(_explain_listing(error, endpoint), chat._keys(endpoint)))
             continue
         ids = [str(e["id"]) for e in _entries(data) if e.get("id")]
         if not ids and not (isinstance(data, dict) and isinstance(data.get("data"), list)):

@@ -2,19 +2,21 @@
 
 :func:`resolve_endpoints` turns the traits, flags and environment (AutoGen's
 ``OAI_CONFIG_LIST`` format included) into :class:`Endpoint` records;
-:func:`clean_model_name` cleans ``--model``; :func:`redact` and :func:`shown_url` keep
-keys and URL credentials out of every message. Nothing here talks to a server.
+:func:`clean_model_name` cleans ``--model``; :func:`shown_url` keeps URL credentials out
+of every message (keys: :func:`agent_magic.secrets.redact_message`). Nothing here talks
+to a server.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from ..secrets import redact_message
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def load_config_list(source: str) -> list[dict[str, Any]]:
             pathlike = len(text) <= 200 and not any(
                 c.isspace() or c in "\"'{}:,=" for c in text[2:]
             )
-            shown = repr(redact(text, _environment_keys())) if pathlike else "given"
+            shown = repr(redact_message(text)) if pathlike else "given"
             raise ConfigError(
                 f"config list {shown} is neither a JSON list nor a readable file; "
                 "give a path to a JSON file or the JSON itself"
@@ -214,18 +216,3 @@ def _window_field(value: Any, index: int) -> int | None:
             'tokens, like "context_window": 8192'
         )
     return value
-
-
-_KEYISH = re.compile(r"(sk-[A-Za-z0-9_\-*.]{3,}|Bearer\s+\S+)")
-
-
-def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
-    """Remove anything that looks like a key, and the given secrets, from a message."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _KEYISH.sub("***", text)
-
-
-def _environment_keys() -> list[str | None]:
-    return [os.environ.get("OPENAI_API_KEY"), os.environ.get("AZURE_OPENAI_API_KEY")]

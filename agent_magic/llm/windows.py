@@ -24,7 +24,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Endpoint
-from .wire import _http
+from .errors import _http
 
 if TYPE_CHECKING:
     from .client import OpenAIChat

@@ -2,8 +2,7 @@
 thinking (the :data:`REASONING_FIELDS`, and inline ``<think>`` split off by
 :mod:`agent_magic.thinking`), cut-off replies (:data:`CUT_INCOMPLETE`), and the request
 body sent (surrogates escaped). Not here: which errors are which and the line each gets
-(:mod:`.errors`; its names are re-exported here, where they were), the SDK's clients
-(:mod:`.sdk`).
+(:mod:`.errors`), the SDK's clients (:mod:`.sdk`).
 
 Every scan here is linear in its input: SSE lines are split once.
 """
@@ -19,21 +18,7 @@ from typing import Any
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from ..thinking import ThinkingSplitter, without_thinking
 from .config import Endpoint
-
-# The ``x as x`` imports re-export names that lived here (tests and .windows read them).
-from .errors import _broken_connection as _broken_connection
-from .errors import _context_error as _context_error
-from .errors import _context_error_in as _context_error_in
-from .errors import _ContextInBody as _ContextInBody
-from .errors import _detail as _detail
-from .errors import _error_text as _error_text
-from .errors import _explain as _explain
-from .errors import _falls_through as _falls_through
-from .errors import _http as _http
 from .errors import _not_json, _stream_error
-from .errors import _rejects_stream_options as _rejects_stream_options
-from .errors import _rejects_tools as _rejects_tools
-from .errors import _status_text as _status_text
 
 
 class _EmptyStream(Exception):

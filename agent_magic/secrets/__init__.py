@@ -6,7 +6,8 @@ one), :class:`SecretRules` (the rules, as data), :func:`extended_rules` (the rul
 the user's ``AgentMagics.secret_patterns`` and ``secret_names``), :class:`Redactor`
 (replaces secret values in text and JSON-shaped data with a marker naming what was hidden,
 and :meth:`Redactor.refresh` keeps it up to date with a changing namespace), :mod:`.pieces`
-(finding runs of known values) and
+(finding runs of known values), :func:`redact_message` (the one-line errors about a
+server or a config, under ``MESSAGE_RULES``) and
 :func:`hidden_note` (how a step record says how many it hid). The modules: :mod:`.rules`
 (names, value shapes, :class:`SecretRules`) and :mod:`.redactor` (:class:`Redactor`).
 
@@ -64,9 +65,10 @@ it knows of.
 
 from __future__ import annotations
 
-from .redactor import Redactor
+from .redactor import Redactor, redact_message
 from .rules import (
     DEFAULT_RULES,
+    MESSAGE_RULES,
     SecretRules,
     extended_rules,
     hidden_note,
@@ -76,10 +78,12 @@ from .rules import (
 
 __all__ = [
     "DEFAULT_RULES",
+    "MESSAGE_RULES",
     "Redactor",
     "SecretRules",
     "extended_rules",
     "hidden_note",
     "is_secret_name",
     "looks_like_credential",
+    "redact_message",
 ]

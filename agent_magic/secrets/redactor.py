@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .pieces import Pieces
-from .rules import DEFAULT_RULES, SecretRules, is_secret_name
+from .rules import DEFAULT_RULES, MESSAGE_RULES, SecretRules, is_secret_name
 
 # Containers of a top-level dict walked for secret-named keys, and how many items of each.
 _NAMESPACE_DEPTH = 2
@@ -165,6 +165,12 @@ class Redactor:
             finally:
                 path.discard(id(obj))
         return obj
+
+
+def redact_message(text: str, keys: Iterable[str | None] = ()) -> str:
+    """A one-line message about a server or a config with ``keys`` (the configured API
+    keys), the environment's secrets and anything key-like hidden (:data:`MESSAGE_RULES`)."""
+    return Redactor.build(values=[k for k in keys if k], rules=MESSAGE_RULES).redact(text)
 
 
 def _collect(

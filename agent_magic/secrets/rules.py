@@ -283,6 +283,17 @@ def _pem_blocks(text: str) -> Iterator[tuple[int, int, str]]:
 
 DEFAULT_RULES = SecretRules()
 
+# For the one-line messages the extension words from what a server or a config said: the
+# default rules, plus any ``sk-`` word (servers echo a refused key masked, as in
+# "sk-proj-abc***xyz") and whatever follows ``Bearer``, and values from 4 characters. Not
+# for a step's output, where ``sk-learn`` is a word.
+MESSAGE_RULES = replace(
+    DEFAULT_RULES.extended(
+        patterns={"api key": r"sk-[A-Za-z0-9_\-*.]{3,}", "bearer token": r"Bearer\s+\S+"}
+    ),
+    min_length=4,
+)
+
 
 @functools.lru_cache(maxsize=16)
 def extended_rules(patterns: tuple[str, ...] = (), names: tuple[str, ...] = ()) -> SecretRules:

@@ -27,8 +27,8 @@ The package's modules, each saying what lives in it and what does not:
 * :mod:`.chat` - :class:`ScriptedChat`, :class:`ScriptedCall`;
 * :mod:`.cli` (and ``__main__``) - ``python -m agent_magic.testing``.
 
-``from agent_magic.testing import ...`` of every name below keeps working, and so does
-``agent_magic.testing._Handler`` (tests and the bench wrap its methods).
+``from agent_magic.testing import ...`` of every name below keeps working; the HTTP
+handler (tests and the bench wrap its methods) is ``agent_magic.testing.handler._Handler``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ from __future__ import annotations
 from .chat import ScriptedCall, ScriptedChat
 from .cli import main
 from .handler import DEFAULT_MODELS
-from .handler import _Handler as _Handler
-from .handler import _HTTPServer as _HTTPServer
 from .scripting import Failure, Reply, ReplyItem, ToolCall, replies_from_json
 from .server import NO_REPLY_LEFT, FakeOpenAIServer, Responder
 from .wire import RecordedRequest

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..conversation.seams import ChatBase
+
 
 @dataclass(frozen=True)
 class ScriptedCall:
@@ -21,7 +23,7 @@ class ScriptedCall:
     tools: list[dict[str, Any]] | None
 
 
-class ScriptedChat:
+class ScriptedChat(ChatBase):
     """A scripted :class:`~agent_magic.conversation.ChatClient`: the loop's seam, faked.
 
     Like simonw/llm's ``MockModel``: enqueue the replies, run the loop, then read what it

@@ -22,6 +22,7 @@ from ..conversation import (
     CodeRan,
     Decided,
     Event,
+    EventHandler,
     Finished,
     Handler,
     ReplyDelta,
@@ -46,7 +47,7 @@ from .replay import Replay
 from .store import Store, recording_path
 
 
-class Recorder:
+class Recorder(EventHandler):
     """Writes one conversation to a store as it happens, and keeps it for log and export.
 
     Call :meth:`begin` before each ``%%agent`` cell with that cell's settings, then pass it
@@ -129,7 +130,7 @@ class Recorder:
         return self._keys.get(step, ("", ""))
 
     def __call__(self, event: Event) -> None:
-        record: Any = self._record(event)
+        record: Any = self.dispatch(event)
         if record is None:
             return
         record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
@@ -153,111 +154,113 @@ class Recorder:
         elif self.store is not None:
             self.store.check()  # a replayed step may delete the recording it replays
 
-    def _record(self, event: Event) -> Record | None:
-        if isinstance(event, TaskStarted):
-            return {
-                "event": "task",
-                "format": FORMAT,
-                "time": now(),
-                "step": event.step,
-                "task": event.task,
-                "context": event.context,
-                "model": self.model,
-                "params": self.params,
-                "seed": self.seed,
-                "replay": not self.write,
-                **self.settings,
-            }
-        if isinstance(event, RequestSent):
-            messages = list(event.messages)
-            base = 0
-            for old, new in zip(self._sent, messages, strict=False):
-                if old is not new:
-                    break
-                base += 1
-            self._sent = messages
-            rkey = self.keyer.replay_key(messages, self.tools)
-            key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
-            self._keys[event.step] = (rkey, key)
-            self._thought, self._answering = [], False
-            return {
-                "event": "request",
-                "step": event.step,
-                "rkey": rkey,
-                "key": key,
-                "model": self.model,
-                "params": self.params,
-                "seed": self.seed,
-                "tools": [t["function"]["name"] for t in self.tools or ()],
-                "base": base,
-                "messages": messages[base:],
-                "window": event.window,
-                "note": event.note,
-            }
-        if isinstance(event, ReplyDelta):
-            self._time_thinking(event.thinking)
-            return None
-        if isinstance(event, ReplyReceived):
-            rkey, key = self.keys(event.step)
-            record = {
-                "event": "reply",
-                "step": event.step,
-                "rkey": rkey,
-                "key": key,
-                "time": now(),
-                **reply_record(event.reply),
-                "final": event.final,
-            }
-            if event.reply.thinking and self._thought:
-                record["thinking_seconds"] = round(self._thought[1] - self._thought[0], 1)
-            return record  # type: ignore[return-value]
-        if isinstance(event, Decided):
-            decision, proposal = event.decision, event.proposal
-            return {
-                "event": "decision",
-                "step": proposal.step,
-                "rkey": self.keys(proposal.step)[0],
-                "action": decision.action,
-                "label": decision.label(proposal),
-                "automatic": event.automatic,
-                "final": proposal.final,
-                "proposed": blocks_record(proposal.blocks),
-                "edited": blocks_record(decision.edited)
-                if decision.edited_differs(proposal)
-                else None,
-                "text": decision.text,
-                "rest": decision.rest,
-                "protected": proposal.protected,
-                "cut_off": proposal.cut_off,
-                # What else the review said, only when it said it (older files lack them).
-                **({"copies": proposal.copies} if proposal.copies else {}),
-                **({"injected": proposal.injected} if proposal.injected else {}),
-            }
-        if isinstance(event, CodeRan):
-            outcome = event.outcome
-            return {
-                "event": "code",
-                "step": event.step,
-                "index": event.index,
-                "language": event.block.language,
-                "code": event.block.code,
-                "ok": outcome.ok,
-                "interrupted": outcome.interrupted,
-                "digest": outcome.digest,
-                "changes": outcome.changes,
-                "outputs": list(outcome.outputs),
-                "error": error_record(outcome.error),
-                "timed_out": outcome.timed_out,
-                "exited": outcome.exited,
-            }
-        if isinstance(event, Finished):
-            return {
-                "event": "finished",
-                "time": now(),
-                "reason": event.reason,
-                "message": event.message,
-            }
+    def on_task_started(self, event: TaskStarted) -> Record | None:
+        return {
+            "event": "task",
+            "format": FORMAT,
+            "time": now(),
+            "step": event.step,
+            "task": event.task,
+            "context": event.context,
+            "model": self.model,
+            "params": self.params,
+            "seed": self.seed,
+            "replay": not self.write,
+            **self.settings,
+        }
+
+    def on_request_sent(self, event: RequestSent) -> Record | None:
+        messages = list(event.messages)
+        base = 0
+        for old, new in zip(self._sent, messages, strict=False):
+            if old is not new:
+                break
+            base += 1
+        self._sent = messages
+        rkey = self.keyer.replay_key(messages, self.tools)
+        key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
+        self._keys[event.step] = (rkey, key)
+        self._thought, self._answering = [], False
+        return {
+            "event": "request",
+            "step": event.step,
+            "rkey": rkey,
+            "key": key,
+            "model": self.model,
+            "params": self.params,
+            "seed": self.seed,
+            "tools": [t["function"]["name"] for t in self.tools or ()],
+            "base": base,
+            "messages": messages[base:],
+            "window": event.window,
+            "note": event.note,
+        }
+
+    def on_reply_delta(self, event: ReplyDelta) -> Record | None:
+        self._time_thinking(event.thinking)
         return None
+
+    def on_reply_received(self, event: ReplyReceived) -> Record | None:
+        rkey, key = self.keys(event.step)
+        record = {
+            "event": "reply",
+            "step": event.step,
+            "rkey": rkey,
+            "key": key,
+            "time": now(),
+            **reply_record(event.reply),
+            "final": event.final,
+        }
+        if event.reply.thinking and self._thought:
+            record["thinking_seconds"] = round(self._thought[1] - self._thought[0], 1)
+        return record  # type: ignore[return-value]
+
+    def on_decided(self, event: Decided) -> Record | None:
+        decision, proposal = event.decision, event.proposal
+        return {
+            "event": "decision",
+            "step": proposal.step,
+            "rkey": self.keys(proposal.step)[0],
+            "action": decision.action,
+            "label": decision.label(proposal),
+            "automatic": event.automatic,
+            "final": proposal.final,
+            "proposed": blocks_record(proposal.blocks),
+            "edited": blocks_record(decision.edited) if decision.edited_differs(proposal) else None,
+            "text": decision.text,
+            "rest": decision.rest,
+            "protected": proposal.protected,
+            "cut_off": proposal.cut_off,
+            # What else the review said, only when it said it (older files lack them).
+            **({"copies": proposal.copies} if proposal.copies else {}),
+            **({"injected": proposal.injected} if proposal.injected else {}),
+        }
+
+    def on_code_ran(self, event: CodeRan) -> Record | None:
+        outcome = event.outcome
+        return {
+            "event": "code",
+            "step": event.step,
+            "index": event.index,
+            "language": event.block.language,
+            "code": event.block.code,
+            "ok": outcome.ok,
+            "interrupted": outcome.interrupted,
+            "digest": outcome.digest,
+            "changes": outcome.changes,
+            "outputs": list(outcome.outputs),
+            "error": error_record(outcome.error),
+            "timed_out": outcome.timed_out,
+            "exited": outcome.exited,
+        }
+
+    def on_finished(self, event: Finished) -> Record | None:
+        return {
+            "event": "finished",
+            "time": now(),
+            "reason": event.reason,
+            "message": event.message,
+        }
 
     def _time_thinking(self, thinking: bool) -> None:
         """From the first piece of thinking to the first piece of answer after it (or to
@@ -273,14 +276,25 @@ class Recorder:
 def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:
     """An event handler that records each event, answers reviews from the replay (if any),
     and hands everything else to ``ui`` (whose answer, or awaitable, it returns)."""
+    return _Recording(ui, recorder, replay)
 
-    def handle(event: Event) -> Any:
-        if replay is not None:
-            if isinstance(event, ReviewRequested):
-                return replay.decide(recorder.keys(event.proposal.step)[0])
-            if isinstance(event, Decided):
-                event = replay.as_recorded(event, recorder.keys(event.proposal.step)[0])
-        recorder(event)
-        return ui(event)
 
-    return handle
+class _Recording(EventHandler):
+    """What :func:`record_events` returns."""
+
+    def __init__(self, ui: Handler, recorder: Recorder, replay: Replay | None) -> None:
+        self.ui, self.recorder, self.replay = ui, recorder, replay
+
+    def on_event(self, event: Event) -> Any:
+        self.recorder(event)
+        return self.ui(event)
+
+    def on_review_requested(self, event: ReviewRequested) -> Any:
+        if self.replay is not None:
+            return self.replay.decide(self.recorder.keys(event.proposal.step)[0])
+        return self.on_event(event)
+
+    def on_decided(self, event: Decided) -> Any:
+        if self.replay is not None:
+            event = self.replay.as_recorded(event, self.recorder.keys(event.proposal.step)[0])
+        return self.on_event(event)

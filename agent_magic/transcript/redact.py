@@ -16,13 +16,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..conversation import ChatClient, ChatWrapper
 from ..secrets import DEFAULT_RULES, Redactor, SecretRules
 
 __all__ = ["RedactingChat", "Redactor", "cell_redactor"]
 
 
 def cell_redactor(
-    chat: Any = None,
+    chat: ChatClient | None = None,
     namespace: Mapping[str, Any] | None = None,
     *,
     values: Iterable[str | None] = (),
@@ -31,12 +32,12 @@ def cell_redactor(
     """The rules for one cell: the environment's secrets, ``chat``'s configured API keys
     (its ``endpoints``), other ``values`` to hide (the key typed with ``%agent key``) and
     the secret-named variables of ``namespace``, under ``rules``."""
-    keys = [getattr(e, "api_key", None) or "" for e in getattr(chat, "endpoints", ()) or ()]
+    keys = [e.api_key or "" for e in (chat.endpoints if chat is not None else ())]
     keys.extend(value or "" for value in values)
     return Redactor.build(namespace=namespace, values=keys, rules=rules)
 
 
-class RedactingChat:
+class RedactingChat(ChatWrapper):
     """A chat client that hides secrets in every message before ``inner`` sends it.
 
     The one place where everything sent to the model passes: the task, the namespace
@@ -46,28 +47,10 @@ class RedactingChat:
     request keys (cache, replay) do not depend on the rules.
     """
 
-    def __init__(self, inner: Any, redactor: Redactor) -> None:
-        self.inner = inner
+    def __init__(self, inner: ChatClient, redactor: Redactor) -> None:
+        super().__init__(inner)
         self.redactor = redactor
         self._memo: dict[int, tuple[Mapping[str, Any], Any]] = {}
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(getattr(self.inner, "params", None) or {})
-
-    @property
-    def endpoints(self) -> Any:
-        return getattr(self.inner, "endpoints", ())
-
-    def context_window(self, *, ask_server: bool = True) -> int | None:
-        """The inner client's context window (None when it knows none)."""
-        from .replay import _context_window
-
-        return _context_window(self.inner, ask_server)
 
     def _clean(self, message: Mapping[str, Any]) -> Any:
         cached = self._memo.get(id(message))

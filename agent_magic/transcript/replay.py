@@ -20,10 +20,12 @@ from dataclasses import replace
 from typing import Any
 
 from ..conversation import (
+    ChatBase,
     ChatClient,
     ChatError,
     ChatReply,
     ChatStopped,
+    ChatWrapper,
     Decided,
     Decision,
     ThinkingDelta,
@@ -33,27 +35,15 @@ from .records import decision_from_record, reply_from_record
 from .store import Recorded, Store
 
 
-class CachedChat:
+class CachedChat(ChatWrapper):
     """The seeded cache: the same request (model, messages, parameters, seed) gets the
     reply recorded for it, without calling the model; other requests go through."""
 
     def __init__(self, inner: ChatClient, store: Store, keyer: Keyer, seed: int) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
         self.keyer = keyer
         self.seed = seed
-
-    @property
-    def model(self) -> str:
-        return self.inner.model
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(getattr(self.inner, "params", None) or {})
-
-    def context_window(self, *, ask_server: bool = True) -> int | None:
-        """The inner client's context window (None when it knows none)."""
-        return _context_window(self.inner, ask_server)
 
     def stream(
         self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None
@@ -76,18 +66,7 @@ def _deltas(reply: ChatReply) -> Iterator[str | ThinkingDelta]:
         yield reply.content
 
 
-def _context_window(chat: Any, ask_server: bool) -> int | None:
-    """``chat.context_window()`` when the client has one, else None."""
-    ask = getattr(chat, "context_window", None)
-    if not callable(ask):
-        return None
-    try:
-        return ask(ask_server=ask_server)
-    except TypeError:  # a client whose context_window() takes no arguments
-        return ask() if ask_server else None
-
-
-class Replay:
+class Replay(ChatBase):
     """Answers every request from the recording, and every review with the recorded
     decision. It never calls a model: a request that is not in the recording (the task,
     the namespace or a step's output changed) is a one-line error naming the step."""

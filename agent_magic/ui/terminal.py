@@ -22,7 +22,7 @@ from ..conversation import (
     CodeRan,
     Decided,
     Decision,
-    Event,
+    EventHandler,
     Finished,
     Proposal,
     ReplyDelta,
@@ -34,7 +34,7 @@ from ..conversation import (
 )
 from ..invisible import escape
 from ..secrets import hidden_note
-from ..text import DISPLAY_LIMIT, reply_cut_note, shown_head
+from ..text import DISPLAY_LIMIT, fence, reply_cut_note, shown_head
 from .signoff import MarkerFilter, without_marker
 from .working import TerminalStatus
 
@@ -78,8 +78,8 @@ def amount(value: float, unit: str) -> str:
     return f"${value:g}" if unit == "dollars" else f"{int(value):,} tokens"
 
 
-class TerminalUI:
-    """An event handler for :func:`~agent_magic.conversation.drive`."""
+class TerminalUI(EventHandler):
+    """An event handler for :func:`~agent_magic.conversation.drive`: a method per event."""
 
     def __init__(
         self,
@@ -105,85 +105,94 @@ class TerminalUI:
     def out(self) -> TextIO:
         return self._out or sys.stdout
 
-    def __call__(self, event: Event) -> Decision | None:
-        write = self.out.write
-        if isinstance(event, TaskStarted):
-            self._streamed = self._said_stop = False
-        elif isinstance(event, RequestSent):
-            if event.note:  # the conversation was trimmed to fit the context window
-                write(f"[{event.note}]\n")
-            self._stop_status()
-            self.status = TerminalStatus(self.out)
-            self.status.start()
-        elif isinstance(event, ReplyDelta) and event.thinking:
+    # The handler ---------------------------------------------------------------------------
+
+    def on_task_started(self, event: TaskStarted) -> None:
+        self._streamed = self._said_stop = False
+
+    def on_request_sent(self, event: RequestSent) -> None:
+        if event.note:  # the conversation was trimmed to fit the context window
+            self.out.write(f"[{event.note}]\n")
+        self._stop_status()
+        self.status = TerminalStatus(self.out)
+        self.status.start()
+
+    def on_reply_delta(self, event: ReplyDelta) -> None:
+        if event.thinking:
             if self.status is not None:  # counted on the working line, never printed
                 self.status.thinking(event.text)
-        elif isinstance(event, ReplyDelta):
-            if self.status is not None:
-                self.status.writing()
-            if not self._streamed:
-                write(f"\n[assistant, step {event.step}]\n")
-                self._streamed = True
-                self._filter = MarkerFilter(self.marker)
-                self._said = []
-                self._left = self.limit
-            self._said.append(event.text)
-            self._bounded(self._filter.feed(event.text))
-            self.out.flush()
-        elif isinstance(event, ReplyReceived):
-            reply = event.reply
-            thought = self._stop_status(reply.thinking, reply.source)
-            content = shown_head(without_marker(reply.content, self.marker), self.limit)
-            if not self._streamed:
-                write(f"\n[assistant, step {event.step}]\n{content}\n")
-            else:
-                self._bounded(self._filter.end())
-                write("\n")
-                if reply.thinking and "".join(self._said).strip() != reply.content.strip():
-                    # Thinking without its opening tag streamed as if it were the answer
-                    # until </think> came: say so, and show the answer alone.
-                    write("[that began with the model's thinking, never run; its answer:]\n")
-                    write(f"{content}\n")
-            if thought:
-                write(f"[step {event.step}: {thought}; the thinking is in %agent log]\n")
-            for call in event.reply.tool_calls:
-                block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
-                if block is not None:
-                    code = shown_head(block.code, self.limit)
-                    write(f"```{block.language}\n{code}\n```\n")
+            return
+        if self.status is not None:
+            self.status.writing()
+        if not self._streamed:
+            self.out.write(f"\n[assistant, step {event.step}]\n")
+            self._streamed = True
+            self._filter = MarkerFilter(self.marker)
+            self._said = []
+            self._left = self.limit
+        self._said.append(event.text)
+        self._bounded(self._filter.feed(event.text))
+        self.out.flush()
+
+    def on_reply_received(self, event: ReplyReceived) -> None:
+        write = self.out.write
+        reply = event.reply
+        thought = self._stop_status(reply.thinking, reply.source)
+        content = shown_head(without_marker(reply.content, self.marker), self.limit)
+        if not self._streamed:
+            write(f"\n[assistant, step {event.step}]\n{content}\n")
+        else:
+            self._bounded(self._filter.end())
+            write("\n")
+            if reply.thinking and "".join(self._said).strip() != reply.content.strip():
+                # Thinking without its opening tag streamed as if it were the answer
+                # until </think> came: say so, and show the answer alone.
+                write("[that began with the model's thinking, never run; its answer:]\n")
+                write(f"{content}\n")
+        if thought:
+            write(f"[step {event.step}: {thought}; the thinking is in %agent log]\n")
+        for call in event.reply.tool_calls:
+            block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
+            if block is not None:
+                write(fence(shown_head(block.code, self.limit), block.language) + "\n")
+        self._streamed = False
+
+    def on_review_requested(self, event: ReviewRequested) -> Decision:
+        return self._review(event.proposal)
+
+    def on_budget_asked(self, event: BudgetAsked) -> Decision:
+        self._stop_status()  # the working line must not draw over the question
+        decision = self._more(event)
+        if decision.action == "more":  # the request goes out again
+            self.status = TerminalStatus(self.out)
+            self.status.start()
+        return decision
+
+    def on_decided(self, event: Decided) -> None:
+        write = self.out.write
+        if event.automatic and event.decision.action == "feedback":  # asked once more
+            step = event.proposal.step
+            write(f"[step {step}: no code; asked the model again] {event.decision.text}\n")
+        elif event.automatic and event.decision.text:  # the loop refused it, and why
+            write(f"[step {event.proposal.step} not run] {event.decision.text}\n")
+        elif event.automatic and not event.proposal.final:
+            write(f"[running step {event.proposal.step}]\n")
+        elif not event.automatic and not self._said_stop:
+            write(f"[{event.decision.label(event.proposal)}]\n")
+
+    def on_code_ran(self, event: CodeRan) -> None:
+        if event.outcome.hidden:
+            self.out.write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
+        if not event.outcome.ok:
+            self.out.write(f"[step {event.step} failed; the error goes back to the model]\n")
+
+    def on_finished(self, event: Finished) -> None:
+        self._stop_status()
+        if self._streamed:  # interrupted mid-reply: the end starts a line of its own
+            self.out.write(self._filter.end() + "\n")
             self._streamed = False
-        elif isinstance(event, ReviewRequested):
-            return self._review(event.proposal)
-        elif isinstance(event, BudgetAsked):
-            self._stop_status()  # the working line must not draw over the question
-            decision = self._more(event)
-            if decision.action == "more":  # the request goes out again
-                self.status = TerminalStatus(self.out)
-                self.status.start()
-            return decision
-        elif isinstance(event, Decided):
-            if event.automatic and event.decision.action == "feedback":  # asked once more
-                step = event.proposal.step
-                write(f"[step {step}: no code; asked the model again] {event.decision.text}\n")
-            elif event.automatic and event.decision.text:  # the loop refused it, and why
-                write(f"[step {event.proposal.step} not run] {event.decision.text}\n")
-            elif event.automatic and not event.proposal.final:
-                write(f"[running step {event.proposal.step}]\n")
-            elif not event.automatic and not self._said_stop:
-                write(f"[{event.decision.label(event.proposal)}]\n")
-        elif isinstance(event, CodeRan):
-            if event.outcome.hidden:
-                write(f"[step {event.step}: {hidden_note(event.outcome.hidden)}]\n")
-            if not event.outcome.ok:
-                write(f"[step {event.step} failed; the error goes back to the model]\n")
-        elif isinstance(event, Finished):
-            self._stop_status()
-            if self._streamed:  # interrupted mid-reply: the end starts a line of its own
-                write(self._filter.end() + "\n")
-                self._streamed = False
-            if event.reason not in SAID_BY_THE_CELL:
-                write(f"[{event.message}]\n")  # the message says it; the reason is a label
-        return None
+        if event.reason not in SAID_BY_THE_CELL:
+            self.out.write(f"[{event.message}]\n")  # the message says it; the reason is a label
 
     def _stop_status(self, thinking: str | None = None, source: str = "") -> str:
         """Stop the working line; the summary of the thinking ("thought for 12 s"), or ""."""
@@ -206,7 +215,7 @@ class TerminalUI:
             self.out.write(f"[! {line}]\n")
         if proposal.invisible:  # the code as it runs, each invisible character escaped
             for block in proposal.blocks:
-                self.out.write(f"```{block.language} (escaped)\n{escape(block.code)}\n```\n")
+                self.out.write(fence(escape(block.code), f"{block.language} (escaped)") + "\n")
         if proposal.final:
             prompt = "Finish with this answer? Enter = finish, or type what is still missing: "
         else:

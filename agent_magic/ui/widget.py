@@ -11,81 +11,45 @@ sign-off marker is left out of what it shows (:mod:`.signoff`); the record keeps
 
 Only the notebook's modules import ipywidgets (and anywidget, for the code editor and
 the feedback box): this one, :mod:`.review` (:class:`ReviewWidget`, :class:`CodeEditor`,
-:class:`TextBox`) and :mod:`.boxes` (:class:`BusyStatus`, :class:`KeyBox`). Their names
-are re-exported here, so ``agent_magic.ui.widget`` still offers every one; the constants
-``TICK`` and ``REDRAW`` and the function ``_kernel`` live here, next to their one user,
-so patching them on this module still reaches it. Not here: the review widget itself
-(:mod:`.review`).
+:class:`TextBox`) and :mod:`.boxes` (:class:`BusyStatus`, :class:`KeyBox`); import each
+from its own module. The constants ``TICK`` and ``REDRAW`` and the function ``_kernel``
+live here, next to their one user. Not here: the review widget itself (:mod:`.review`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, inert_markdown, prose_with_places
+from ..codeblocks import CodeBlock, inert_markdown, prose_with_places
 from ..conversation import (
     BudgetAsked,
     CodeRan,
     Decided,
     Decision,
     Event,
+    EventHandler,
     Finished,
     Proposal,
     ReplyDelta,
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    edit_diff,
 )
 from ..secrets import hidden_note
-from ..text import DISPLAY_LIMIT, shown_head
-from .boxes import BusyStatus, KeyBox
+from ..text import DISPLAY_LIMIT, fence, shown_head
+from .boxes import BusyStatus
 from .cells import insert_below, sources
-from .review import (
-    _FINAL_HEADS,
-    BudgetQuestion,
-    CodeEditor,
-    ReviewWidget,
-    TextBox,
-    _block_label,
-    _button,
-    _code_editor,
-    _MessageBox,
-    _status_html,
-)
+from .review import BudgetQuestion, ReviewWidget
 from .signoff import undecided_tail, without_marker
 from .working import NotebookStatus
 
-__all__ = [
-    "_FINAL_HEADS",
-    "_LABEL_ICONS",
-    "BudgetQuestion",
-    "REDRAW",
-    "TICK",
-    "BusyStatus",
-    "CodeEditor",
-    "Display",
-    "KeyBox",
-    "NotebookUI",
-    "ReviewWidget",
-    "TextBox",
-    "_block_label",
-    "_button",
-    "_code_editor",
-    "_diff",
-    "_fence",
-    "_has_fence",
-    "_kernel",
-    "_markdown",
-    "_MessageBox",
-    "_status_html",
-    "_StepRecord",
-]
+__all__ = ["REDRAW", "TICK", "Display", "NotebookUI"]
 
 # How often a waiting review looks up from its sleep: the interrupt button's latency.
 TICK = 0.1
@@ -137,11 +101,11 @@ class _StepRecord:
         parts = [head]
         blocks = self.decision.edited if self.decision.edited is not None else self.proposal.blocks
         for block in blocks:
-            parts.append(_fence(block))
+            parts.append(fence(block.code, block.language))
         if self.decision.edited_differs(self.proposal):
-            diff = _diff(self.proposal.blocks, self.decision.edited or ())
+            diff = edit_diff(self.proposal.blocks, self.decision.edited or ())
             if diff:
-                parts.append("Changed from the proposal:\n\n" + _fence(CodeBlock("diff", diff)))
+                parts.append("Changed from the proposal:\n\n" + fence(diff, "diff"))
         if self.decision.text:  # feedback, or why the loop refused the step
             parts.append("> " + self.decision.text.replace("\n", "\n> "))
         parts.extend(self.results)
@@ -151,28 +115,10 @@ class _StepRecord:
         return self.markdown().replace("**", "")
 
 
-def _fence(block: CodeBlock) -> str:
-    fence = "```"
-    while fence in block.code:
-        fence += "`"
-    language = "python" if block.language == PYTHON else block.language
-    return f"{fence}{language}\n{block.code}\n{fence}"
-
-
-def _diff(before: tuple[CodeBlock, ...], after: tuple[CodeBlock, ...]) -> str:
-    old = "\n\n".join(b.code for b in before).splitlines()
-    new = "\n\n".join(b.code for b in after).splitlines()
-    return "\n".join(difflib.unified_diff(old, new, "proposed", "ran", lineterm=""))
-
-
 def _kernel() -> Any:
     from IPython import get_ipython
 
     return getattr(get_ipython(), "kernel", None)
-
-
-def _has_fence(text: str) -> bool:
-    return "```" in text or "~~~" in text
 
 
 # Where a reply came from when its timing is not the model's (the recording's).
@@ -197,7 +143,7 @@ def _markdown(text: str) -> dict[str, Any]:
     return {"text/markdown": text, "text/plain": text}
 
 
-class NotebookUI:
+class NotebookUI(EventHandler):
     """Event handler for :func:`~agent_magic.conversation.adrive` in a notebook cell.
 
     ``interactive`` False (mode never, replay) shows the record without ever
@@ -246,31 +192,27 @@ class NotebookUI:
     def __call__(self, event: Event) -> Any:
         if self.interactive and not self.busy.held and not isinstance(event, Finished):
             self.busy.hold()
-        if isinstance(event, RequestSent):
-            self._reply, self._text, self._step_handle, self._record = None, "", None, None
-            self._drawn = 0.0
-            if event.note:  # the conversation was trimmed to fit the context window
-                self.display.show(_markdown(f"*{event.note}*"))
-            self.status.start()
-        elif isinstance(event, ReplyDelta):
-            if event.thinking:  # shown folded under the working line, never as the reply
-                self.status.thinking(event.text)
-            else:
-                self._stream(event)
-        elif isinstance(event, ReplyReceived):
-            self._received(event)
-        elif isinstance(event, ReviewRequested):
-            return self._review(event.proposal)
-        elif isinstance(event, BudgetAsked):
-            self.status.done(None)  # no "waiting for the model" while a person decides
-            return self._ask_more(event)
-        elif isinstance(event, Decided):
-            self._decided(event)
-        elif isinstance(event, CodeRan):
-            self._ran(event)
-        elif isinstance(event, Finished):
-            self._finished(event)
-        return None
+        return super().__call__(event)
+
+    def on_request_sent(self, event: RequestSent) -> None:
+        self._reply, self._text, self._step_handle, self._record = None, "", None, None
+        self._drawn = 0.0
+        if event.note:  # the conversation was trimmed to fit the context window
+            self.display.show(_markdown(f"*{event.note}*"))
+        self.status.start()
+
+    def on_reply_delta(self, event: ReplyDelta) -> None:
+        if event.thinking:  # shown folded under the working line, never as the reply
+            self.status.thinking(event.text)
+        else:
+            self._stream(event)
+
+    def on_review_requested(self, event: ReviewRequested) -> Any:
+        return self._review(event.proposal)
+
+    def on_budget_asked(self, event: BudgetAsked) -> Any:
+        self.status.done(None)  # no "waiting for the model" while a person decides
+        return self._ask_more(event)
 
     # Replies -------------------------------------------------------------------------------
 
@@ -300,7 +242,7 @@ class NotebookUI:
         text = self._text[: len(self._text) - undecided_tail(self._text, self.marker)]
         return self._reply_markdown(step, _streaming_code(text))
 
-    def _received(self, event: ReplyReceived) -> None:
+    def on_reply_received(self, event: ReplyReceived) -> None:
         count = len(event.blocks)
 
         def place(index: int) -> str:  # where a block lifted out of the prose went
@@ -381,7 +323,7 @@ class NotebookUI:
         question.on_decision(answered)
         return self.wait(question)  # type: ignore[arg-type]
 
-    def _decided(self, event: Decided) -> None:
+    def on_decided(self, event: Decided) -> None:
         if self.widget is not None:
             self.widget.close()  # its view is replaced by the record below
             self.widget = None
@@ -394,7 +336,7 @@ class NotebookUI:
             self._record.results.append("*running…*")
         self._show_record()
 
-    def _ran(self, event: CodeRan) -> None:
+    def on_code_ran(self, event: CodeRan) -> None:
         if event.outcome.ok and not event.outcome.interrupted:
             self.ran.append(event.block)
             self.ran_steps.append(event.step)
@@ -426,7 +368,7 @@ class NotebookUI:
         else:
             self.display.update(self._step_handle, bundle)
 
-    def _finished(self, event: Finished) -> None:
+    def on_finished(self, event: Finished) -> None:
         self.status.done(None)
         self.busy.release()
         if self.question is not None:  # interrupted while the budget question waited
