@@ -21,7 +21,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     from .integrity import after_cell, baseline
     from .llm import warm_import
     from .magic import AgentMagics
-    from .ui.kernel import install_cell_rewriter
+    from .ui.frontend import install_cell_rewriter
 
     baseline()  # what a step may not change: taken once per process
     after_cell()  # %reload_ext after a step changed the extension: put it back first
@@ -43,7 +43,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
-    from .ui.kernel import uninstall_cell_rewriter
+    from .ui.frontend import uninstall_cell_rewriter
 
     magics = shell.magics_manager.registry.get("AgentMagics")
     if magics is not None and magics.session.errors in shell.events.callbacks["post_run_cell"]:

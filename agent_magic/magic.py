@@ -413,10 +413,10 @@ class AgentMagics(Magics):
         """The ``%%agent`` cell as a coroutine, so a widget can wait with ``await``.
 
         A notebook kernel rewrites ``%%agent`` cells into an await of this (see
-        :mod:`agent_magic.ui.kernel`); like IPython does for magics, ``{var}`` and
+        :mod:`agent_magic.ui.frontend`); like IPython does for magics, ``{var}`` and
         ``$var`` in the line are expanded first.
         """
-        from .ui.kernel import interrupts_raise
+        from .ui.frontend import interrupts_raise
 
         with _intact():
             line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
@@ -460,7 +460,7 @@ class AgentMagics(Magics):
             raise UsageError(str(error)) from None
 
     def _executor(self, **options: Any) -> Any:
-        from .executor import IPythonExecutor
+        from .kernel.executor import IPythonExecutor
 
         return IPythonExecutor(self.shell, **options)
 

@@ -25,7 +25,7 @@ from .conversation import Mode
 from .secrets import SecretRules, extended_rules
 
 Face = Literal["terminal", "widget"]
-# What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
+# What ui.frontend.frontend() reports: a widget frontend, a terminal, or nobody.
 Frontend = Literal["widgets", "terminal", "headless"]
 # What may be sent after a task (agent_magic.context.block.SOURCES, not imported here so
 # loading the extension stays light).
@@ -130,7 +130,7 @@ def plan_cell(
 ) -> CellPlan:
     """The plan for a cell with ``args`` (parsed from its line) and words ``cell``.
 
-    ``frontend`` is where it runs (see :func:`agent_magic.ui.kernel.frontend`; with
+    ``frontend`` is where it runs (see :func:`agent_magic.ui.frontend.frontend`; with
     ``settings.ui`` set to 'widget' or 'terminal' it is ignored), ``awaiting`` whether
     the cell was rewritten into an awaited coroutine (only then can a widget wait).
     """

@@ -17,7 +17,7 @@ Also here: the line commands' work (reset, log, usage, export, undo, key, models
 and how a cell ends for IPython (:meth:`Session.conclude`: an error or an interrupt is said
 once, in one line; the UIs leave it to that line). Not here: traits and argument parsing
 (:mod:`.magic`), deciding anything about the cell (:mod:`.plan`), the held key
-(:mod:`.keys`).
+(:mod:`.apikey`).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Session:
 
     def frontend(self) -> Frontend:
         """Where this kernel's cells are shown: a widget frontend, a terminal, or nobody."""
-        from .ui.kernel import frontend
+        from .ui.frontend import frontend
 
         return frontend(self.shell)  # type: ignore[return-value]
 
@@ -198,7 +198,7 @@ class Session:
     # -- the pieces -----------------------------------------------------------------------
 
     def _endpoints(self, plan: CellPlan) -> list[Endpoint]:
-        from . import keys
+        from . import apikey
         from .llm import ConfigError, resolve_endpoints
 
         try:
@@ -213,7 +213,7 @@ class Session:
             ]
         if plan.effort_given:  # the line's --reasoning-effort, over the config list's
             endpoints = [replace(e, reasoning_effort=None) for e in endpoints]
-        return keys.with_key(endpoints)  # the key from %agent key, where none is configured
+        return apikey.with_key(endpoints)  # the key from %agent key, where none is configured
 
     def _chat(self, plan: CellPlan) -> ChatClient:
         from .llm import OpenAIChat
@@ -232,16 +232,16 @@ class Session:
     def _redactor(self, plan: CellPlan, live: ChatClient | None = None) -> Redactor:
         """The cell's one redactor, under the user's rules (AgentMagics.secret_patterns and
         secret_names)."""
-        from . import keys
+        from . import apikey
 
         return cell_redactor(
-            live, self.shell.user_ns, values=[keys.held()], rules=plan.secret_rules()
+            live, self.shell.user_ns, values=[apikey.held()], rules=plan.secret_rules()
         )
 
     def _executor(self, plan: CellPlan, redactor: Redactor) -> Executor:
         if self._make_executor is not None:
             return self._make_executor(**plan.executor_options(), redactor=redactor)
-        from .executor import IPythonExecutor
+        from .kernel.executor import IPythonExecutor
 
         return IPythonExecutor(self.shell, **plan.executor_options(), redactor=redactor)
 
@@ -348,21 +348,21 @@ class Session:
 
         A notebook gets a password box (its Save says the rest); a terminal, getpass.
         """
-        from . import keys
+        from . import apikey
 
         if frontend == "widgets":
             from IPython.display import display
 
             from .ui.boxes import KeyBox
 
-            display(KeyBox(keys.keep))
+            display(KeyBox(apikey.keep))
             return None
         if frontend == "headless":
             raise UsageError(
                 "agent: %agent key needs someone to type the key, and this run has nobody; "
                 "set OPENAI_API_KEY in its environment instead"
             )
-        return keys.ask()
+        return apikey.ask()
 
     def models(self, plan: CellPlan) -> str:
         """``%agent models``: the endpoint's model list, the one in use marked."""

@@ -359,7 +359,9 @@ def bytecode_cached() -> dict[str, str]:
         _CACHE["PYTHONDONTWRITEBYTECODE"] = ""
         warm = "from IPython.core.interactiveshell import InteractiveShell as S\n"
         warm += "S.instance().run_line_magic('load_ext', 'agent_magic')\n"
-        warm += "import openai, agent_magic.executor, agent_magic.context, agent_magic.export\n"
+        warm += (
+            "import openai, agent_magic.kernel.executor, agent_magic.context, agent_magic.export\n"
+        )
         warm += "print('{}')"
         _python(warm, _CACHE)
     return dict(_CACHE)

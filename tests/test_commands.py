@@ -11,7 +11,7 @@ import pytest
 from conftest import code
 from IPython.core.error import UsageError
 
-from agent_magic import keys
+from agent_magic import apikey
 from agent_magic.testing import Failure, FakeOpenAIServer
 
 
@@ -22,9 +22,9 @@ def magics_of(shell: Any) -> Any:
 @pytest.fixture(autouse=True)
 def no_held_key():
     """Each test starts, and leaves the kernel, without a key typed by %agent key."""
-    keys.forget()
+    apikey.forget()
     yield
-    keys.forget()
+    apikey.forget()
 
 
 # --- every error once ----------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_a_key_typed_in_the_terminal_reaches_the_server_and_nothing_else(
         said = capsys.readouterr().out
         assert "kept in this kernel's memory only" in said and prompts
         server.enqueue(
-            code("import agent_magic.keys\nprint('key:', agent_magic.keys.held())"),
+            code("import agent_magic.apikey\nprint('key:', agent_magic.apikey.held())"),
             "Done. TERMINATE",
         )
         shell.run_cell_magic("agent", "--mode never", "use the key")
@@ -141,13 +141,13 @@ def test_the_environment_key_comes_first_and_nothing_typed_changes_nothing(
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": "   ")
     shell.run_line_magic("agent", "key")
     assert "no key typed; nothing changed" in capsys.readouterr().out
-    assert keys.held() is None
+    assert apikey.held() is None
     plain = "plain-looking-key-4711-abcdef"  # no credential shape: hidden as the typed key
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": plain)
     shell.run_line_magic("agent", "key")
     assert "OPENAI_API_KEY is set too, and is used first" in capsys.readouterr().out
     openai_env.enqueue(
-        code("import agent_magic.keys\nprint('key:', agent_magic.keys.held())"), "hi TERMINATE"
+        code("import agent_magic.apikey\nprint('key:', agent_magic.apikey.held())"), "hi TERMINATE"
     )
     shell.run_cell_magic("agent", "--mode never", "hi")
     assert plain not in openai_env.chat_requests[0].headers["authorization"]
@@ -159,12 +159,12 @@ def test_the_environment_key_comes_first_and_nothing_typed_changes_nothing(
 def test_the_notebook_password_box_keeps_the_key_and_forgets_the_text() -> None:
     from agent_magic.ui.boxes import KeyBox
 
-    box = KeyBox(keys.keep)
+    box = KeyBox(apikey.keep)
     box.save.click()
-    assert keys.held() is None and "Type the key first" in box.status.value
+    assert apikey.held() is None and "Type the key first" in box.status.value
     box.password.value = TYPED_KEY
     box.save.click()
-    assert keys.held() == TYPED_KEY
+    assert apikey.held() == TYPED_KEY
     assert box.password.value == ""  # no copy left in the widget's (saveable) state
     assert "kept in this kernel" in box.status.value and TYPED_KEY not in box.status.value
     assert box.box.children == (box.status,)

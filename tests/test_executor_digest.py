@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agent_magic.executor import HeadTail
 from agent_magic.kernel import capture as executor
+from agent_magic.kernel.capture import HeadTail
 
 
 def check(digest: str, text: str, limit: int) -> None:
@@ -52,7 +52,7 @@ def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_the_outcome_carries_the_error_as_data_and_the_report_builds_the_text(shell) -> None:
     from agent_magic.codeblocks import CodeBlock
     from agent_magic.conversation.rules import _report
-    from agent_magic.executor import IPythonExecutor
+    from agent_magic.kernel.executor import IPythonExecutor
 
     outcome = IPythonExecutor(shell).run(CodeBlock("python", "print('before')\n1 / 0"))
     assert not outcome.ok and outcome.digest == "stdout:\nbefore"

@@ -17,7 +17,7 @@ from IPython.core.error import UsageError
 
 from agent_magic.llm import Endpoint, OpenAIChat, cost
 from agent_magic.testing import FakeOpenAIServer, Reply, ToolCall
-from agent_magic.testing.responses import RESPONSES_ONLY
+from agent_magic.testing.responses_wire import RESPONSES_ONLY
 
 CODEX = "gpt-5-codex"
 NOTICE = f"agent: {CODEX} is served by the Responses API only"

@@ -14,9 +14,9 @@ import pytest
 from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
-from agent_magic.executor import IPythonExecutor
 from agent_magic.kernel import executor as kernel_executor
 from agent_magic.kernel import signals as kernel_signals
+from agent_magic.kernel.executor import IPythonExecutor
 from agent_magic.kernel.fold import folded_traceback
 from agent_magic.testing import FakeOpenAIServer
 

@@ -204,7 +204,7 @@ def test_a_pattern_that_is_not_a_regex_is_one_line(shell, monkeypatch) -> None:
 
 def test_a_key_printed_line_by_line_is_hidden_whole(shell) -> None:
     from agent_magic.codeblocks import CodeBlock
-    from agent_magic.executor import IPythonExecutor
+    from agent_magic.kernel.executor import IPythonExecutor
 
     key = SHAPED[-1]
     shell.user_ns["pem_text"] = key.value

@@ -19,7 +19,7 @@ from agent_magic.conversation import Decision, Proposal
 from agent_magic.testing import FakeOpenAIServer, Reply
 from agent_magic.ui import widget as widget_module
 from agent_magic.ui.boxes import BusyStatus
-from agent_magic.ui.kernel import CellRewriter, frontend
+from agent_magic.ui.frontend import CellRewriter, frontend
 from agent_magic.ui.review import CodeEditor, ReviewWidget
 from agent_magic.ui.widget import NotebookUI
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..codeblocks import PYTHON, CodeBlock
 
-# Our marks, as written today (text.cut_mark, window.summary, the redactor, the
+# Our marks, as written today (text.cut_mark, window.recap, the redactor, the
 # namespace preview) and as older recordings wrote them.
 _MARKS = re.compile(
     r"«\d+ (?:characters|more lines) cut here[^»\n]*»"

@@ -18,7 +18,7 @@ started by a step are never undone.
 
 The package's modules, each saying what lives in it and what does not:
 
-* :mod:`.records` - :class:`Touch` and :class:`Touches`;
+* :mod:`.model` - :class:`Touch` and :class:`Touches`;
 * :mod:`.scopes` - Python's scoping rules, as the analysis needs them;
 * :mod:`.touches` - :func:`touches`, the :mod:`ast` walk, and what it cannot see;
 * :mod:`.protected` - :data:`DEFAULT_PROTECTED`, :func:`protected_touches`, :func:`describe`;
@@ -29,8 +29,8 @@ The package's modules, each saying what lives in it and what does not:
 
 from __future__ import annotations
 
+from .model import How, Touch, Touches
 from .protected import DEFAULT_PROTECTED, describe, protected_touches
-from .records import How, Touch, Touches
 from .touches import touches
 from .undo import (
     DEFAULT_COPY_LIMIT_BYTES,

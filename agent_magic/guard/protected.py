@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 
-from .records import Touch, Touches
+from .model import Touch, Touches
 from .touches import touches
 
 #: Names whose rebinding or deletion breaks later cells or this extension's magics:

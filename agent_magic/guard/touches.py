@@ -35,7 +35,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Collection
 
-from .records import How, Touch, Touches
+from .model import How, Touch, Touches
 from .scopes import (
     _COMPREHENSIONS,
     _SCOPE_NODES,

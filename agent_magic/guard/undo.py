@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Touches
+from .model import Touches
 from .touches import touches
 
 #: Bytes of deep copies an :class:`Undo` may take for one step, all names together.

@@ -8,7 +8,7 @@ the user's ``AgentMagics.secret_patterns`` and ``secret_names``), :class:`Redact
 and :meth:`Redactor.refresh` keeps it up to date with a changing namespace), :mod:`.pieces`
 (finding runs of known values), :func:`redact_message` (the one-line errors about a
 server or a config, under ``MESSAGE_RULES``) and
-:func:`hidden_note` (how a step record says how many it hid). The modules: :mod:`.rules`
+:func:`hidden_note` (how a step record says how many it hid). The modules: :mod:`.patterns`
 (names, value shapes, :class:`SecretRules`) and :mod:`.redactor` (:class:`Redactor`).
 
 Not here: where redaction is applied (the chat client and the recorder call
@@ -65,8 +65,7 @@ it knows of.
 
 from __future__ import annotations
 
-from .redactor import Redactor, redact_message
-from .rules import (
+from .patterns import (
     DEFAULT_RULES,
     MESSAGE_RULES,
     SecretRules,
@@ -75,6 +74,7 @@ from .rules import (
     is_secret_name,
     looks_like_credential,
 )
+from .redactor import Redactor, redact_message
 
 __all__ = [
     "DEFAULT_RULES",

@@ -2,7 +2,7 @@
 namespace, configured keys) and replaces them, and every credential shape the rules
 know, with a marker naming what was hidden.
 
-Not here: the rules themselves (:mod:`.rules`).
+Not here: the rules themselves (:mod:`.patterns`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .patterns import DEFAULT_RULES, MESSAGE_RULES, SecretRules, is_secret_name
 from .pieces import Pieces
-from .rules import DEFAULT_RULES, MESSAGE_RULES, SecretRules, is_secret_name
 
 # Containers of a top-level dict walked for secret-named keys, and how many items of each.
 _NAMESPACE_DEPTH = 2

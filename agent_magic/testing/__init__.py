@@ -22,8 +22,8 @@ The package's modules, each saying what lives in it and what does not:
 * :mod:`.scripting` - :class:`Reply`, :class:`ToolCall`, :class:`Failure`, reading a script;
 * :mod:`.server` - :class:`FakeOpenAIServer`: lifecycle, queue, log, refusals;
 * :mod:`.handler` - the HTTP handler: routing and writing JSON or SSE;
-* :mod:`.wire` - :class:`RecordedRequest` and the answer's JSON and stream chunks;
-* :mod:`.responses` - the Responses API's answer: output items, events, the 404 on chat;
+* :mod:`.chat_wire` - :class:`RecordedRequest` and the answer's JSON and stream chunks;
+* :mod:`.responses_wire` - the Responses API's answer: output items, events, the 404 on chat;
 * :mod:`.chat` - :class:`ScriptedChat`, :class:`ScriptedCall`;
 * :mod:`.cli` (and ``__main__``) - ``python -m agent_magic.testing``.
 
@@ -34,11 +34,11 @@ handler (tests and the bench wrap its methods) is ``agent_magic.testing.handler.
 from __future__ import annotations
 
 from .chat import ScriptedCall, ScriptedChat
+from .chat_wire import RecordedRequest
 from .cli import main
 from .handler import DEFAULT_MODELS
 from .scripting import Failure, Reply, ReplyItem, ToolCall, replies_from_json
 from .server import NO_REPLY_LEFT, FakeOpenAIServer, Responder
-from .wire import RecordedRequest
 
 __all__ = [
     "DEFAULT_MODELS",

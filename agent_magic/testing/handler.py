@@ -4,7 +4,7 @@
 end keep-alive ones) and :class:`_Handler` (reads a request, records it, answers a
 route, ``/v1/models`` or a chat completion as JSON or SSE, with the scripted faults).
 Not here: the script and the queue (:mod:`.server`, :mod:`.scripting`), the JSON of an
-answer (:mod:`.wire`).
+answer (:mod:`.chat_wire`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .responses import RESPONSES_PATHS, _ResponseAnswer, sse_event
+from .chat_wire import RecordedRequest, _Answer, _parse_json, _sse
+from .responses_wire import RESPONSES_PATHS, _ResponseAnswer, sse_event
 from .scripting import Failure, Reply
-from .wire import RecordedRequest, _Answer, _parse_json, _sse
 
 if TYPE_CHECKING:
     from .server import FakeOpenAIServer

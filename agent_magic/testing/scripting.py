@@ -5,7 +5,7 @@ sending it (:class:`Reply`), a function call in it (:class:`ToolCall`), an HTTP 
 answer with OpenAI's body (:class:`Failure`, with each server's context-length error in
 :meth:`Failure.context_length`), and :func:`replies_from_json` for scripts kept in JSON.
 Not here: serving them (:mod:`.server`, :mod:`.handler`), the wire format of an answer
-(:mod:`.wire`).
+(:mod:`.chat_wire`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Its lifecycle (real HTTP on 127.0.0.1, an ephemeral port, a daemon thread), the 
 of scripted replies and the ``responder``, the request log, and the refusals a real
 endpoint makes before the model answers (wrong key, unknown model, over the context
 window). Not here: the script's records (:mod:`.scripting`), the HTTP handler
-(:mod:`.handler`), the wire format (:mod:`.wire`), the CLI (:mod:`.cli`).
+(:mod:`.handler`), the wire format (:mod:`.chat_wire`), the CLI (:mod:`.cli`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeAlias
 
+from .chat_wire import RecordedRequest, _prompt_text, _rough_tokens
 from .handler import _Handler, _HTTPServer
-from .responses import RESPONSES_PATHS, input_text, responses_only_failure
+from .responses_wire import RESPONSES_PATHS, input_text, responses_only_failure
 from .scripting import Failure, Reply, ReplyItem
-from .wire import RecordedRequest, _prompt_text, _rough_tokens
 
 NO_REPLY_LEFT = "FakeOpenAIServer: no scripted reply left"
 
@@ -51,7 +51,7 @@ class FakeOpenAIServer:
     llama.cpp's ``/props`` or Ollama's ``/api/ps`` and ``/api/show``.
 
     Also the Responses API: ``POST /v1/responses`` (and Azure's ``/openai/responses``),
-    JSON or the event stream, from the same script (see :mod:`.responses`). Models in
+    JSON or the event stream, from the same script (see :mod:`.responses_wire`). Models in
     ``responses_only`` get OpenAI's 404 "This model is only supported in v1/responses
     and not in v1/chat/completions." on chat completions, as gpt-5-codex does.
     """

@@ -74,7 +74,7 @@ class BusyStatus:
 class KeyBox:
     """``%agent key`` in a notebook: a password box and **Save**.
 
-    **Save** hands the key to ``keep`` (:func:`agent_magic.keys.keep`, which returns the
+    **Save** hands the key to ``keep`` (:func:`agent_magic.apikey.keep`, which returns the
     line to show), empties the box (so no copy stays in the widget's state, which a
     notebook can save) and closes it, leaving that line. The cell need not wait: the key
     is there for the next ``%%agent`` cell once Save is clicked.

@@ -16,7 +16,7 @@ The package's modules, each saying what lives in it and what does not:
 
 * :mod:`.estimate` - :func:`estimate_tokens`, :func:`tools_tokens`, the overheads;
 * :mod:`.cut` - cutting text and messages to a token count; :data:`NAMESPACE_HEADER`;
-* :mod:`.summary` - the message that stands for folded turns;
+* :mod:`.recap` - the message that stands for folded turns;
 * :mod:`.fit` - :func:`fit`, :class:`Fitted`, :data:`KINDS`, and how it trims.
 
 ``from agent_magic.window import ...`` of every name below keeps working.

@@ -6,7 +6,7 @@ words and its variables summary, after :data:`NAMESPACE_HEADER`). Messages: the 
 form a recent message is sent as (:func:`_full_form`, capped) and the short form of an
 older one after a trim (:func:`_short_form`), images and tool-call arguments included.
 Not here: the estimate itself (:mod:`.estimate`), the summary of folded turns
-(:mod:`.summary`), deciding what to cut when (:mod:`.fit`).
+(:mod:`.recap`), deciding what to cut when (:mod:`.fit`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the sizes that come from the budget (:class:`_Caps`), the units kept or folded t
 (:class:`_Unit`), the replay that trims (:class:`_Replay`), the replays kept to resume
 (:class:`_Replays`) and the last-resort squeeze
 (:func:`_squeeze`). Not here: the token estimate (:mod:`.estimate`), cutting text and
-messages (:mod:`.cut`), the folded turns' summary (:mod:`.summary`).
+messages (:mod:`.cut`), the folded turns' summary (:mod:`.recap`).
 
 How ``fit`` trims, and why it trims in steps. A server's prompt cache (llama.cpp,
 vLLM, OpenAI) reuses the work for the longest prefix a request shares with the one
@@ -58,7 +58,7 @@ from .estimate import (
     estimate_tokens,
     tools_tokens,
 )
-from .summary import _SUMMARY_ELIDED, _SUMMARY_HEAD, _gist, _summary
+from .recap import _SUMMARY_ELIDED, _SUMMARY_HEAD, _gist, _summary
 
 Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
 KINDS: tuple[Kind, ...] = ("system", "task", "reply", "output", "feedback", "summary")

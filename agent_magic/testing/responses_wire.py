@@ -7,7 +7,7 @@ into the event stream api.openai.com sends (``response.created`` ...
 ``response.output_text.delta`` ... ``response.completed``), with ``status:
 "incomplete"`` for a reply whose ``finish_reason`` is "length" or "content_filter".
 Also the 404 chat completions gives a Responses-only model (:data:`RESPONSES_ONLY`).
-Not here: routing and writing (:mod:`.handler`), the chat completions wire (:mod:`.wire`).
+Not here: routing and writing (:mod:`.handler`), the chat completions wire (:mod:`.chat_wire`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .chat_wire import RecordedRequest, _argument_pieces, _content_pieces, _rough_tokens
 from .scripting import Failure, Reply
-from .wire import RecordedRequest, _argument_pieces, _content_pieces, _rough_tokens
 
 # api.openai.com's words, on chat completions, for a model served by Responses only.
 RESPONSES_ONLY = "This model is only supported in v1/responses and not in v1/chat/completions."
