@@ -28,6 +28,7 @@ from ..conversation import (
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    SentMessage,
     TaskStarted,
 )
 from ..secrets import Redactor
@@ -129,24 +130,17 @@ class Recorder:
         return self._keys.get(step, ("", ""))
 
     def __call__(self, event: Event) -> None:
-        record: Any = self._record(event)
-        if record is None:
+        made = self._record(event)
+        if made is None:
             return
-        record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
+        made = {"event": made.pop("event"), "conversation": self.conversation_id, **made}
+        # Secrets hidden field by field, once; a request's messages come hidden already
+        # (each message keeps its redacted form, the one the model was sent).
+        redact = self.redactor.redact_json
+        record = {k: v if k == "messages" else redact(v) for k, v in made.items()}
         # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
         # back as the same text.
         line = escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        # One pass over the line (the rules know how values look inside JSON text) costs
-        # a fraction of one per string; the record is read back only when it changed.
-        clean = self.redactor.redact(line)
-        if clean != line:
-            try:
-                record, line = json.loads(clean), clean
-            except ValueError:  # a marker broke the JSON: hide string by string instead
-                record = self.redactor.redact_json(record)
-                line = escape_surrogates(
-                    json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-                )
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
@@ -190,7 +184,7 @@ class Recorder:
                 "seed": self.seed,
                 "tools": [t["function"]["name"] for t in self.tools or ()],
                 "base": base,
-                "messages": messages[base:],
+                "messages": [self._hidden(m) for m in messages[base:]],
                 "window": event.window,
                 "note": event.note,
             }
@@ -258,6 +252,11 @@ class Recorder:
                 "message": event.message,
             }
         return None
+
+    def _hidden(self, message: dict[str, Any]) -> Any:
+        if isinstance(message, SentMessage):  # the history's: its redacted form is kept
+            return message.record.redacted(self.redactor)
+        return self.redactor.redact_json(message)
 
     def _time_thinking(self, thinking: bool) -> None:
         """From the first piece of thinking to the first piece of answer after it (or to
