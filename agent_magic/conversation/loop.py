@@ -279,7 +279,7 @@ class Conversation:
             tools=tools,
         )
         note = ""
-        if fitted.trimmed:
+        if fitted.trimmed or fitted.shortened:
             messages = self.history.interned(fitted.messages, fitted.kinds)
             fitted = replace(fitted, messages=messages)
         if fitted.trimmed and (not self.history.trim_noted or not fitted.fits):

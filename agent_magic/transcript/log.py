@@ -1,4 +1,4 @@
-"""``%agent log``: the conversation as a person reads it, from the recording's records.
+"""``%agent log``: the conversation as a person reads it, from the recorder's records.
 
 The one log renderer: :func:`render_log` for a transcript, :func:`log_entry` for one
 message. Two forms of the same log: plain text for a terminal, and Markdown for a
@@ -70,23 +70,22 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
     """
     plain: list[str] = []
     markdown: list[str] = []
-    task = ""  # the task of the cell being read, to know its message when it comes
-    feedback: set[str] = set()  # what people answered, likewise
+    task: Mapping[str, Any] = {}  # the task record of the cell being read
 
     for record in records:
         kind = record.get("event")
         if kind == "task":
-            task = str(record.get("task") or "")
+            task = record
         elif kind == "request":
-            for message in record.get("messages") or ():
+            messages = record.get("messages") or ()
+            kinds = record.get("kinds") or [""] * len(messages)
+            for message, said in zip(messages, kinds, strict=False):
                 role = str(message.get("role"))
                 if role in ("system", "assistant"):
                     continue  # the system prompt is not shown; replies come from their records
                 text = message_text(message)
                 plain.append(f"--- {role}\n{text}")
-                markdown.append(_sent(role, text, task, feedback))
-                if role == "user" and task and text.startswith(task):
-                    task = ""
+                markdown.append(_sent(role, said, text, task))
         elif kind == "reply":
             content = str(record.get("content") or "")
             calls = record.get("tool_calls") or ()
@@ -108,8 +107,6 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
             label = record.get("label") or record.get("action")
             plain.append(f"[step {record.get('step')}: {label}]")
             markdown.append(f"*step {record.get('step')}: {label}*")
-            if record.get("action") == "feedback" and record.get("text"):
-                feedback.add(str(record["text"]))
             if record.get("edited"):
                 markdown.append(
                     "*as edited:*\n\n"
@@ -144,15 +141,18 @@ def _folded_thinking(thought: str, record: Mapping[str, Any]) -> list[str]:
     return [f"<details><summary>{summary}</summary>\n\n{fence(strip_ansi(thought))}\n\n</details>"]
 
 
-def _sent(role: str, text: str, task: str, feedback: set[str]) -> str:
-    """A message sent to the model, as Markdown: a person's words escaped, the rest fenced."""
-    if role == "user" and task and text.startswith(task):
-        rest = text[len(task) :].strip("\n")
-        shown = f"**you** · task\n\n{words(task)}"
+def _sent(role: str, kind: str, text: str, task: Mapping[str, Any]) -> str:
+    """A message sent to the model, as Markdown: a person's words (the task, an answer)
+    escaped, the rest fenced. ``kind`` is the message's kind, as its request recorded it."""
+    words_typed = str(task.get("task") or "")
+    context = str(task.get("context") or "")
+    if kind == "task" and text == (f"{words_typed}\n\n{context}" if context else words_typed):
+        shown = f"**you** · task\n\n{words(words_typed)}"
+        rest = context.strip("\n")
         if rest:
             shown += f"\n\n*sent with it:*\n\n{fence(strip_ansi(rest))}"
         return shown
-    if role == "user" and text in feedback:
+    if kind == "feedback":
         return f"**you**\n\n{words(text)}"
     what = "step output" if role == "tool" else "sent to the assistant"
     return f"**{what}**\n\n{fence(strip_ansi(text))}"

@@ -27,7 +27,7 @@ def magics(shell):
 
 def _ran_the_echo_if_it_proposed_it(shell) -> None:
     """The first reply's code ran when it was the task's code (its output went back)."""
-    conversation = magics(shell).conversation
+    conversation = magics(shell).history
     first = conversation.replies[0].content
     if "x = 6 * 7" in first and "```" in first:
         assert shell.user_ns.get("x") == 42, first
@@ -37,7 +37,7 @@ def test_a_streamed_reply_arrives_and_its_code_runs(real_shell, capsys) -> None:
     start = time.monotonic()
     real_shell.run_cell_magic("agent", "--mode never --max-turns 2", ECHO_TASK)
     took = time.monotonic() - start
-    conversation = magics(real_shell).conversation
+    conversation = magics(real_shell).history
     assert conversation.replies, "no reply from the real server"
     first = conversation.replies[0]
     assert first.content.strip() and first.endpoint.startswith("smollm2 @ http://127.0.0.1")
@@ -51,7 +51,7 @@ def test_a_streamed_reply_arrives_and_its_code_runs(real_shell, capsys) -> None:
 
 def test_a_whole_reply_arrives_with_the_servers_usage(real_shell, capsys) -> None:
     real_shell.run_cell_magic("agent", "--mode never --no-stream --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).conversation.replies
+    replies = magics(real_shell).history.replies
     assert replies and replies[0].content.strip()
     # llama.cpp counts tokens for whole replies: the prompt holds at least the task.
     usage = replies[0].usage
@@ -67,7 +67,7 @@ def test_tools_with_a_chat_format_without_tools(real_shell) -> None:
     """SmolLM2's chat template has no tools: llama.cpp takes the definitions and ignores
     them, so the model answers in text and its fenced blocks run as without --tools."""
     real_shell.run_cell_magic("agent", "--mode never --tools --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).conversation.replies
+    replies = magics(real_shell).history.replies
     assert replies and replies[0].content.strip()
     assert replies[0].tool_calls == ()
     _ran_the_echo_if_it_proposed_it(real_shell)
@@ -115,12 +115,12 @@ def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_shell, mon
     stopped = time.monotonic()
     watcher.join(5)
     assert tee.shown >= 120, "the interrupt came before the reply streamed"
-    conversation = magics(real_shell).conversation
+    conversation = magics(real_shell).history
     assert conversation.messages[-1]["content"].startswith("(The user interrupted")
     # The kernel runs the next cell, and the next %%agent cell gets a reply.
     assert real_shell.run_cell("2 + 2").result == 4
     real_shell.run_cell_magic("agent", "--mode never --new --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).conversation.replies
+    replies = magics(real_shell).history.replies
     assert replies and replies[0].content.strip()
     print(
         f"[real] interrupted {stopped - start:.1f} s into the cell; "
