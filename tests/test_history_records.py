@@ -126,3 +126,16 @@ def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Pa
     assert SECRET not in plain + markdown and SECRET not in (tmp_path / "r.jsonl").read_text()
     # %agent cells reads the same records: the code that ran, once, its step with it.
     assert [(step, block.code) for step, block in recorder.ran] == [(3, "print('z')")]
+
+
+def test_a_secret_found_later_is_hidden_in_messages_redacted_before() -> None:
+    """The redacted form is worked out again when the redactor's values change (a step
+    set a secret-named variable): earlier messages sent again hide it too."""
+    namespace: dict[str, object] = {}
+    redactor = cell_redactor(namespace=namespace)
+    value = "Tr0ub4dor-and-3-more-words"
+    message = Message("user", "output", f"stdout:\n{value}")
+    assert message.redacted(redactor) is message.sent  # not a secret yet
+    namespace["db_password"] = value
+    assert redactor.refresh()
+    assert value not in str(message.redacted(redactor))
