@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..codeblocks import inert_markdown
+from ..conversation import ToolCallRequest
 from ..text import fence, strip_ansi
-from .records import message_text
+from .records import message_text, reply_from_record
 
 # The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
 _SPECIAL = re.compile(r"[\\`*_{}\[\]<>()#+\-!|~$&^=]")
@@ -87,13 +88,11 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
                 plain.append(f"--- {role}\n{text}")
                 markdown.append(_sent(role, said, text, task))
         elif kind == "reply":
-            content = str(record.get("content") or "")
-            calls = record.get("tool_calls") or ()
+            reply = reply_from_record(record, "")
+            content, calls, thought = reply.content, reply.tool_calls, reply.thinking
             shown = content
             for call in calls:
-                shown += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
-            thinking = record.get("thinking")
-            thought = thinking if isinstance(thinking, str) and thinking else ""
+                shown += f"\n[tool call {call.name}] {call.arguments}"
             if thought:
                 plain.append(f"--- assistant's thinking ({_thought_for(record)})\n{thought}")
             plain.append(f"--- assistant\n{shown}")
@@ -158,17 +157,16 @@ def _sent(role: str, kind: str, text: str, task: Mapping[str, Any]) -> str:
     return f"**{what}**\n\n{fence(strip_ansi(text))}"
 
 
-def _tool_call(call: Mapping[str, Any]) -> str:
+def _tool_call(call: ToolCallRequest) -> str:
     """A tool call as the code it asks to run (or its arguments as they came)."""
-    arguments = str(call.get("arguments") or "")
     try:
-        code = json.loads(arguments).get("code")
+        code = json.loads(call.arguments).get("code")
     except (ValueError, AttributeError):
         code = None
-    language = "sh" if call.get("name") == "run_shell" else "python"
+    language = "sh" if call.name == "run_shell" else "python"
     if isinstance(code, str):
-        return f"*tool call {call.get('name')}:*\n\n{fence(code, language)}"
-    return f"*tool call {call.get('name')}:*\n\n{fence(arguments)}"
+        return f"*tool call {call.name}:*\n\n{fence(code, language)}"
+    return f"*tool call {call.name}:*\n\n{fence(call.arguments)}"
 
 
 def _block(block: Mapping[str, Any]) -> str:
