@@ -97,7 +97,9 @@ class AgentMagics(Magics):
         8000, help="Most characters of a step's output sent to the model (head and tail kept)."
     ).tag(config=True)
     max_display_chars = Int(
-        2_000_000, help="Most characters of a step's printed output shown in the notebook."
+        2_000_000,
+        help="Most characters of a step's printed output shown in the notebook, and of a "
+        "reply shown in the cell and in %agent log (the recording keeps it whole).",
     ).tag(config=True)
     retry_budget = Float(
         300.0,
@@ -129,10 +131,25 @@ class AgentMagics(Magics):
     session_max_cost = Float(
         0.0, help="Cost budget in US$ across this kernel's %%agent cells; 0: none."
     ).tag(config=True)
-    context = Bool(True, help="Send a summary of the session's variables with each task.").tag(
-        config=True
-    )
-    context_budget = Int(4000, help="Most characters of the namespace summary.").tag(config=True)
+    context = Bool(
+        True,
+        help="Send the context with each task: the files the task names, the session's "
+        "variables, the code of earlier cells and the notebook's Markdown (see "
+        "context_sources; %agent context shows it).",
+    ).tag(config=True)
+    context_budget = Int(
+        6000,
+        help="Most characters of the context sent with a task, all sources together (the "
+        "variables take at most two thirds of it).",
+    ).tag(config=True)
+    context_sources = List(
+        Unicode(),
+        default_value=["files", "variables", "cells", "notebook"],
+        help="Which context to send with a task: 'files' (a preview of each file the task "
+        "names), 'variables' (the namespace summary), 'cells' (the code run before this "
+        "cell, newest first), 'notebook' (the saved notebook's Markdown, when the kernel "
+        "knows its notebook).",
+    ).tag(config=True)
     use_tools = Bool(
         False,
         help="Offer the model run_python/run_shell tools (native tool calling) instead of "
@@ -245,7 +262,11 @@ class AgentMagics(Magics):
     )
     @argument("--new", action="store_true", help="Start a fresh conversation.")
     @argument("--no-stream", action="store_true", help="Wait for whole replies.")
-    @argument("--no-context", action="store_true", help="Do not send the namespace summary.")
+    @argument(
+        "--no-context",
+        action="store_true",
+        help="Send the task alone: no files, variables, earlier cells or Markdown.",
+    )
     @argument("--tools", action="store_true", help="Use native tool calling for code.")
     @argument("--fix", action="store_true", help="Start from the last error in the notebook.")
     @argument("--images", action="store_true", help="Send displayed images to the model.")
@@ -266,7 +287,7 @@ class AgentMagics(Magics):
         "command",
         nargs="*",
         help="Line form only: reset | log | usage | fix | undo | key | models | cells | "
-        "export PATH.",
+        "context [TASK] | export PATH.",
     )
     @line_cell_magic
     def agent(self, line: str = "", cell: str | None = None) -> None:
@@ -289,6 +310,9 @@ class AgentMagics(Magics):
                               (never recorded or saved), for endpoints without a key
             %agent models     the models the endpoint lists; * marks the one in use
             %agent cells      the code that ran, in order, into a new cell below
+            %agent context [TASK]
+                              exactly what the next request carries after its task (for
+                              TASK, when given: the files it names are previewed)
             %agent undo       put back the names the last step created, rebound or
                               deleted (not files or other side effects)
             %agent export PATH.ipynb
@@ -322,6 +346,13 @@ class AgentMagics(Magics):
         A reasoning model's thinking (``<think>...</think>``, ``reasoning_content``,
         ``reasoning``) is never code: nothing in it is proposed or run, it is never sent
         back to the model, and ``%agent log`` shows it.
+
+        What is sent with a task (``%agent context [TASK]`` shows exactly that; ``--no-context``
+        sends the task alone): a preview of each file the task names (size, encoding,
+        delimiter, header and first lines; never the whole file, nothing outside the
+        working directory unless the path is absolute), your variables, the code of the
+        cells run before this one, and the notebook's Markdown when the kernel knows its
+        notebook, within AgentMagics.context_budget characters and with secrets hidden.
 
         Safety: a step running longer than ``--step-timeout S`` (600 s) is interrupted,
         the kernel kept; a reply cut off by the token limit never runs unseen; a step that
@@ -413,11 +444,15 @@ class AgentMagics(Magics):
         plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
         return plan.replay
 
-    def _plan_for_command(self, args: Any) -> Any:
-        """The plan a cell with this line would have (its model and endpoint, for models)."""
+    def _plan_for_command(self, args: Any, task: str = "-") -> Any:
+        """The plan a cell with this line (and ``task``) would have: its model and endpoint
+        for models, its context for context."""
         try:
             return plan_cell(
-                Namespace(**{**vars(args), "command": []}), self, cell="-", frontend="terminal"
+                Namespace(**{**vars(args), "command": []}),
+                self,
+                cell=task or "-",
+                frontend="terminal",
             )
         except PlanError as error:
             raise UsageError(str(error)) from None
@@ -428,7 +463,7 @@ class AgentMagics(Magics):
         return IPythonExecutor(self.shell, **options)
 
     def _log(self) -> tuple[str, str]:
-        return self.session.log()
+        return self.session.log(self.max_display_chars)
 
     def _usage(self) -> tuple[str, str]:
         from .llm.prices import set_prices
@@ -464,6 +499,10 @@ class AgentMagics(Magics):
             print(self.session.cells())
         elif command == "undo":
             print(self.session.undo())
+        elif command == "context":
+            words = " ".join(args.command[1:])
+            plan = self._plan_for_command(args, task=words)
+            print(self.session.show_context(plan))
         elif command == "export":
             if len(args.command) != 2:
                 raise UsageError("usage: %agent export PATH.ipynb")
@@ -471,7 +510,7 @@ class AgentMagics(Magics):
         else:
             raise UsageError(
                 "usage: %agent reset | log | usage | fix | undo | key | models | cells | "
-                "export PATH, or a %%agent cell with the task; see %agent?"
+                "context [TASK] | export PATH, or a %%agent cell with the task; see %agent?"
             )
         return None
 

@@ -27,6 +27,9 @@ from .secrets import SecretRules, extended_rules
 Face = Literal["terminal", "widget"]
 # What ui.kernel.frontend() reports: a widget frontend, a terminal, or nobody.
 Frontend = Literal["widgets", "terminal", "headless"]
+# What may be sent after a task (agent_magic.context.block.SOURCES, not imported here so
+# loading the extension stays light).
+_ALL_SOURCES = frozenset({"files", "variables", "cells", "notebook"})
 
 
 class PlanError(ValueError):
@@ -69,7 +72,8 @@ class CellPlan:
     tools: bool = False
     # what the model is told, and running code
     context: bool = True  # the namespace summary with the task
-    context_budget: int = 4000
+    context_budget: int = 6000
+    context_sources: frozenset[str] = _ALL_SOURCES  # which of them (context.block.SOURCES)
     describe_changes: bool = True
     images: bool = False
     max_output_chars: int = 8000
@@ -205,6 +209,7 @@ def plan_cell(
         tools=bool(args.tools or settings.use_tools),
         context=settings.context and not args.no_context,
         context_budget=settings.context_budget,
+        context_sources=frozenset(getattr(settings, "context_sources", _ALL_SOURCES)),
         describe_changes=settings.context,
         images=bool(args.images or settings.send_images),
         max_output_chars=settings.max_output_chars,

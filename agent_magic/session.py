@@ -44,6 +44,7 @@ from .conversation import (
 from .fix import ErrorWatch, fix_task, last_error
 from .guard import DEFAULT_PROTECTED
 from .plan import CellPlan, Frontend
+from .text import DISPLAY_LIMIT
 from .transcript import (
     CachedChat,
     Recorder,
@@ -163,7 +164,7 @@ class Session:
             attended=plan.attended,
             context_window=plan.context_window,
         )
-        context = self._context(plan) if plan.context else ""
+        context = self.context(plan)
         task = self._interpolate(task)
         recorder.begin(
             store=store,
@@ -248,7 +249,9 @@ class Session:
         if plan.face == "terminal":
             from .ui.terminal import TerminalUI
 
-            return TerminalUI(marker=plan.termination_marker, spent=spent)
+            return TerminalUI(
+                marker=plan.termination_marker, spent=spent, limit=plan.max_display_chars
+            )
         from .ui.widget import NotebookUI
 
         return NotebookUI(
@@ -256,15 +259,45 @@ class Session:
             review_timeout=plan.review_timeout,
             marker=plan.termination_marker,
             spent=spent,
+            limit=plan.max_display_chars,
         )
 
-    def _context(self, plan: CellPlan) -> str:
-        from .context import summarize_namespace
+    def context(self, plan: CellPlan) -> str:
+        """What is sent after the cell's task (before redaction): the files the task
+        names, the variables, the earlier cells, the notebook's Markdown, within the
+        plan's budget; "" with ``--no-context``. ``%agent context`` shows this too."""
+        if not plan.context:
+            return ""
+        from pathlib import Path
 
-        summary = summarize_namespace(
-            self.shell.user_ns, budget=plan.context_budget, hidden=self.shell.user_ns_hidden
+        from .context.block import Around, build_context
+
+        history = getattr(self.shell, "history_manager", None)
+        around = Around(
+            self.shell.user_ns,
+            self.shell.user_ns_hidden,
+            getattr(history, "input_hist_raw", None),
+            os.environ,
+            Path.cwd(),
         )
-        return f"Variables in the session now:\n{summary}"
+        return build_context(
+            plan.task, around, budget=plan.context_budget, sources=plan.context_sources
+        )
+
+    def show_context(self, plan: CellPlan) -> str:
+        """``%agent context [task]``: what the next request would carry after its task,
+        hidden as it would be sent (the cell's redactor, its endpoints' keys included)."""
+        from types import SimpleNamespace
+
+        if not plan.context:
+            return "agent: nothing is sent with the task (context is off)"
+        try:
+            endpoints = self._endpoints(plan)
+        except UsageError:
+            endpoints = []
+        redactor = self._redactor(plan, SimpleNamespace(endpoints=endpoints))  # type: ignore[arg-type]
+        text = redactor.redact(self.context(plan))
+        return f"agent: sent after the task:\n{text}" if text else "agent: nothing to send"
 
     def _interpolate(self, task: str) -> str:
         if "{" not in task:
@@ -299,8 +332,10 @@ class Session:
             )
         return f"agent: {report.text()}"
 
-    def log(self) -> tuple[str, str]:
-        return render_log(self.recorder.transcript())
+    def log(self, limit: int = DISPLAY_LIMIT) -> tuple[str, str]:
+        """``%agent log``; each reply shown up to ``limit`` characters (the recording
+        keeps it whole)."""
+        return render_log(self.recorder.transcript(), limit=limit)
 
     def usage(self) -> tuple[str, str]:
         from .llm import usage_table

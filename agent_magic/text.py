@@ -35,6 +35,7 @@ __all__ = [
     "normalized",
     "sha",
     "strip_ansi",
+    "without_notebook",
 ]
 
 # CSI sequences (colours, cursor moves) and OSC sequences ended by BEL or ST (terminal
@@ -48,6 +49,27 @@ def strip_ansi(text: str) -> str:
     if "\x1b" not in text:
         return text
     return _ANSI.sub("", text)
+
+
+DISPLAY_LIMIT = 2_000_000  # AgentMagics.max_display_chars' default
+
+
+def shown_head(text: str, limit: int = DISPLAY_LIMIT) -> str:
+    """``text`` as a reply is shown (the cell, ``%agent log``): its first ``limit``
+    characters, the bound of a step's shown output, then one line saying the rest is not
+    shown; the recording keeps it whole."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + reply_cut_note(len(text) - limit)
+
+
+def reply_cut_note(rest: int | None = None) -> str:
+    """The line after a reply's shown part (``rest``: the characters not shown, if known)."""
+    size = f" ({rest:,} characters)" if rest is not None else ""
+    return (
+        f"\n[agent_magic: the rest of this reply{size} is not shown; the recording keeps "
+        "it whole]\n"
+    )
 
 
 def head_tail(text: str, limit: int) -> str:
@@ -169,10 +191,27 @@ def sha(text: str) -> str:
     return hashlib.sha256(escape_surrogates(text).encode("utf-8")).hexdigest()
 
 
-def fingerprint(value: Any) -> str:
-    """The SHA-256 of ``value``'s canonical JSON, run-to-run noise masked: equal for two
-    runs of one notebook, whatever cell numbers, addresses or paths their tracebacks had."""
-    return sha(canonical(normalized(value)))
+# The blocks a task carries about the notebook itself (agent_magic.context.block writes
+# them last): the code of earlier cells and the saved notebook's Markdown. They depend on
+# the frontend (JupyterLab names the notebook, nbconvert does not) and on execution
+# counts, not on the conversation, so a replay matches without them.
+_NOTEBOOK_BLOCKS = ("\n\nCode run before this cell", "\n\nThe Markdown cells of the notebook")
+
+
+def without_notebook(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A user message without the blocks its task carries about the notebook itself."""
+    content = message.get("content")
+    if message.get("role") != "user" or not isinstance(content, str):
+        return message
+    found = [at for at in (content.find(block) for block in _NOTEBOOK_BLOCKS) if at >= 0]
+    return {**message, "content": content[: min(found)]} if found else message
+
+
+def fingerprint(message: Mapping[str, Any]) -> str:
+    """The SHA-256 of a message's canonical JSON, run-to-run noise masked: equal for two
+    runs of one notebook, whatever cell numbers, addresses or paths their tracebacks had,
+    and whatever the task said about the notebook's other cells (:func:`without_notebook`)."""
+    return sha(canonical(normalized(without_notebook(message))))
 
 
 def _address(match: re.Match[str], text: str) -> str:

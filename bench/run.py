@@ -8,7 +8,9 @@ written to docs/benchmarks.md (``--no-write`` to skip; ``--quick`` writes only w
 
 1. Per-step overhead of a 20-step conversation (mode never) in a real InteractiveShell,
    next to two floors measured the same way: raw HTTP (http.client + exec) and the
-   openai SDK (chat.completions.create + shell.run_cell); streaming off and on.
+   openai SDK (chat.completions.create + shell.run_cell); streaming off and on; and
+   streamed with 1,000 names in the namespace (what the per-step bookkeeping, undo,
+   changes and secrets, adds with a user's namespace of that size).
    "Overhead" is the wall time minus the time the server spent answering.
 2. Load: ``%load_ext agent_magic`` in a fresh process; the first ``%%agent`` cell's
    extra cost over a second one (cold imports).
@@ -195,6 +197,10 @@ def agent_cell(server: FakeOpenAIServer, shell: Any, steps: int, stream: bool) -
     assert len(magics.history.replies) == steps + 1, "the conversation ended early"
 
 
+NAMES = 1_000
+MANY_NAMES = f"%%agent (streamed), {NAMES:,} names in the namespace"
+
+
 def bench_loop(steps: int, runs: int) -> dict[str, Any]:
     shell = _shell()
     magics = shell.magics_manager.registry["AgentMagics"]
@@ -207,12 +213,16 @@ def bench_loop(steps: int, runs: int) -> dict[str, Any]:
         "openai SDK + run_cell, streamed": lambda s: floor_sdk(s, shell, steps, True),
         "%%agent --no-stream": lambda s: agent_cell(s, shell, steps, False),
         "%%agent (streamed)": lambda s: agent_cell(s, shell, steps, True),
+        MANY_NAMES: lambda s: agent_cell(s, shell, steps, True),
     }
     per_step: dict[str, list[float]] = {name: [] for name in variants}
     server_ms: dict[str, list[float]] = {name: [] for name in variants}
+    many = {f"bench_name_{i}": [i] if i % 2 else i for i in range(NAMES)}
     with FakeOpenAIServer() as server, model_env(server):
         for run in range(runs + 1):  # the first round warms imports and caches
             for name, variant in variants.items():
+                if name == MANY_NAMES:  # the per-step bookkeeping (undo, changes, secrets)
+                    shell.user_ns.update(many)
                 server.enqueue(*script(steps))
                 with ServerClock() as clock:
                     start = time.perf_counter()
@@ -221,7 +231,7 @@ def bench_loop(steps: int, runs: int) -> dict[str, Any]:
                 if run:
                     per_step[name].append((total - clock.seconds) * 1000 / (steps + 1))
                     server_ms[name].append(clock.seconds * 1000 / (steps + 1))
-                for key in [k for k in shell.user_ns if k.startswith("value_")]:
+                for key in [k for k in shell.user_ns if k.startswith(("value_", "bench_name_"))]:
                     del shell.user_ns[key]
     rows = {
         name: {**stats(v), "server": statistics.median(server_ms[name])}
@@ -587,6 +597,16 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     _verdict(med[ours] < med[sdk]),
                 )
             )
+    if MANY_NAMES in med and "%%agent (streamed)" in med:
+        extra = med[MANY_NAMES] - med["%%agent (streamed)"]
+        out.append(
+            (
+                f"per step with {NAMES:,} names: bookkeeping (undo, changes, secrets) ≤ 2 ms",
+                f"{med[MANY_NAMES]:.2f} ms vs {med['%%agent (streamed)']:.2f} ms: {extra:+.2f} ms",
+                f"{extra / 2:.2f} of the 2 ms",
+                _verdict(extra <= 2),
+            )
+        )
     load = report["load"]["load"]["median"]
     compiling = report["load"].get("load_compiling", {}).get("median", load)
     out.append(

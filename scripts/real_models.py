@@ -46,6 +46,7 @@ from pathlib import Path
 
 LLAMA_VERSION = "0.3.36"
 AUTOGEN_VERSION = "0.14.1"
+SMOLAGENTS_VERSION = "1.26.0"
 # The default build tunes for the build machine's CPU (-march=native style); on these
 # machines that server died with a general-protection fault in libggml-cpu at the first
 # completion. These flags give a portable AVX2 build that works.
@@ -122,6 +123,14 @@ class Layout:
     @property
     def autogen_python(self) -> Path:
         return self.autogen_venv / "bin" / "python"
+
+    @property
+    def smolagents_venv(self) -> Path:
+        return self.cache / "smolagents-venv"
+
+    @property
+    def smolagents_python(self) -> Path:
+        return self.smolagents_venv / "bin" / "python"
 
     def gguf(self, model: Model) -> Path:
         return self.models / model.gguf
@@ -225,6 +234,39 @@ def ensure_autogen_venv(layout: Layout) -> Path:
     ok.write_text(AUTOGEN_VERSION + "\n")
     print(f"installed autogen {AUTOGEN_VERSION} into {layout.autogen_venv} in {_since(start)}")
     return layout.autogen_python
+
+
+def ensure_smolagents_venv(layout: Layout) -> Path:
+    """smolagents (its ``CodeAgent`` and ``OpenAIServerModel``) in a venv of its own, with
+    the libraries the effectiveness tasks' code may import."""
+    ok = layout.smolagents_venv / ".agent_magic-ok"
+    if ok.exists() and layout.smolagents_python.exists():
+        return layout.smolagents_python
+    log = layout.cache / "smolagents-venv.log"
+    start = time.monotonic()
+    if not layout.smolagents_python.exists():
+        _run([sys.executable, "-m", "venv", str(layout.smolagents_venv)], log=log, what="venv")
+    pip = [str(layout.smolagents_python), "-m", "pip", "install", "-q"]
+    _run(
+        [*pip, f"smolagents[openai]=={SMOLAGENTS_VERSION}", "numpy", "pandas"],
+        log=log,
+        what="installing smolagents",
+    )
+    _run(
+        [
+            str(layout.smolagents_python),
+            "-c",
+            "from smolagents import CodeAgent, OpenAIServerModel",
+        ],
+        log=log,
+        what="importing smolagents in its venv",
+    )
+    ok.write_text(SMOLAGENTS_VERSION + "\n")
+    print(
+        f"installed smolagents {SMOLAGENTS_VERSION} into {layout.smolagents_venv} "
+        f"in {_since(start)}"
+    )
+    return layout.smolagents_python
 
 
 def _sha256(path: Path) -> str:
@@ -427,7 +469,9 @@ def _since(start: float) -> str:
     return f"{time.monotonic() - start:.1f} s"
 
 
-def setup(layout: Layout, *, qwen: bool = False, autogen: bool = False) -> dict[str, str]:
+def setup(
+    layout: Layout, *, qwen: bool = False, autogen: bool = False, smolagents: bool = False
+) -> dict[str, str]:
     layout.cache.mkdir(parents=True, exist_ok=True)
     wheel = ensure_wheel(layout)
     python = ensure_llama_venv(layout, wheel)
@@ -438,6 +482,8 @@ def setup(layout: Layout, *, qwen: bool = False, autogen: bool = False) -> dict[
         where["qwen"] = str(ensure_model(layout, QWEN))
     if autogen:
         where["autogen_python"] = str(ensure_autogen_venv(layout))
+    if smolagents:
+        where["smolagents_python"] = str(ensure_smolagents_venv(layout))
     return where
 
 
@@ -458,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--qwen", action="store_true", help="also Qwen2.5-Coder-0.5B (491 MB)")
     parser.add_argument("--autogen", action="store_true", help="also AG2's autogen in its own venv")
+    parser.add_argument("--smolagents", action="store_true", help="also smolagents in its own venv")
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if incomplete")
     parser.add_argument("--json", action="store_true", help="print the paths as JSON")
     parser.add_argument("--n-ctx", type=int, default=8192, help="serve: context window")
@@ -487,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.stop()
             return 0
-        where = setup(layout, qwen=args.qwen, autogen=args.autogen)
+        where = setup(layout, qwen=args.qwen, autogen=args.autogen, smolagents=args.smolagents)
     except SetupError as error:
         print(f"real_models: {error}", file=sys.stderr)
         return 1

@@ -1,9 +1,102 @@
+"""What every test shares: the ``slow`` tier, the ``shell`` fixture, :func:`code`.
+
+The quick tier, ``pytest -m "not slow"``, is what to run while working; ``.ci/run`` runs
+everything. What is slow is marked here when the tests are collected, so a test added
+later lands in the right tier by what it does: everything under ``tests/browser`` and
+``tests/real``, the files in :data:`SLOW_FILES`, and every test that (itself, through a
+fixture, or through a helper of its module) starts a kernel or a notebook run: it calls
+one of :data:`KERNEL_STARTERS`. Anything else slow is marked ``@pytest.mark.slow`` in
+its file.
+"""
+
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+
+HERE = Path(__file__).resolve().parent
+SLOW_FOLDERS = ("browser", "real")
+#: Whole files in the slow tier: a fresh venv with the README's commands, load, benchmarks.
+SLOW_FILES = (
+    "test_readme_demo.py",
+    "test_load.py",
+    "test_bench.py",
+)
+#: Names whose call starts a real kernel (jupyter_client) or runs a notebook in one; a
+#: string constant ``"papermill"`` counts too (``python -m papermill`` in a subprocess).
+KERNEL_STARTERS = frozenset(
+    {"start_new_kernel", "KernelManager", "NotebookClient", "execute_notebook", "papermill"}
+)
+
+
+def code(src: str, language: str = "python", *, words: str = "Next step:") -> str:
+    """A model reply proposing ``src``: ``words``, then ``src`` in a fence."""
+    lead = f"{words}\n" if words else ""
+    return f"{lead}```{language}\n{src}\n```"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    seen: dict[int, bool] = {}
+    for item in items:
+        if _slow(item, seen):
+            item.add_marker(pytest.mark.slow)
+
+
+def _slow(item: pytest.Item, seen: dict[int, bool]) -> bool:
+    path = Path(str(item.path)).resolve()
+    inside = path.relative_to(HERE).parts if path.is_relative_to(HERE) else ()
+    if (inside[:1] and inside[0] in SLOW_FOLDERS) or path.name in SLOW_FILES:
+        return True
+    function = getattr(item, "function", None)
+    if function is not None and _starts_kernel(function, seen):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in info.name2fixturedefs.values() if info is not None else ():
+        if any(_starts_kernel(d.func, seen) for d in defs):
+            return True
+    return False
+
+
+def _starts_kernel(obj: Any, seen: dict[int, bool], depth: int = 3) -> bool:
+    """Whether calling ``obj`` may call one of :data:`KERNEL_STARTERS`: read from its
+    code, and the code of the module-level functions and classes it names."""
+    obj = getattr(obj, "__wrapped__", obj)
+    if isinstance(obj, type):
+        return any(_starts_kernel(f, seen, depth) for f in vars(obj).values() if callable(f))
+    code_ = getattr(obj, "__code__", None)
+    if code_ is None or depth == 0:
+        return False
+    if id(code_) in seen:
+        return seen[id(code_)]
+    seen[id(code_)] = False  # a recursive helper: not slow on its own account
+    names = _names(code_)
+    found = bool(names & KERNEL_STARTERS)
+    if not found:
+        scope = getattr(obj, "__globals__", {})
+        for name in names:
+            value = scope.get(name)
+            if isinstance(value, (types.FunctionType, type)) and _starts_kernel(
+                value, seen, depth - 1
+            ):
+                found = True
+                break
+    seen[id(code_)] = found
+    return found
+
+
+def _names(code_: types.CodeType) -> set[str]:
+    names = set(code_.co_names)
+    for const in code_.co_consts:
+        if isinstance(const, types.CodeType):  # nested functions, lambdas, comprehensions
+            names |= _names(const)
+        elif isinstance(const, str) and const in KERNEL_STARTERS:
+            names.add(const)
+    return names
 
 
 @pytest.fixture

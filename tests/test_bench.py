@@ -51,6 +51,7 @@ def test_the_loop_and_its_floors_run(report) -> None:
         "openai SDK + run_cell, streamed",
         "%%agent --no-stream",
         "%%agent (streamed)",
+        "%%agent (streamed), 1,000 names in the namespace",
     }
     assert all(row["median"] > 0 and row["min"] <= row["max"] for row in rows.values())
 
@@ -82,7 +83,8 @@ def test_the_report_renders_with_every_target(bench, report) -> None:
     for heading in ("## 7. Long lines", "## 8. Context window", "| the reply |"):
         assert heading in text
     rows = bench.targets(report)
-    assert len(rows) == 16 and all(len(row) == 4 for row in rows)
+    assert len(rows) == 17 and all(len(row) == 4 for row in rows)
+    assert any(row[0].startswith("per step with 1,000 names") for row in rows)
     assert {row[3] for row in rows} <= {"met", "**not met**", "reported"}
 
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 from test_widget import Outputs, run_cell
 
@@ -21,10 +22,6 @@ from agent_magic.ui.widget import NotebookUI, ReviewWidget
 from agent_magic.window import estimate_tokens
 
 BUDGET_TRAITS = ("max_tokens", "max_cost", "session_max_tokens", "session_max_cost")
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic import keys
 from agent_magic.testing import Failure, FakeOpenAIServer
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def magics_of(shell: Any) -> Any:

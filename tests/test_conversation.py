@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -38,8 +38,7 @@ class RecordingExecutor:
         return StepOutcome(ok, "stdout:\nok" if ok else "error:\nZeroDivisionError")
 
 
-def code(src: str, lang: str = "python") -> str:
-    return f"Step:\n```{lang}\n{src}\n```"
+code = partial(code, words="Step:")
 
 
 def run(
@@ -250,16 +249,6 @@ def test_interrupt_while_waiting_keeps_the_conversation() -> None:
     assert finished.reason == "interrupted"
     assert conv.messages[-1]["content"].startswith("(The user interrupted")
     assert [m["role"] for m in conv.messages] == ["system", "user", "assistant", "user"]
-
-
-def test_core_does_not_import_jupyter() -> None:
-    code_ = (
-        "import sys, agent_magic.conversation, agent_magic.codeblocks, agent_magic.llm;"
-        "bad = [m for m in ('IPython', 'ipywidgets', 'openai', 'ipykernel') if m in sys.modules];"
-        "print(bad)"
-    )
-    out = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_interrupt_before_a_tool_call_ran_still_answers_it() -> None:

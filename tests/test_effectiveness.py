@@ -18,6 +18,7 @@ import pytest
 
 from agent_magic.testing import FakeOpenAIServer
 from bench.effectiveness import run as runner
+from bench.effectiveness.file_tasks import FILE_TASKS
 from bench.effectiveness.tasks import BY_ID, MISSING, TASKS, plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,14 @@ RIGHT = {
     "sort_people": ["Dev", "Ben", "Ana", "Caro"],
     "json_qty": 7,
 }
+# The file tasks' answers are computed from the rows their files are written from.
+RIGHT.update({task_id: spec[3] for task_id, spec in FILE_TASKS.items()})
 
 
-def test_every_task_has_a_right_answer_here_and_at_least_twenty() -> None:
-    assert len(TASKS) >= 20 and set(RIGHT) == set(BY_ID)
+def test_every_task_has_a_right_answer_here_and_at_least_forty() -> None:
+    assert len(TASKS) >= 40 and set(RIGHT) == set(BY_ID)
+    evaluation = [t for t in TASKS if t.split == "evaluation"]
+    assert len(evaluation) >= 10 and all(t.files for t in evaluation)
     assert len({t.text for t in TASKS}) == len(TASKS)
     assert all(t.text.endswith("variable named `answer`.") for t in TASKS)
 
@@ -90,6 +95,7 @@ def _args(server: FakeOpenAIServer, **extra) -> object:
 SOLVE = "Here:\n```python\nanswer = sum(range(1, 101))\nprint(answer)\n```"
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_agent_magic_worker_reads_the_namespace(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue(SOLVE, "5050. TERMINATE")
     record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
@@ -101,6 +107,7 @@ def test_agent_magic_worker_reads_the_namespace(openai_server: FakeOpenAIServer)
     assert not record["estimated"] and record["prompt_tokens"] > record["completion_tokens"] > 0
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_agent_magic_worker_reports_a_wrong_answer(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue("```python\nanswer = 5000\n```", "TERMINATE")
     record = runner.run_one("agent_magic", "sum_1_100", _args(openai_server))
@@ -112,6 +119,7 @@ def _autogen_python() -> Path:
     return cache / "autogen-venv" / "bin" / "python"
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 @pytest.mark.skipif(not _autogen_python().exists(), reason="no autogen venv (real_models.py)")
 def test_autogen_worker_keeps_answer_from_its_subprocess(openai_server: FakeOpenAIServer) -> None:
     openai_server.enqueue(SOLVE, "The sum is 5050. TERMINATE")
@@ -138,7 +146,7 @@ def test_report_is_written_from_the_results(tmp_path, monkeypatch) -> None:
     text = runner.write_report()
     assert "| solved | 1 (50%) |" in text
     assert "| tokens per solved task (all tokens / solved) | 900 |" in text
-    assert "| sum_1_100 | numeric | yes | 2 | 300 / 50 | 10 | 5050 |" in text
+    assert "| sum_1_100 | numeric | tuning | yes | 2 | 300 / 50 | 10 | 5050 |" in text
 
 
 def test_a_labelled_run_is_a_column_of_its_own(tmp_path, monkeypatch) -> None:
@@ -170,7 +178,7 @@ def test_a_labelled_run_is_a_column_of_its_own(tmp_path, monkeypatch) -> None:
     assert "| solved | 1 (50%) | 2 (100%) | 1 (50%) |" in text
     assert "### agent_magic-new-loop against autogen" in text
     assert "| solved | 3 (100%) | 1 (33%) |" in text
-    assert "| median | data |  |  |  |  |  | yes | 1 | 100 / 0 | 1 | 1 | no |" in text
+    assert "| median | data | tuning |  |  |  |  |  | yes | 1 | 100 / 0 | 1 | 1 | no |" in text
 
 
 def test_the_runner_refuses_unknown_tasks() -> None:
@@ -184,6 +192,7 @@ def test_the_runner_refuses_unknown_tasks() -> None:
     assert done.returncode == 2 and "unknown task ids: nope" in done.stderr
 
 
+@pytest.mark.slow  # the benchmark's worker in a subprocess, 5-15 s
 def test_the_rule_counts_come_from_a_real_recording(openai_server, tmp_path) -> None:
     # A quoted output, a repeated step and a nudge, through the worker; counted back
     # from the recording it wrote.
@@ -202,3 +211,48 @@ def test_the_rule_counts_come_from_a_real_recording(openai_server, tmp_path) -> 
     assert seen["replies"] == 4 and seen["blocks written"] == 3
     assert seen["nudges"] == 1 and seen["quotes not run"] == 1
     assert seen["repeats refused (clean)"] == 1 and seen["repeats refused (failed)"] == 0
+
+
+# -- every loop, on two tasks (one with a file), against the scripted server ---------------
+
+PARSE_SALES = """import csv
+with open('sales.csv', encoding='utf-8') as handle:
+    rows = list(csv.DictReader(handle, delimiter=';'))
+answer = sum(float(r['amount'].replace('.', '').replace(',', '.')) for r in rows)
+print(answer)"""
+
+
+def _scripted(loop: str, code: str, said: str) -> list[str]:
+    """Two replies that solve a task in ``loop``'s own protocol: the code, then the end."""
+    if loop == "smolagents":
+        return [
+            f"Thought: compute it.\n<code>\n{code}\n</code>",
+            "Thought: done.\n<code>\nfinal_answer(answer)\n</code>",
+        ]
+    return [f"Here:\n```python\n{code}\n```", f"{said} TERMINATE"]
+
+
+@pytest.mark.parametrize("loop", runner.LOOPS)
+def test_the_runner_runs_every_loop_on_two_tasks(loop, openai_server, tmp_path) -> None:
+    if loop != "agent_magic" and not runner.peer_python(loop).exists():
+        pytest.skip(f"no {loop} venv: python3 scripts/real_models.py --{loop}")
+    solutions = {
+        "sum_1_100": ("answer = sum(range(1, 101))\nprint(answer)", "5050."),
+        "semicolon_sales": (PARSE_SALES, "The total is 14577.5."),
+    }
+    for task_id, (code, said) in solutions.items():
+        openai_server.enqueue(*_scripted(loop, code, said))
+        record = runner.run_one(loop, task_id, _args(openai_server))
+        assert record["solved"], (loop, task_id, record.get("error"), record.get("transcript"))
+        assert record["steps"] == 2 and record["prompt_tokens"] > 0
+    if loop == "agent_magic":  # the file the task names was previewed in the first request
+        first = openai_server.requests[2].messages[-1]["content"]
+        assert "sales.csv" in first and "delimiter ';'" in first
+
+
+def test_a_context_source_can_be_left_out_of_a_run(openai_server) -> None:
+    openai_server.enqueue(*_scripted("agent_magic", PARSE_SALES, "Done."))
+    args = _args(openai_server, context_sources="variables,cells,notebook")
+    record = runner.run_one("agent_magic", "semicolon_sales", args)
+    assert record["solved"]
+    assert "delimiter" not in openai_server.requests[0].messages[-1]["content"]

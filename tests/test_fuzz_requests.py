@@ -335,6 +335,7 @@ UNITS = {
 SMALL = {_key: 20_000, _record: 20_000}
 
 
+@pytest.mark.slow  # growing sizes, timed: a benchmark of its kind
 @pytest.mark.parametrize("unit", sorted(UNITS))
 @pytest.mark.parametrize(
     "function",

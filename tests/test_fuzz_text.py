@@ -60,6 +60,7 @@ def _closes_a_fence(line: str) -> bool:
 # -- code blocks -----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @FUZZ
 @given(
     blocks=st.lists(st.tuples(INFO, code_body), min_size=1, max_size=4),
@@ -265,6 +266,7 @@ SHAPES = {
 }
 
 
+@pytest.mark.slow  # growing sizes, timed: a benchmark of its kind
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize(
     "function", [extract_code_blocks, proposed_blocks, strip_code_blocks, inert_markdown]

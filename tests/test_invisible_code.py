@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import Proposal
@@ -18,10 +19,6 @@ from agent_magic.invisible import describe, escape, invisible_chars
 TROJAN = (
     'role = "user"\nis_admin = role != "user\u202e \u2066# only admins\u2069 \u2066"\ntricked = 1'
 )
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:

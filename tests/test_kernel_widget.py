@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import code
 from jupyter_client.manager import start_new_kernel
 
 from agent_magic.testing import FakeOpenAIServer
@@ -130,10 +131,6 @@ def frontend(openai_env: FakeOpenAIServer, tmp_path) -> Iterator[Frontend]:
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def test_edit_run_and_finish_over_the_wire(frontend: Frontend, openai_env) -> None:

@@ -296,6 +296,7 @@ def test_shown_url_never_keeps_userinfo_or_query(tail: str) -> None:
     assert "SECRET" not in shown.replace(tail, "") and shown.startswith("https://host.example/v1/")
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(st.text(), lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner)))
 def test_escaped_bodies_always_encode(body) -> None:

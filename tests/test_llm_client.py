@@ -496,6 +496,7 @@ _chunk = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_chunk, max_size=6))
 def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
@@ -508,6 +509,7 @@ def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
     assert reply.cut_off in ("incomplete stream", "length", "content_filter")
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=150, deadline=None)
 @given(_json)
 def test_any_json_answer_is_a_reply_or_one_line(completion) -> None:

@@ -10,13 +10,10 @@ import json
 
 import nbformat
 import pytest
+from conftest import code
 from nbclient import NotebookClient
 
 from agent_magic.testing import FakeOpenAIServer, Reply
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
@@ -229,6 +226,9 @@ def test_headless_nbclient_refuses_a_protected_step(openai_env: FakeOpenAIServer
 # --- sign-off with code -------------------------------------------------------------------
 
 
+# The same semantics at the seam, in test_conversation.py::
+# test_a_sign_off_with_code_runs_it_then_finishes
+@pytest.mark.slow
 def test_a_sign_off_with_code_runs_its_code(shell, openai_env) -> None:
     """Qwen2.5-Coder's habit: the code and TERMINATE in one message."""
     openai_env.enqueue(code("answer = sum(range(1, 101))") + "\nThe sum is 5050. TERMINATE")

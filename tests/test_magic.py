@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.session import Interrupted
@@ -37,10 +38,6 @@ total = a + b + c
 print(round(total, 6))
 ```"""
 DONE = "a + b + c = 7 (for any x + y != -1). TERMINATE"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
@@ -80,6 +77,9 @@ def test_memory_across_cells_and_new(shell, openai_env: FakeOpenAIServer) -> Non
     assert not any("first task" in c for c in third)
 
 
+# The same semantics at the seam, in test_conversation.py::
+# test_always_mode_skip_feedback_edit_stop
+@pytest.mark.slow
 def test_always_mode_run_skip_feedback_stop(shell, openai_env, monkeypatch) -> None:
     openai_env.enqueue(code("r = 1"), code("s = 2"), code("t = 3"), code("u = 4"))
     prompts = answers(monkeypatch, "", "skip", "use t = 30 instead", "stop")
@@ -92,6 +92,9 @@ def test_always_mode_run_skip_feedback_stop(shell, openai_env, monkeypatch) -> N
     assert msgs[3] == "use t = 30 instead"
 
 
+# The same semantics at the seam, in test_conversation.py::
+# test_terminate_mode_asks_only_at_the_end_and_feedback_continues
+@pytest.mark.slow
 def test_terminate_mode_asks_only_at_the_end(shell, openai_env, monkeypatch) -> None:
     openai_env.enqueue(code("v = 5"), "done TERMINATE", code("w = 6"), "done TERMINATE")
     prompts = answers(monkeypatch, "also make w", "")

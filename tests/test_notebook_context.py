@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.testing import Failure, Reply, ToolCall
 
-
-def code(src: str) -> str:
-    return f"```python\n{src}\n```"
+code = partial(code, words="")
 
 
 def first_user_message(server) -> str:

@@ -10,12 +10,9 @@ import io
 import sys
 
 import pytest
+from conftest import code
 
 from agent_magic.testing import Reply
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 class InterruptOn(io.StringIO):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.transcript import read_records
@@ -24,10 +25,6 @@ HERE = Path(__file__).resolve().parent
 
 def magics_of(shell):
     return shell.magics_manager.registry["AgentMagics"]
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def agent_lines(text: str) -> list[str]:

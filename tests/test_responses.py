@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 from agent_magic.llm import Endpoint, OpenAIChat, cost
@@ -20,10 +21,6 @@ from agent_magic.testing.responses import RESPONSES_ONLY
 
 CODEX = "gpt-5-codex"
 NOTICE = f"agent: {CODEX} is served by the Responses API only"
-
-
-def code(src: str, words: str = "Next step:") -> str:
-    return f"{words}\n```python\n{src}\n```"
 
 
 def magics_of(shell):

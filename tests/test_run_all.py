@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import code
 from test_conversation import RecordingExecutor
 from test_widget import Outputs
 
@@ -23,11 +24,6 @@ from agent_magic.testing import FakeOpenAIServer, Reply, ScriptedChat
 from agent_magic.ui.review import BudgetQuestion, ReviewWidget
 from agent_magic.ui.terminal import parse_answer, parse_more
 from agent_magic.ui.widget import NotebookUI
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
-
 
 THREE_STEPS = (code("s1 = 1"), code("s2 = s1 + 1"), code("s3 = s2 + 1"), "s3 is 3. TERMINATE")
 

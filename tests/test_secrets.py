@@ -362,3 +362,18 @@ def test_a_megabyte_on_one_line_is_quick(unit: str) -> None:
     started = time.perf_counter()
     redactor.redact(text)
     assert time.perf_counter() - started < 5  # generous: ~30 ms here; quadratic would be minutes
+
+
+def test_a_refresh_sees_the_environment_change_both_ways(monkeypatch) -> None:
+    # os.environ is read again only when it changed: a variable set, then removed, is seen.
+    value = "zq8-not-a-real-token-4f1c2e9a7b"
+    monkeypatch.delenv("AGENTTEST_REFRESH_TOKEN", raising=False)
+    redactor = Redactor.build(namespace={})
+    assert not redactor.refresh()
+    monkeypatch.setenv("AGENTTEST_REFRESH_TOKEN", value)
+    assert redactor.refresh()
+    assert redactor.redact(f"got {value}") == "got [hidden: $AGENTTEST_REFRESH_TOKEN]"
+    assert not redactor.refresh()
+    monkeypatch.delenv("AGENTTEST_REFRESH_TOKEN")
+    assert redactor.refresh()
+    assert redactor.redact(f"got {value}") == f"got {value}"

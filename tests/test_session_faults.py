@@ -8,15 +8,12 @@ import os
 import stat
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 
 
 def magics_of(shell):
     return shell.magics_manager.registry["AgentMagics"]
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def agent_lines(text: str) -> list[str]:

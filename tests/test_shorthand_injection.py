@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -26,10 +27,6 @@ from agent_magic.text import cut_mark, head_tail
 from agent_magic.window.cut import FIT_WHY, _cut_lines, _head_tail
 
 PREVIEW_COPY = "df_sales = pd.DataFrame({'units': [30, 3, 11, 8, 42, 12, 13, 15, ...]})"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def python(src: str) -> list[CodeBlock]:

@@ -11,16 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.executor import IPythonExecutor
 from agent_magic.kernel import executor as kernel_executor
+from agent_magic.kernel import signals as kernel_signals
 from agent_magic.kernel.fold import folded_traceback
 from agent_magic.testing import FakeOpenAIServer
-
-
-def code(src: str, language: str = "python") -> str:
-    return f"Next step:\n```{language}\n{src}\n```"
 
 
 def told(server: FakeOpenAIServer, request: int) -> str:
@@ -56,6 +54,24 @@ def test_the_outcome_says_timed_out_not_interrupted(shell) -> None:
     assert outcome.error is not None and outcome.error.type == "KeyboardInterrupt"
     assert outcome.error.frames[-1][0].startswith("<agent step")
     assert outcome.outputs[-1]["output_type"] == "error"
+
+
+def test_a_step_that_catches_the_interrupt_is_asked_again(shell, monkeypatch) -> None:
+    """As a user presses the button again: the time limit's SIGINT comes back every
+    REPEAT seconds until the step ends; the next step has its own full limit."""
+    monkeypatch.setattr(kernel_signals, "REPEAT", 0.2)
+    loop = (
+        "import time\ncaught = 0\nwhile caught < 3:\n    try:\n        time.sleep(30)\n"
+        "    except KeyboardInterrupt:\n        caught += 1"
+    )
+    executor = IPythonExecutor(shell, step_timeout=1)
+    started = time.monotonic()
+    outcome = executor.run(CodeBlock("python", loop))
+    assert time.monotonic() - started < 20
+    assert shell.user_ns["caught"] == 3
+    assert outcome.timed_out == 1 and not outcome.interrupted and not outcome.ok
+    after = executor.run(CodeBlock("python", "time.sleep(0.5)\nnext_one = 1"))
+    assert after.ok and after.timed_out is None and shell.user_ns["next_one"] == 1
 
 
 def test_no_time_limit_with_zero(shell) -> None:

@@ -11,15 +11,12 @@ import sys
 import time
 
 import nbformat
+from conftest import code
 from nbclient import NotebookClient
 
 from agent_magic.testing import FakeOpenAIServer
 
 ONE_SECOND = "import agent_magic.kernel.executor as _e; _e.DEFAULT_STEP_TIMEOUT = 1.0"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def notebook(*sources: str) -> nbformat.NotebookNode:

@@ -18,6 +18,7 @@ import string
 import time
 
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
@@ -71,10 +72,6 @@ def shapes(seed: int) -> list[Secret]:
 
 SHAPED = shapes(1)  # read from AGENTTEST_<i>_VALUE: only the shape says it is a secret
 NAMED = "plain-looking-Value-7730-xyz"  # in MY_SERVICE_TOKEN: only the name says it
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def everything_it_left(

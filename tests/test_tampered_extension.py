@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from conftest import code
+
 from agent_magic.session import Session
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def agent_lines(text: str) -> list[str]:

@@ -154,6 +154,7 @@ def test_normalize_is_linear_on_one_unbroken_megabyte(unit: str) -> None:
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.slow  # runs bench_longlines.py: a benchmark
 def test_the_long_line_benchmark_runs() -> None:
     import sys
     from pathlib import Path

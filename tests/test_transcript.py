@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import code
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import parse_argstring
 
@@ -18,10 +19,6 @@ from agent_magic.conversation import Decision, ReviewRequested, drive
 from agent_magic.testing import Failure, FakeOpenAIServer
 
 SENTINEL = "sk-test-SENTINEL-7f3a9c1e5b2d4680aa"
-
-
-def code(src: str, words: str = "Next step:") -> str:
-    return f"{words}\n```python\n{src}\n```"
 
 
 def magics_of(shell):
@@ -317,7 +314,7 @@ def test_recording_can_be_turned_off(shell, openai_env, tmp_path, capsys) -> Non
 def test_export_is_a_valid_notebook_with_what_ran(shell, openai_env, tmp_path) -> None:
     openai_env.enqueue(
         code("from IPython.display import display, HTML\ndisplay(HTML('<b>hi</b>'))\n6 * 7"),
-        code("1 / 0", "This will fail:"),
+        code("1 / 0", words="This will fail:"),
         "```sh\necho from-shell\n```",
         code("value = 41"),
         "Done. TERMINATE",
@@ -445,15 +442,3 @@ def test_help_names_the_recording_flags() -> None:
     for words in ("--seed N", "--replay", "%agent export", "agent-recording.jsonl"):
         assert words in doc
     assert AgentMagics.class_traits()["replay"].help.count("AGENT_MAGIC_REPLAY") == 1
-
-
-def test_recording_and_export_modules_stay_kernel_free() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, agent_magic.transcript, agent_magic.export\n"
-        "heavy = {'IPython', 'ipywidgets', 'openai', 'nbformat'} & set(sys.modules)\n"
-        "assert not heavy, heavy"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import time
 
+from conftest import code
 from IPython.utils.capture import capture_output
 
 from agent_magic.testing import FakeOpenAIServer
-
-
-def code(src: str, language: str = "python") -> str:
-    return f"Next step:\n```{language}\n{src}\n```"
 
 
 def run_step(shell, server: FakeOpenAIServer, src: str, language: str = "python") -> None:

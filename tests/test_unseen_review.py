@@ -11,11 +11,8 @@ import contextlib
 import io
 
 import pytest
+from conftest import code
 from test_kernel_widget import frontend  # noqa: F401  (a real kernel, as a notebook drives it)
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import Decision, Proposal
@@ -21,10 +22,6 @@ from agent_magic.ui.kernel import CellRewriter, frontend
 from agent_magic.ui.widget import NotebookUI, ReviewWidget
 
 PROPOSAL = Proposal(1, "Set x.", (CodeBlock("python", "x = 1\nprint(x)"),))
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 # --- the widget's state machine ------------------------------------------------------------

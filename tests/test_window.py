@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -251,7 +250,9 @@ def test_the_latest_task_is_kept_and_older_tasks_lose_their_variables() -> None:
     ]
     # Trims shorten every older message at once, so the oldest kept ones have no summary.
     assert NAMESPACE_HEADER not in older[0]
-    assert any("variables summary sent with this task is left out" in t for t in older[:-1])
+    assert any(
+        "context sent with this task (variables, files, cells) is left out" in t for t in older[:-1]
+    )
     summary = next(m for m, k in zip(fitted.messages, fitted.kinds, strict=True) if k == "summary")
     assert "- task: cell 0: plot column 0" in summary["content"]
 
@@ -288,7 +289,7 @@ def test_old_images_are_left_out_and_the_latest_kept() -> None:
     assert_tool_pairs(fitted.messages)
 
 
-def test_one_huge_message_is_capped_to_a_share_of_the_window() -> None:
+def test_one_huge_message_is_cut_only_as_far_as_the_window_requires() -> None:
     session = Session().system("Be brief.").task("look at everything", variables=400)
     session.step("print(everything)", numbers(3000))
     fitted = session.fit(window=2048, reply_room=512)
@@ -296,10 +297,54 @@ def test_one_huge_message_is_capped_to_a_share_of_the_window() -> None:
     task, output = fitted.messages[1]["content"], fitted.messages[-1]["content"]
     assert task.startswith("look at everything") and "more lines cut here to fit" in task
     assert output.startswith("It ran successfully.") and "characters cut here to fit" in output
-    assert estimate_tokens(output) <= (2048 - 512) // 4
-    # The same cap every turn, so the task's text is the same in the next request.
-    session.step("print(1)", "1")
-    assert session.fit(window=2048, reply_room=512).messages[1]["content"] == task
+    assert output.rstrip().endswith(numbers(3000).splitlines()[-1])  # the last line stays
+    # Cut to the window, not to a fixed share of it: the request uses what room there is.
+    assert fitted.estimate > (2048 - 512) * 0.9
+
+
+def test_nothing_is_cut_while_the_request_fits() -> None:
+    # A 2,000-token output in a 4,096-token window: per-message caps cut such outputs
+    # (and tracebacks' last lines) although the request had room to spare.
+    session = Session().system("Be brief.").task("load it", variables=10)
+    session.step("print(df)", numbers(120))
+    fitted = session.fit(window=4096, reply_room=1024)
+    assert estimate_tokens([session.messages[-1]]) > (4096 - 1024) // 4
+    assert fitted.messages == session.messages and not fitted.trimmed
+
+
+def test_a_traceback_keeps_its_last_line_and_failing_line_when_cut() -> None:
+    frames = "".join(f"   {i} in frame_{i}(data)\n" for i in range(400))
+    printed = (
+        "".join(f"row {i}: {i * 3.5}\n" for i in range(200))
+        + "---------------------------------------------------------------------------\n"
+        + "KeyError                                  Traceback (most recent call last)\n"
+        + "Cell In[3], line 2\n      1 df = pd.read_csv('sales.csv')\n"
+        + "----> 2 total = df['country'].sum()\n"
+        + frames
+        + "KeyError: 'country'"
+    )
+    session = Session().system("Be brief.").task("sum per country")
+    session.step("total = df['country'].sum()", printed, ok=False)
+    fitted = session.fit(window=1024, reply_room=256)
+    output = fitted.messages[-1]["content"]
+    assert fitted.fits and "characters cut here to fit" in output
+    assert output.rstrip().endswith("KeyError: 'country'")
+    assert "----> 2 total = df['country'].sum()" in output
+
+
+def test_an_older_replys_code_is_left_out_whole_never_cut_inside() -> None:
+    long_code = "\n".join(f"col_{i} = frame['c{i}'].astype(float)" for i in range(120))
+    session = Session().system("Be brief.").task("convert the columns")
+    session.add("reply", {"role": "assistant", "content": f"Convert:\n```python\n{long_code}\n```"})
+    session.add("output", {"role": "user", "content": "It ran successfully.\n(no output)"})
+    for i in range(40):
+        session.step(f"print({i})", numbers(40, i))
+    fitted = session.fit(window=4096, reply_room=512)
+    replies = [m["content"] for m, k in zip(fitted.messages, fitted.kinds, strict=True)]
+    shortened = [r for r in replies if isinstance(r, str) and r.startswith("Convert:")]
+    for reply in shortened:
+        assert "col_0" not in reply or long_code in reply  # whole, or not at all
+        assert "characters cut" not in reply
 
 
 def test_when_even_the_latest_step_does_not_fit_it_is_shortened_and_said() -> None:
@@ -349,15 +394,6 @@ def test_bad_arguments_are_refused_in_one_line() -> None:
         fit(session.messages, session.kinds, window=0, reply_room=10)
 
 
-def test_the_module_needs_no_jupyter_and_no_openai() -> None:
-    code = (
-        "import sys, agent_magic.window\n"
-        "bad = [m for m in ('IPython', 'openai', 'ipywidgets') if m in sys.modules]\n"
-        "assert not bad, bad"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 # -- fitting: random histories --------------------------------------------------------
 
 step_strategy = st.fixed_dictionaries(
@@ -390,6 +426,7 @@ def build(cells: list[tuple[int, list[dict[str, Any]]]], system: str) -> Session
     return session
 
 
+@pytest.mark.slow  # fuzz: hundreds of generated inputs, 5-20 s
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cells=st.lists(cell_strategy, min_size=1, max_size=5),
@@ -505,7 +542,9 @@ def test_fifty_cells_stay_within_the_window_and_keep_their_prefix_mostly() -> No
                 changes += not prefix_kept(previous, fitted)
             previous = fitted
     assert largest <= window - reply_room
-    assert changes < requests // 3
+    # Messages are sent whole while they fit (no per-message caps), so the 40-variable
+    # summaries fill the window sooner and trims come more often than with the caps.
+    assert changes < requests // 2
 
 
 def test_two_hundred_steps_fit_in_milliseconds() -> None:

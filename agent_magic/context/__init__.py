@@ -1,4 +1,4 @@
-"""What the model is told about the user's namespace.
+"""What the model is told with a task: the user's namespace, the notebook, the files named.
 
 Here (re-exported from the modules of this package): :func:`describe` (a bounded
 description of one value), :func:`summarize_namespace` (the variables block sent with each
@@ -11,7 +11,10 @@ The modules: :mod:`._base` (tuning, per-call state, safe introspection),
 other objects), :mod:`.libraries` (numpy, pandas, polars, array libraries),
 :mod:`.describe` (one value: picks the handler), :mod:`.summary` (which names, fitted in a
 budget), :mod:`.changes` (snapshots and what a step changed), :mod:`.interpolate`
-(``{name}`` placeholders).
+(``{name}`` placeholders), :mod:`.files` (previews of the files a task names),
+:mod:`.notebook` (the code of earlier cells, the saved notebook's Markdown) and
+:mod:`.block` (every source in one budget: what the request carries after the task, and
+what ``%agent context`` shows).
 
 Not here: IPython (callers pass ``user_ns`` and ``user_ns_hidden``), and no numpy, pandas
 or polars import. Those libraries are recognised through ``sys.modules`` only when the

@@ -10,7 +10,6 @@ Not here: describing values (:mod:`.describe`), fitting lines (:mod:`.summary`).
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -54,20 +53,25 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
     ids: dict[str, int] = {}
     kinds: dict[str, type] = {}
     marks: dict[str, object] = {}
+    # Runs over every name at each step: one dict lookup per name, and try/except rather
+    # than a context manager entered per name.
     for name in _visible(ns, hidden, include_modules=True):
         value = ns[name]
         cls = type(value)
         ids[name] = id(value)
         kinds[name] = cls
-        if cls in fingerprinters:
-            make = fingerprinters[cls]
-        else:
+        make = fingerprinters.get(cls, _UNSEEN)
+        if make is _UNSEEN:
             make = fingerprinters[cls] = _fingerprinter(cls)
         if make is not None:
-            # a fingerprint is an optimisation; never fail a step for it
-            with contextlib.suppress(Exception):
+            try:  # noqa: SIM105
                 marks[name] = make(value)
+            except Exception:  # a fingerprint is an optimisation; never fail a step for it
+                pass
     return Snapshot(ids, kinds, marks)
+
+
+_UNSEEN: Any = object()
 
 
 def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
@@ -114,6 +118,7 @@ def describe_changes(
     *,
     budget: int = 2000,
     hidden: Collection[str] = (),
+    after: Snapshot | None = None,
 ) -> str:
     """What a step changed since ``before``; ``""`` when nothing did.
 
@@ -124,22 +129,32 @@ def describe_changes(
     DataFrame's shape, columns and dtypes (so ``df["x"] = ...`` is seen). A list item
     replaced or array values rewritten in place are not. Bounded to ``budget`` characters
     like :func:`summarize_namespace`; secret-looking names show their type only.
+    ``after``: a :func:`snapshot` of ``ns`` taken just now, if the caller has one.
     """
-    after = snapshot(ns, hidden=hidden)
+    if after is None:
+        after = snapshot(ns, hidden=hidden)
     changed: list[str] = []
     labels: dict[str, str] = {}
-    for name, ident in after.ids.items():
-        old = before.ids.get(name)
+    # Every name, every step: the lookups are held in locals, and the common fingerprints
+    # (none, or a length) are compared here rather than through _same_mark.
+    old_ids, old_types, old_marks = before.ids, before.types, before.marks
+    new_ids, new_types, new_marks = after.ids, after.types, after.marks
+    for name, ident in new_ids.items():
+        old = old_ids.get(name)
         if old is None:
             labels[name] = "new "
-        elif old != ident or before.types.get(name) is not after.types[name]:
+        elif old != ident or old_types.get(name) is not new_types[name]:
             labels[name] = "rebound "
-        elif not _same_mark(before.marks.get(name), after.marks.get(name)):
-            labels[name] = "changed "
         else:
-            continue
+            was, now = old_marks.get(name), new_marks.get(name)
+            if was is now or (type(was) is int and type(now) is int and was == now):
+                continue
+            if _same_mark(was, now):
+                continue
+            labels[name] = "changed "
         changed.append(name)
-    deleted = [name for name in before.ids if name not in after.ids]
+    gone = old_ids.keys() - new_ids.keys()
+    deleted = [name for name in old_ids if name in gone] if gone else []
     if not changed and not deleted:
         return ""
     footer = ""

@@ -46,6 +46,8 @@ benches build messages with ``_report`` and ``_content``):
   reports, ``edit_diff``;
 * :mod:`.lookback`: ``CellSteps``, what one cell remembers of its steps (repeats, the
   nudge);
+* :mod:`.unstick`: ``repeat_help``, what a refused repeat of failing code tells the model
+  (the error's line, what to try, the start of the data it reads);
 * :mod:`.loop`: ``Conversation``;
 * :mod:`.drive`: ``drive``, ``adrive``, ``Handler``.
 """

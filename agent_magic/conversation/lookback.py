@@ -35,6 +35,10 @@ class CellSteps:
     # The code that ran, by its blocks: "failed in step 2 (NameError: ...)", "ran
     # cleanly in step 3" (the first time only).
     seen: dict[Key, str] = field(default_factory=dict)
+    # How each failing code failed, and how often it was sent again and refused: what
+    # the refusal tells the model (:func:`.unstick.repeat_help`).
+    failures: dict[Key, StepOutcome] = field(default_factory=dict)
+    refusals: dict[Key, int] = field(default_factory=dict)
 
     def repeats(self, blocks: Iterable[CodeBlock]) -> str:
         """How the same code went before in this cell, or "" if it is new."""
@@ -42,7 +46,21 @@ class CellSteps:
 
     def failed(self, blocks: Iterable[CodeBlock], step: int, outcome: StepOutcome) -> None:
         """A step's blocks stopped at ``outcome``'s failure (not an interrupt)."""
-        self.seen.setdefault(code_key(blocks), _failure(step, outcome))
+        key = code_key(blocks)
+        self.seen.setdefault(key, _failure(step, outcome))
+        self.failures.setdefault(key, outcome)
+
+    def refusal_help(self, blocks: Iterable[CodeBlock]) -> str:
+        """What to tell the model as the same failing code is refused (again): the
+        error and its line, what to try, the start of the data it reads; "" for code
+        that ran cleanly."""
+        key = code_key(blocks)
+        if key not in self.failures and not self.seen.get(key, "").startswith("failed"):
+            return ""
+        self.refusals[key] = self.refusals.get(key, 0) + 1
+        from .unstick import repeat_help
+
+        return repeat_help(blocks, self.failures.get(key), self.refusals[key])
 
     def finished(self, blocks: Iterable[CodeBlock], step: int, clean: bool) -> None:
         """A step's blocks ran (``clean``: every one ran without an error)."""

@@ -63,6 +63,8 @@ from .rules import (
     Mode,
     _content,
     _cut_off_text,
+    _cut_short_text,
+    _invalid_arguments,
     _nudge_text,
     _refused_text,
     _reimports,
@@ -161,8 +163,13 @@ class Conversation:
                     blocks, self.termination_marker
                 )
                 signs_off = done and bool(blocks)
+                # A reply cut off before any code (a stall, the token limit) is not an
+                # answer in words: the person and the model are told, and it is asked again.
+                cut_short = reply.cut_off is not None and not blocks and not done
                 final_reason = (
-                    "terminated" if done and not blocks else ("no_code" if not blocks else "")
+                    "terminated"
+                    if done and not blocks
+                    else ("no_code" if not blocks and not cut_short else "")
                 )
                 out_of_turns = not final_reason and not signs_off and turns >= self.max_turns
                 self._turns_left = self.max_turns - turns
@@ -185,7 +192,11 @@ class Conversation:
                     invisible=describe_invisible(block.code for block in blocks),
                 )
                 self._injected = ""
-                decision, automatic = yield from self._decide(proposal)
+                refusal = _unreadable(reply, cut_short)
+                if refusal is not None:
+                    decision, automatic = refusal, True
+                else:
+                    decision, automatic = yield from self._decide(proposal)
                 yield Decided(proposal, decision, automatic)
                 if decision.rest and self.mode == "always":  # Run all: this cell's rest
                     self.mode = "terminate"
@@ -398,7 +409,8 @@ class Conversation:
             if proposal.invisible and not self.attended:
                 return (Decision("skip", text=invisible_text(proposal.invisible)), True)
             if proposal.repeats:
-                return (Decision("skip", text=_repeat_text(proposal.repeats)), True)
+                hint = self._steps.refusal_help(proposal.blocks)
+                return (Decision("skip", text=_repeat_text(proposal.repeats, hint)), True)
             if proposal.copies:
                 return (Decision("skip", text=copied_text(proposal.copies)), True)
             if proposal.injected and not self.attended:
@@ -515,6 +527,17 @@ class Conversation:
 # which trims and asks again. Probing every unknown model's first request cost each cell
 # a handful of GETs, and seconds on a server that hangs.
 _PROBE_ABOVE = 3072
+
+
+def _unreadable(reply: ChatReply, cut_short: bool) -> Decision | None:
+    """The automatic skip, in every mode, of a reply nothing can be run from: one cut off
+    before any code, or tool-call arguments that cannot be read (a Python dict literal,
+    JSON cut short), which never run. The person and the model are told why."""
+    invalid = _invalid_arguments(reply.tool_calls)
+    if reply.cut_off is not None and (cut_short or invalid):
+        text = _cut_short_text(reply.cut_off) if cut_short else _cut_off_text(reply.cut_off)
+        return Decision("skip", text=text)
+    return Decision("skip", text=invalid) if invalid else None
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:

@@ -155,10 +155,19 @@ def _cut_off_text(cut_off: str) -> str:
     )
 
 
-def _repeat_text(repeats: str) -> str:
+def _cut_short_text(cut_off: str) -> str:
+    """A cut-off reply that holds no code: it may have been about to propose some."""
+    return (
+        f"Your last reply was cut off ({cut_off_why(cut_off)}) before it was complete. "
+        "Give it again, shorter: one small step, fewer words around it."
+    )
+
+
+def _repeat_text(repeats: str, hint: str = "") -> str:
     said = f"That step was not run: it is the same code that {repeats}"
     if repeats.startswith("failed"):
-        return f"{said}, and it would fail the same way. Read that error and change the code."
+        text = f"{said}, and it would fail the same way. Read that error and change the code."
+        return f"{text}\n{hint}" if hint else text
     return (
         f"{said}; its output is above. If the task is done, answer in words and end with "
         "TERMINATE; if not, change the code."
@@ -220,13 +229,41 @@ def _content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str,
 
 
 def _tool_block(call: ToolCallRequest) -> CodeBlock:
+    """The block a tool call proposes; arguments that cannot be read are shown as sent
+    (:func:`_invalid_arguments` keeps them from running)."""
     language = _TOOL_LANGUAGES.get(call.name, call.name)
+    code = _tool_code(call.arguments)
+    return CodeBlock(language, call.arguments if code is None else code, tool_call_id=call.id)
+
+
+def _tool_code(arguments: str) -> str | None:
+    """The code (or command) string in a tool call's JSON arguments, or None."""
     try:
-        args = json.loads(call.arguments or "{}")
-        code = args.get("code") or args.get("command") or "" if isinstance(args, dict) else ""
+        args = json.loads(arguments or "{}")
     except ValueError:
-        code = call.arguments
-    return CodeBlock(language, str(code), tool_call_id=call.id)
+        return None
+    code = args.get("code") or args.get("command") if isinstance(args, dict) else None
+    return code if isinstance(code, str) and code.strip() else None
+
+
+def _invalid_arguments(calls: Iterable[ToolCallRequest]) -> str:
+    """What the model is told when a run tool's arguments are not a JSON object holding
+    its code (a Python dict literal, JSON cut short): one line, and nothing of that reply
+    runs. "" when every call can be read."""
+    for call in calls:
+        if call.name not in _TOOL_LANGUAGES or _tool_code(call.arguments) is not None:
+            continue
+        key = "code" if call.name == "run_python" else "command"
+        try:
+            json.loads(call.arguments or "{}")
+            why = f'are not a JSON object with a non-empty "{key}" string'
+        except ValueError as error:
+            why = f"are not valid JSON ({error})"
+        return (
+            f"the arguments of your {call.name} call {why}, so nothing in that reply ran. "
+            f'Call {call.name} again with JSON arguments, e.g. {{"{key}": "print(1)"}}.'
+        )
+    return ""
 
 
 def _report(outcome: StepOutcome) -> str:

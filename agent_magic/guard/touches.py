@@ -59,7 +59,28 @@ def touches(code: str, *, transform: Callable[[str], str] | None = None) -> Touc
     Python (IPython syntax and no transform, or a real syntax error), the result is empty
     with ``parsed=False``. After the shell's transform that means IPython cannot compile
     the cell either, so none of it would run. Never raises.
+
+    The last few results are kept: each step's code is read by the loop's guard and
+    again by the executor's undo, and a result is never changed once made.
     """
+    key = (code, transform)
+    try:
+        found = _recent.get(key)
+    except TypeError:  # a transform that cannot be hashed: nothing is kept
+        return _touches(code, transform)
+    if found is None:
+        found = _touches(code, transform)
+        if len(_recent) >= _RECENT:
+            _recent.pop(next(iter(_recent)), None)
+        _recent[key] = found
+    return found
+
+
+_RECENT = 8
+_recent: dict[tuple[str, Callable[[str], str] | None], Touches] = {}
+
+
+def _touches(code: str, transform: Callable[[str], str] | None) -> Touches:
     source = code
     if transform is not None:
         try:

@@ -36,6 +36,7 @@ import contextlib
 import re
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ MAX_STREAM_CHARS = 100_000  # per stream output kept in the outputs
 MAX_DATA_CHARS = 2_000_000  # per display output kept in the outputs
 WIDGET = "application/vnd.jupyter.widget-view+json"
 HIDDEN_NOTE = "\n[agent_magic: further output hidden; the model sees a digest]\n"
+
+# Threads a step started that outlived it -> that step's capture (see Tee).
+_STARTED_BY: weakref.WeakKeyDictionary[threading.Thread, StepCapture] = weakref.WeakKeyDictionary()
 
 # Writes are sorted into head and tail in chunks of about this many characters.
 _CHUNK = 1 << 16
@@ -127,8 +131,10 @@ class Tee:
 
     Shows what is written on the real stream up to a display limit, then one note;
     keeps a bounded digest; appends to the capture's stream outputs. Thread-safe: a
-    thread the step started may still print after the step has ended (into this tee, if
-    it kept a reference); that never fails, and never reaches a later step's capture.
+    thread the step started may still print after the step has ended (through this
+    tee, or the next step's: a write is routed by the thread that makes it, to the step
+    that started that thread); that never fails, and never reaches a later step's
+    capture. A thread started before any step (an ordinary cell's) is shown only.
     """
 
     def __init__(self, stream: Any, name: str, capture: StepCapture) -> None:
@@ -150,6 +156,12 @@ class Tee:
         if not isinstance(text, str):
             text = str(text)
         capture = self._capture
+        owner = capture.owner_of(threading.current_thread())
+        if owner is not capture:  # a thread from before this step: not its output
+            if owner is not None and owner._tees is not None:
+                return owner._tees[1 if self._name == "stderr" else 0].write(text)
+            self._show(capture.redact(text, count=False))
+            return len(text)
         if capture.muted or not capture.active:
             if capture.redactor is not None:
                 self.release()  # what was held comes first
@@ -284,11 +296,15 @@ class StepCapture:
         self._saved: tuple[Any, Any] | None = None
         self._publish: Any = None
         self._tees: tuple[Tee, Tee] | None = None
+        self._before: frozenset[threading.Thread] = frozenset()
 
     # -- the context manager ---------------------------------------------------------------
 
     def __enter__(self) -> StepCapture:
         self._saved = sys.stdout, sys.stderr
+        # The threads that print into this step: its own and those it starts.
+        here = threading.current_thread()
+        self._before = frozenset(t for t in threading.enumerate() if t is not here)
         self._tees = (
             Tee(self._saved[0], "stdout", self),
             Tee(self._saved[1], "stderr", self),
@@ -310,12 +326,24 @@ class StepCapture:
         for tee in self._tees or ():
             tee.release()
         self.active = False  # a thread printing late into a tee now only shows it
+        here = threading.current_thread()
+        for thread in threading.enumerate():  # the threads this step started, still running
+            if thread is not here and thread not in self._before:
+                _STARTED_BY[thread] = self
         self._patches.undo()
         assert self._saved is not None
         sys.stdout, sys.stderr = self._saved
         for output in self.outputs:
             if output["output_type"] == "stream":
                 output["text"] = escape_surrogates(cap(output["text"], MAX_STREAM_CHARS))
+
+    def owner_of(self, thread: threading.Thread) -> StepCapture | None:
+        """The capture a write from ``thread`` belongs to: this one for its own thread and
+        the threads started during it; for an older thread, the step that started it, or
+        None (a thread no step started)."""
+        if thread not in self._before:
+            return self
+        return _STARTED_BY.get(thread)
 
     # -- hiding secrets --------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ class IPythonExecutor:
         self.redactor = redactor  # None: nothing hidden (the session always gives one)
         self.last_undo: Undo | None = None  # what undoes the last step that ran
         self._refreshed = False  # the redactor was refreshed after this executor's last step
+        self._left: Any = None  # the namespace's snapshot as this executor's last step left it
         self.max_output_chars = max_output_chars
         self.max_display_chars = max_display_chars
         self.shell_timeout = shell_timeout
@@ -222,8 +223,14 @@ class IPythonExecutor:
         return escape_surrogates(cap(text.strip("\n"), self.max_output_chars // 2))
 
     def _snapshot(self) -> Any:
+        """The namespace before a step: the last step's snapshot when this executor took one,
+        since between two steps of a cell only the loop runs (as for :meth:`_refresh`);
+        one pass over every name a step, not two."""
         if not self.describe_changes:
             return None
+        left, self._left = self._left, None
+        if left is not None:
+            return left
         from .. import context
 
         return context.snapshot(self.shell.user_ns, hidden=self.shell.user_ns_hidden)
@@ -233,9 +240,10 @@ class IPythonExecutor:
             return ""
         from .. import context
 
-        return context.describe_changes(
-            before, self.shell.user_ns, hidden=self.shell.user_ns_hidden
-        )
+        ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
+        after = context.snapshot(ns, hidden=hidden)
+        self._left = after
+        return context.describe_changes(before, ns, hidden=hidden, after=after)
 
     # -- shell -------------------------------------------------------------------------
 

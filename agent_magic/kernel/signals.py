@@ -7,7 +7,9 @@ button does to a running cell) and remembers that a signal came, so a step that 
 timer thread sends SIGINT to the main thread (``pthread_kill``, so a ``time.sleep`` or a
 blocking call there wakes too) after marking it as the timeout's. The previous handler
 is put back afterwards; a signal arriving after the step has ended is ignored by the
-handler that was in place for it.
+handler that was in place for it. One watchdog thread (:class:`_Watchdog`) keeps every
+step's time limit: starting a timer thread for each step cost a thread start, and the
+wait for it to run, on every step.
 
 Outside the main thread no handler can be set: the step then runs without a time limit
 and an interrupt is whatever the caller's handler makes of it.
@@ -16,8 +18,10 @@ and an interrupt is whatever the caller's handler makes of it.
 from __future__ import annotations
 
 import _thread
+import math
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -32,7 +36,6 @@ class StepSignals:
         self.interrupted = False  # someone else's SIGINT came (the user)
         self.running = False
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
         self._previous: Any = None
         self._installed = False
 
@@ -47,21 +50,19 @@ class StepSignals:
         self._installed = True
         self.running = True
         if self.timeout is not None:
-            self._timer = threading.Timer(self.timeout, self._expire, (threading.main_thread(),))
-            self._timer.daemon = True
-            self._timer.start()
+            _WATCHDOG.arm(self, self.timeout)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.running = False  # before anything else: a late signal is now ignored
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
+            _WATCHDOG.disarm(self)
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
             self._installed = False
 
-    def _expire(self, main: threading.Thread) -> None:
+    def _expire(self) -> None:
+        main = threading.main_thread()
         with self._lock:
             if not self.running or main.ident is None:
                 return
@@ -72,9 +73,7 @@ class StepSignals:
                 _thread.interrupt_main()
             # A step that catches KeyboardInterrupt and goes on is asked again, as a user
             # would press the button again.
-            self._timer = threading.Timer(REPEAT, self._expire, (main,))
-            self._timer.daemon = True
-            self._timer.start()
+            _WATCHDOG.arm(self, REPEAT)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.running:
@@ -82,6 +81,56 @@ class StepSignals:
         if not self.timed_out:
             self.interrupted = True
         raise KeyboardInterrupt
+
+
+class _Watchdog:
+    """One daemon thread that calls each armed step's ``_expire`` when its time is up.
+
+    Started on the first armed step and kept: it sleeps on a condition until the nearest
+    deadline, and is woken only for a deadline nearer than that one (waking it for each
+    step would hand it the GIL at every step). Lock order: a step's own lock, then the
+    watchdog's; ``_expire`` is called with neither held.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[StepSignals, float] = {}
+        self._wake = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+        self._until = 0.0  # when the thread wakes by itself (inf: it waits to be woken)
+
+    def arm(self, step: StepSignals, seconds: float) -> None:
+        with self._wake:
+            when = self._due[step] = time.monotonic() + seconds
+            if self._thread is None or not self._thread.is_alive():
+                self._until = 0.0
+                self._thread = threading.Thread(
+                    target=self._run, name="agent_magic-step-timer", daemon=True
+                )
+                self._thread.start()
+            elif when < self._until:
+                self._wake.notify()
+
+    def disarm(self, step: StepSignals) -> None:
+        with self._wake:
+            self._due.pop(step, None)  # the thread finds out at its next wake-up
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                expired = [step for step, when in self._due.items() if when <= now]
+                for step in expired:
+                    del self._due[step]
+                if not expired:
+                    self._until = min(self._due.values(), default=math.inf)
+                    self._wake.wait(self._until - now if self._due else None)
+                    self._until = 0.0  # awake: arm() need not wake it
+                    continue
+            for step in expired:
+                step._expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def drop_handler_frame(error: BaseException) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from .config import (
 )
 from .errors import (
     _broken_connection,
+    _connection_reset,
     _context_error,
     _explain,
     _falls_through,
@@ -53,6 +53,7 @@ from .sdk import warm_import as warm_import
 from .windows import _entries, _remember_window, context_window_for
 from .wire import (
     _EmptyStream,
+    _json_body,
     _reply_from_completion,
     _send,
     _sse_events,
@@ -132,6 +133,7 @@ class OpenAIChat:
                 continue
             offered = None if index in self.without_tools else tools
             streamed = self.stream_replies
+            reasked = False  # asked again without streaming after an empty stream
             while True:
                 api = self.api_for(endpoint)
                 if api == "responses" and endpoint.api_type == "azure":
@@ -158,8 +160,14 @@ class OpenAIChat:
                     return
                 except _EmptyStream:
                     streamed = False  # once: the next answer is a JSON body or an error
+                    reasked = True
                     continue
                 except Exception as error:  # the SDK's errors, re-raised from the worker
+                    if reasked and _connection_reset(error):
+                        # llama-cpp-python resets the connection behind a failed stream;
+                        # the question asked again may have gone out on it: once more.
+                        reasked = False
+                        continue
                     window = _context_error(error)
                     if window is not False:
                         # The next endpoint would get the same conversation: say so now.
@@ -289,7 +297,7 @@ class OpenAIChat:
                 ),
                 body,
             )
-            yield _reply_from_completion(json.loads(raw.http_response.content), endpoint)
+            yield _reply_from_completion(_json_body(raw.http_response, endpoint), endpoint)
             return
         if index not in self.without_stream_options:
             body["stream_options"] = {"include_usage": True}

@@ -58,6 +58,20 @@ def _broken_connection(error: BaseException) -> bool:
     return isinstance(error, (httpx.TransportError, openai.APIConnectionError))
 
 
+def _connection_reset(error: BaseException) -> bool:
+    """A request the server took and then dropped without an answer (a connection reset
+    or closed under it), as opposed to one that never reached it (refused, timed out)."""
+    import openai
+
+    httpx = _http()
+    cause = error.__cause__
+    return (
+        isinstance(error, openai.APIConnectionError)
+        and not isinstance(error, openai.APITimeoutError)
+        and isinstance(cause, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
+    )
+
+
 def _status_text(error: BaseException) -> str:
     """What a status error says, bounded (the regexes below then stay linear)."""
     return (_detail(error) or str(error))[:2000]
@@ -166,13 +180,21 @@ def _wants_responses(error: BaseException) -> bool:
 
 
 def _falls_through(error: BaseException) -> bool:
-    """Errors after which the next endpoint is worth trying."""
+    """Errors after which the next endpoint is worth trying.
+
+    Every HTTP error but a context-length one (the caller says that at once: the next
+    endpoint would get the same conversation): a 400 or 422 is often one server's own
+    limit (a parameter, a message shape, a model it does not serve) that the next entry
+    does not have.
+    """
     import openai
 
     if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
         return True
     if isinstance(error, openai.APIStatusError):
-        return error.status_code in (401, 403, 404, 408, 429) or error.status_code >= 500
+        return error.status_code in (400, 401, 403, 404, 408, 422, 429) or (
+            error.status_code >= 500
+        )
     if _broken_connection(error):
         return True
     return isinstance(error, ChatError)
@@ -239,6 +261,25 @@ def _explain(
     if isinstance(error, ValueError):  # JSON decoding of a malformed body
         return f"{where}: the server's reply could not be read ({type(error).__name__})"
     return f"{where}: {type(error).__name__}: {_error_text(str(error))}"
+
+
+def _not_json(response: Any, endpoint: Endpoint) -> ChatError | None:
+    """The one line for an answer whose body is not JSON and does not claim to be (a
+    proxy's login page, a web server's index at the wrong base URL); None when it says it
+    is JSON (then it is a malformed reply, worded as such)."""
+    kind = str(response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if "json" in kind:
+        return None
+    start = bytes(response.content[:512]).lstrip().lower()
+    if "html" in kind or start.startswith((b"<!doctype html", b"<html")):
+        what = "a web page (HTML)"
+    else:
+        what = f"something that is not JSON ({kind or 'no content type'})"
+    return ChatError(
+        f"{endpoint.label}: the server answered with {what}, not the API's reply: check the "
+        "base URL (--base-url, OPENAI_BASE_URL or the config entry's base_url, usually "
+        "ending in /v1), or a proxy in between (a login page?)"
+    )
 
 
 def _detail(error: Any) -> str:

@@ -30,10 +30,10 @@ from .errors import _error_text as _error_text
 from .errors import _explain as _explain
 from .errors import _falls_through as _falls_through
 from .errors import _http as _http
+from .errors import _not_json, _stream_error
 from .errors import _rejects_stream_options as _rejects_stream_options
 from .errors import _rejects_tools as _rejects_tools
 from .errors import _status_text as _status_text
-from .errors import _stream_error
 
 
 class _EmptyStream(Exception):
@@ -179,6 +179,17 @@ def _escape_surrogates(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_escape_surrogates(v) for v in value]
     return value
+
+
+def _json_body(response: Any, endpoint: Endpoint) -> Any:
+    """A whole answer's JSON; a body that is not JSON (an HTML page) is one line."""
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        not_json = _not_json(response, endpoint)
+        if not_json is None:
+            raise
+        raise not_json from None
 
 
 def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:

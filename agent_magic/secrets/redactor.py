@@ -178,7 +178,7 @@ def _collect(
     found: dict[str, str] = {}
     for value in values:
         _add(found, value, "[hidden: api key]", rules)
-    for name, value in _items(env):
+    for name, value in _environ_items(env):
         if type(name) is str and is_secret_name(name, rules):
             _add(found, value, f"[hidden: ${name}]", rules)
     if namespace is not None:
@@ -212,6 +212,25 @@ def _items(mapping: Mapping[str, Any]) -> list[tuple[Any, Any]]:
         return list(mapping.items())
     except Exception:  # an odd mapping must not stop a request
         return []
+
+
+_environ_seen: tuple[dict[Any, Any], list[tuple[Any, Any]]] | None = None
+
+
+def _environ_items(env: Mapping[str, str]) -> list[tuple[Any, Any]]:
+    """``env``'s (name, value) pairs. ``os.environ`` decodes each variable as it is read,
+    which cost more than the rest of a refresh at every step: its pairs are kept and read
+    again only when its raw mapping changed (a dict comparison in C)."""
+    global _environ_seen
+    raw = getattr(env, "_data", None)
+    if env is not os.environ or type(raw) is not dict:
+        return _items(env)
+    seen = _environ_seen
+    if seen is not None and seen[0] == raw:
+        return seen[1]
+    items = _items(env)
+    _environ_seen = (dict(raw), items)
+    return items
 
 
 def _encodings(value: str) -> tuple[str, ...]:

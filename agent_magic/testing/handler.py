@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -181,6 +182,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if isinstance(reply, Failure):
+            if reply.hang_up:  # a reset (RST), not a clean close: no answer at all
+                with contextlib.suppress(OSError):
+                    linger = struct.pack("ii", 1, 0)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.close_connection = True
+                return
             if reply.in_stream is not None and request.stream:
                 self._stream_failure(reply)
             else:
@@ -291,6 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _failure(self, failure: Failure) -> None:
+        if failure.content_type is not None and isinstance(failure.body, str):
+            data = failure.body.encode()
+            self._start(failure.status, failure.content_type, failure.headers())
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         self._json(failure.status, failure.error_body(), failure.headers())
 
     def _stream_failure(self, failure: Failure) -> None:

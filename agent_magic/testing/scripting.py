@@ -137,7 +137,11 @@ class Failure:
     ``retry_after`` sets the Retry-After header (seconds; the SDK accepts fractions).
     ``should_retry`` sets ``x-should-retry``, which the openai SDK obeys over its own rules.
     ``extra`` adds fields beside ``message`` in the error object (llama.cpp's server sends
-    ``n_ctx``). ``body`` replaces the whole error body (Ollama sends ``{"error": "..."}``).
+    ``n_ctx``). ``body`` replaces the whole error body (Ollama sends ``{"error": "..."}``);
+    with ``content_type``, a str ``body`` goes out as it is, under that type: a proxy's
+    login page is ``Failure(200, body="<!DOCTYPE html>...", content_type="text/html")``.
+    ``hang_up`` resets the connection without answering at all (the status is unused):
+    llama-cpp-python's server does so on a keep-alive connection behind a failed stream.
 
     ``in_stream`` says how a *streamed* request fails: None (default) answers the
     status as usual; "event" answers 200 and puts ``data: {"error": {...}}`` in the
@@ -159,6 +163,8 @@ class Failure:
     extra: Mapping[str, Any] | None = None
     body: Any = None
     in_stream: str | None = None
+    content_type: str | None = None
+    hang_up: bool = False
 
     def __post_init__(self) -> None:
         if self.in_stream not in (None, "event", "empty"):

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..codeblocks import inert_markdown
 from ..conversation import ToolCallRequest
-from ..text import fence, strip_ansi
+from ..text import DISPLAY_LIMIT, fence, shown_head, strip_ansi
 from .records import message_text, reply_from_record
 
 # The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
@@ -63,11 +64,14 @@ def log_entry(role: str, content: str) -> tuple[str, str]:
     return f"--- {role}\n{content}", f"**{role}**\n\n{fence(strip_ansi(content))}"
 
 
-def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
+def render_log(
+    records: Iterable[Mapping[str, Any]], *, limit: int = DISPLAY_LIMIT
+) -> tuple[str, str]:
     """The conversation as ``%agent log`` shows it: (plain text, Markdown).
 
     Each message in order, as the model saw it, with the decisions people took (the
-    mode's own decisions are left out: they only say "ran").
+    mode's own decisions are left out: they only say "ran"). A reply is shown up to
+    ``limit`` characters, as in the cell.
     """
     plain: list[str] = []
     markdown: list[str] = []
@@ -89,7 +93,11 @@ def render_log(records: Iterable[Mapping[str, Any]]) -> tuple[str, str]:
                 markdown.append(_sent(role, said, text, task))
         elif kind == "reply":
             reply = reply_from_record(record, "")
-            content, calls, thought = reply.content, reply.tool_calls, reply.thinking
+            content, thought = shown_head(reply.content, limit), reply.thinking
+            calls = [
+                replace(call, arguments=shown_head(call.arguments, limit))
+                for call in reply.tool_calls
+            ]
             shown = content
             for call in calls:
                 shown += f"\n[tool call {call.name}] {call.arguments}"

@@ -34,6 +34,7 @@ from ..conversation import (
 )
 from ..invisible import escape
 from ..secrets import hidden_note
+from ..text import DISPLAY_LIMIT, reply_cut_note, shown_head
 from .signoff import MarkerFilter, without_marker
 from .working import TerminalStatus
 
@@ -86,8 +87,11 @@ class TerminalUI:
         out: TextIO | None = None,
         marker: str = "TERMINATE",
         spent: Callable[[], str] | None = None,
+        limit: int = DISPLAY_LIMIT,
     ) -> None:
         self.ask = ask  # None: the builtin input(), looked up when asking
+        self.limit = limit  # most characters of a reply shown (a step's output bound)
+        self._left = limit
         self.spent = spent  # the "so far: N tokens, $x" line shown with each review
         self._out = out
         self.marker = marker
@@ -122,17 +126,19 @@ class TerminalUI:
                 self._streamed = True
                 self._filter = MarkerFilter(self.marker)
                 self._said = []
+                self._left = self.limit
             self._said.append(event.text)
-            write(self._filter.feed(event.text))
+            self._bounded(self._filter.feed(event.text))
             self.out.flush()
         elif isinstance(event, ReplyReceived):
             reply = event.reply
             thought = self._stop_status(reply.thinking, reply.source)
-            content = without_marker(reply.content, self.marker)
+            content = shown_head(without_marker(reply.content, self.marker), self.limit)
             if not self._streamed:
                 write(f"\n[assistant, step {event.step}]\n{content}\n")
             else:
-                write(self._filter.end() + "\n")
+                self._bounded(self._filter.end())
+                write("\n")
                 if reply.thinking and "".join(self._said).strip() != reply.content.strip():
                     # Thinking without its opening tag streamed as if it were the answer
                     # until </think> came: say so, and show the answer alone.
@@ -143,7 +149,8 @@ class TerminalUI:
             for call in event.reply.tool_calls:
                 block = next((b for b in event.blocks if b.tool_call_id == call.id), None)
                 if block is not None:
-                    write(f"```{block.language}\n{block.code}\n```\n")
+                    code = shown_head(block.code, self.limit)
+                    write(f"```{block.language}\n{code}\n```\n")
             self._streamed = False
         elif isinstance(event, ReviewRequested):
             return self._review(event.proposal)
@@ -184,6 +191,15 @@ class TerminalUI:
         if status is None:
             return ""
         return status.done(thinking, timed=source not in ("replay", "cache"))
+
+    def _bounded(self, text: str) -> None:
+        """Write a streamed piece of the reply while the reply is within its bound."""
+        left = self._left
+        self._left -= len(text)
+        if left > 0:
+            self.out.write(text[:left])
+        if left >= 0 > self._left:  # the piece that crossed the bound: said once
+            self.out.write(reply_cut_note())
 
     def _review(self, proposal: Proposal) -> Decision:
         for line in review_warnings(proposal):

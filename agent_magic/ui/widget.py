@@ -43,6 +43,7 @@ from ..conversation import (
     ReviewRequested,
 )
 from ..secrets import hidden_note
+from ..text import DISPLAY_LIMIT, shown_head
 from .boxes import BusyStatus, KeyBox
 from .cells import insert_below, sources
 from .review import (
@@ -141,7 +142,7 @@ class _StepRecord:
             diff = _diff(self.proposal.blocks, self.decision.edited or ())
             if diff:
                 parts.append("Changed from the proposal:\n\n" + _fence(CodeBlock("diff", diff)))
-        if self.decision.action == "feedback":
+        if self.decision.text:  # feedback, or why the loop refused the step
             parts.append("> " + self.decision.text.replace("\n", "\n> "))
         parts.extend(self.results)
         return "\n\n".join(parts)
@@ -218,8 +219,10 @@ class NotebookUI:
         marker: str = "TERMINATE",
         add_cells: Callable[[list[str], list[int]], Any] | None = insert_below,
         spent: Callable[[], str] | None = None,
+        limit: int = DISPLAY_LIMIT,
     ) -> None:
         self.interactive = interactive
+        self.limit = limit  # most characters of a reply shown (a step's output bound)
         self.spent = spent  # the "so far" line each review shows (see agent_magic.budget)
         self.review_timeout = review_timeout
         self.display = display or Display()
@@ -272,7 +275,8 @@ class NotebookUI:
     # Replies -------------------------------------------------------------------------------
 
     def _stream(self, event: ReplyDelta) -> None:
-        self._text += event.text
+        if len(self._text) <= self.limit:  # past the bound nothing more is drawn
+            self._text += event.text
         now = time.perf_counter()
         first = not self._drawn
         if first or now - self._drawn >= REDRAW:
@@ -304,7 +308,7 @@ class NotebookUI:
             return f"*(code: step {event.step} below{which})*"
 
         prose = prose_with_places(event.reply.content, event.blocks, place)
-        prose = without_marker(prose, self.marker)
+        prose = shown_head(without_marker(prose, self.marker), self.limit)
         if not prose and event.blocks:
             prose = "*(proposes code)*"
         markdown = self._reply_markdown(event.step, prose)

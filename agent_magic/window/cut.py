@@ -11,7 +11,7 @@ Not here: the estimate itself (:mod:`.estimate`), the summary of folded turns
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,33 +21,97 @@ from .estimate import _CACHE_LIMIT, _content_tokens, _text_tokens
 if TYPE_CHECKING:
     from .fit import _Caps
 
-# The line that starts the variables summary in a task message (magic.py writes it).
+# The line that starts the variables summary in a task message (the session writes it).
 NAMESPACE_HEADER = "Variables in the session now:"
+# How each block of the context after a task starts (agent_magic.context.block writes
+# them): the task's words end before the first.
+CONTEXT_HEADERS = (
+    "Files the task names",
+    NAMESPACE_HEADER,
+    "Code run before this cell",
+    "The Markdown cells of the notebook",
+)
 
 
 def _head_tail(text: str, limit: int) -> str:
     """``text`` within about ``limit`` characters: its head and tail, the cut marked.
 
-    The cut falls on line ends where one is near, so kept lines stay whole. A local
-    cutter; the shared ``text.head_tail`` will replace it.
+    The cut falls on line ends where one is near, so kept lines stay whole. What a
+    failing step needs most is the last to go: the last lines (a traceback's last line
+    names the error) and, in a traceback, the failing line (IPython's ``---->`` arrow,
+    the last ``File ..., line N`` and its code, a ``^`` caret with the line above it).
     """
     if len(text) <= limit:
         return text
     keep = max(limit - 50, 16)
-    head = keep * 2 // 3
-    tail = keep - head
-    line_end = text.rfind("\n", head * 2 // 3, head)
-    if line_end > 0:
-        head = line_end
+    tail = keep // 3
     start = len(text) - tail
     line_start = text.find("\n", start, start + tail // 3)
     if line_start >= 0:
         start = line_start + 1
-    if start <= head:
-        return text
-    cut = start - head
-    marker = f"\n{cut_mark(cut, why=FIT_WHY)}\n"
-    return text[:head] + marker + text[start:]
+    last_line = text.rstrip("\n").rfind("\n") + 1
+    if start > last_line and len(text) - last_line <= keep // 2:
+        start = last_line  # the last line whole, whatever it costs of the head
+    spans = [(start, len(text))]
+    failing = _failing_line(text, start)
+    if failing is not None:
+        begin, end = failing
+        room = max(keep - (len(text) - start), 0) // 2
+        if end - begin > room:
+            end = begin + room
+        if end > begin:
+            spans.insert(0, (begin, end))
+    head = keep - sum(b - a for a, b in spans)
+    line_end = text.rfind("\n", head * 2 // 3, head)
+    if line_end > 0:
+        head = line_end
+    spans.insert(0, (0, max(head, 0)))
+    pieces: list[str] = []
+    at = 0
+    for begin, end in spans:
+        if begin > at:
+            marker = f"{cut_mark(begin - at, why=FIT_WHY)}\n"
+            pieces.append(f"\n{marker}" if pieces else marker)
+        begin = max(begin, at)
+        if end > begin:
+            pieces.append(text[begin:end])
+            at = end
+    if at < len(text):  # cannot happen (the tail ends the text); kept as a guard
+        pieces.append(text[at:])
+    cut = "".join(pieces)
+    return cut if len(cut) < len(text) else text
+
+
+# The lines that locate a failure in a traceback: IPython's arrow, Python's "File ...,
+# line N" (and IPython's "Cell In[3], line N"), and a SyntaxError's caret.
+_LOCATION = re.compile(
+    r'^(?:-+> *\d+ |\s*File "[^"\n]*", line \d+|\s*Cell In\[\d+\], line \d+|\s*\^+ *$)',
+    re.M,
+)
+
+
+def _failing_line(text: str, before: int) -> tuple[int, int] | None:
+    """Where the last failing-line marker before ``before`` is: the line and its
+    neighbour (the code after a location, the code above a caret), as (start, end)."""
+    found = None
+    for match in _LOCATION.finditer(text, 0, before):
+        found = match
+    if found is None:
+        return None
+    begin = found.start()
+    end = text.find("\n", found.end())
+    end = len(text) if end < 0 else end
+    marker = found.group().strip()
+    if marker.startswith("^"):  # the code is the line above the caret
+        begin = text.rfind("\n", 0, max(begin - 1, 0)) + 1
+    elif not marker.startswith("-"):  # the code is the line after the location
+        after = text.find("\n", end + 1)
+        end = len(text) if after < 0 else after
+        caret = text.find("\n", end + 1)
+        next_line = text[end + 1 : caret if caret >= 0 else len(text)]
+        if next_line.strip() and set(next_line.strip()) <= {"^", "~"}:
+            end = len(text) if caret < 0 else caret
+    return begin, min(end, before)
 
 
 # Why the window cut something: the end of its cut marks.
@@ -88,10 +152,11 @@ def _cut(text: str, tokens: int, have: int) -> str:
 
 
 def _split_namespace(text: str) -> tuple[str, str]:
-    """A task's own words and its variables summary (``""`` when it has none)."""
-    at = text.find("\n\n" + NAMESPACE_HEADER)
-    if at < 0:
+    """A task's own words and the context sent after them (``""`` when it has none)."""
+    found = [at for at in (text.find("\n\n" + head) for head in CONTEXT_HEADERS) if at >= 0]
+    if not found:
         return text, ""
+    at = min(found)
     return text[:at], text[at:]
 
 
@@ -149,53 +214,11 @@ def _cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Ma
     return _with_content(message, _cut_to(text, tokens + 16))
 
 
-def _cut_arguments(message: Mapping[str, Any], tokens: int) -> Mapping[str, Any]:
-    """Tool calls whose arguments are cut, still valid JSON objects."""
-    long = any(
-        _text_tokens(str((call.get("function") or {}).get("arguments") or "")) > tokens
-        for call in message.get("tool_calls") or ()
-    )
-    if not long:
-        return message
-    calls = []
-    for call in message.get("tool_calls") or ():
-        function = dict(call.get("function") or {})
-        arguments = str(function.get("arguments") or "")
-        if _text_tokens(arguments) > tokens:
-            try:
-                parsed = json.loads(arguments)
-            except ValueError:
-                parsed = {"code": arguments}
-            if not isinstance(parsed, dict):
-                parsed = {"code": str(parsed)}
-            parsed = {
-                key: _cut_to(value, tokens) if isinstance(value, str) else value
-                for key, value in parsed.items()
-            }
-            function["arguments"] = json.dumps(parsed)
-        calls.append({**call, "function": function})
-    changed = dict(message)
-    changed["tool_calls"] = calls
-    return changed
-
-
 def _full_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
-    """What the message is sent as while it is recent: capped, so no one message can
-    take the whole window. The caller's own dict when it needs no cap."""
-    if kind == "system" or kind == "summary":
-        return message
-    content = message.get("content")
-    if kind == "task" and isinstance(content, str):
-        words, namespace = _split_namespace(content)
-        if namespace:
-            namespace = _cut_lines(
-                namespace, caps.namespace, "\n" + cut_mark("{}", "more lines", FIT_WHY)
-            )
-        text = _cut_to(words, caps.part) + namespace
-        return message if text == content else _with_content(message, text)
-    if _content_tokens(content) <= caps.part:
-        return message
-    return _cut_content(message, caps.part, images=True)
+    """What the message is sent as while it is recent: itself. Nothing is shortened
+    while the request fits; when it does not, older messages take their short form and
+    fold (:mod:`.fit`), and only then is what is always kept squeezed."""
+    return message
 
 
 def _short_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
@@ -207,17 +230,41 @@ def _short_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[s
         words, namespace = _split_namespace(content)
         text = _cut_to(words, caps.short_text)
         if namespace:
-            text += "\n\n[The variables summary sent with this task is left out.]"
+            text += "\n\n[The context sent with this task (variables, files, cells) is left out.]"
         return _with_content(message, text)
     tokens = caps.short_output if kind == "output" else caps.short_text
     has_images = isinstance(content, list) and any(
         isinstance(p, Mapping) and p.get("type") != "text" for p in content
     )
-    short = (
-        _cut_content(message, tokens, images=False)
-        if has_images or _content_tokens(content) > tokens
-        else message
-    )
-    if message.get("tool_calls"):
-        short = _cut_arguments(short, caps.short_text)
-    return short
+    if kind == "reply" and isinstance(content, str):
+        # Code the model wrote is left out whole, never cut: a marker inside a code block
+        # is what a model copies into its next step. Tool-call arguments stay as sent.
+        return _short_reply(message, content, tokens)
+    if has_images or _content_tokens(content) > tokens:
+        return _cut_content(message, tokens, images=False)
+    return message
+
+
+_FENCED = re.compile(r"^(`{3,}|~{3,})[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
+
+
+def _short_reply(message: Mapping[str, Any], content: str, tokens: int) -> Mapping[str, Any]:
+    """An older reply within ``tokens``: its code blocks, largest first, replaced by a
+    line outside any fence saying what was there; then its words cut."""
+    if _text_tokens(content) <= tokens:
+        return message
+    blocks = sorted(_FENCED.finditer(content), key=lambda m: m.end() - m.start(), reverse=True)
+    text = content
+    for block in blocks:
+        lines = block.group().count("\n") - 1
+        note = f"[a {lines}-line code block of this reply, left out to fit the context window]"
+        text = text.replace(block.group(), note, 1)
+        if _text_tokens(text) <= tokens:
+            return _with_content(message, text)
+    pieces = re.split(r"(\[a \d+-line code block of this reply, left out[^\]]*\])", text)
+    if len(pieces) > 1:  # cut the words only: the notes stay whole and outside the code
+        budget = max(tokens - sum(_text_tokens(p) for p in pieces[1::2]), 16)
+        share = max(budget // max(len(pieces[::2]), 1), 4)
+        pieces[::2] = [_cut_to(p, share) for p in pieces[::2]]
+        return _with_content(message, "".join(pieces))
+    return _with_content(message, _cut_to(text, tokens))

@@ -72,8 +72,9 @@ class Fitted:
     (do not mutate them), changed ones are new dicts. ``kinds`` labels each of them,
     with ``"summary"`` for the folded-turns message. ``trimmed`` is True when anything
     was shortened or folded; ``folded`` counts the input messages replaced by summaries,
-    ``shortened`` those sent shortened (older ones in their short form, and any message
-    capped to a share of the window). ``estimate`` is :func:`estimate_tokens` of the
+    ``shortened`` those sent shortened (older ones in their short form, and what is
+    always kept when even that did not fit); nothing is shortened while the request
+    fits. ``estimate`` is :func:`estimate_tokens` of the
     request (messages and tools); ``fits`` says it is within the budget. ``trims``
     counts the points where the replay cut back: from one request to the next it grows
     exactly when the later one does not start with the earlier one (a server's prompt
@@ -102,8 +103,10 @@ _FULL, _SHORT, _FOLDED = 0, 1, 2
 class _Caps:
     """Sizes in tokens, all from the budget alone, so a message's forms never change."""
 
-    part: int  # the most any one message's text may take
-    namespace: int  # a task's variables summary
+    # What a squeeze leaves of each always-kept message in its first pass, so one of them
+    # cannot take the others' room (nothing is cut while the request fits).
+    part: int  # any one message's text
+    namespace: int  # the context after a task (files, variables, cells, notebook)
     short_output: int  # an older step result
     short_text: int  # an older reply, task or feedback
     summary: int  # one summary's items
@@ -357,11 +360,33 @@ class _Replay:
                 if unit_kind == "task":
                     self.latest_task = u
             full = _full_form(message, kind, self.caps)
+            if kind == "task":
+                full = self._task_form(full)
             self.full.append(full)
             self.full_tokens.append(_message_tokens(full))
             self.size += self.full_tokens[index]
             if self.total() > self.budget:
                 self.trim()
+
+    def _task_form(self, message: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A new task as sent: whole, unless with the system messages alone it would pass
+        the low-water mark; then its context (files, variables, cells, Markdown) is cut
+        by lines to what leaves the mark, but not below ``caps.namespace``. Decided once,
+        from the messages before it, so the task is the same prefix in every later
+        request of its cell."""
+        fixed = REQUEST_OVERHEAD + sum(
+            self.full_tokens[u.start] for u in self.units if u.kind == "system"
+        )
+        over = fixed + _message_tokens(message) - self.low
+        content = message.get("content")
+        if over <= 0 or not isinstance(content, str):
+            return message
+        words, context = _split_namespace(content)
+        if not context:
+            return message
+        keep = max(_text_tokens(context) - over, self.caps.namespace)
+        cut = _cut_lines(context, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
+        return message if cut == context else _with_content(message, words + cut)
 
     def trim(self) -> None:
         closed, fresh = self.closed, self.fresh
@@ -462,8 +487,14 @@ class _Replay:
 def _squeeze(
     messages: list[dict[str, Any]], kinds: list[Kind], caps: _Caps, budget: int, extra: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """Shorten what is always kept until it fits: the task's variables summary, then the
-    latest outputs, the summaries, the latest reply, the task's words, the system prompt."""
+    """Shorten what is always kept until it fits: the context after the task, then the
+    latest outputs, the summaries, the latest reply, the task's words, the system prompt.
+
+    In two passes: the first cuts no message below its share of the window (``caps``),
+    so each keeps some room; the second cuts as far as it takes. Outputs are cut by head
+    and tail, keeping the error's last line and the failing line
+    (:func:`.cut._head_tail`) to the last.
+    """
     out = list(messages)
 
     def estimate() -> int:
@@ -480,38 +511,48 @@ def _squeeze(
         ("system", "text"),
     ):
         order.extend((part, i) for i, kind in enumerate(kinds) if kind == kind_wanted)
-    for part, index in order:
-        over = estimate() - budget
-        if over <= 0:
-            break
-        message = out[index]
-        content = message.get("content")
-        if part == "namespace":
-            if not isinstance(content, str):
-                continue
-            words, namespace = _split_namespace(content)
-            if not namespace:
-                continue
-            keep = max(_text_tokens(namespace) - over, 0)
-            namespace = (
-                _cut_lines(namespace, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
-                if keep > 24
-                else "\n\n[The variables summary is left out to fit the context window.]"
-            )
-            out[index] = _with_content(message, words + namespace)
-            continue
-        if part == "words" and isinstance(content, str):
-            words, namespace = _split_namespace(content)
-            keep = max(_text_tokens(words) - over, 16)
-            out[index] = _with_content(message, _cut_to(words, keep) + namespace)
-            continue
-        if kinds[index] == "summary" and isinstance(content, str):
-            # Its items go; its first line, the marker, stays.
-            head = content.split("\n", 1)[0].replace(" What happened in them:", "]")
-            out[index] = _with_content(message, head)
-            continue
-        have = _content_tokens(content)
-        keep = max(have - over, 16)
-        if keep < have:
-            out[index] = _cut_content(message, keep, images=False)
+    for floors in (True, False):
+        for part, index in order:
+            over = estimate() - budget
+            if over <= 0:
+                return out, estimate()
+            out[index] = _squeezed(out[index], kinds[index], part, over, caps, floors)
     return out, estimate()
+
+
+def _squeezed(
+    message: dict[str, Any], kind: Kind, part: str, over: int, caps: _Caps, floors: bool
+) -> dict[str, Any]:
+    """``message`` shortened by about ``over`` tokens (no further than its share of the
+    window while ``floors``)."""
+    content = message.get("content")
+    if part == "namespace":
+        if not isinstance(content, str):
+            return message
+        words, namespace = _split_namespace(content)
+        if not namespace:
+            return message
+        keep = max(_text_tokens(namespace) - over, caps.namespace if floors else 0)
+        if keep >= _text_tokens(namespace):
+            return message
+        namespace = (
+            _cut_lines(namespace, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
+            if keep > 24
+            else "\n\n[The context sent with this task is left out to fit the context window.]"
+        )
+        return _with_content(message, words + namespace)
+    if floors and (part == "words" or kind in ("summary", "system")):
+        return message  # these go only once the others are down to their share
+    if part == "words" and isinstance(content, str):
+        words, namespace = _split_namespace(content)
+        keep = max(_text_tokens(words) - over, 16)
+        return _with_content(message, _cut_to(words, keep) + namespace)
+    if kind == "summary" and isinstance(content, str):
+        # Its items go; its first line, the marker, stays.
+        head = content.split("\n", 1)[0].replace(" What happened in them:", "]")
+        return _with_content(message, head)
+    have = _content_tokens(content)
+    keep = max(have - over, caps.part if floors else 16)
+    if keep < have:
+        return _cut_content(message, keep, images=False)  # type: ignore[return-value]
+    return message

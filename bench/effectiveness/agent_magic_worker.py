@@ -20,6 +20,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -66,11 +67,17 @@ def run_task(
     recording: str,
     temperature: float | None = None,
     context_window: int | None = None,
+    context_sources: list[str] | None = None,
 ) -> dict:
     from IPython.core.error import UsageError
     from IPython.core.interactiveshell import InteractiveShell
 
     task = BY_ID[task_id]
+    # The task's own folder, with its files: the kernel's working directory, as a
+    # notebook's folder is in Lab.
+    work = tempfile.mkdtemp(prefix=f"agent_magic-{task_id}-")
+    task.write_files(work)
+    os.chdir(work)
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ.setdefault("OPENAI_API_KEY", "none")
     ip = InteractiveShell.instance()
@@ -86,6 +93,8 @@ def run_task(
         ip.run_line_magic("config", f"AgentMagics.temperature = {temperature!r}")
     if context_window is not None:  # the server's n_ctx, as the README tells a user to
         ip.run_line_magic("config", f"AgentMagics.context_window = {context_window!r}")
+    if context_sources is not None:  # one source left out, to measure what it adds
+        ip.run_line_magic("config", f"AgentMagics.context_sources = {context_sources!r}")
     flags = f"--mode never --new --max-turns {max_turns}" + ("" if stream else " --no-stream")
     shown = io.StringIO()
     error = ""
@@ -128,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--temperature", type=float)
     parser.add_argument("--context-window", type=int)
+    parser.add_argument(
+        "--context-sources", help="comma-separated AgentMagics.context_sources (default: all)"
+    )
     parser.add_argument("--out", required=True)
     parser.add_argument("--agent-magic-tree", help="import agent_magic from this checkout")
     args = parser.parse_args(argv)
@@ -141,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         model=args.model,
         max_turns=args.max_turns,
         stream=args.stream,
-        recording=args.out + ".recording.jsonl",
+        recording=os.path.abspath(args.out) + ".recording.jsonl",
         temperature=args.temperature,
         context_window=args.context_window,
+        context_sources=None
+        if args.context_sources is None
+        else [s for s in args.context_sources.split(",") if s],
     )
     with open(args.out, "w") as out:
         json.dump(result, out, indent=1)

@@ -59,6 +59,7 @@ def run_task(
 
     task = BY_ID[task_id]
     work = Path(tempfile.mkdtemp(prefix=f"autogen-{task_id}-"))
+    task.write_files(str(work))  # the code runs in work_dir: the task's files are there
     answer_file = work / "answer.json"
     footer = FOOTER.format(tasks_dir=str(Path(__file__).resolve().parent), path=str(answer_file))
 

@@ -1,13 +1,15 @@
 """Run the effectiveness suite against an OpenAI-compatible endpoint; write the report.
 
     python -m bench.effectiveness.run --base-url http://127.0.0.1:8090/v1 --model qwen \\
-        [--loop agent_magic|autogen] [--tasks id,id] [--max-turns 10] [--stream] \\
-        [--label new-loop] [--agent-magic-tree DIR] [--temperature 0]
+        [--loop agent_magic|autogen|smolagents] [--tasks id,id] [--split evaluation] \\
+        [--max-turns 10] [--stream] [--label new-loop] [--agent-magic-tree DIR] \\
+        [--temperature 0] [--context-sources variables,cells,notebook]
     python -m bench.effectiveness.run --report      # only rewrite docs/effectiveness.md
 
 Each task runs in a subprocess of its own (a fresh InteractiveShell for agent_magic,
-the autogen venv's python for AG2), so a crash or a hang costs one task. The checker
-(:mod:`bench.effectiveness.tasks`) runs here, on the ``answer`` the worker reports.
+the autogen venv's python for AG2, the smolagents venv's for its CodeAgent), so a crash
+or a hang costs one task. The checker (:mod:`bench.effectiveness.tasks`) runs here, on
+the ``answer`` the worker reports.
 Results go to ``bench/effectiveness/results/<run>.json``, one record per task, updated
 as each task finishes (a run can be stopped and resumed with ``--resume``); the run is
 the loop's name, or ``<loop>-<label>`` with ``--label`` (so a run of changed code keeps
@@ -41,7 +43,9 @@ from bench.effectiveness.tasks import BY_ID, MISSING, TASKS
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 REPORT = ROOT / "docs" / "effectiveness.md"
-LOOPS = ("agent_magic", "autogen")
+LOOPS = ("agent_magic", "autogen", "smolagents")
+# Where each peer's venv lives (scripts/real_models.py --autogen / --smolagents).
+VENVS = {"autogen": "autogen-venv", "smolagents": "smolagents-venv"}
 
 
 def run_name(loop: str, label: str | None) -> str:
@@ -65,11 +69,16 @@ def _loop_of(name: str) -> str:
     return next((lp for lp in LOOPS if name == lp or name.startswith(lp + "-")), "")
 
 
-def _autogen_python() -> str:
+def peer_python(loop: str) -> Path:
+    """The python of a peer loop's venv (it may not exist)."""
     cache = Path(os.environ.get("AGENT_MAGIC_CACHE", "~/.cache/agent_magic")).expanduser()
-    python = cache / "autogen-venv" / "bin" / "python"
+    return cache / VENVS[loop] / "bin" / "python"
+
+
+def _peer_python(loop: str) -> str:
+    python = peer_python(loop)
     if not python.exists():
-        sys.exit(f"run: no autogen venv at {python}: python3 scripts/real_models.py --autogen")
+        sys.exit(f"run: no {loop} venv at {python}: python3 scripts/real_models.py --{loop}")
     return str(python)
 
 
@@ -87,8 +96,11 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
             cmd += ["--context-window", str(args.context_window)]
         if getattr(args, "agent_magic_tree", None):
             cmd += ["--agent-magic-tree", str(args.agent_magic_tree)]
+        if getattr(args, "context_sources", None) is not None:
+            cmd += ["--context-sources", args.context_sources]
     else:
-        cmd = [_autogen_python(), str(Path(__file__).with_name("autogen_worker.py")), *common]
+        worker = Path(__file__).with_name(f"{loop}_worker.py")
+        cmd = [_peer_python(loop), str(worker), *common]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     start = time.monotonic()
     try:
@@ -107,6 +119,11 @@ def run_one(loop: str, task_id: str, args: argparse.Namespace) -> dict[str, Any]
     result["solved"] = bool(BY_ID[task_id].check(result["answer"]))
     if Path(f"{out}.recording.jsonl").exists():
         result["recording"] = f"{out}.recording.jsonl"  # what rules.py reads; not saved
+        from bench.effectiveness import rules
+
+        # The rule counts, kept with the result: how often a failing repeat was refused,
+        # and (with "solved") whether the task got somewhere after it.
+        result["rules"] = dict(rules.count(Path(result["recording"])))
     result["model"] = args.model
     return result
 
@@ -162,19 +179,32 @@ def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
         "solved_tokens_each": solved_tokens / len(solved) if solved else None,
         "wall": sum(r["wall"] for r in records),
         "estimated": any(r.get("estimated") for r in records),
+        "refused": sum((r.get("rules") or {}).get("repeats refused (failed)", 0) for r in records),
+        "refused_tasks": sum(
+            1 for r in records if (r.get("rules") or {}).get("repeats refused (failed)")
+        ),
+        "refused_solved": sum(
+            1
+            for r in records
+            if r["solved"] and (r.get("rules") or {}).get("repeats refused (failed)")
+        ),
     }
 
 
 def _totals_table(
-    lines: list[str], runs: list[str], loaded: dict[str, dict[str, dict[str, Any]]]
+    lines: list[str],
+    runs: list[str],
+    loaded: dict[str, dict[str, dict[str, Any]]],
+    split: str | None = None,
 ) -> None:
-    """Totals of ``runs``, over the tasks every one of them has finished."""
-    common = [t.id for t in TASKS if all(t.id in loaded[run] for run in runs)]
-    if len(common) < len(TASKS):
+    """Totals of ``runs``, over the tasks (of ``split``, if given) every one has finished."""
+    tasks = [t for t in TASKS if split is None or t.split == split]
+    common = [t.id for t in tasks if all(t.id in loaded[run] for run in runs)]
+    if len(common) < len(tasks):
         lines += [
             f"Over the {len(common)} tasks that "
             + {1: "this run has", 2: "both runs have"}.get(len(runs), "all these runs have")
-            + f" finished (of {len(TASKS)}); the per-task table shows every result.",
+            + f" finished (of {len(tasks)}); the per-task table shows every result.",
             "",
         ]
     lines += ["| | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
@@ -196,6 +226,12 @@ def _totals_table(
         lambda t: "-" if t["solved_tokens_each"] is None else f"{t['solved_tokens_each']:,.0f}",
     )
     row("wall time, all tasks", lambda t: f"{t['wall'] / 60:.1f} min")
+    row(
+        "failing repeats refused (in tasks; tasks solved after)",
+        lambda t: (
+            f"{t['refused']} ({t['refused_tasks']}; {t['refused_solved']})" if t["refused"] else "-"
+        ),
+    )
     lines.append("")
 
 
@@ -214,7 +250,14 @@ def write_report() -> str:
         "",
         f"- {len(TASKS)} tasks (`bench/effectiveness/tasks.py`): numeric, text and small-data",
         "  problems of the kind users type, with the seed notebook's a + b + c problem among",
-        "  them. Every task ends with *Store the result in a variable named `answer`.*",
+        "  them, and tasks over files with their traps (`file_tasks.py`: separators, latin-1,",
+        "  title lines above the header, thousands separators, decimal commas, missing",
+        "  values, day-first dates, padded headers, several files), each written into the",
+        "  task's own working directory. Every task ends with *Store the result in a",
+        "  variable named `answer`.* Split: the *tuning* set (the first 26 tasks, whose",
+        "  transcripts the loop's rules were designed from, and 4 file tasks) and the",
+        "  *evaluation* set (12 file tasks no rule is designed from); totals are given for",
+        "  each.",
         "- **agent_magic**: each task is `%%agent --mode never --new` in a fresh IPython",
         "  shell (a subprocess per task); the checker reads `answer` from the namespace after",
         "  the cell. A run of agent_magic's code at another commit is a run of its own",
@@ -226,7 +269,11 @@ def write_report() -> str:
         "  code block in a fresh `python` process, so to read the same value the benchmark",
         "  appends a footer the model never sees to every Python block: if the block defined",
         "  `answer`, its value is written to a file. The last value written is checked.",
-        "- Fairness: both answers go through the same `plain()` (numpy arrays and tuples to",
+        "- **smolagents**: smolagents' `CodeAgent` (no tools, its default prompt) over",
+        "  `OpenAIServerModel` pointed at the same server, `max_steps` = max turns, PyPI",
+        "  `smolagents` 1.26.0 in its own venv; its sandboxed executor gets the imports the",
+        "  tasks need and `open`. `answer` is read from the executor's state after the run.",
+        "- Fairness: every answer goes through the same `plain()` (numpy arrays and tuples to",
         "  lists, numpy scalars to numbers) and the same checker; numbers compare within a",
         "  small tolerance and may come as a 1-element list or a numeric string. At most",
         "  `--max-turns` model calls per task in both loops (AG2:",
@@ -262,6 +309,13 @@ def write_report() -> str:
         # Side by side only over the tasks every run has finished (a run can be partial).
         lines += ["## Totals", ""]
         _totals_table(lines, present, loaded)
+        for split in ("evaluation", "tuning"):
+            ids = {t.id for t in TASKS if t.split == split}
+            subset = {run: {k: v for k, v in loaded[run].items() if k in ids} for run in present}
+            runs_in = [run for run in present if subset[run]]
+            if runs_in:
+                lines += [f"### The {split} set", ""]
+                _totals_table(lines, runs_in, subset, split)
         # Pairs that share more tasks than all runs together: each agent_magic run
         # against the seed's loop.
         allcommon = sum(all(t.id in loaded[r] for r in present) for t in TASKS)
@@ -275,8 +329,8 @@ def write_report() -> str:
                 lines += [f"### {run} against {seed[0]}", ""]
                 _totals_table(lines, pair, loaded)
         lines += ["## Per task", ""]
-        head = "| task | kind |"
-        rule = "|---|---|"
+        head = "| task | kind | split |"
+        rule = "|---|---|---|"
         for run in present:
             head += f" {run}: ok | steps | prompt / completion tokens | s | answer |"
             rule += ":-:|---:|---:|---:|---|"
@@ -284,7 +338,7 @@ def write_report() -> str:
         for task in TASKS:
             if not any(task.id in loaded[run] for run in present):
                 continue
-            cells = [task.id, task.kind]
+            cells = [task.id, task.kind, task.split]
             for run in present:
                 r = loaded[run].get(task.id)
                 if r is None:
@@ -337,6 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="agent_magic: AgentMagics.context_window (the server's n_ctx; AG2 has none)",
     )
+    parser.add_argument(
+        "--context-sources",
+        help="agent_magic: AgentMagics.context_sources, comma-separated (e.g. "
+        "'variables,cells,notebook' leaves the file previews out); default all",
+    )
+    parser.add_argument(
+        "--split", choices=("tuning", "evaluation"), help="only the tasks of this split"
+    )
     parser.add_argument("--task-timeout", type=float, default=1800.0)
     parser.add_argument("--resume", action="store_true", help="skip tasks already in results")
     parser.add_argument(
@@ -366,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.base_url and args.model):
         parser.error("--base-url and --model are needed to run tasks")
     ids = args.tasks.split(",") if args.tasks else [t.id for t in TASKS]
+    if args.split:
+        ids = [i for i in ids if i in BY_ID and BY_ID[i].split == args.split]
     unknown = [i for i in ids if i not in BY_ID]
     if unknown:
         parser.error(f"unknown task ids: {', '.join(unknown)}")
@@ -385,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         "stream": args.stream,
         "temperature": args.temperature,
         "context_window": args.context_window,
+        "context_sources": args.context_sources,
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": _commit(tree),
         "label": args.label or "",

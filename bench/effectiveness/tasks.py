@@ -33,9 +33,23 @@ MISSING = "<answer was never set>"
 @dataclass(frozen=True)
 class Task:
     id: str
-    kind: str  # numeric | text | data
+    kind: str  # numeric | text | data | file
     prompt: str  # without the closing sentence; see ``text``
     check: Callable[[Any], bool]  # on plain(answer)
+    # "tuning": the transcripts may be read to design the loop's rules; "evaluation":
+    # only measured (see file_tasks.py).
+    split: str = "tuning"
+    files: tuple[tuple[str, bytes], ...] = ()  # written into the task's folder first
+
+    def write_files(self, folder: str) -> None:
+        """Put the task's files in ``folder`` (the loop's working directory)."""
+        import os
+
+        for name, data in self.files:
+            path = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                out.write(data)
 
     @property
     def text(self) -> str:
@@ -316,4 +330,15 @@ TASKS: tuple[Task, ...] = (
         number(sum(item["qty"] for item in json.loads(ORDER_JSON)["order"]["items"])),
     ),
 )
+try:  # as bench.effectiveness.tasks, or as a top-level module in the peers' venvs
+    from .file_tasks import FILE_TASKS
+except ImportError:
+    from file_tasks import FILE_TASKS  # type: ignore[no-redef]
+
+_CHECKS = {"number": lambda v: number(v, 1e-6), "text": lambda v: text(v, fold=True)}
+TASKS += tuple(
+    Task(task_id, "file", prompt, _CHECKS[how](expected), split, tuple(files.items()))
+    for task_id, (split, files, prompt, expected, how) in FILE_TASKS.items()
+)
 BY_ID = {task.id: task for task in TASKS}
+SPLITS = ("tuning", "evaluation")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from conftest import code
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def shoot(locator, name: str) -> None:

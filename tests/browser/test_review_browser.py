@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import code
+
 from agent_magic.testing import Reply
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def shoot(locator, name: str) -> None:

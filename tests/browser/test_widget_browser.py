@@ -11,15 +11,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import code
 
 from agent_magic.testing import Reply
 
 AGENT = "%%agent --mode always\nSet x."
 PROPOSAL = "Next:\n```python\nx = 1\nprint(x)\n```"
-
-
-def code(src: str) -> str:
-    return f"Next step:\n```python\n{src}\n```"
 
 
 def edit_run_finish(nb, record_timing, app: str) -> None:

@@ -9,14 +9,14 @@ what to write ("run exactly this code"), and then only if it did.
 
 from __future__ import annotations
 
-import io
-import signal
-import sys
-import threading
+import os
 import time
+from collections.abc import Iterator
 
 import pytest
-from IPython.core.error import UsageError
+from jupyter_client.manager import start_new_kernel
+
+from tests.test_kernel_widget import Frontend
 
 ECHO_TASK = "Run exactly this code and nothing else:\n```python\nx = 6 * 7\n```"
 
@@ -73,56 +73,88 @@ def test_tools_with_a_chat_format_without_tools(real_shell) -> None:
     _ran_the_echo_if_it_proposed_it(real_shell)
 
 
-class _Tee(io.TextIOBase):
-    """sys.stdout that also counts what the cell showed, so a test sees the stream."""
-
-    def __init__(self, out) -> None:
-        self.out, self.shown = out, 0
-
-    def write(self, text: str) -> int:
-        self.shown += len(text)
-        return self.out.write(text)
-
-    def flush(self) -> None:
-        self.out.flush()
+# The interrupt: a real kernel, interrupted as the notebook's button does
+# (``interrupt_kernel``) once the reply's first words have come over iopub, so the model is
+# mid-generation by construction, not by a character count or a sleep. The task asks for
+# a reply far longer than any machine streams before the interrupt arrives.
+LONG_TASK = (
+    "Write out every number from one to two thousand in English words, one per line, "
+    "and nothing else. No code."
+)
+ASSISTANT = "**Assistant** · step 1"
 
 
-def _interrupt_once_streaming(tee: _Tee, *, chars: int, give_up: float) -> threading.Thread:
-    """SIGINT the main thread (as the kernel's interrupt button does) once the cell has
-    shown ``chars`` characters of the streamed reply: the model is mid-generation."""
-    main = threading.main_thread().ident
-    before = tee.shown
-
-    def watch() -> None:
-        deadline = time.monotonic() + give_up
-        while tee.shown - before < chars and time.monotonic() < deadline:
-            time.sleep(0.05)
-        signal.pthread_kill(main, signal.SIGINT)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+def _reply_shown(page: Frontend, cell: str) -> str:
+    """The newest draw of step 1's streamed reply in the cell (the widget's display)."""
+    shown = ""
+    for output in page.outputs:
+        markdown = (output.get("data") or {}).get("text/markdown") or ""
+        if output["parent"] == cell and markdown.startswith(ASSISTANT):
+            shown = markdown[len(ASSISTANT) :].strip()
+    return shown
 
 
-def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_shell, monkeypatch) -> None:
-    long_task = "Write a story of at least 600 words about a lighthouse keeper. No code."
-    tee = _Tee(sys.stdout)
-    monkeypatch.setattr(sys, "stdout", tee)
-    watcher = _interrupt_once_streaming(tee, chars=120, give_up=180)
+@pytest.fixture
+def real_kernel(llama_server, monkeypatch, tmp_path) -> Iterator[Frontend]:
+    """A real ipykernel with agent_magic loaded, talking to ``llama_server``."""
+    monkeypatch.setenv("OPENAI_BASE_URL", llama_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "none")
+    for name in list(os.environ):
+        if name.startswith("AZURE_OPENAI_") or name in ("OAI_CONFIG_LIST", "AGENT_MAGIC_REPLAY"):
+            monkeypatch.delenv(name)
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        page = Frontend(manager, client)
+        settings = [
+            f"AgentMagics.model = {llama_server.model!r}",
+            "AgentMagics.max_retries = 0",
+            "AgentMagics.temperature = 0.0",
+            "AgentMagics.timeout = 240.0",
+            "AgentMagics.retry_budget = 600.0",
+            f"AgentMagics.recording = {str(tmp_path / 'rec.jsonl')!r}",
+        ]
+        page.run("%load_ext agent_magic\n" + "\n".join(f"%config {s}" for s in settings), 120)
+        yield page
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_kernel: Frontend) -> None:
+    page = real_kernel
     start = time.monotonic()
-    with pytest.raises(UsageError, match="Interrupted"):
-        real_shell.run_cell_magic("agent", "--mode never --max-turns 1", long_task)
+    cell = page.execute(f"%%agent --mode never --max-turns 1\n{LONG_TASK}")
+    page.pump(lambda: bool(_reply_shown(page, cell)), timeout=300)  # the first words came
+    at_press = _reply_shown(page, cell)
+    page.manager.interrupt_kernel()
+    pressed = time.monotonic()
+    page.pump(lambda: cell in page.idle, timeout=120)
     stopped = time.monotonic()
-    watcher.join(5)
-    assert tee.shown >= 120, "the interrupt came before the reply streamed"
-    conversation = magics(real_shell).history
-    assert conversation.messages[-1]["content"].startswith("(The user interrupted")
-    # The kernel runs the next cell, and the next %%agent cell gets a reply.
-    assert real_shell.run_cell("2 + 2").result == 4
-    real_shell.run_cell_magic("agent", "--mode never --new --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).history.replies
-    assert replies and replies[0].content.strip()
+    text = page.text(cell)
+    # Which was it, if the cell was not interrupted: the interrupt swallowed while the
+    # reply still streamed (a bug in agent_magic), or a reply already whole when the
+    # interrupt came? The characters shown at the press and at the end say which.
+    assert "interrupted" in text.lower(), (
+        f"the cell ended without being interrupted: {len(at_press)} characters of the "
+        f"reply were shown when interrupt_kernel was called, {len(_reply_shown(page, cell))} "
+        f"at the end ({stopped - pressed:.1f} s later)"
+    )
+    assert stopped - pressed < 30, "the interrupt took more than a moment to land"
+    check = page.run(
+        "_c = get_ipython().magics_manager.registry['AgentMagics'].history\n"
+        "print('last:', _c.messages[-1]['content'][:40])\nprint('sum:', 2 + 2)"
+    )
+    answer = page.text(check)
+    assert "last: (The user interrupted" in answer and "sum: 4" in answer, answer
+    # The next %%agent cell gets a reply.
+    nxt = page.run(f"%%agent --mode never --new --max-turns 2\n{ECHO_TASK}", timeout=300)
+    assert _reply_shown(page, nxt) or "Assistant" in page.text(nxt), page.text(nxt)
+    replies = page.run(
+        "print('replies:', len(get_ipython().magics_manager.registry['AgentMagics']"
+        ".history.replies))"
+    )
+    assert "replies: 0" not in page.text(replies) and "replies:" in page.text(replies)
     print(
-        f"[real] interrupted {stopped - start:.1f} s into the cell; "
-        f"the next cell took {time.monotonic() - stopped:.1f} s"
+        f"[real] first words after {pressed - start:.1f} s ({len(at_press)} chars); "
+        f"interrupted {stopped - pressed:.2f} s after the press"
     )
