@@ -239,11 +239,9 @@ class AgentMagics(Magics):
         # The bench and tests may replace ``_executor`` on the instance: looked up late.
         self.session = Session(shell, make_executor=lambda **o: self._executor(**o))
 
-    # The kernel's conversation and recorder as tests and users reach them; assigning
-    # None forgets the conversation (or starts a new recorder).
-    conversation = property(
-        lambda self: self.session.history, lambda self, _: self.session.forget()
-    )
+    # The kernel's history and recorder as tests and users reach them; assigning None
+    # forgets the conversation (or starts a new recorder).
+    history = property(lambda self: self.session.history, lambda self, _: self.session.forget())
     recorder = property(lambda self: self.session.recorder, lambda self, _: self.session.renew())
     last_ui = property(lambda self: self.session.last_ui, doc="The edge that showed the last cell.")
 

@@ -8,7 +8,7 @@ plan decides; the session only assembles): the chat client (live, wrapped so eve
 message is redacted, maybe cached; or the replay), the executor, the recorder's settings
 and a fresh :class:`~agent_magic.conversation.Conversation` over the history. The cell's
 one :class:`~agent_magic.secrets.Redactor` serves the requests and the recording (and so
-the log and the export, which read the recording's records) and the executor, which
+the log and the export, which read the recorder's records in memory) and the executor, which
 hides secrets in what each step shows and refreshes the redactor from the namespace.
 The live client counts into the cell's and the session's :class:`~agent_magic.budget.Budget`
 (the session's lives as long as the kernel), which the review reads for its "so far" line.
@@ -383,21 +383,11 @@ class Session:
 
     def cells(self) -> str:
         """``%agent cells``: the code that ran, in order, into the notebook; the line."""
-        from .codeblocks import CodeBlock
         from .ui.cells import insert_cells, sources
 
-        ran = [
-            r
-            for r in self.recorder.transcript()
-            if r.get("event") == "code" and r.get("ok") and not r.get("interrupted")
-        ]
-        blocks = [
-            CodeBlock(str(r.get("language") or "python"), str(r.get("code") or "")) for r in ran
-        ]
-        codes = sources(blocks)
-        steps = [r.get("step") if isinstance(r.get("step"), int) else 0 for r in ran]
-        # Numbered as the record numbers the steps (older records without a step: from 1).
-        if not insert_cells(self.shell, codes, steps if all(steps) else None):
+        ran = self.recorder.ran
+        codes = sources(block for _, block in ran)
+        if not insert_cells(self.shell, codes, [step for step, _ in ran]):
             return "agent: nothing ran yet; run a %%agent cell first"
         count = sum(1 for code in codes if code.strip())
         where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"

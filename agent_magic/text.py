@@ -4,7 +4,9 @@ Here: :func:`strip_ansi` (terminal colour and control sequences out), :func:`hea
 (the one cutter: keeps the head and tail of a long text and says how much was cut),
 :func:`fence` (a Markdown code block whose fence no backtick run in the code can close),
 :func:`escape_surrogates` (text that always encodes as UTF-8) and
-:func:`normalize_volatile` (run-to-run noise masked before a request is hashed).
+:func:`normalize_volatile` (run-to-run noise masked before a request is hashed),
+:func:`canonical` and :func:`fingerprint` (a value's one JSON text, and its SHA-256 with
+that noise masked: what makes two messages "the same" for the cache and the replay).
 
 Not here: finding code blocks in a reply (:mod:`agent_magic.codeblocks`), hiding secrets
 (:mod:`agent_magic.secrets`), anything that knows about IPython or the model.
@@ -17,9 +19,24 @@ None of them raises on odd text (lone surrogates, control characters, NUL).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["escape_surrogates", "fence", "head_tail", "normalize_volatile", "strip_ansi"]
+__all__ = [
+    "canonical",
+    "escape_surrogates",
+    "fence",
+    "fingerprint",
+    "head_tail",
+    "normalize_volatile",
+    "normalized",
+    "sha",
+    "strip_ansi",
+    "without_notebook",
+]
 
 # CSI sequences (colours, cursor moves) and OSC sequences ended by BEL or ST (terminal
 # titles, hyperlinks). The classes of a CSI are disjoint, so a failed match costs only the
@@ -151,6 +168,50 @@ def normalize_volatile(text: str) -> str:
         if needle in text:
             text = _mask_paths(text, pattern, replacement)
     return text
+
+
+def normalized(value: Any) -> Any:
+    """``value`` (JSON-like) with :func:`normalize_volatile` applied to every string."""
+    if isinstance(value, str):
+        return normalize_volatile(value)
+    if isinstance(value, Mapping):
+        return {k: normalized(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [normalized(v) for v in value]
+    return value
+
+
+def canonical(value: Any) -> str:
+    """``value``'s one JSON text (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha(text: str) -> str:
+    # A lone surrogate (a non-UTF-8 file name printed by a step) hashes as its escape.
+    return hashlib.sha256(escape_surrogates(text).encode("utf-8")).hexdigest()
+
+
+# The blocks a task carries about the notebook itself (agent_magic.context.block writes
+# them last): the code of earlier cells and the saved notebook's Markdown. They depend on
+# the frontend (JupyterLab names the notebook, nbconvert does not) and on execution
+# counts, not on the conversation, so a replay matches without them.
+_NOTEBOOK_BLOCKS = ("\n\nCode run before this cell", "\n\nThe Markdown cells of the notebook")
+
+
+def without_notebook(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A user message without the blocks its task carries about the notebook itself."""
+    content = message.get("content")
+    if message.get("role") != "user" or not isinstance(content, str):
+        return message
+    found = [at for at in (content.find(block) for block in _NOTEBOOK_BLOCKS) if at >= 0]
+    return {**message, "content": content[: min(found)]} if found else message
+
+
+def fingerprint(message: Mapping[str, Any]) -> str:
+    """The SHA-256 of a message's canonical JSON, run-to-run noise masked: equal for two
+    runs of one notebook, whatever cell numbers, addresses or paths their tracebacks had,
+    and whatever the task said about the notebook's other cells (:func:`without_notebook`)."""
+    return sha(canonical(normalized(without_notebook(message))))
 
 
 def _address(match: re.Match[str], text: str) -> str:

@@ -105,8 +105,8 @@ def run(steps: int = STEPS, runs: int = RUNS) -> dict[str, Any]:
             totals.append(total * 1000)
             code.append(timers[-1].seconds * 1000)
             overhead.append((total - timers[-1].seconds) * 1000)
-            assert len(magics.conversation.replies) == steps + 1
-            assert all(r.source == "replay" for r in magics.conversation.replies)
+            assert len(magics.history.replies) == steps + 1
+            assert all(r.source == "replay" for r in magics.history.replies)
     finally:
         for key, value in saved_env.items():
             if value is None:

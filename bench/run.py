@@ -194,7 +194,7 @@ def agent_cell(server: FakeOpenAIServer, shell: Any, steps: int, stream: bool) -
     with contextlib.redirect_stdout(io.StringIO()):
         shell.run_cell_magic("agent", f"{flags} --max-turns {steps + 5}", TASK)
     magics = shell.magics_manager.registry["AgentMagics"]
-    assert len(magics.conversation.replies) == steps + 1, "the conversation ended early"
+    assert len(magics.history.replies) == steps + 1, "the conversation ended early"
 
 
 NAMES = 1_000
@@ -294,7 +294,7 @@ def bench_long_turns(runs: int, chars: int = 1_000_000) -> dict[str, Any]:
                         with contextlib.redirect_stdout(sink):
                             shell.run_cell_magic("agent", "--mode never --new --no-stream", task)
                         total = time.perf_counter() - start
-                    assert len(magics.conversation.replies) == turns, "the cell ended early"
+                    assert len(magics.history.replies) == turns, "the cell ended early"
                     cell_ms[label] = (total - clock.seconds) * 1000
                 if run:
                     added[kind].append(cell_ms["long"] - cell_ms["short"])

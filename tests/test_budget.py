@@ -139,7 +139,7 @@ def test_a_reply_from_the_cache_costs_nothing(shell, magics, headless, openai_en
     shell.run_cell_magic("agent", "--mode never --no-context --new --seed 7", "cache me")
     assert magics.session.budget.tokens == 5000  # the session budget is spent
     shell.run_cell_magic("agent", "--mode never --no-context --new --seed 7", "cache me")
-    assert magics.conversation.replies[-1].source == "cache"  # answered, for free
+    assert magics.history.replies[-1].source == "cache"  # answered, for free
     assert len(openai_env.requests) == 1 and magics.session.budget.tokens == 5000
     assert "session's token budget" in stopped(shell, "--mode never --new", "not cached")
     assert len(openai_env.requests) == 1

@@ -41,7 +41,7 @@ def test_a_conversation_over_the_window_says_so_and_names_the_way_on(shell, styl
 def test_no_usage_in_streams_is_unknown_in_the_reply_never_zero(shell, openai_env) -> None:
     openai_env.enqueue(Reply("no code here. TERMINATE", send_usage=False))
     shell.run_cell_magic("agent", "--mode never", "hi")
-    reply = shell.magics_manager.registry["AgentMagics"].conversation.replies[-1]
+    reply = shell.magics_manager.registry["AgentMagics"].history.replies[-1]
     assert reply.usage is None
     assert openai_env.chat_requests[-1].include_usage  # it was asked for
 

@@ -149,7 +149,7 @@ def warm_up(shell: Any) -> None:
 
 def conversation_size(shell: Any) -> int:
     magics = shell.magics_manager.registry["AgentMagics"]
-    return len(magics.conversation.replies)
+    return len(magics.history.replies)
 
 
 # -- one cell, 200 steps ------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_many_cells_stay_flat(shell, tmp_path, monkeypatch) -> None:
 def assert_within_window(server: FakeOpenAIServer, shell: Any, label: str) -> None:
     requests = server.chat_requests
     sizes = [estimate_tokens(request.messages) for request in requests]
-    history = estimate_tokens(shell.magics_manager.registry["AgentMagics"].conversation.messages)
+    history = estimate_tokens(shell.magics_manager.registry["AgentMagics"].history.messages)
     assert history > 4 * WINDOW, "the history outgrew the window (else nothing is tested)"
     over = [(n, size) for n, size in enumerate(sizes) if size > WINDOW]
     print(f"{label}: largest request {max(sizes)} tokens of {WINDOW}; history {history}")

@@ -94,7 +94,7 @@ def test_a_cut_off_reply_replays_as_recorded(shell, openai_env) -> None:
     shell.run_cell_magic("agent", "--mode never", "replayed cut")
     assert len(openai_env.chat_requests) == 2
     magics = shell.magics_manager.registry["AgentMagics"]
-    magics.conversation = None
+    magics.history = None
     shell.run_cell_magic("agent", "--replay --mode never", "replayed cut")
     assert len(openai_env.chat_requests) == 2  # answered from the recording
     assert "half" not in shell.user_ns

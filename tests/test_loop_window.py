@@ -58,7 +58,7 @@ def test_nothing_is_trimmed_when_it_fits(shell, openai_env) -> None:
     openai_env.enqueue(code("small = 1"), "ok TERMINATE")
     shell.run_cell_magic("agent", "--mode never", "small")
     magics = shell.magics_manager.registry["AgentMagics"]
-    history = magics.conversation.messages
+    history = magics.history.messages
     second = openai_env.chat_requests[1].messages
     assert [m["content"] for m in second] == [m["content"] for m in history[: len(second)]]
     sent = [r for r in magics.recorder.transcript() if r["event"] == "request"]

@@ -118,7 +118,7 @@ def test_config_list_falls_back_to_the_next_entry(shell, openai_env, tmp_path) -
         shell.run_cell_magic("agent", "--mode never", "hello")
         assert len(second.requests) == 1
         assert second.requests[0].json["model"] == "m2"
-    reply = shell.magics_manager.registry["AgentMagics"].conversation.replies[-1]
+    reply = shell.magics_manager.registry["AgentMagics"].history.replies[-1]
     assert reply.endpoint.startswith("m2 @ http://127.0.0.1")
 
 
@@ -141,7 +141,7 @@ def test_an_endpoint_that_outlasts_the_retry_budget_gives_way(shell, openai_env,
         shell.run_cell_magic("agent", "--mode never", "hello")
         assert time.monotonic() - start < 5
         assert len(second.requests) == 1
-    reply = shell.magics_manager.registry["AgentMagics"].conversation.replies[-1]
+    reply = shell.magics_manager.registry["AgentMagics"].history.replies[-1]
     assert reply.content == "in time TERMINATE"
 
 
@@ -312,7 +312,7 @@ def test_interrupt_while_the_model_is_silent(shell, openai_env, stream) -> None:
     with pytest.raises(Interrupted, match="Interrupted; the conversation so far is kept"):
         shell.run_cell_magic("agent", flags, "slow model")
     assert time.monotonic() - asked_at[0] < 2.0
-    conversation = shell.magics_manager.registry["AgentMagics"].conversation
+    conversation = shell.magics_manager.registry["AgentMagics"].history
     assert conversation.messages[-1]["content"].startswith("(The user interrupted")
     assert shell.user_ns["made"] == 1
     assert shell.run_cell("2 + 2").result == 4

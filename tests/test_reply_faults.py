@@ -182,5 +182,5 @@ def test_a_connection_reset_behind_an_empty_stream_is_asked_again(
         "It fits now. TERMINATE",  # trimmed and asked again
     )
     shell.run_cell_magic("agent", "--mode never --no-context", "Go on.")
-    assert magics(shell).conversation.replies[-1].content == "It fits now. TERMINATE"
+    assert magics(shell).history.replies[-1].content == "It fits now. TERMINATE"
     assert [r.stream for r in openai_env.requests] == [True, False, False, True]

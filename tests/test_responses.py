@@ -112,7 +112,7 @@ def test_the_responses_api_without_streaming(shell, openai_env) -> None:
     assert shell.user_ns["w"] == 7
     assert openai_env.chat_requests == []
     assert [r.stream for r in openai_env.responses_requests] == [False, False]
-    reply = magics_of(shell).conversation.replies[0]
+    reply = magics_of(shell).history.replies[0]
     assert reply.thinking == "Easy." and "```python" not in reply.thinking
     assert reply.reasoning_items[0]["encrypted_content"].startswith("gAAAA-fake")
 
@@ -151,7 +151,7 @@ def test_a_cut_off_reply_over_responses_never_runs_unasked(
     with contextlib.suppress(UsageError):  # the cell may end with the cut-off's line
         shell.run_cell_magic("agent", line, "do a long thing")
     assert "half" not in shell.user_ns
-    reply = magics_of(shell).conversation.replies[0]
+    reply = magics_of(shell).history.replies[0]
     assert reply.cut_off == "length" and reply.finish_reason == "length"
     assert "token limit" in capsys.readouterr().out
 
@@ -262,7 +262,7 @@ def test_reasoning_tokens_show_in_usage_and_count_in_a_budget(shell, openai_env,
         "source",
     ]  # fmt: skip
     assert first.split()[-6:-2] == ["1000", "3000", "2500", "4000"]
-    spent = cost("gpt-5-mini", magics_of(shell).conversation.replies[0].usage)
+    spent = cost("gpt-5-mini", magics_of(shell).history.replies[0].usage)
     assert spent == pytest.approx(1000 * 0.25e-6 + 3000 * 2e-6)
     assert f"${spent:.5f}" in first
     assert "gpt-5-mini 0.25 / 2 (genai-prices)" in plain
@@ -508,7 +508,7 @@ def test_seed_cache_and_reasoning_effort_key_over_responses(shell, openai_env) -
     assert len(openai_env.responses_requests) == 1  # the same request and seed: a hit
     shell.run_cell_magic("agent", line + " --new --reasoning-effort high", "the answer?")
     assert len(openai_env.responses_requests) == 2  # another effort: another request
-    sources = [r.source for r in magics_of(shell).conversation.replies]
+    sources = [r.source for r in magics_of(shell).history.replies]
     assert sources == ["live"]  # (--new: the last cell's conversation only)
 
 

@@ -106,7 +106,7 @@ def test_each_cell_gets_a_fresh_conversation_over_one_history(shell, openai_env)
     shell.run_cell_magic("agent", "--mode never", "first")
     shell.run_cell_magic("agent", "--mode never --no-stream", "second")
     assert magics.session.history is history and len(history.replies) == 2
-    assert magics.conversation is history  # what tests and users reach
+    assert magics.history is history  # what tests and users reach
     shell.run_line_magic("agent", "reset")
     assert history.messages == [] and magics.recorder.records == []
 

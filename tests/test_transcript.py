@@ -218,8 +218,8 @@ def test_transcript_survives_a_crash_mid_conversation(shell, openai_env) -> None
 def test_log_reads_the_transcript(shell, openai_env, capsys) -> None:
     openai_env.enqueue(code("q = 1"), "done TERMINATE")
     shell.run_cell_magic("agent", "--mode never", "a logged task")
-    magics = magics_of(shell)
-    magics.recorder.records[:] = magics.recorder.records[:1]  # the file is what is shown
+    path = magics_of(shell).recorder.store.path
+    path.unlink()  # the log reads the records in memory: the file is for others and replay
     shell.run_line_magic("agent", "log")
     out = capsys.readouterr().out
     assert "--- user\na logged task" in out and "q = 1" in out and "done TERMINATE" in out
@@ -242,7 +242,7 @@ def test_seed_answers_a_repeated_request_from_the_cache(shell, openai_env) -> No
     assert len(openai_env.requests) == 3  # the trait works as the flag does
     sources = [r["source"] for r in records(shell) if r["event"] == "reply"]
     assert sources == ["live", "cache", "live", "live", "cache"]
-    replies = magics_of(shell).conversation.replies
+    replies = magics_of(shell).history.replies
     assert replies[-1].content == "Forty-three. TERMINATE"
 
 

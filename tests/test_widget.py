@@ -199,7 +199,7 @@ def test_stop_ends_the_cell_and_keeps_the_conversation(
     assert "Step 1: stopped" in notebook.markdown()
     assert "Conversation stopped" in notebook.markdown()
     magics = shell.magics_manager.registry["AgentMagics"]
-    assert any("Do c." in str(m.get("content")) for m in magics.conversation.messages)
+    assert any("Do c." in str(m.get("content")) for m in magics.history.messages)
 
 
 def test_skip_tells_the_model(shell, notebook: Outputs, openai_env: FakeOpenAIServer) -> None:
@@ -263,7 +263,7 @@ def test_streamed_reply_is_shown_while_it_arrives(
     assert notebook.markdown().count("one two three four five six seven") == 1
     assert "TERMINATE" not in notebook.markdown()
     magics = shell.magics_manager.registry["AgentMagics"]
-    assert magics.conversation.messages[-1]["content"].endswith("seven TERMINATE")  # kept
+    assert magics.history.messages[-1]["content"].endswith("seven TERMINATE")  # kept
 
 
 def test_code_streams_into_the_cell_as_it_is_written(

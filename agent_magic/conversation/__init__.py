@@ -29,7 +29,7 @@ A :class:`Conversation` is one cell's work; the :class:`History` it appends to
 A refusal is an automatic ``skip`` whose ``Decision.text`` says why (what the model is
 told), so a replay, which answers every review from the recording, repeats it exactly.
 Each request is fitted to the context window when one is known
-(:func:`agent_magic.window.fit` over ``History.kinds``); a server's context-length error
+(:func:`agent_magic.window.fit` over the records' kinds); a server's context-length error
 trims harder and asks once more. Not here: building any of it for a kernel
 (:mod:`agent_magic.session`), the scripted client for tests
 (:class:`agent_magic.testing.ScriptedChat`).
@@ -42,7 +42,7 @@ own module):
   around another), ``ChatReply``, ``Usage``, ``ToolCallRequest``, ``ChatError``,
   ``ContextWindowExceeded``, ``Executor``, ``StepOutcome``, ``StepError``;
 * :mod:`.events`: ``Proposal``, ``Decision``, the events, ``Event``, ``Steps``;
-* :mod:`.history`: ``History``, ``cut_off_why``;
+* :mod:`.history`: ``History``, ``Message`` (one record per message), ``cut_off_why``;
 * :mod:`.rules`: the system prompt, modes, tool schemas, ``review_warnings``, the step
   reports, ``edit_diff``;
 * :mod:`.lookback`: ``CellSteps``, what one cell remembers of its steps (repeats, the
@@ -71,7 +71,13 @@ from .events import (
     Steps,
     TaskStarted,
 )
-from .history import CUT_OFF_WHY, History, cut_off_why
+from .history import (
+    CUT_OFF_WHY,
+    History,
+    Message,
+    SentMessage,
+    cut_off_why,
+)
 from .loop import Conversation
 from .rules import (
     DEFAULT_SYSTEM_PROMPT,
@@ -127,11 +133,13 @@ __all__ = [
     "Finished",
     "Handler",
     "History",
+    "Message",
     "Mode",
     "Proposal",
     "ReplyDelta",
     "ReplyReceived",
     "RequestSent",
+    "SentMessage",
     "ReviewRequested",
     "StepError",
     "StepOutcome",

@@ -47,7 +47,7 @@ from .events import (
     Steps,
     TaskStarted,
 )
-from .history import History
+from .history import History, Message
 from .injection import addressed_to_assistant, refused_text
 from .lookback import CellSteps
 from .markers import Preview, copied_markers, copied_text, elided_previews
@@ -143,10 +143,10 @@ class Conversation:
             system = self.system_prompt
             if self.use_tools:
                 system += _TOOLS_NOTE
-            history.add({"role": "system", "content": system}, "system")
+            history.add(Message("system", "system", system))
         before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
-        history.add({"role": "user", "content": content}, "task")
+        history.add(Message("user", "task", content))
         self._previews |= elided_previews(context)
         yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
@@ -206,7 +206,7 @@ class Conversation:
                     return (yield from _end(Finished("stopped", "Stopped by the user.")))
                 if decision.action == "feedback":
                     self._answer_tools(reply, "Not run: the user answered instead (see next).")
-                    history.add({"role": "user", "content": decision.text}, "feedback")
+                    history.add(Message("user", "feedback", decision.text))
                     continue
                 if proposal.final and decision.action == "run":
                     # Accepting a final message ends the conversation; any tool
@@ -222,9 +222,7 @@ class Conversation:
                         reply, f"Not run: {decision.text}" if decision.text else _SKIPPED_TOOL
                     )
                     if not reply.tool_calls:
-                        history.add(
-                            {"role": "user", "content": decision.text or _SKIPPED}, "output"
-                        )
+                        history.add(Message("user", "output", decision.text or _SKIPPED))
                     if (proposal.final and not decision.text) or turns >= self.max_turns:
                         reason = proposal.reason or "max_turns"  # a refusal at the limit too
                         return (yield from _end(Finished(reason, _FINISH_TEXT[reason])))
@@ -238,10 +236,7 @@ class Conversation:
                     return (yield from _end(Finished("max_turns", _FINISH_TEXT["max_turns"])))
         except KeyboardInterrupt:
             self._close_tool_calls("Not run: the user interrupted.")
-            history.add(
-                {"role": "user", "content": "(The user interrupted the conversation here.)"},
-                "output",
-            )
+            history.add(Message("user", "output", "(The user interrupted the conversation here.)"))
             return (
                 yield from _end(
                     Finished("interrupted", "Interrupted; the conversation so far is kept.")
@@ -283,14 +278,15 @@ class Conversation:
             return self.messages, ""
         fitted = fit(
             self.messages,
-            self.history.labels(),
+            self.history.kinds,
             window=window,
             reply_room=self._room(window),
             tools=tools,
         )
         note = ""
-        if fitted.trimmed:
-            fitted = replace(fitted, messages=self.history.interned(fitted.messages))
+        if fitted.trimmed or fitted.shortened:
+            messages = self.history.interned(fitted.messages, fitted.kinds)
+            fitted = replace(fitted, messages=messages)
         if fitted.trimmed and (not self.history.trim_noted or not fitted.fits):
             self.history.trim_noted = True
             note = fitted.note
@@ -316,19 +312,7 @@ class Conversation:
             except ContextWindowExceeded as again:
                 raise ChatError(_still_too_long(str(again))) from None
             self.history.window_cap = smaller
-        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
-        if reply.reasoning_items:  # the API's own reasoning, sent back untouched (Responses)
-            message["reasoning_items"] = list(reply.reasoning_items)
-        if reply.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in reply.tool_calls
-            ]
-        self.history.add(message, "reply")
+        self.history.add(Message.reply(reply))
         self.replies.append(reply)
         return reply
 
@@ -389,13 +373,10 @@ class Conversation:
         """What the model was told since its previous reply (a step's report), as text;
         the newest message is the reply itself."""
         shown: list[str] = []
-        for message in reversed(self.messages[:-1]):
-            if message.get("role") not in ("user", "tool"):
+        for message in reversed(self.history.records[:-1]):
+            if message.role not in ("user", "tool"):
                 break
-            content = message.get("content")
-            if isinstance(content, list):
-                content = " ".join(part.get("text", "") for part in content)
-            shown.append(str(content or ""))
+            shown.append(message.text)
         return "\n".join(reversed(shown))
 
     def _guard(self, blocks: Iterable[CodeBlock]) -> str:
@@ -503,34 +484,28 @@ class Conversation:
         if reply.tool_calls:
             for call in reply.tool_calls:
                 result = tool_results.get(call.id, not_run)
-                self.history.add(
-                    {"role": "tool", "tool_call_id": call.id, "content": result}, "output"
-                )
+                self.history.add(Message("tool", "output", result, tool_call_id=call.id))
             reports = [r for r in reports if r.startswith("The user edited")]
         if reports or images:
-            self.history.add(
-                {"role": "user", "content": _content("\n\n".join(reports), images)}, "output"
-            )
+            content = _content("\n\n".join(reports), images)
+            self.history.add(Message("user", "output", content))
 
     def _answer_tools(self, reply: ChatReply, text: str) -> None:
         # The API rejects a history where a tool call has no tool message after it.
         for call in reply.tool_calls:
-            self.history.add({"role": "tool", "tool_call_id": call.id, "content": text}, "output")
+            self.history.add(Message("tool", "output", text, tool_call_id=call.id))
 
     def _close_tool_calls(self, text: str) -> None:
         """Answer the last reply's tool calls that have no tool message yet (an interrupt
         between the reply and its steps), so the next request is a valid history."""
-        answered: set[str] = set()
-        for message in reversed(self.messages):
-            if message.get("role") == "tool":
-                answered.add(message.get("tool_call_id"))
-            elif message.get("role") == "assistant":
-                for call in message.get("tool_calls") or ():
-                    if call["id"] not in answered:
-                        self.history.add(
-                            {"role": "tool", "tool_call_id": call["id"], "content": text},
-                            "output",
-                        )
+        answered: set[str | None] = set()
+        for message in reversed(self.history.records):
+            if message.role == "tool":
+                answered.add(message.tool_call_id)
+            elif message.role == "assistant":
+                for call in message.tool_calls:
+                    if call.id not in answered:
+                        self.history.add(Message("tool", "output", text, tool_call_id=call.id))
                 return
             else:
                 return

@@ -17,7 +17,8 @@ every name below keeps working.
 
 from __future__ import annotations
 
-from .keys import Keyer, canonical, normalize
+from ..text import canonical
+from .keys import Keyer, normalize
 from .log import log_entry, render_log
 from .recorder import Recorder, record_events
 from .records import (

@@ -1,4 +1,4 @@
-"""``%agent log``: the conversation as a person reads it, from the recording's records.
+"""``%agent log``: the conversation as a person reads it, from the recorder's records.
 
 The one log renderer: :func:`render_log` for a transcript, :func:`log_entry` for one
 message. Two forms of the same log: plain text for a terminal, and Markdown for a
@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..codeblocks import inert_markdown
+from ..conversation import ToolCallRequest
 from ..text import DISPLAY_LIMIT, fence, shown_head, strip_ansi
-from .records import message_text
+from .records import message_text, reply_from_record
 
 # The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
 _SPECIAL = re.compile(r"[\\`*_{}\[\]<>()#+\-!|~$&^=]")
@@ -73,34 +75,32 @@ def render_log(
     """
     plain: list[str] = []
     markdown: list[str] = []
-    task = ""  # the task of the cell being read, to know its message when it comes
-    feedback: set[str] = set()  # what people answered, likewise
+    task: Mapping[str, Any] = {}  # the task record of the cell being read
 
     for record in records:
         kind = record.get("event")
         if kind == "task":
-            task = str(record.get("task") or "")
+            task = record
         elif kind == "request":
-            for message in record.get("messages") or ():
+            messages = record.get("messages") or ()
+            kinds = record.get("kinds") or [""] * len(messages)
+            for message, said in zip(messages, kinds, strict=False):
                 role = str(message.get("role"))
                 if role in ("system", "assistant"):
                     continue  # the system prompt is not shown; replies come from their records
                 text = message_text(message)
                 plain.append(f"--- {role}\n{text}")
-                markdown.append(_sent(role, text, task, feedback))
-                if role == "user" and task and text.startswith(task):
-                    task = ""
+                markdown.append(_sent(role, said, text, task))
         elif kind == "reply":
-            content = shown_head(str(record.get("content") or ""), limit)
+            reply = reply_from_record(record, "")
+            content, thought = shown_head(reply.content, limit), reply.thinking
             calls = [
-                {**call, "arguments": shown_head(str(call.get("arguments") or ""), limit)}
-                for call in record.get("tool_calls") or ()
+                replace(call, arguments=shown_head(call.arguments, limit))
+                for call in reply.tool_calls
             ]
             shown = content
             for call in calls:
-                shown += f"\n[tool call {call.get('name')}] {call.get('arguments')}"
-            thinking = record.get("thinking")
-            thought = thinking if isinstance(thinking, str) and thinking else ""
+                shown += f"\n[tool call {call.name}] {call.arguments}"
             if thought:
                 plain.append(f"--- assistant's thinking ({_thought_for(record)})\n{thought}")
             plain.append(f"--- assistant\n{shown}")
@@ -114,8 +114,6 @@ def render_log(
             label = record.get("label") or record.get("action")
             plain.append(f"[step {record.get('step')}: {label}]")
             markdown.append(f"*step {record.get('step')}: {label}*")
-            if record.get("action") == "feedback" and record.get("text"):
-                feedback.add(str(record["text"]))
             if record.get("edited"):
                 markdown.append(
                     "*as edited:*\n\n"
@@ -150,31 +148,33 @@ def _folded_thinking(thought: str, record: Mapping[str, Any]) -> list[str]:
     return [f"<details><summary>{summary}</summary>\n\n{fence(strip_ansi(thought))}\n\n</details>"]
 
 
-def _sent(role: str, text: str, task: str, feedback: set[str]) -> str:
-    """A message sent to the model, as Markdown: a person's words escaped, the rest fenced."""
-    if role == "user" and task and text.startswith(task):
-        rest = text[len(task) :].strip("\n")
-        shown = f"**you** · task\n\n{words(task)}"
+def _sent(role: str, kind: str, text: str, task: Mapping[str, Any]) -> str:
+    """A message sent to the model, as Markdown: a person's words (the task, an answer)
+    escaped, the rest fenced. ``kind`` is the message's kind, as its request recorded it."""
+    words_typed = str(task.get("task") or "")
+    context = str(task.get("context") or "")
+    if kind == "task" and text == (f"{words_typed}\n\n{context}" if context else words_typed):
+        shown = f"**you** · task\n\n{words(words_typed)}"
+        rest = context.strip("\n")
         if rest:
             shown += f"\n\n*sent with it:*\n\n{fence(strip_ansi(rest))}"
         return shown
-    if role == "user" and text in feedback:
+    if kind == "feedback":
         return f"**you**\n\n{words(text)}"
     what = "step output" if role == "tool" else "sent to the assistant"
     return f"**{what}**\n\n{fence(strip_ansi(text))}"
 
 
-def _tool_call(call: Mapping[str, Any]) -> str:
+def _tool_call(call: ToolCallRequest) -> str:
     """A tool call as the code it asks to run (or its arguments as they came)."""
-    arguments = str(call.get("arguments") or "")
     try:
-        code = json.loads(arguments).get("code")
+        code = json.loads(call.arguments).get("code")
     except (ValueError, AttributeError):
         code = None
-    language = "sh" if call.get("name") == "run_shell" else "python"
+    language = "sh" if call.name == "run_shell" else "python"
     if isinstance(code, str):
-        return f"*tool call {call.get('name')}:*\n\n{fence(code, language)}"
-    return f"*tool call {call.get('name')}:*\n\n{fence(arguments)}"
+        return f"*tool call {call.name}:*\n\n{fence(code, language)}"
+    return f"*tool call {call.name}:*\n\n{fence(call.arguments)}"
 
 
 def _block(block: Mapping[str, Any]) -> str:

@@ -15,9 +15,11 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..codeblocks import CodeBlock
 from ..conversation import (
     CodeRan,
     Decided,
@@ -29,6 +31,7 @@ from ..conversation import (
     ReplyReceived,
     RequestSent,
     ReviewRequested,
+    SentMessage,
     TaskStarted,
 )
 from ..secrets import Redactor
@@ -40,7 +43,6 @@ from .records import (
     blocks_record,
     error_record,
     now,
-    read_records,
     reply_record,
 )
 from .replay import Replay
@@ -68,6 +70,9 @@ class Recorder(EventHandler):
         self.tools: list[dict[str, Any]] | None = None
         self.redactor = Redactor()
         self.settings: dict[str, Any] = {}
+        # The blocks that ran without error in this conversation, with their steps (for
+        # %agent cells; secrets hidden as in the recording).
+        self.ran: list[tuple[int, CodeBlock]] = []
         self._sent: list[Any] = []
         self._keys: dict[int, tuple[str, str]] = {}
         # When the model began and stopped thinking in the step being asked (monotonic).
@@ -107,22 +112,15 @@ class Recorder(EventHandler):
         """A new conversation: new id, nothing kept."""
         self.conversation_id = uuid.uuid4().hex[:12]
         self.records.clear()
+        self.ran.clear()
         self._sent.clear()
         self._keys.clear()
         self._where = None
         self.keyer.forget()
 
     def transcript(self) -> list[dict[str, Any]]:
-        """This conversation's records, read back from the recording file when they are all
-        there (so ``%agent log`` shows what was kept), else as kept in memory."""
-        path = self.store.path if self.store is not None else None
-        if path is not None and self.records:
-            try:
-                kept = read_records(path, self.conversation_id)
-            except OSError:
-                kept = []
-            if len(kept) >= len(self.records):
-                return kept
+        """This conversation's records, as written (secrets hidden), kept in memory: the
+        file is for other processes and for replay."""
         return list(self.records)
 
     def keys(self, step: int) -> tuple[str, str]:
@@ -130,24 +128,19 @@ class Recorder(EventHandler):
         return self._keys.get(step, ("", ""))
 
     def __call__(self, event: Event) -> None:
-        record: Any = self.dispatch(event)
-        if record is None:
+        made = self.dispatch(event)
+        if made is None:
             return
-        record = {"event": record.pop("event"), "conversation": self.conversation_id, **record}
-        # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
-        # back as the same text.
-        line = escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        # One pass over the line (the rules know how values look inside JSON text) costs
-        # a fraction of one per string; the record is read back only when it changed.
-        clean = self.redactor.redact(line)
-        if clean != line:
-            try:
-                record, line = json.loads(clean), clean
-            except ValueError:  # a marker broke the JSON: hide string by string instead
-                record = self.redactor.redact_json(record)
-                line = escape_surrogates(
-                    json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-                )
+        record = {"event": made.pop("event"), "conversation": self.conversation_id, **made}
+        line = _line(record)
+        # A request's messages come hidden already (each message keeps its redacted form,
+        # the one the model was sent). One pass over the line (the rules know how values
+        # look inside JSON text) says whether the rest holds a secret, at a fraction of the
+        # cost of one pass per string; only then are the fields hidden one by one.
+        if self.redactor.redact(line) != line:
+            redact = self.redactor.redact_json
+            record = {k: v if k == "messages" else redact(v) for k, v in record.items()}
+            line = _line(record)
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
@@ -191,7 +184,8 @@ class Recorder(EventHandler):
             "seed": self.seed,
             "tools": [t["function"]["name"] for t in self.tools or ()],
             "base": base,
-            "messages": messages[base:],
+            "messages": [self._hidden(m) for m in messages[base:]],
+            "kinds": [_kind(m) for m in messages[base:]],
             "window": event.window,
             "note": event.note,
         }
@@ -238,6 +232,9 @@ class Recorder(EventHandler):
 
     def on_code_ran(self, event: CodeRan) -> Record | None:
         outcome = event.outcome
+        if outcome.ok and not outcome.interrupted:  # kept as written: secrets hidden
+            block = replace(event.block, code=self.redactor.redact(event.block.code))
+            self.ran.append((event.step, block))
         return {
             "event": "code",
             "step": event.step,
@@ -262,6 +259,11 @@ class Recorder(EventHandler):
             "message": event.message,
         }
 
+    def _hidden(self, message: dict[str, Any]) -> Any:
+        if isinstance(message, SentMessage):  # the history's: its redacted form is kept
+            return message.record.redacted(self.redactor)
+        return self.redactor.redact_json(message)
+
     def _time_thinking(self, thinking: bool) -> None:
         """From the first piece of thinking to the first piece of answer after it (or to
         the last piece of thinking, when no answer follows)."""
@@ -271,6 +273,16 @@ class Recorder(EventHandler):
         elif self._thought and not self._answering:
             self._thought[1] = moment
             self._answering = not thinking
+
+
+def _kind(message: Mapping[str, Any]) -> str:
+    return message.record.kind if isinstance(message, SentMessage) else ""
+
+
+def _line(record: Mapping[str, Any]) -> str:
+    # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
+    # back as the same text.
+    return escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
 
 
 def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:

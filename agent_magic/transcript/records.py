@@ -16,7 +16,9 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   decision's ``protected`` and ``cut_off`` (what the review said), and, only when
   set, its ``copies`` and ``injected``; a reply's ``reasoning_items`` and its usage's
   ``reasoning_tokens``; a reply's ``thinking`` (the model's thinking, kept apart from
-  its ``content``; absent when it had none) and ``thinking_seconds``.
+  its ``content``; absent when it had none) and ``thinking_seconds``; a request's
+  ``kinds`` (each of its messages' :data:`~agent_magic.window.Kind`: which was the task,
+  which a person's answer), read by ``%agent log`` instead of guessing from the text.
 
 Also here: the record <-> event conversions (reply, decision, blocks, error) and
 :func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
@@ -90,6 +92,7 @@ class RequestRecord(TypedDict, total=False):
     messages: list[dict[str, Any]]  # as sent: fitted to the context window, if one applied
     window: int | None  # the context window (tokens) the request was fitted to, if any
     note: str  # the one line said when the conversation was first trimmed
+    kinds: list[str]  # each message's kind (task, feedback, output, ...), as fitted
 
 
 class ReplyRecord(TypedDict, total=False):

@@ -12,11 +12,10 @@ Not here: the rules themselves (:mod:`agent_magic.secrets`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..conversation import ChatClient, ChatWrapper
+from ..conversation import ChatClient, ChatWrapper, SentMessage
 from ..secrets import DEFAULT_RULES, Redactor, SecretRules
 
 __all__ = ["RedactingChat", "Redactor", "cell_redactor"]
@@ -41,31 +40,20 @@ class RedactingChat(ChatWrapper):
     """A chat client that hides secrets in every message before ``inner`` sends it.
 
     The one place where everything sent to the model passes: the task, the namespace
-    summary, step outputs, tracebacks and feedback are all messages. Each message is
-    redacted once (messages are appended and never changed, so identity is a safe memo
-    key while the memo holds a reference); the caller's history keeps the original, so
-    request keys (cache, replay) do not depend on the rules.
+    summary, step outputs, tracebacks and feedback are all messages. A message of the
+    history is redacted once (its record keeps the form, :meth:`Message.redacted`, which
+    the recorder writes too); the history keeps the original, so request keys (cache,
+    replay) do not depend on the rules.
     """
 
     def __init__(self, inner: ChatClient, redactor: Redactor) -> None:
         super().__init__(inner)
         self.redactor = redactor
-        self._memo: dict[int, tuple[Mapping[str, Any], Any]] = {}
 
     def _clean(self, message: Mapping[str, Any]) -> Any:
-        cached = self._memo.get(id(message))
-        if cached is not None and cached[0] is message:
-            return cached[1]
-        # One pass over the message's JSON text (the rules read values inside JSON) costs
-        # less than one per string; the message itself is sent when nothing was hidden.
-        text = json.dumps(message, ensure_ascii=False)
-        hidden = self.redactor.redact(text)
-        try:
-            clean = message if hidden == text else json.loads(hidden)
-        except ValueError:  # a marker broke the JSON: hide string by string instead
-            clean = self.redactor.redact_json(message)
-        self._memo[id(message)] = (message, clean)
-        return clean
+        if isinstance(message, SentMessage):  # the history's: its redacted form is kept
+            return message.record.redacted(self.redactor)
+        return self.redactor.redact_json(message)
 
     def stream(self, messages: list[dict[str, Any]], *, tools: Any = None) -> Any:
         return self.inner.stream([self._clean(m) for m in messages], tools=tools)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .keys import canonical, normalize, normalized
+from ..text import canonical, normalized
+from .keys import normalize
 from .records import decision_from_record, message_text, parse_record, reply_from_record
 
 RECORDING_NAME = "agent-recording.jsonl"

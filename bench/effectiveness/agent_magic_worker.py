@@ -108,7 +108,7 @@ def run_task(
             error = f"{type(problem).__name__}: {problem}"
     wall = time.monotonic() - start
     magics = ip.magics_manager.registry["AgentMagics"]
-    calls, estimated = _tokens(magics.conversation)
+    calls, estimated = _tokens(magics.history)
     value = ip.user_ns.get("answer", MISSING)
     import agent_magic  # loaded by %load_ext above: say which checkout ran
 

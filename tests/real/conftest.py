@@ -102,7 +102,7 @@ def _shell_on(
     if "AgentMagics" not in ip.magics_manager.registry:
         ip.run_line_magic("load_ext", "agent_magic")
     magics = ip.magics_manager.registry["AgentMagics"]
-    magics.conversation = None
+    magics.history = None
     magics.recorder = None
     # What an earlier test's %config left (a config_list naming a scripted server that is
     # gone) must not come back with the %config lines below.
@@ -118,7 +118,7 @@ def _shell_on(
     yield ip
     for name in set(ip.user_ns) - before:
         ip.user_ns.pop(name, None)
-    magics.conversation = None
+    magics.history = None
     forget_config(ip, magics)
     for trait in magics.trait_names(config=True):
         magics.set_trait(trait, magics.trait_defaults(trait))

@@ -27,7 +27,7 @@ def magics(shell):
 
 def _ran_the_echo_if_it_proposed_it(shell) -> None:
     """The first reply's code ran when it was the task's code (its output went back)."""
-    conversation = magics(shell).conversation
+    conversation = magics(shell).history
     first = conversation.replies[0].content
     if "x = 6 * 7" in first and "```" in first:
         assert shell.user_ns.get("x") == 42, first
@@ -37,7 +37,7 @@ def test_a_streamed_reply_arrives_and_its_code_runs(real_shell, capsys) -> None:
     start = time.monotonic()
     real_shell.run_cell_magic("agent", "--mode never --max-turns 2", ECHO_TASK)
     took = time.monotonic() - start
-    conversation = magics(real_shell).conversation
+    conversation = magics(real_shell).history
     assert conversation.replies, "no reply from the real server"
     first = conversation.replies[0]
     assert first.content.strip() and first.endpoint.startswith("smollm2 @ http://127.0.0.1")
@@ -51,7 +51,7 @@ def test_a_streamed_reply_arrives_and_its_code_runs(real_shell, capsys) -> None:
 
 def test_a_whole_reply_arrives_with_the_servers_usage(real_shell, capsys) -> None:
     real_shell.run_cell_magic("agent", "--mode never --no-stream --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).conversation.replies
+    replies = magics(real_shell).history.replies
     assert replies and replies[0].content.strip()
     # llama.cpp counts tokens for whole replies: the prompt holds at least the task.
     usage = replies[0].usage
@@ -67,7 +67,7 @@ def test_tools_with_a_chat_format_without_tools(real_shell) -> None:
     """SmolLM2's chat template has no tools: llama.cpp takes the definitions and ignores
     them, so the model answers in text and its fenced blocks run as without --tools."""
     real_shell.run_cell_magic("agent", "--mode never --tools --max-turns 2", ECHO_TASK)
-    replies = magics(real_shell).conversation.replies
+    replies = magics(real_shell).history.replies
     assert replies and replies[0].content.strip()
     assert replies[0].tool_calls == ()
     _ran_the_echo_if_it_proposed_it(real_shell)
@@ -141,7 +141,7 @@ def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_kernel: Fr
     )
     assert stopped - pressed < 30, "the interrupt took more than a moment to land"
     check = page.run(
-        "_c = get_ipython().magics_manager.registry['AgentMagics'].conversation\n"
+        "_c = get_ipython().magics_manager.registry['AgentMagics'].history\n"
         "print('last:', _c.messages[-1]['content'][:40])\nprint('sum:', 2 + 2)"
     )
     answer = page.text(check)
@@ -151,7 +151,7 @@ def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_kernel: Fr
     assert _reply_shown(page, nxt) or "Assistant" in page.text(nxt), page.text(nxt)
     replies = page.run(
         "print('replies:', len(get_ipython().magics_manager.registry['AgentMagics']"
-        ".conversation.replies))"
+        ".history.replies))"
     )
     assert "replies: 0" not in page.text(replies) and "replies:" in page.text(replies)
     print(

@@ -19,7 +19,7 @@ ECHO_TASK = "Run exactly this code and nothing else:\n```python\nx = 6 * 7\n```"
 
 def test_usage_of_a_streamed_reply_is_never_shown_as_zero(real_shell, capsys) -> None:
     real_shell.run_cell_magic("agent", "--mode never --max-turns 1", ECHO_TASK)
-    conversation = real_shell.magics_manager.registry["AgentMagics"].conversation
+    conversation = real_shell.magics_manager.registry["AgentMagics"].history
     assert conversation.replies and conversation.replies[0].content.strip()
     capsys.readouterr()
     real_shell.run_line_magic("agent", "usage")
@@ -72,7 +72,7 @@ def test_a_conversation_that_outgrows_the_window_says_so(small_shell, llama_smal
     # The window was outgrown: the conversation now holds more than it can send whole.
     sent = sum(
         len(m.get("content") or "")
-        for m in small_shell.magics_manager.registry["AgentMagics"].conversation.messages
+        for m in small_shell.magics_manager.registry["AgentMagics"].history.messages
     )
     assert sent > 1024 * 3, f"only {sent} characters: the test did not outgrow the window"
     # The kernel stays usable whatever happened.

@@ -1,0 +1,141 @@
+"""One typed record per message: the history's records, their rendered views, and the
+recording and log that read them (the loop at its seam, with the scripted chat client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agent_magic.codeblocks import CodeBlock
+from agent_magic.conversation import (
+    Conversation,
+    Decision,
+    Message,
+    ReviewRequested,
+    StepOutcome,
+    ToolCallRequest,
+    drive,
+)
+from agent_magic.testing import ScriptedChat
+from agent_magic.transcript import Keyer, Recorder, record_events, render_log
+from agent_magic.transcript.redact import RedactingChat, cell_redactor
+from agent_magic.transcript.store import Store
+
+SECRET = "sk-" + "a1B2c3D4" * 4
+
+
+class Echo:
+    """Runs nothing; says what it was given."""
+
+    def run(self, block: CodeBlock, *, step: int | None = None) -> StepOutcome:
+        return StepOutcome(True, f"stdout:\n{block.code}")
+
+
+def code(src: str) -> str:
+    return f"Step:\n```python\n{src}\n```"
+
+
+def test_each_message_is_one_record_whose_dict_is_rendered_once() -> None:
+    chat = ScriptedChat(code("x = 1"), "Done. TERMINATE")
+    conv = Conversation(chat, Echo(), mode="never")
+    drive(conv.run("set x"), lambda event: None)
+    records = conv.history.records
+    assert [(r.role, r.kind) for r in records] == [
+        ("system", "system"),
+        ("user", "task"),
+        ("assistant", "reply"),
+        ("user", "output"),
+        ("assistant", "reply"),
+    ]
+    assert all(isinstance(r, Message) for r in records)
+    # The dicts sent are the records' own, the same objects every request.
+    assert all(a is r.sent for a, r in zip(conv.messages, records, strict=True))
+    assert all(m in chat.calls[1].messages for m in conv.messages[:4])
+    assert conv.messages[1] == {"role": "user", "content": "set x"}
+    # Its fingerprint is the request key's hash of the same message as a plain dict.
+    assert records[1].fingerprint == Keyer.message_digest(dict(records[1].sent))
+
+
+def test_a_reply_with_tool_calls_renders_as_the_api_takes_it() -> None:
+    call = ToolCallRequest("c1", "run_python", '{"code": "1"}')
+    reply = Message("assistant", "reply", "", (call,), reasoning_items=({"id": "r1"},))
+    assert reply.sent == {
+        "role": "assistant",
+        "content": "",
+        "reasoning_items": [{"id": "r1"}],
+        "tool_calls": [
+            {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": "run_python", "arguments": '{"code": "1"}'},
+            }
+        ],
+    }
+    again = Message.of(reply.sent, "reply")
+    assert again.tool_calls == (call,) and again.sent == reply.sent
+    answer = Message("tool", "output", "ok", tool_call_id="c1")
+    assert answer.sent == {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+
+
+def test_a_message_is_redacted_once_per_redactor() -> None:
+    redactor = cell_redactor(values=[SECRET])
+    plain = Message("user", "task", "nothing to hide")
+    assert plain.redacted(redactor) is plain.sent  # nothing hidden: the very dict
+    secret = Message("user", "task", f"use {SECRET}")
+    hidden = secret.redacted(redactor)
+    assert SECRET not in str(hidden) and secret.redacted(redactor) is hidden
+    assert SECRET in secret.sent["content"]  # the history keeps the original
+    other = cell_redactor()
+    assert secret.redacted(other) is not hidden  # another redactor works it out again
+
+
+def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Path) -> None:
+    """An answer typed by the person shows as their words; a message that says the same
+    but was not typed by them (here the loop's word for a refused step) stays what it is:
+    the log reads each message's kind, it does not guess from the text."""
+    redactor = cell_redactor(values=[SECRET])
+    replies = [code("print('x')"), code("print('y')"), code("print('z')"), "ok TERMINATE"]
+    chat = RedactingChat(ScriptedChat(*replies), redactor)
+    recorder = Recorder()
+    recorder.begin(store=Store(tmp_path / "r.jsonl"), model="m", redactor=redactor)
+    answers = [
+        Decision("feedback", text="x"),
+        Decision("skip", text="x"),
+        Decision("run"),
+        Decision("run"),
+    ]
+
+    def ui(event):
+        return answers.pop(0) if isinstance(event, ReviewRequested) else None
+
+    conv = Conversation(chat, Echo(), mode="always")
+    drive(conv.run(f"x with {SECRET}"), record_events(ui, recorder))
+    requests = [r for r in recorder.transcript() if r["event"] == "request"]
+    assert [k for r in requests for k in r["kinds"]] == [
+        "system",
+        "task",
+        "reply",
+        "feedback",
+        "reply",
+        "output",
+        "reply",
+        "output",
+    ]
+    plain, markdown = render_log(recorder.transcript())
+    assert markdown.count("**you** · task") == 1 and markdown.count("**you**\n\nx") == 1
+    assert "**sent to the assistant**\n\n```\nx\n```" in markdown
+    assert SECRET not in plain + markdown and SECRET not in (tmp_path / "r.jsonl").read_text()
+    # %agent cells reads the same records: the code that ran, once, its step with it.
+    assert [(step, block.code) for step, block in recorder.ran] == [(3, "print('z')")]
+
+
+def test_a_secret_found_later_is_hidden_in_messages_redacted_before() -> None:
+    """The redacted form is worked out again when the redactor's values change (a step
+    set a secret-named variable): earlier messages sent again hide it too."""
+    namespace: dict[str, object] = {}
+    redactor = cell_redactor(namespace=namespace)
+    value = "Tr0ub4dor-and-3-more-words"
+    message = Message("user", "output", f"stdout:\n{value}")
+    assert message.redacted(redactor) is message.sent  # not a secret yet
+    namespace["db_password"] = value
+    assert redactor.refresh()
+    assert value not in str(message.redacted(redactor))
