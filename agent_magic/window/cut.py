@@ -19,7 +19,7 @@ from ..text import cut_mark
 from .estimate import _CACHE_LIMIT, _content_tokens, _text_tokens
 
 if TYPE_CHECKING:
-    from .fit import _Caps
+    from .caps import Caps
 
 # The line that starts the variables summary in a task message (the session writes it).
 NAMESPACE_HEADER = "Variables in the session now:"
@@ -214,14 +214,14 @@ def _cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Ma
     return _with_content(message, _cut_to(text, tokens + 16))
 
 
-def _full_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
+def _full_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
     """What the message is sent as while it is recent: itself. Nothing is shortened
     while the request fits; when it does not, older messages take their short form and
     fold (:mod:`.fit`), and only then is what is always kept squeezed."""
     return message
 
 
-def _short_form(message: Mapping[str, Any], kind: str, caps: _Caps) -> Mapping[str, Any]:
+def _short_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
     """What an older message is sent as after a trim."""
     if kind in ("system", "summary"):
         return message

@@ -1,8 +1,8 @@
 """Fitting a conversation into a context window: :func:`fit` and :class:`Fitted`.
 
 Here: the message kinds (:data:`Kind`, :data:`KINDS`), the result (:class:`Fitted`),
-the sizes that come from the budget (:class:`_Caps`), the units kept or folded together
-(:class:`_Unit`), the replay that trims (:class:`_Replay`), the replays kept to resume
+the sizes that come from the budget (:class:`Caps`), the units kept or folded together
+(:class:`Unit`), the replay that trims (:class:`_Replay`), the replays kept to resume
 (:class:`_Replays`) and the last-resort squeeze
 (:func:`_squeeze`). Not here: the token estimate (:mod:`.estimate`), cutting text and
 messages (:mod:`.cut`), the folded turns' summary (:mod:`.recap`).
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..text import cut_mark
+from .caps import Caps, Unit
 from .cut import (
     FIT_WHY,
     _cut_content,
@@ -50,7 +51,6 @@ from .cut import (
     _with_content,
 )
 from .estimate import (
-    MESSAGE_OVERHEAD,
     REQUEST_OVERHEAD,
     _content_tokens,
     _message_tokens,
@@ -58,7 +58,7 @@ from .estimate import (
     estimate_tokens,
     tools_tokens,
 )
-from .recap import _SUMMARY_ELIDED, _SUMMARY_HEAD, _gist, _summary
+from .recap import _gist, _summary
 
 Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
 KINDS: tuple[Kind, ...] = ("system", "task", "reply", "output", "feedback", "summary")
@@ -97,41 +97,6 @@ class Fitted:
 LOW_WATER = 0.65  # after a trim the request is at most this share of the budget
 
 _FULL, _SHORT, _FOLDED = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class _Caps:
-    """Sizes in tokens, all from the budget alone, so a message's forms never change."""
-
-    # What a squeeze leaves of each always-kept message in its first pass, so one of them
-    # cannot take the others' room (nothing is cut while the request fits).
-    part: int  # any one message's text
-    namespace: int  # the context after a task (files, variables, cells, notebook)
-    short_output: int  # an older step result
-    short_text: int  # an older reply, task or feedback
-    summary: int  # one summary's items
-    summary_head: int  # one summary's own words, and its message overhead
-
-    @classmethod
-    def for_budget(cls, budget: int) -> _Caps:
-        head = _SUMMARY_HEAD.format(n=10**6) + "\n]\n" + _SUMMARY_ELIDED.format(n=10**6)
-        return cls(
-            part=max(budget // 4, 32),
-            namespace=max(budget // 5, 24),
-            short_output=min(max(budget // 32, 60), 400),
-            short_text=min(max(budget // 20, 60), 800),
-            summary=min(max(budget // 10, 60), 1500),
-            summary_head=MESSAGE_OVERHEAD + _text_tokens(head) + 2,
-        )
-
-
-@dataclass
-class _Unit:
-    """A stretch of messages kept or folded together: a task, or a reply and its results."""
-
-    kind: str  # "system", "task", "turn", "summary", "loose"
-    start: int
-    end: int  # exclusive
 
 
 def fit(
@@ -229,7 +194,7 @@ class _Replays:
                 if replay.continued_by(messages, kinds, count, budget, low):
                     del self._kept[at]
                     return replay
-        return _Replay(_Caps.for_budget(budget), budget, low)
+        return _Replay(Caps.for_budget(budget), budget, low)
 
     def give(self, replay: _Replay) -> None:
         with self._lock:
@@ -258,13 +223,13 @@ class _Replay:
     :meth:`render` likewise re-renders only from the first unit whose form changed.
     """
 
-    def __init__(self, caps: _Caps, budget: int, low: int) -> None:
+    def __init__(self, caps: Caps, budget: int, low: int) -> None:
         self.caps = caps
         self.budget = budget
         self.low = low
         self.messages: list[Mapping[str, Any]] = []  # those fed so far (the caller's dicts)
         self.kinds: list[str] = []
-        self.units: list[_Unit] = []
+        self.units: list[Unit] = []
         self.status: list[int] = []
         self.full: list[Mapping[str, Any]] = []
         self.full_tokens: list[int] = []
@@ -350,7 +315,7 @@ class _Replay:
             else:
                 unit_kind = {"reply": "turn"}.get(kind, kind) if opens else "loose"
                 u = len(units)
-                units.append(_Unit(unit_kind, index, index + 1))
+                units.append(Unit(unit_kind, index, index + 1))
                 self.status.append(_FULL)
                 self.marks.append(None)
                 self.dirty = min(self.dirty, u)
@@ -485,7 +450,7 @@ class _Replay:
 
 
 def _squeeze(
-    messages: list[dict[str, Any]], kinds: list[Kind], caps: _Caps, budget: int, extra: int
+    messages: list[dict[str, Any]], kinds: list[Kind], caps: Caps, budget: int, extra: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Shorten what is always kept until it fits: the context after the task, then the
     latest outputs, the summaries, the latest reply, the task's words, the system prompt.
@@ -521,7 +486,7 @@ def _squeeze(
 
 
 def _squeezed(
-    message: dict[str, Any], kind: Kind, part: str, over: int, caps: _Caps, floors: bool
+    message: dict[str, Any], kind: Kind, part: str, over: int, caps: Caps, floors: bool
 ) -> dict[str, Any]:
     """``message`` shortened by about ``over`` tokens (no further than its share of the
     window while ``floors``)."""

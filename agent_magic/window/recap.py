@@ -11,16 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .caps import SUMMARY_ELIDED, SUMMARY_HEAD, Caps, Unit
 from .cut import _split_namespace
 from .estimate import _text_tokens
 
-if TYPE_CHECKING:
-    from .fit import _Caps, _Unit
-
-_SUMMARY_HEAD = "[{n} earlier messages folded to fit the context window. What happened in them:"
-_SUMMARY_ELIDED = "- ... {n} more ..."
 # A fenced block's opening line and the first non-blank line after it: enough for a gist
 # (codeblocks.extract_code_blocks finds whole blocks, at many times the cost).
 _FENCE = re.compile(r"^ {0,3}(?:`{3,}|~{3,})[^\n`]*\n(?:[ \t]*\n)*([^\n]*)", re.MULTILINE)
@@ -70,7 +66,7 @@ def _code_of(message: Mapping[str, Any]) -> str:
     return _first_line(fence.group(1), 80)
 
 
-def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: _Unit) -> str:
+def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Unit) -> str:
     """One line (or a few) saying what a folded unit held."""
     first = messages[unit.start]
     if unit.kind == "task":
@@ -112,7 +108,7 @@ def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: _Un
 
 
 def _summary(
-    items: list[str], count: int, caps: _Caps, costs: list[int] | None = None
+    items: list[str], count: int, caps: Caps, costs: list[int] | None = None
 ) -> dict[str, Any]:
     """The one message standing for ``count`` folded messages, within the summary cap.
 
@@ -139,6 +135,6 @@ def _summary(
                 head.append(items[index])
                 lo += 1
         left = hi - lo + 1
-        items = [*head, _SUMMARY_ELIDED.format(n=left), *reversed(tail)]
+        items = [*head, SUMMARY_ELIDED.format(n=left), *reversed(tail)]
     body = "\n".join(items)
-    return {"role": "user", "content": f"{_SUMMARY_HEAD.format(n=count)}\n{body}\n]"}
+    return {"role": "user", "content": f"{SUMMARY_HEAD.format(n=count)}\n{body}\n]"}
