@@ -18,15 +18,31 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .chat_wire import RecordedRequest, _Answer, _parse_json, _sse
 from .responses_wire import RESPONSES_PATHS, _ResponseAnswer, sse_event
-from .scripting import Failure, Reply
+from .scripting import Failure, Reply, ReplyItem
 
-if TYPE_CHECKING:
-    from .server import FakeOpenAIServer
+
+class Script(Protocol):
+    """What the HTTP side asks of the server it answers for (:class:`~.server.FakeOpenAIServer`
+    is one): its settings, the next scripted item, the request log and ids."""
+
+    models: frozenset[str] | None
+    model_fields: dict[str, dict[str, Any]]
+    routes: dict[tuple[str, str], Any]
+    _stopping: threading.Event
+
+    def _record(self, request: RecordedRequest) -> int: ...
+    def _next_reply(self, request: RecordedRequest, number: int) -> ReplyItem: ...
+    def _refusal(self, request: RecordedRequest) -> Failure | None: ...
+    def _invalid_chat(self, request: RecordedRequest) -> Failure | None: ...
+    def _invalid_response_request(self, request: RecordedRequest) -> Failure | None: ...
+    def _pause(self, seconds: float) -> bool: ...
+    def _next_id(self, prefix: str) -> str: ...
+
 
 DEFAULT_MODELS = ("fake-model",)
 # Gone clients (a test's timeout, a cut stream) and stopped servers show up as these;
@@ -39,9 +55,7 @@ class _HTTPServer(ThreadingHTTPServer):
     # Tests start and stop many servers; don't let a TIME_WAIT port block a fixed --port.
     allow_reuse_address = True
 
-    def __init__(
-        self, address: tuple[str, int], handler: type[_Handler], fake: FakeOpenAIServer
-    ) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], fake: Script) -> None:
         self.fake = fake
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
