@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from agent_magic.kernel import capture as executor
-from agent_magic.kernel.capture import HeadTail
+from agent_magic.kernel import tee
+from agent_magic.kernel.tee import HeadTail
 
 
 def check(digest: str, text: str, limit: int) -> None:
@@ -38,7 +38,7 @@ def test_many_small_writes_keep_the_head_and_the_tail(limit: int) -> None:
 
 
 def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(executor, "_CHUNK", 1000)
+    monkeypatch.setattr(tee, "_CHUNK", 1000)
     sink = HeadTail(100)
     line = "x" * 99 + "\n"
     for _ in range(100_000):

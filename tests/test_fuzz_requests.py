@@ -4,7 +4,7 @@ Request normalisation (:func:`agent_magic.text.normalize_volatile`), the replay 
 keys (:class:`agent_magic.transcript.keys.Keyer`), the recorder's redaction pass
 (:class:`agent_magic.transcript.recorder.Recorder` with a cell's
 :class:`~agent_magic.secrets.Redactor`) and the output digest
-(:class:`agent_magic.kernel.capture.HeadTail` inside a :class:`StepCapture`), on random
+(:class:`agent_magic.kernel.tee.HeadTail` inside a :class:`StepCapture`), on random
 text with ANSI codes, random bytes decoded with ``surrogateescape`` (lone surrogates) and
 huge unbroken lines. Properties: no crash, bounded size, output that encodes as UTF-8,
 and time linear in the input (10x the input takes well under 30x the time).
@@ -43,7 +43,8 @@ from agent_magic.conversation import (
     StepOutcome,
     TaskStarted,
 )
-from agent_magic.kernel.capture import HeadTail, StepCapture
+from agent_magic.kernel.capture import StepCapture
+from agent_magic.kernel.tee import HeadTail
 from agent_magic.secrets import Redactor
 from agent_magic.text import normalize_volatile
 from agent_magic.transcript.keys import Keyer

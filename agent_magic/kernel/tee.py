@@ -1,0 +1,229 @@
+"""Where a step's printed text goes: :class:`Tee` (it stands in for ``sys.stdout`` and
+``sys.stderr`` during a step: shows, digests and keeps) and :class:`HeadTail` (the bounded
+head-and-tail digest it keeps for the model).
+
+A tee asks its capture (:class:`~.capture.StepCapture`, seen here as :class:`Capture`)
+whose output a write is, to hide secrets and to keep the stream output. Not here: the
+capture itself, displays and the traceback (:mod:`.capture`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..text import cut_mark, escape_surrogates
+from . import ipython
+
+HIDDEN_NOTE = "\n[agent_magic: further output hidden; the model sees a digest]\n"
+
+
+class Capture(Protocol):
+    """What a tee asks of the step's capture."""
+
+    max_output_chars: int
+    max_display_chars: int
+    muted: bool
+    active: bool
+    redactor: Any
+    _tees: tuple[Tee, Tee] | None
+
+    def owner_of(self, thread: threading.Thread) -> Capture | None: ...
+    def redact(self, text: str, *, count: bool = True) -> str: ...
+    def add_stream(self, name: str, text: str) -> None: ...
+
+
+# Writes are sorted into head and tail in chunks of about this many characters.
+_CHUNK = 1 << 16
+
+
+@dataclass
+class HeadTail:
+    """A text sink that keeps the first and last characters written, in bounded memory.
+
+    Writes are gathered and sorted into head and tail a chunk at a time, so a step that
+    prints a million short lines pays little more per line than a list append.
+    """
+
+    limit: int
+    head: list[str] = field(default_factory=list)
+    tail: deque[str] = field(default_factory=deque)
+    head_size: int = 0
+    tail_size: int = 0
+    total: int = 0
+    _pending: list[str] = field(default_factory=list, repr=False)
+    _settled: int = field(default=0, repr=False)  # of ``total``, what head and tail hold
+
+    def write(self, text: str) -> None:
+        self.total += len(text)
+        self._pending.append(text)
+        if self.total - self._settled >= _CHUNK:
+            self._settle()
+
+    def _settle(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._settled = self.total
+        room = self.limit // 2 - self.head_size
+        if room > 0:
+            self.head.append(text[:room])
+            self.head_size += min(room, len(text))
+            text = text[room:]
+        if not text:
+            return
+        self.tail.append(text[-self.limit // 2 :])
+        self.tail_size += len(self.tail[-1])
+        while self.tail and self.tail_size - len(self.tail[0]) >= self.limit // 2:
+            self.tail_size -= len(self.tail.popleft())
+
+    def text(self) -> str:
+        if self._pending:
+            self._settle()
+        head = "".join(self.head)
+        tail = "".join(self.tail)
+        cut = self.total - len(head) - len(tail)
+        if cut <= 0:
+            return head + tail
+        tail = tail[-(self.limit - len(head)) :] if self.limit > len(head) else ""
+        cut = self.total - len(head) - len(tail)
+        return f"{head}\n{cut_mark(cut)}\n{tail}"
+
+
+_OWN = frozenset(
+    {"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted", "_held", "_held_size"}
+)
+# Printed text waits for its line's end before it is hidden and shown, up to this much.
+_HOLD = 1 << 16
+_LINE_ENDS = ("\n", "\r")
+_PEM_OPEN = "PRIVATE KEY-----"
+
+
+class Tee:
+    """Stands in for sys.stdout/stderr during a step: shows, digests and keeps outputs.
+
+    Shows what is written on the real stream up to a display limit, then one note;
+    keeps a bounded digest; appends to the capture's stream outputs. Thread-safe: a
+    thread the step started may still print after the step has ended (through this
+    tee, or the next step's: a write is routed by the thread that makes it, to the step
+    that started that thread); that never fails, and never reaches a later step's
+    capture. A thread started before any step (an ordinary cell's) is shown only.
+    """
+
+    def __init__(self, stream: Any, name: str, capture: Capture) -> None:
+        object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_capture", capture)
+        object.__setattr__(self, "_lock", threading.Lock())
+        object.__setattr__(self, "sink", HeadTail(capture.max_output_chars))
+        object.__setattr__(self, "_left", capture.max_display_chars)
+        object.__setattr__(self, "_noted", False)
+        object.__setattr__(self, "_held", [])  # written, not yet hidden and shown
+        object.__setattr__(self, "_held_size", 0)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in ipython.REFUSED_ATTRIBUTES:  # IPython 9's history patch is refused
+            object.__setattr__(self, name, value)
+
+    def write(self, text: Any) -> int:
+        if not isinstance(text, str):
+            text = str(text)
+        capture = self._capture
+        owner = capture.owner_of(threading.current_thread())
+        if owner is not capture:  # a thread from before this step: not its output
+            if owner is not None and owner._tees is not None:
+                return owner._tees[1 if self._name == "stderr" else 0].write(text)
+            self._show(capture.redact(text, count=False))
+            return len(text)
+        if capture.muted or not capture.active:
+            if capture.redactor is not None:
+                self.release()  # what was held comes first
+                text = capture.redact(text, count=capture.active)
+            self._show(text)
+            return len(text)
+        if capture.redactor is None:
+            self._take(text)
+            return len(text)
+        with self._lock:
+            self._held.append(text)
+            self._held_size += len(text)
+            piece = self._ready(text)
+        if piece:
+            self._take(capture.redact(piece))
+        return len(text)
+
+    def _ready(self, text: str) -> str:
+        """What of the held text can be hidden and shown now (under the lock)."""
+        size = self._held_size
+        if size < _HOLD:
+            if self._left > 0:  # still shown: each line as soon as it ends
+                if "\n" not in text and "\r" not in text:
+                    return ""
+            elif size < _CHUNK:  # past the display limit only the digest needs it: batch
+                return ""
+        joined = "".join(self._held)
+        cut = len(joined)
+        if size < _HOLD:
+            cut = max(joined.rfind(end) for end in _LINE_ENDS) + 1
+            if _PEM_OPEN in joined and _open_pem(joined[:cut]):
+                return ""  # a private key printed line by line is hidden whole
+        self._held[:] = [joined[cut:]] if cut < len(joined) else []
+        self._held_size = len(joined) - cut
+        return joined[:cut]
+
+    def release(self) -> None:
+        """Hide and show all the held text (a flush, the step's end, a muted write)."""
+        with self._lock:
+            if not self._held:
+                return
+            joined = "".join(self._held)
+            self._held.clear()
+            self._held_size = 0
+        capture = self._capture
+        if capture.active:
+            self._take(capture.redact(joined))
+        else:
+            self._show(capture.redact(joined, count=False))
+
+    def _take(self, text: str) -> None:
+        """Keep ``text`` (hidden already) in the digest and the outputs; show it."""
+        with self._lock:
+            self.sink.write(text)
+            self._capture.add_stream(self._name, text)
+            left = self._left
+            self._left = left - len(text)
+        if left > 0:
+            self._show(text[:left])
+        elif not self._noted:
+            self._noted = True
+            self._show(HIDDEN_NOTE)
+
+    def _show(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:  # a lone surrogate on a strict UTF-8 stream
+            self._stream.write(escape_surrogates(text))
+        except ValueError:  # the stream was closed (a thread printing late)
+            pass
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self.release()
+        with contextlib.suppress(ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # before __init__ ran (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def _open_pem(text: str) -> bool:
+    """True when ``text``'s last private-key BEGIN line has no END after it."""
+    begin = text.rfind("-----BEGIN ")
+    return begin >= 0 and "-----END " not in text[begin:]
