@@ -9,8 +9,13 @@ Shared by :mod:`.fit` (which decides), :mod:`.cut` (the forms of one message) an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .estimate import MESSAGE_OVERHEAD, _text_tokens
+
+# What each message of a conversation is, for fitting (see fit.fit).
+Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
+KINDS: tuple[Kind, ...] = ("system", "task", "reply", "output", "feedback", "summary")
 
 SUMMARY_HEAD = "[{n} earlier messages folded to fit the context window. What happened in them:"
 SUMMARY_ELIDED = "- ... {n} more ..."
