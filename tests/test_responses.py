@@ -442,7 +442,7 @@ def test_an_error_inside_a_responses_stream_is_one_line(shell, openai_env) -> No
 
 def test_a_failed_or_unreadable_response_is_one_line() -> None:
     from agent_magic.conversation import ChatError
-    from agent_magic.llm.responses import ResponsesStream, reply_from_response
+    from agent_magic.llm.responses_reply import ResponsesStream, reply_from_response
 
     endpoint = Endpoint("gpt-5", None, "http://127.0.0.1:9/v1")
     failed = {"status": "failed", "error": {"code": "server_error", "message": "It broke."}}
