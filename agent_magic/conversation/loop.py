@@ -1,37 +1,30 @@
 """The loop itself: :class:`Conversation`, one cell's work over a :class:`History`.
 
 :meth:`Conversation.run` asks the model, proposes its code, waits for a
-:class:`Decision`, runs the step and reports it, as a generator of events. Its rules for
-what may run unseen: a cut-off reply's code is never run unasked; a Python step that
-would change a protected name (:mod:`agent_magic.guard`), or code holding invisible
-characters (:mod:`agent_magic.invisible`), is always asked, and refused (an automatic
-``skip`` saying why) where nobody can be asked; a sign-off that holds code
-has it proposed, and ends the conversation if it runs cleanly; code that copies the
-session's own shorthand (:mod:`.markers`) is not run unasked; after a step whose output
-addressed the assistant (:mod:`.injection`) the next step is asked, and refused where
-nobody can be asked. A person's **Run all** (``Decision.rest``) turns the rest of this
-cell to mode terminate; a spent budget (:class:`BudgetSpent`) is asked about
-(:class:`BudgetAsked`) where someone can answer, and raised by what they give or ends the
-cell as stopped. Each request is fitted to
-the context window when one is known; a context-length error trims harder and asks once
-more. Not here: the seams (:mod:`.seams`), the events (:mod:`.events`), the wording
-(:mod:`.rules`), the drivers (:mod:`.drive`), building any of it for a kernel
-(:mod:`agent_magic.session`).
+:class:`Decision`, runs the step and reports it, as a generator of events. What may run
+without asking anyone is decided in :mod:`.policy`; a sign-off that holds code has it
+proposed, and ends the conversation if it runs cleanly; a person's **Run all**
+(``Decision.rest``) turns the rest of this cell to mode terminate; a spent budget
+(:class:`BudgetSpent`) is asked about (:class:`BudgetAsked`) where someone can answer.
+Each request is fitted to the context window (:mod:`.fitting`); a context-length error
+trims harder and asks once more. Not here: the seams (:mod:`.seams`), the events
+(:mod:`.events`), the wording (:mod:`.rules`), the drivers (:mod:`.drive`), building any
+of it for a kernel (:mod:`agent_magic.session`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import PYTHON, CodeBlock, is_termination, prints_marker, proposed_blocks
-from ..guard import DEFAULT_PROTECTED, describe, protected_touches
+from ..codeblocks import CodeBlock, is_termination, prints_marker, proposed_blocks
+from ..guard import DEFAULT_PROTECTED
 from ..invisible import describe as describe_invisible
 from ..text import fence
 from ..thinking import ThinkingSplitter, without_thinking
-from ..window import estimate_tokens, fit, tools_tokens
+from ..window import estimate_tokens, tools_tokens
 from .events import (
     BudgetAsked,
     CodeRan,
@@ -47,10 +40,12 @@ from .events import (
     Steps,
     TaskStarted,
 )
+from .fitting import fitted_request, request_window
 from .history import History, Message
-from .injection import addressed_to_assistant, refused_text
+from .injection import addressed_to_assistant
 from .lookback import CellSteps
-from .markers import Preview, copied_markers, copied_text, elided_previews
+from .markers import Preview, copied_markers, elided_previews
+from .policy import guarded, unasked, unreadable
 from .rules import (
     _DONE_HINT,
     _FINISH_TEXT,
@@ -62,18 +57,10 @@ from .rules import (
     RUN_SHELL_TOOL,
     Mode,
     _content,
-    _cut_off_text,
-    _cut_short_text,
-    _invalid_arguments,
-    _nudge_text,
-    _refused_text,
-    _reimports,
-    _repeat_text,
     _report,
     _still_too_long,
     _tool_block,
     edit_diff,
-    invisible_text,
 )
 from .seams import (
     BudgetSpent,
@@ -182,7 +169,7 @@ class Conversation:
                     final,
                     final_reason or ("max_turns" if out_of_turns else ""),
                     cut_off=reply.cut_off,
-                    protected=self._guard(blocks),
+                    protected=guarded(blocks, self.protected, self.transform),
                     signs_off=signs_off,
                     repeats=self._steps.repeats(blocks) if not final_reason else "",
                     copies=copied_markers(blocks, self.transform, self._previews)
@@ -192,7 +179,7 @@ class Conversation:
                     invisible=describe_invisible(block.code for block in blocks),
                 )
                 self._injected = ""
-                refusal = _unreadable(reply, cut_short)
+                refusal = unreadable(reply, cut_short)
                 if refusal is not None:
                     decision, automatic = refusal, True
                 else:
@@ -253,44 +240,12 @@ class Conversation:
 
     def _window(self, messages: list[dict[str, Any]]) -> int | None:
         """The context window to fit this request to, or None (nothing to fit to)."""
-        window = self._known_window(messages)
-        cap = self.history.window_cap
-        return cap if cap and (window is None or cap < window) else window
-
-    def _known_window(self, messages: list[dict[str, Any]]) -> int | None:
-        if self.context_window:
-            return self.context_window
-        # Without a network probe first: config lists, learned sizes, known models.
-        window = self.chat.context_window(ask_server=False)
-        if window is None and estimate_tokens(messages) > _PROBE_ABOVE:
-            window = self.chat.context_window()  # asks each endpoint once (the client caches)
-        return window
-
-    def _room(self, window: int) -> int:
-        if self.reply_room is not None:
-            return self.reply_room
-        return min(window // 4, 4096)
+        return request_window(self.chat, self.history, self.context_window, messages)
 
     def _fitted(
         self, window: int | None, tools: list[dict[str, Any]] | None
     ) -> tuple[list[dict[str, Any]], str]:
-        if not window:
-            return self.messages, ""
-        fitted = fit(
-            self.messages,
-            self.history.kinds,
-            window=window,
-            reply_room=self._room(window),
-            tools=tools,
-        )
-        note = ""
-        if fitted.trimmed or fitted.shortened:
-            messages = self.history.interned(fitted.messages, fitted.kinds)
-            fitted = replace(fitted, messages=messages)
-        if fitted.trimmed and (not self.history.trim_noted or not fitted.fits):
-            self.history.trim_noted = True
-            note = fitted.note
-        return fitted.messages, note
+        return fitted_request(self.history, window, self.reply_room, tools)
 
     def _ask(self, step: int) -> Generator[Event, Any, ChatReply]:
         tools = [RUN_PYTHON_TOOL, RUN_SHELL_TOOL] if self.use_tools else None
@@ -379,44 +334,16 @@ class Conversation:
             shown.append(message.text)
         return "\n".join(reversed(shown))
 
-    def _guard(self, blocks: Iterable[CodeBlock]) -> str:
-        """The guard's line for the Python blocks' touches on protected names, or ""."""
-        found = []
-        for block in blocks:
-            if block.language == PYTHON and self.protected:
-                touched = protected_touches(block.code, self.protected, transform=self.transform)
-                if touched:
-                    same = _reimports(block.code, self.transform)
-                    found.extend(t for t in touched if (t.line, t.name) not in same)
-        return describe(found)
-
     def _decide(self, proposal: Proposal) -> Generator[Event, Any, tuple[Decision, bool]]:
-        by_mode = self.mode == "always" or (self.mode == "terminate" and proposal.final)
-        # A step that would run code no one saw: the two safety rules apply (a final
-        # proposal runs nothing, so they do not).
-        runs_code = bool(proposal.blocks) and not proposal.final
-        if not by_mode and runs_code:
-            if proposal.cut_off is not None:
-                return (Decision("skip", text=_cut_off_text(proposal.cut_off)), True)
-            if proposal.protected and not self.attended:
-                return (Decision("skip", text=_refused_text(proposal.protected)), True)
-            if proposal.invisible and not self.attended:
-                return (Decision("skip", text=invisible_text(proposal.invisible)), True)
-            if proposal.repeats:
-                hint = self._steps.refusal_help(proposal.blocks)
-                return (Decision("skip", text=_repeat_text(proposal.repeats, hint)), True)
-            if proposal.copies:
-                return (Decision("skip", text=copied_text(proposal.copies)), True)
-            if proposal.injected and not self.attended:
-                return (Decision("skip", text=refused_text(proposal.injected)), True)
-        steps = self._steps
-        if not by_mode and proposal.reason == "no_code" and steps.nudge_due(self._turns_left):
-            steps.nudged = True
-            return (Decision("feedback", text=_nudge_text(steps.ran == 0)), True)
-        if not by_mode and not (
-            runs_code and (proposal.protected or proposal.injected or proposal.invisible)
-        ):
-            return (Decision("run"), True)
+        automatic = unasked(
+            proposal,
+            mode=self.mode,
+            attended=self.attended,
+            steps=self._steps,
+            turns_left=self._turns_left,
+        )
+        if automatic is not None:
+            return (automatic, True)
         decision = yield ReviewRequested(proposal)
         if not isinstance(decision, Decision):
             raise TypeError(f"expected a Decision for ReviewRequested, got {decision!r}")
@@ -512,26 +439,6 @@ class Conversation:
 
     def reset(self) -> None:
         self.history.reset()
-
-
-# A request estimated above this many tokens asks an endpoint whose window is not known
-# otherwise (a local server under a model name no table knows) for its size. Below it no
-# probe is sent: such a request fits the windows local servers usually run with, and a
-# smaller one (llama.cpp with --n_ctx 1024) names its size in its context-length error,
-# which trims and asks again. Probing every unknown model's first request cost each cell
-# a handful of GETs, and seconds on a server that hangs.
-_PROBE_ABOVE = 3072
-
-
-def _unreadable(reply: ChatReply, cut_short: bool) -> Decision | None:
-    """The automatic skip, in every mode, of a reply nothing can be run from: one cut off
-    before any code, or tool-call arguments that cannot be read (a Python dict literal,
-    JSON cut short), which never run. The person and the model are told why."""
-    invalid = _invalid_arguments(reply.tool_calls)
-    if reply.cut_off is not None and (cut_short or invalid):
-        text = _cut_short_text(reply.cut_off) if cut_short else _cut_off_text(reply.cut_off)
-        return Decision("skip", text=text)
-    return Decision("skip", text=invalid) if invalid else None
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:
