@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -19,14 +20,21 @@ REVIEW = "review-task"
 
 
 @pytest.fixture
-def demo(shell, tmp_path, monkeypatch) -> dict[str, str]:
-    """The demo's code cells by id, its recording where the shell's recording is, and no
-    model: a live call could only fail."""
+def demo(shell, tmp_path, monkeypatch) -> Iterator[dict[str, str]]:
+    """The demo's code cells by id, its recording where the shell's recording is, no
+    model (a live call could only fail), and the namespace of a fresh kernel: the
+    variables other tests left in this process's one shell would change what the model
+    is told, and so the requests the recording answers."""
     shutil.copy(ROOT / "agent-recording.jsonl", tmp_path / "agent-recording.jsonl")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     nb = nbformat.read(ROOT / "demo.ipynb", as_version=4)
-    return {cell.id: cell.source for cell in nb.cells if cell.cell_type == "code"}
+    hidden = shell.user_ns_hidden
+    left = {k: v for k, v in shell.user_ns.items() if not k.startswith("_") and k not in hidden}
+    for name in left:
+        del shell.user_ns[name]
+    yield {cell.id: cell.source for cell in nb.cells if cell.cell_type == "code"}
+    shell.user_ns.update(left)
 
 
 def answering(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
