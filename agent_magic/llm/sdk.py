@@ -85,38 +85,40 @@ def warm_import(
     timeout: float = 120.0,
     max_retries: int = 2,
 ) -> None:
-    """Get the first cell's slow work done in a background thread, while the user reads.
+    """Get the first cell's slow work done in a background thread, while the user reads
+    (:func:`agent_magic.warmup.start`, which ``%load_ext`` calls without importing this)."""
+    from ..warmup import start
+
+    start(base_url=base_url, config_list=config_list, timeout=timeout, max_retries=max_retries)
+
+
+def warm_client(
+    *,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 2,
+) -> None:
+    """The first request's slow work, in the calling thread (the warm-up's).
 
     The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
     endpoint the settings given here and the environment point at: its transport's and
-    chat resources' imports, the CA bundle), a request thread, and the modules a cell
-    imports on first use. A first cell run at once waits for the parts it needs (the
-    import lock, the client's lock); anything that fails here is left for the first
-    request to report. A cell with other settings builds its own client.
+    chat resources' imports, the CA bundle) and a request thread. A first cell run at
+    once waits for the parts it needs (the import lock, the client's lock); anything that
+    fails here is left for the first request to report. A cell with other settings builds
+    its own client.
     """
+    with contextlib.suppress(Exception):
+        importlib.import_module("openai")
+        _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+        [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
+        from .client import OpenAIChat  # deferred: client.py imports this module
 
-    def work() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("openai")
-            _WORKERS.submit(lambda: None)  # a request thread, started and waiting
-            [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
-            from .client import OpenAIChat  # deferred: client.py imports this module
-
-            chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
-            client = _shared_client(chat._settings(endpoint))
-            # Loaded on first use: the chat resources (~40 ms of imports and models).
-            client.chat.completions.with_raw_response  # noqa: B018
-            client.chat.completions.with_streaming_response  # noqa: B018
-        for name in ("executor", "context", "export"):
-            with contextlib.suppress(Exception):
-                importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
-
-    thread = threading.Thread(target=work, name="agent_magic-import", daemon=True)
-    thread.start()
-    # A daemon thread still importing when the interpreter shuts down can abort it
-    # ("FATAL: exception not rethrown"): a process that ends right after %load_ext waits
-    # for the warm-up a little instead.
-    atexit.register(thread.join, 10.0)
+        chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
+        client = _shared_client(chat._settings(endpoint))
+        # Loaded on first use: the chat resources (~40 ms of imports and models).
+        client.chat.completions.with_raw_response  # noqa: B018
+        client.chat.completions.with_streaming_response  # noqa: B018
 
 
 class _Workers:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..defaults import RECORDING_NAME as RECORDING_NAME
 from .keys import canonical, normalize, normalized
 from .records import decision_from_record, message_text, parse_record, reply_from_record
 
-RECORDING_NAME = "agent-recording.jsonl"
 REPLAY_ENV = "AGENT_MAGIC_REPLAY"
 
 
