@@ -426,17 +426,18 @@ class AgentMagics(Magics):
     # -- delegation ------------------------------------------------------------------------
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
+        session = self.session  # first: imported through it, as the warm-up does
         from .plan import PlanError, plan_cell
         from .ui.sight import plan_for_sight
 
         args = parse_argstring(self.agent, line)
-        frontend = self.session.frontend() if self.ui == "auto" else "terminal"
+        frontend = session.frontend() if self.ui == "auto" else "terminal"
         try:
             plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
             plan = plan_for_sight(plan, self.shell)  # no review inside %%capture
         except PlanError as error:
             raise UsageError(str(error)) from None
-        return self.session.start(plan)
+        return session.start(plan)
 
     def _conclude(self, finished: Finished) -> None:
         self.session.conclude(finished)
