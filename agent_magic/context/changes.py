@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import is_not, ne
 from typing import Any
 
 from ._base import _cap
@@ -49,21 +51,26 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
 
     Modules are included, so an ``import`` shows up as a new name.
     """
-    fingerprinters: dict[type, Callable[[Any], object] | None] = {}
-    ids: dict[str, int] = {}
-    kinds: dict[str, type] = {}
+    # Runs over every name at each step: in passes the interpreter runs in C (map, zip,
+    # compress), not a loop of bytecode per name; only the library fingerprints (frames,
+    # arrays), whose code may raise, are taken one name at a time.
+    names = _visible(ns, hidden, include_modules=True)
+    values = list(map(ns.__getitem__, names))
+    ids = dict(zip(names, map(id, values), strict=True))
+    kinds = dict(zip(names, map(type, values), strict=True))
     marks: dict[str, object] = {}
-    # Runs over every name at each step: one dict lookup per name, and try/except rather
-    # than a context manager entered per name.
-    for name in _visible(ns, hidden, include_modules=True):
-        value = ns[name]
-        cls = type(value)
-        ids[name] = id(value)
-        kinds[name] = cls
-        make = fingerprinters.get(cls, _UNSEEN)
-        if make is _UNSEEN:
-            make = fingerprinters[cls] = _fingerprinter(cls)
+    classes: dict[Callable[[Any], object], set[type]] = {}
+    for cls in set(kinds.values()):
+        make = _fingerprinter(cls)
         if make is not None:
+            classes.setdefault(make, set()).add(cls)
+    for make, group in classes.items():
+        chosen = list(compress(names, map(group.__contains__, kinds.values())))
+        held = list(compress(values, map(group.__contains__, kinds.values())))
+        if make in _LENGTHS:  # a builtin's own __len__: runs no user code, cannot fail
+            marks.update(zip(chosen, map(make, held), strict=True))
+            continue
+        for name, value in zip(chosen, held, strict=True):
             try:  # noqa: SIM105
                 marks[name] = make(value)
             except Exception:  # a fingerprint is an optimisation; never fail a step for it
@@ -71,13 +78,13 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
     return Snapshot(ids, kinds, marks)
 
 
-_UNSEEN: Any = object()
+_SIZED: tuple[Any, ...] = (list, dict, set, bytearray, deque)
+_LENGTHS = frozenset(base.__len__ for base in _SIZED)
 
 
 def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
     """How to fingerprint in-place changes cheaply: lengths, shapes, columns, dtypes."""
-    base: Any
-    for base in (list, dict, set, bytearray, deque):
+    for base in _SIZED:
         if issubclass(cls, base):
             return base.__len__  # the base's: a subclass's __len__ is not run
     handler = _library_handler(cls)
@@ -135,15 +142,13 @@ def describe_changes(
         after = snapshot(ns, hidden=hidden)
     changed: list[str] = []
     labels: dict[str, str] = {}
-    # Every name, every step: the lookups are held in locals, and the common fingerprints
-    # (none, or a length) are compared here rather than through _same_mark.
     old_ids, old_types, old_marks = before.ids, before.types, before.marks
     new_ids, new_types, new_marks = after.ids, after.types, after.marks
-    for name, ident in new_ids.items():
+    for name in _candidates(before, after):
         old = old_ids.get(name)
         if old is None:
             labels[name] = "new "
-        elif old != ident or old_types.get(name) is not new_types[name]:
+        elif old != new_ids[name] or old_types.get(name) is not new_types[name]:
             labels[name] = "rebound "
         else:
             was, now = old_marks.get(name), new_marks.get(name)
@@ -172,3 +177,32 @@ def describe_changes(
     if footer:
         lines.append(footer)
     return _cap("\n".join(lines), budget)
+
+
+def _candidates(before: Snapshot, after: Snapshot) -> list[str]:
+    """The names of ``after`` that may be new, rebound or changed since ``before``, in
+    namespace order: every name whose id, type or fingerprint differs. Found in passes
+    the interpreter runs in C rather than a loop of bytecode per name: first whether
+    ``before``'s items all stand unchanged in ``after`` (the usual step, which changes a
+    few names or none), and only where not, a lookup and a comparison per name. When
+    comparing a fingerprint fails, every name (each is then compared on its own, as
+    :func:`describe_changes` does).
+    """
+    names = list(after.ids)
+    try:
+        found = set(after.ids.keys() - before.ids.keys())  # new
+        if not before.ids.items() <= after.ids.items():
+            found.update(compress(names, map(ne, map(before.ids.get, names), after.ids.values())))
+        if not before.types.items() <= after.types.items():
+            kinds = map(is_not, map(before.types.get, names), after.types.values())
+            found.update(compress(names, kinds))
+        old_marks, new_marks = before.marks, after.marks
+        found.update(old_marks.keys() ^ new_marks.keys())
+        if not old_marks.items() <= new_marks.items():
+            marked = list(new_marks)
+            found.update(compress(marked, map(ne, map(old_marks.get, marked), new_marks.values())))
+    except Exception:  # a fingerprint that cannot be compared: compare them all
+        return names
+    if len(found) <= 1:
+        return [name for name in found if name in after.ids]
+    return [name for name in names if name in found]
