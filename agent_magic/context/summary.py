@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping
-from itertools import filterfalse
-from operator import methodcaller
+from itertools import compress, filterfalse, repeat
+from operator import not_
 
 from ._base import (
     _DATA_FLOOR,
@@ -28,8 +28,6 @@ from ._base import (
     _Walk,
 )
 from .describe import _describe_top, _is_data, _new_walk
-
-_PRIVATE = methodcaller("startswith", "_")
 
 
 def _visible(
@@ -48,7 +46,7 @@ def _visible(
         for name in ns.keys() & names:
             if by_identity is None or by_identity.get(name, _MISSING) is ns[name]:
                 drop.add(name)
-        kept = filterfalse(_PRIVATE, ns)
+        kept = compress(ns, map(not_, map(str.startswith, ns, repeat("_"))))
         return list(filterfalse(drop.__contains__, kept) if drop else kept)
     module = types.ModuleType
     found = []
