@@ -51,26 +51,21 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
 
     Modules are included, so an ``import`` shows up as a new name.
     """
-    # Runs over every name at each step: in passes the interpreter runs in C (map, zip,
-    # compress), not a loop of bytecode per name; only the library fingerprints (frames,
-    # arrays), whose code may raise, are taken one name at a time.
-    names = _visible(ns, hidden, include_modules=True)
-    values = list(map(ns.__getitem__, names))
-    ids = dict(zip(names, map(id, values), strict=True))
-    kinds = dict(zip(names, map(type, values), strict=True))
+    fingerprinters: dict[type, Callable[[Any], object] | None] = {}
+    ids: dict[str, int] = {}
+    kinds: dict[str, type] = {}
     marks: dict[str, object] = {}
-    classes: dict[Callable[[Any], object], set[type]] = {}
-    for cls in set(kinds.values()):
-        make = _fingerprinter(cls)
+    # Runs over every name at each step: one dict lookup per name, and try/except rather
+    # than a context manager entered per name.
+    for name in _visible(ns, hidden, include_modules=True):
+        value = ns[name]
+        cls = type(value)
+        ids[name] = id(value)
+        kinds[name] = cls
+        make = fingerprinters.get(cls, _UNSEEN)
+        if make is _UNSEEN:
+            make = fingerprinters[cls] = _fingerprinter(cls)
         if make is not None:
-            classes.setdefault(make, set()).add(cls)
-    for make, group in classes.items():
-        chosen = list(compress(names, map(group.__contains__, kinds.values())))
-        held = list(compress(values, map(group.__contains__, kinds.values())))
-        if make in _LENGTHS:  # a builtin's own __len__: runs no user code, cannot fail
-            marks.update(zip(chosen, map(make, held), strict=True))
-            continue
-        for name, value in zip(chosen, held, strict=True):
             try:  # noqa: SIM105
                 marks[name] = make(value)
             except Exception:  # a fingerprint is an optimisation; never fail a step for it
@@ -78,13 +73,13 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
     return Snapshot(ids, kinds, marks)
 
 
-_SIZED: tuple[Any, ...] = (list, dict, set, bytearray, deque)
-_LENGTHS = frozenset(base.__len__ for base in _SIZED)
+_UNSEEN: Any = object()
 
 
 def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
     """How to fingerprint in-place changes cheaply: lengths, shapes, columns, dtypes."""
-    for base in _SIZED:
+    base: Any
+    for base in (list, dict, set, bytearray, deque):
         if issubclass(cls, base):
             return base.__len__  # the base's: a subclass's __len__ is not run
     handler = _library_handler(cls)

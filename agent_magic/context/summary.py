@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping
-from itertools import compress, filterfalse, repeat
-from operator import not_
 
 from ._base import (
     _DATA_FLOOR,
@@ -39,15 +37,6 @@ def _visible(
     # or `exit` shows.
     by_identity = hidden if isinstance(hidden, Mapping) else None
     names = hidden if isinstance(hidden, (Mapping, set, frozenset)) else frozenset(hidden)
-    if include_modules and type(ns) is dict and set(map(type, ns)) <= {str}:
-        # Every step runs this over every name (a snapshot): the same choice in passes
-        # the interpreter runs in C, the hidden names (a few dozen) looked at one by one.
-        drop = set(_IPYTHON_NAMES.intersection(ns))
-        for name in ns.keys() & names:
-            if by_identity is None or by_identity.get(name, _MISSING) is ns[name]:
-                drop.add(name)
-        kept = compress(ns, map(not_, map(str.startswith, ns, repeat("_"))))
-        return list(filterfalse(drop.__contains__, kept) if drop else kept)
     module = types.ModuleType
     found = []
     # Only names are collected: a (name, value) pair per variable would be 10,000 live
