@@ -17,19 +17,24 @@ import sys
 from argparse import Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
-from .conversation import DEFAULT_SYSTEM_PROMPT, MODES, Finished, Handler, adrive, drive
+from .defaults import DEFAULT_SYSTEM_PROMPT, MODES, RECORDING_NAME
+from .fix import ErrorWatch
 from .integrity import restore
-from .plan import PlanError, plan_cell
-from .session import Session
-from .transcript import RECORDING_NAME
-from .ui.sight import plan_for_sight
+
+if TYPE_CHECKING:
+    from .conversation import Finished, Handler
+    from .session import Session
+
+# %load_ext imports this module and nothing heavy: the loop, the session, the recording
+# and the model client are imported by the first cell that needs them (or, before that,
+# by the warm-up thread, agent_magic.warmup).
 
 
 @magics_class
@@ -236,8 +241,25 @@ class AgentMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        # The bench and tests may replace ``_executor`` on the instance: looked up late.
-        self.session = Session(shell, make_executor=lambda **o: self._executor(**o))
+        # The post_run_cell hook %load_ext registers (for %agent fix), the Session's own.
+        self.error_watch = ErrorWatch()
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """The kernel's :class:`.session.Session`, built on first use (not at %load_ext)."""
+        if self._session is None:
+            from .session import Session
+
+            # The bench and tests may replace ``_executor`` on the instance: looked up late.
+            session = Session(self.shell, make_executor=lambda **o: self._executor(**o))
+            session.errors = self.error_watch
+            self._session = session
+        return self._session
+
+    @session.setter
+    def session(self, session: Session) -> None:
+        self._session = session
 
     # The kernel's history and recorder as tests and users reach them; assigning None
     # forgets the conversation (or starts a new recorder).
@@ -399,6 +421,8 @@ class AgentMagics(Magics):
         with _intact():
             if cell is None:
                 return self._line_command(line)
+            from .conversation import drive
+
             steps, handler = self._start(line, cell)
             try:
                 finished = drive(steps, handler)
@@ -414,6 +438,7 @@ class AgentMagics(Magics):
         :mod:`agent_magic.ui.frontend`); like IPython does for magics, ``{var}`` and
         ``$var`` in the line are expanded first.
         """
+        from .conversation import adrive
         from .ui.frontend import interrupts_raise
 
         with _intact():
@@ -428,25 +453,33 @@ class AgentMagics(Magics):
     # -- delegation ------------------------------------------------------------------------
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
+        session = self.session  # first: imported through it, as the warm-up does
+        from .plan import PlanError, plan_cell
+        from .ui.sight import plan_for_sight
+
         args = parse_argstring(self.agent, line)
-        frontend = self.session.frontend() if self.ui == "auto" else "terminal"
+        frontend = session.frontend() if self.ui == "auto" else "terminal"
         try:
             plan = plan_cell(args, self, cell=cell, frontend=frontend, awaiting=awaiting)
             plan = plan_for_sight(plan, self.shell)  # no review inside %%capture
         except PlanError as error:
             raise UsageError(str(error)) from None
-        return self.session.start(plan)
+        return session.start(plan)
 
     def _conclude(self, finished: Finished) -> None:
         self.session.conclude(finished)
 
     def _replaying(self, args: Any) -> bool:
+        from .plan import plan_cell
+
         plan = plan_cell(args, self, cell="(any task)", frontend="terminal")
         return plan.replay
 
     def _plan_for_command(self, args: Any, task: str = "-") -> Any:
         """The plan a cell with this line (and ``task``) would have: its model and endpoint
         for models, its context for context."""
+        from .plan import PlanError, plan_cell
+
         try:
             return plan_cell(
                 Namespace(**{**vars(args), "command": []}),

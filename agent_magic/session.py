@@ -43,6 +43,7 @@ from .conversation import (
 )
 from .fix import ErrorWatch, fix_task, last_error
 from .guard import DEFAULT_PROTECTED
+from .integrity import baseline
 from .plan import CellPlan, Frontend
 from .text import DISPLAY_LIMIT
 from .transcript import (
@@ -431,3 +432,9 @@ def _one_line(message: str) -> str:
     if len(lines) <= 1:
         return lines[0] if lines else "the conversation ended with an error"
     return f"{lines[0]} (the whole message: %agent log)"
+
+
+# What a step may not change (agent_magic.integrity): taken once per process as soon as
+# the wiring is imported (by the warm-up after %load_ext, or the first command), so that
+# it holds the originals before any cell can have changed them.
+baseline()

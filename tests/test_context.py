@@ -432,6 +432,39 @@ def test_in_place_changes_seen_through_fingerprints() -> None:
     assert "changed items: list len=2: [1, 2]" in text
 
 
+def test_changes_among_many_names_are_the_ones_a_step_made_in_namespace_order() -> None:
+    """The comparison runs over every name in C passes: it still finds each kind of change
+    wherever the name stands (a list subclass changed in place too) and keeps the order."""
+
+    class Odd(list):  # fingerprinted by list's own length
+        pass
+
+    ns: dict[str, object] = {f"v{i}": [i] if i % 2 else i for i in range(300)}
+    ns.update(frame=pd.DataFrame({"a": [1]}), same=(1, 2), odd=Odd())
+    hidden = {"v5": ns["v5"], "v7": "not its value"}  # IPython's: hidden while still bound
+    before = snapshot(ns, hidden=hidden)
+    assert "v5" not in before.ids and "v7" in before.ids
+    ns["v250"] = "rebound"
+    ns["v3"].append(9)  # type: ignore[union-attr]
+    del ns["v100"]
+    ns["frame"]["b"] = 2  # type: ignore[index]
+    ns["odd"].append(1)  # type: ignore[union-attr]
+    ns["v1"] = ns["v1"]  # the same object again: no change
+    ns["z_new"] = object()
+    text = describe_changes(before, ns, hidden=hidden, budget=10_000)
+    names = [line.split(":")[0] for line in text.splitlines() if not line.startswith(" ")]
+    assert names == [
+        "changed v3",
+        "rebound v250",
+        "changed frame",
+        "changed odd",
+        "new z_new",
+        "deleted",
+    ]
+    assert text.splitlines()[-1] == "deleted: v100"
+    assert describe_changes(snapshot(ns, hidden=hidden), ns, hidden=hidden) == ""
+
+
 def test_changes_hide_secrets_and_hidden_names() -> None:
     ns: dict[str, object] = {}
     before = snapshot(ns)

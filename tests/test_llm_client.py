@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent_magic import llm
+from agent_magic import llm, warmup
 from agent_magic.conversation import ChatError, ChatReply, ContextWindowExceeded, Usage
 from agent_magic.llm import Endpoint, OpenAIChat, wire
 from agent_magic.testing import Failure, FakeOpenAIServer, Reply
@@ -92,7 +92,7 @@ def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.Monke
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-warm-0000")
     monkeypatch.delenv("OAI_CONFIG_LIST", raising=False)
     url = "http://127.0.0.1:9/v1/warm"  # nothing is asked: the client is only built
-    llm.warm_import(base_url=url, timeout=7.0, max_retries=1)
+    warmup.start(base_url=url, timeout=7.0, max_retries=1)
     for thread in threading.enumerate():
         if thread.name == "agent_magic-import":
             thread.join(60)

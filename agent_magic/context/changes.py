@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import is_not, ne
 from typing import Any
 
 from ._base import _cap
@@ -135,15 +137,13 @@ def describe_changes(
         after = snapshot(ns, hidden=hidden)
     changed: list[str] = []
     labels: dict[str, str] = {}
-    # Every name, every step: the lookups are held in locals, and the common fingerprints
-    # (none, or a length) are compared here rather than through _same_mark.
     old_ids, old_types, old_marks = before.ids, before.types, before.marks
     new_ids, new_types, new_marks = after.ids, after.types, after.marks
-    for name, ident in new_ids.items():
+    for name in _candidates(before, after):
         old = old_ids.get(name)
         if old is None:
             labels[name] = "new "
-        elif old != ident or old_types.get(name) is not new_types[name]:
+        elif old != new_ids[name] or old_types.get(name) is not new_types[name]:
             labels[name] = "rebound "
         else:
             was, now = old_marks.get(name), new_marks.get(name)
@@ -172,3 +172,32 @@ def describe_changes(
     if footer:
         lines.append(footer)
     return _cap("\n".join(lines), budget)
+
+
+def _candidates(before: Snapshot, after: Snapshot) -> list[str]:
+    """The names of ``after`` that may be new, rebound or changed since ``before``, in
+    namespace order: every name whose id, type or fingerprint differs. Found in passes
+    the interpreter runs in C rather than a loop of bytecode per name: first whether
+    ``before``'s items all stand unchanged in ``after`` (the usual step, which changes a
+    few names or none), and only where not, a lookup and a comparison per name. When
+    comparing a fingerprint fails, every name (each is then compared on its own, as
+    :func:`describe_changes` does).
+    """
+    names = list(after.ids)
+    try:
+        found = set(after.ids.keys() - before.ids.keys())  # new
+        if not before.ids.items() <= after.ids.items():
+            found.update(compress(names, map(ne, map(before.ids.get, names), after.ids.values())))
+        if not before.types.items() <= after.types.items():
+            kinds = map(is_not, map(before.types.get, names), after.types.values())
+            found.update(compress(names, kinds))
+        old_marks, new_marks = before.marks, after.marks
+        found.update(old_marks.keys() ^ new_marks.keys())
+        if not old_marks.items() <= new_marks.items():
+            marked = list(new_marks)
+            found.update(compress(marked, map(ne, map(old_marks.get, marked), new_marks.values())))
+    except Exception:  # a fingerprint that cannot be compared: compare them all
+        return names
+    if len(found) <= 1:
+        return [name for name in found if name in after.ids]
+    return [name for name in names if name in found]

@@ -22,6 +22,8 @@ import sys
 import types
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from itertools import compress, filterfalse, repeat
+from operator import is_not
 from typing import Any
 
 from .model import Touches
@@ -262,10 +264,18 @@ class Undo:
 def _diff(
     before: Mapping[str, Any], after: Mapping[str, Any], skip: Callable[[str], bool]
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Names created, rebound (a different object) and deleted between two namespaces."""
-    created = tuple(n for n in after if n not in before and not skip(n))
-    rebound = tuple(n for n in after if n in before and after[n] is not before[n] and not skip(n))
-    deleted = tuple(n for n in before if n not in after and not skip(n))
+    """Names created, rebound (a different object) and deleted between two namespaces.
+
+    Every step, over every name: the names bound to another object than before (or to
+    none before) and the names gone are found in passes the interpreter runs in C, and
+    only those few are looked at one by one."""
+    names = list(after)
+    moved = list(
+        compress(names, map(is_not, map(before.get, names, repeat(_MISSING)), after.values()))
+    )
+    created = tuple(n for n in moved if n not in before and not skip(n))
+    rebound = tuple(n for n in moved if n in before and not skip(n))
+    deleted = tuple(n for n in filterfalse(after.__contains__, before) if not skip(n))
     return created, rebound, deleted
 
 

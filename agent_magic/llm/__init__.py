@@ -19,14 +19,14 @@ window is not here (``agent_magic.window``), nor deciding what to do with a cut-
 reply (the conversation loop).
 
 The SDK is never imported at module level, so ``%load_ext`` stays fast:
-:func:`warm_import` imports it (and builds the likely client) in a background
+:func:`agent_magic.warmup.start` imports it (and builds the likely client) in a background
 thread from ``%load_ext`` on, and a first request made before that finishes
 imports what it needs itself.
 
 The parts: ``config`` (endpoints, ``--model``), ``wire`` (SSE, replies,
 usage), ``errors`` (what each error means, the one line it gets), ``client``
-(:class:`OpenAIChat`, :func:`list_models`), ``sdk`` (shared SDK clients, worker threads,
-:func:`warm_import`), ``windows`` (context windows), ``usage`` (the usage table),
+(:class:`OpenAIChat`, :func:`list_models`, :func:`~.client.warm_client`), ``sdk`` (shared
+SDK clients, worker threads), ``windows`` (context windows), ``usage`` (the usage table),
 ``prices`` (what tokens cost: AgentMagics.prices, then genai-prices) and ``responses``
 (the Responses API). Import from here: the split is for reading, the names are these.
 """
@@ -44,7 +44,6 @@ from .config import (
     shown_url,
 )
 from .prices import Price, price_of, set_prices
-from .sdk import warm_import
 from .usage import cost, usage_table
 from .windows import (
     KNOWN_WINDOWS,
@@ -75,5 +74,4 @@ __all__ = [
     "set_prices",
     "shown_url",
     "usage_table",
-    "warm_import",
 ]

@@ -11,8 +11,8 @@ what each error means (:mod:`.errors`), the endpoints themselves (:mod:`.config`
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +21,8 @@ from ..secrets import redact_message
 from .config import (
     ConfigError,
     Endpoint,
+    client_settings,
+    resolve_endpoints,
     shown_url,
 )
 from .errors import (
@@ -36,14 +38,13 @@ from .errors import (
     _wants_responses,
 )
 from .responses import (
-    AZURE_RESPONSES_VERSION,
     RESPONSES_ONLY,
     chat_messages,
     endpoint_key,
     learn_refusal,
     respond,
 )
-from .sdk import _in_thread, _shared_client
+from .sdk import _WORKERS, _in_thread, _shared_client
 from .windows import _entries, _remember_window, context_window_for
 from .wire import (
     _EmptyStream,
@@ -231,29 +232,7 @@ class OpenAIChat:
 
     def _settings(self, endpoint: Endpoint, api: str = "chat") -> tuple[Any, ...]:
         """What an SDK client is built from (held in memory only, never written)."""
-
-        if endpoint.api_type == "azure":
-            key = endpoint.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
-            if not key:
-                raise ConfigError(
-                    f"{endpoint.label}: no Azure key; set AZURE_OPENAI_API_KEY or the entry's "
-                    "api_key"
-                )
-            azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
-            # Azure's Responses API came with 2025-03-01-preview; chat with much older ones.
-            default = AZURE_RESPONSES_VERSION if api == "responses" else "2024-10-21"
-            version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or default
-            return ("azure", key, azure_endpoint, version, self.timeout, self.max_retries)
-        key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
-        base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        if not key and not base_url:
-            raise ConfigError(
-                "no API key: set OPENAI_API_KEY or type one with %agent key (kept in this "
-                "kernel's memory only), give a config list (OAI_CONFIG_LIST), point "
-                "--base-url at a local server (Ollama, vLLM...), or use --replay"
-            )
-        # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
-        return ("openai", key or "no-key-needed", base_url, None, self.timeout, self.max_retries)
+        return client_settings(endpoint, self.timeout, self.max_retries, api=api)
 
     def _request(
         self,
@@ -428,3 +407,30 @@ def _explain_listing(error: BaseException, endpoint: Endpoint) -> str:
     if isinstance(error, ValueError):
         return f"{where}: the server's model list could not be read"
     return _explain(error, endpoint)
+
+
+def warm_client(
+    *,
+    base_url: str | None = None,
+    config_list: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 2,
+) -> None:
+    """The first request's slow work, in the calling thread (the warm-up's).
+
+    The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
+    endpoint the settings given here and the environment point at: its transport's and
+    chat resources' imports, the CA bundle) and a request thread. A first cell run at
+    once waits for the parts it needs (the import lock, the client's lock); anything that
+    fails here is left for the first request to report. A cell with other settings builds
+    its own client.
+    """
+    with contextlib.suppress(Exception):
+        importlib.import_module("openai")
+        _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+        [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
+        chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
+        client = _shared_client(chat._settings(endpoint))
+        # Loaded on first use: the chat resources (~40 ms of imports and models).
+        client.chat.completions.with_raw_response  # noqa: B018
+        client.chat.completions.with_streaming_response  # noqa: B018

@@ -216,3 +216,35 @@ def _window_field(value: Any, index: int) -> int | None:
             'tokens, like "context_window": 8192'
         )
     return value
+
+
+# Azure's Responses API came with 2025-03-01-preview; chat completions with much older ones.
+AZURE_RESPONSES_VERSION = "2025-04-01-preview"
+
+
+def client_settings(
+    endpoint: Endpoint, timeout: float, max_retries: int, *, api: str = "chat"
+) -> tuple[Any, ...]:
+    """What an SDK client for ``endpoint`` is built from (held in memory only, never
+    written): the key and URL from the entry, else the environment; ``api`` picks Azure's
+    api-version. Raises :class:`ConfigError` with the fix when no key is set."""
+    if endpoint.api_type == "azure":
+        key = endpoint.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+        if not key:
+            raise ConfigError(
+                f"{endpoint.label}: no Azure key; set AZURE_OPENAI_API_KEY or the entry's api_key"
+            )
+        azure_endpoint = endpoint.base_url or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        default = AZURE_RESPONSES_VERSION if api == "responses" else "2024-10-21"
+        version = endpoint.api_version or os.environ.get("OPENAI_API_VERSION") or default
+        return ("azure", key, azure_endpoint, version, timeout, max_retries)
+    key = endpoint.api_key or os.environ.get("OPENAI_API_KEY")
+    base_url = endpoint.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    if not key and not base_url:
+        raise ConfigError(
+            "no API key: set OPENAI_API_KEY or type one with %agent key (kept in this "
+            "kernel's memory only), give a config list (OAI_CONFIG_LIST), point "
+            "--base-url at a local server (Ollama, vLLM...), or use --replay"
+        )
+    # Local servers (Ollama, llama.cpp) accept any key, but the SDK wants one.
+    return ("openai", key or "no-key-needed", base_url, None, timeout, max_retries)

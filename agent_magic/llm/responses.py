@@ -44,8 +44,6 @@ _REASONING_MODEL = re.compile(r"^(o\d|gpt-5|codex|computer-use)", re.IGNORECASE)
 # Endpoints (as endpoint_key) whose model is served by the Responses API only: learnt
 # from the first 404 that says so (see OpenAIChat.stream), kept for the kernel.
 RESPONSES_ONLY: set[tuple[str, str | None, str]] = set()
-# The api-version Azure OpenAI's Responses API needs, unless the entry gives one.
-AZURE_RESPONSES_VERSION = "2025-04-01-preview"
 
 
 def endpoint_key(endpoint: Endpoint) -> tuple[str, str | None, str]:

@@ -1,19 +1,18 @@
-"""The openai SDK itself: its clients shared across cells, the threads that call it, the
-warm-up import.
+"""The openai SDK itself: its clients shared across cells and the threads that call it.
 
 :func:`_shared_client` builds one SDK client per endpoint and settings and keeps it
 (closed at exit by :func:`_close_clients`); :func:`_in_thread` runs a blocking request
 in a reused daemon thread (:class:`_Workers`) and hands its items over a queue, so the
-kernel's interrupt lands within a tick; :func:`warm_import` does the first cell's slow
-imports in the background from ``%load_ext`` on. Not here: requests, fallback and
-errors (:mod:`.client`, :mod:`.errors`), what comes over the wire (:mod:`.wire`).
+kernel's interrupt lands within a tick. Not here: the warm-up that builds the first
+client in the background (:mod:`agent_magic.warmup`, :func:`.client.warm_client`),
+requests, fallback and errors (:mod:`.client`, :mod:`.errors`), what comes over the wire
+(:mod:`.wire`).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import importlib
 import queue
 import threading
 import time
@@ -21,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta
-from .config import resolve_endpoints
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
 # one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
@@ -76,47 +74,6 @@ def _new_client(settings: tuple[Any, ...]) -> Any:
     if kind == "azure":
         return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
     return openai.OpenAI(api_key=key, base_url=url, **common)
-
-
-def warm_import(
-    *,
-    base_url: str | None = None,
-    config_list: str | None = None,
-    timeout: float = 120.0,
-    max_retries: int = 2,
-) -> None:
-    """Get the first cell's slow work done in a background thread, while the user reads.
-
-    The openai SDK's import (~0.5-1 s), the client the first cell is likely to use (the
-    endpoint the settings given here and the environment point at: its transport's and
-    chat resources' imports, the CA bundle), a request thread, and the modules a cell
-    imports on first use. A first cell run at once waits for the parts it needs (the
-    import lock, the client's lock); anything that fails here is left for the first
-    request to report. A cell with other settings builds its own client.
-    """
-
-    def work() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("openai")
-            _WORKERS.submit(lambda: None)  # a request thread, started and waiting
-            [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
-            from .client import OpenAIChat  # deferred: client.py imports this module
-
-            chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
-            client = _shared_client(chat._settings(endpoint))
-            # Loaded on first use: the chat resources (~40 ms of imports and models).
-            client.chat.completions.with_raw_response  # noqa: B018
-            client.chat.completions.with_streaming_response  # noqa: B018
-        for name in ("executor", "context", "export"):
-            with contextlib.suppress(Exception):
-                importlib.import_module(f"..{name}", __package__)  # agent_magic.<name>
-
-    thread = threading.Thread(target=work, name="agent_magic-import", daemon=True)
-    thread.start()
-    # A daemon thread still importing when the interpreter shuts down can abort it
-    # ("FATAL: exception not rethrown"): a process that ends right after %load_ext waits
-    # for the warm-up a little instead.
-    atexit.register(thread.join, 10.0)
 
 
 class _Workers:

@@ -21,13 +21,17 @@ import contextlib
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .config import ConfigError, Endpoint
+from .config import ConfigError, Endpoint, client_settings
 from .errors import _http
+from .sdk import _shared_client
 
-if TYPE_CHECKING:
-    from .client import OpenAIChat
+
+class LendsClients(Protocol):
+    """A chat client that lends its SDK client for an endpoint (:class:`.client.OpenAIChat`)."""
+
+    def _client(self, index: int, endpoint: Endpoint) -> Any: ...
 
 
 # Context windows (tokens, prompt and reply together) of well-known models, used when
@@ -165,7 +169,7 @@ def _remember_window(endpoint: Endpoint, window: int) -> None:
 
 def context_window_for(
     endpoint: Endpoint,
-    chat: OpenAIChat | None = None,
+    chat: LendsClients | None = None,
     *,
     index: int = 0,
     ask_server: bool = True,
@@ -216,14 +220,14 @@ def _asks_server(endpoint: Endpoint) -> bool:
 
 
 def _server_window(
-    endpoint: Endpoint, chat: OpenAIChat | None, index: int, timeout: float
+    endpoint: Endpoint, chat: LendsClients | None, index: int, timeout: float
 ) -> tuple[bool, int | None]:
     """(whether the server answered at all, the window it reports or None)."""
-    from .client import OpenAIChat  # the client asks this module for windows
-
     try:
-        chat = chat or OpenAIChat([endpoint], max_retries=0)
-        client = chat._client(index, endpoint)
+        if chat is not None:
+            client = chat._client(index, endpoint)
+        else:
+            client = _shared_client(client_settings(endpoint, timeout=120.0, max_retries=0))
     except ConfigError:
         return (False, None)
     base = str(client.base_url).rstrip("/")

@@ -11,6 +11,8 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from .patterns import DEFAULT_RULES, MESSAGE_RULES, SecretRules, is_secret_name
@@ -251,6 +253,9 @@ def _encodings(value: str) -> tuple[str, ...]:
     return tuple(v for v in variants if len(v) >= 8)
 
 
+_SCANNED = frozenset({str, dict})
+
+
 def _namespace_secrets(
     namespace: Mapping[str, Any], rules: SecretRules
 ) -> Iterator[tuple[str, Any]]:
@@ -258,7 +263,11 @@ def _namespace_secrets(
 
     Only exact ``dict`` objects are opened (through ``dict.items``), so no user code runs.
     """
-    for name, value in _items(namespace):
+    items = _items(namespace)
+    # Every step, over every name: only the str and dict values are looked at one by
+    # one, picked out in a pass the interpreter runs in C.
+    picked = map(_SCANNED.__contains__, map(type, map(itemgetter(1), items)))
+    for name, value in compress(items, picked):
         if type(name) is not str or name.startswith("_"):
             continue
         if type(value) is str:

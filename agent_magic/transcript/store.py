@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..defaults import RECORDING_NAME as RECORDING_NAME
 from ..text import canonical, normalized
 from .keys import normalize
 from .records import decision_from_record, message_text, parse_record, reply_from_record
 
-RECORDING_NAME = "agent-recording.jsonl"
 REPLAY_ENV = "AGENT_MAGIC_REPLAY"
 
 
