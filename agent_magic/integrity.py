@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import FunctionType, ModuleType
 from typing import Any
 
-_MISSING = object()
+MISSING = object()
 # The modules whose functions and classes wire a cell: a rebinding there is noticed.
 # (Not the package's own: %reload_ext runs its __init__ again, rebinding its functions.)
 _WIRING = ("agent_magic.magic", "agent_magic.session", "agent_magic.plan")
@@ -47,7 +47,7 @@ class Baseline:
         found += [
             label
             for _, space, name, original, label in self.attributes
-            if space.get(name, _MISSING) is not original
+            if space.get(name, MISSING) is not original
         ]
         return found
 
@@ -58,7 +58,7 @@ class Baseline:
             if sys.modules.get(name) is not module:
                 sys.modules[name] = module
         for owner, space, name, original, _ in self.attributes:
-            if space.get(name, _MISSING) is not original:
+            if space.get(name, MISSING) is not original:
                 try:
                     setattr(owner, name, original)
                 except Exception:  # a read-only owner: only a restart helps

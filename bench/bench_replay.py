@@ -97,7 +97,7 @@ def run(steps: int = STEPS, runs: int = RUNS) -> dict[str, Any]:
         for _ in range(runs):
             for name in set(shell.user_ns) - start_names:
                 shell.user_ns.pop(name, None)
-            transcript._stores.clear()  # cold: read and index the file again
+            transcript.stores.clear()  # cold: read and index the file again
             start = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
                 shell.run_cell_magic("agent", line + " --replay", TASK)

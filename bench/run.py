@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from agent_magic.testing import FakeOpenAIServer  # noqa: E402
-from agent_magic.testing.handler import _Handler  # noqa: E402
+from agent_magic.testing.handler import Handler  # noqa: E402
 
 STEPS = 20
 TASK = "Make twenty small variables, one per step, printing each."
@@ -79,7 +79,7 @@ class ServerClock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._original = _Handler._chat
+        self._original = Handler._chat
 
     def __enter__(self) -> ServerClock:
         clock, original = self, self._original
@@ -91,11 +91,11 @@ class ServerClock:
             finally:
                 clock.seconds += time.perf_counter() - start
 
-        _Handler._chat = timed  # type: ignore[method-assign]
+        Handler._chat = timed  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _Handler._chat = self._original  # type: ignore[method-assign]
+        Handler._chat = self._original  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -232,9 +232,9 @@ def test_error_scans_see_bounded_text_however_long_the_servers_message() -> None
     response = httpx.Response(400, request=request, json={"error": {"message": message}})
     error = openai.BadRequestError(message, response=response, body={"message": message})
     start = time.perf_counter()
-    assert llm.errors._context_error(error) is None  # the words are there, no size
-    assert llm.errors._rejects_tools(error) is False
-    assert llm.errors._rejects_stream_options(error) is False
+    assert llm.errors.context_error(error) is None  # the words are there, no size
+    assert llm.errors.rejects_tools(error) is False
+    assert llm.errors.rejects_stream_options(error) is False
     assert redact_message("sk-" + "a" * 1_000_000) == "[hidden: api key]"
     assert time.perf_counter() - start < 2  # milliseconds here
 

@@ -17,20 +17,20 @@ from agent_magic import llm, warmup
 from agent_magic.conversation import ChatError, ChatReply, ContextWindowExceeded, Usage
 from agent_magic.llm import Endpoint, OpenAIChat, wire
 from agent_magic.testing import Failure, FakeOpenAIServer, Reply
-from agent_magic.testing.handler import _Handler
+from agent_magic.testing.handler import Handler
 
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every connection the local server accepts."""
     opened: list[Any] = []
-    original = _Handler.setup
+    original = Handler.setup
 
     def setup(handler: Any) -> None:
         opened.append(handler.client_address)
         original(handler)
 
-    monkeypatch.setattr(_Handler, "setup", setup)
+    monkeypatch.setattr(Handler, "setup", setup)
     return opened
 
 
@@ -108,13 +108,13 @@ def test_shared_clients_are_closed_at_exit_while_the_modules_are_there() -> None
     import weakref
 
     settings = ("openai", "sk-test-exit-0000", "http://127.0.0.1:9/v1/exit", None, 5.0, 0)
-    client = llm.sdk._shared_client(settings)
+    client = llm.sdk.shared_client(settings)
     client.chat.completions.with_raw_response  # noqa: B018  (a reference cycle, as in use)
     transport = weakref.ref(client._client)
     llm.sdk._close_clients()  # what atexit runs
     assert transport() is None  # closed and let go now, not at interpreter teardown
     assert settings not in llm.sdk._CLIENTS
-    assert llm.sdk._shared_client(settings) is not client
+    assert llm.sdk.shared_client(settings) is not client
 
 
 def test_sse_events_skip_what_is_not_an_event_object() -> None:
@@ -135,11 +135,11 @@ def test_sse_events_skip_what_is_not_an_event_object() -> None:
         'data: {"after": "done"}',
         "",
     ]
-    assert list(llm.wire._sse_events(iter(lines))) == [{"a": 1}, {"b": 2}]
+    assert list(llm.wire.sse_events(iter(lines))) == [{"a": 1}, {"b": 2}]
 
 
 def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
-    assert list(llm.wire._sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
+    assert list(llm.wire.sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_only_errors_that_blame_tools_drop_them(message: str, rejects: bool) -> 
     request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
     response = httpx.Response(400, request=request, json={"error": {"message": message}})
     error = openai.BadRequestError(message, response=response, body={"message": message})
-    assert llm.errors._rejects_tools(error) is rejects
+    assert llm.errors.rejects_tools(error) is rejects
 
 
 # -- cut-off replies ------------------------------------------------------------------------
@@ -450,7 +450,7 @@ def test_a_one_megabyte_reply_line_is_read_in_linear_time(stream: bool) -> None:
 def test_sse_events_over_a_one_megabyte_line() -> None:
     payload = json.dumps({"choices": [{"delta": {"content": "x" * 1_000_000}}]})
     start = time.monotonic()
-    events = list(llm.wire._sse_events(iter([f"data: {payload}", "", "data: [DONE]", ""])))
+    events = list(llm.wire.sse_events(iter([f"data: {payload}", "", "data: [DONE]", ""])))
     assert time.monotonic() - start < 2
     assert len(events[0]["choices"][0]["delta"]["content"]) == 1_000_000
 
@@ -501,7 +501,7 @@ _chunk = st.fixed_dictionaries(
 @settings(max_examples=100, deadline=None)
 @given(st.lists(_chunk, max_size=6))
 def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
-    state = wire._StreamState()
+    state = wire.StreamState()
     for chunk in chunks:
         state.take(chunk)
         state.usage = wire._usage(chunk.get("usage")) or state.usage
@@ -515,7 +515,7 @@ def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
 @given(_json)
 def test_any_json_answer_is_a_reply_or_one_line(completion) -> None:
     try:
-        reply = wire._reply_from_completion(completion, Endpoint("m", None, "http://h/v1"))
+        reply = wire.reply_from_completion(completion, Endpoint("m", None, "http://h/v1"))
     except ChatError as error:
         assert "\n" not in str(error)
     else:

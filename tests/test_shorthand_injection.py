@@ -24,7 +24,7 @@ from agent_magic.conversation.injection import addressed_to_assistant
 from agent_magic.conversation.markers import copied_markers, elided_previews
 from agent_magic.testing import ScriptedChat
 from agent_magic.text import cut_mark, head_tail
-from agent_magic.window.cut import FIT_WHY, _cut_lines, _head_tail
+from agent_magic.window.cut import FIT_WHY, _head_tail, cut_lines
 
 PREVIEW_COPY = "df_sales = pd.DataFrame({'units': [30, 3, 11, 8, 42, 12, 13, 15, ...]})"
 
@@ -78,7 +78,7 @@ def test_every_cut_mark_we_write_is_found_when_copied() -> None:
     notes = (
         head_tail("x" * 5000, 200),
         _head_tail(lines, 500),
-        _cut_lines(lines, 50, "\n" + cut_mark("{}", "more lines", FIT_WHY)),
+        cut_lines(lines, 50, "\n" + cut_mark("{}", "more lines", FIT_WHY)),
     )
     for note in notes:
         (mark,) = [line for line in note.splitlines() if "cut here" in line]

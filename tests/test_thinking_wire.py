@@ -14,7 +14,7 @@ def chunk(**delta) -> dict:
 
 
 def test_reasoning_fields_stream_as_thinking_deltas():
-    state = wire._StreamState()
+    state = wire.StreamState()
     seen = []
     for piece in (
         chunk(reasoning_content="Maybe rm", content=None),  # DeepSeek, llama-server, LM Studio
@@ -40,7 +40,7 @@ def test_reasoning_fields_stream_as_thinking_deltas():
 
 
 def test_inline_thinking_in_the_stream_is_split_as_it_comes():
-    state = wire._StreamState()
+    state = wire.StreamState()
     seen = []
     for piece in ("<thi", "nk>rm -rf?", " No.</think>\n", "rows = 3"):
         seen.extend(state.take(chunk(content=piece)))
@@ -52,7 +52,7 @@ def test_inline_thinking_in_the_stream_is_split_as_it_comes():
 
 
 def test_a_stream_of_thinking_only_that_breaks_is_a_cut_off_reply():
-    state = wire._StreamState()
+    state = wire.StreamState()
     state.take(chunk(reasoning_content="hmm"))
     assert state.begun  # so a broken connection keeps it, marked cut off
     state.broken = True
@@ -72,14 +72,14 @@ def test_json_replies_and_reasoning_tokens():
                 "completion_tokens_details": {"reasoning_tokens": 20},
             },
         }
-        reply = wire._reply_from_completion(completion, ENDPOINT)
+        reply = wire.reply_from_completion(completion, ENDPOINT)
         assert (reply.thinking, reply.content) == ("hmm", "rows = 3")
         assert reply.usage == Usage(10, 30, 20)
     inline = {"choices": [{"message": {"content": "hmm</think>\nrows = 3"}}]}
-    reply = wire._reply_from_completion(inline, ENDPOINT)
+    reply = wire.reply_from_completion(inline, ENDPOINT)
     assert (reply.thinking, reply.content) == ("hmm", "rows = 3")
     unfinished = {"choices": [{"message": {"content": "<think>rm -rf"}, "finish_reason": "stop"}]}
-    assert wire._reply_from_completion(unfinished, ENDPOINT).cut_off == "unfinished thinking"
+    assert wire.reply_from_completion(unfinished, ENDPOINT).cut_off == "unfinished thinking"
     odd = {
         "prompt_tokens": 1,
         "completion_tokens": 2,

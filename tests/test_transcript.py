@@ -249,7 +249,7 @@ def test_seed_answers_a_repeated_request_from_the_cache(shell, openai_env) -> No
 def test_seed_cache_is_read_by_a_new_kernel(shell, openai_env) -> None:
     openai_env.enqueue("Cached. TERMINATE")
     shell.run_cell_magic("agent", "--mode never --seed 1", "remember")
-    transcript._stores.clear()  # as if the kernel restarted
+    transcript.stores.clear()  # as if the kernel restarted
     shell.run_cell_magic("agent", "--mode never --seed 1 --new", "remember")
     assert len(openai_env.requests) == 1
 

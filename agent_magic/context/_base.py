@@ -1,8 +1,8 @@
 """Shared ground of :mod:`agent_magic.context`: tuning, per-call state, safe introspection.
 
-Here: the limits every description respects, :class:`_Walk` (the state of one call:
+Here: the limits every description respects, :class:`Walk` (the state of one call:
 frame renders left, containers on the way down, and the dispatcher for nested values),
-the cutter for descriptions (:func:`_cap`), and the ways of reading a type's name,
+the cutter for descriptions (:func:`cap`), and the ways of reading a type's name,
 module, ``__dict__`` and MRO through ``type``'s own descriptors so no user code runs.
 
 Not here: how any kind of value is described (:mod:`.values`, :mod:`.objects`,
@@ -24,26 +24,26 @@ __all__ = ["_is_secret_name", "_looks_like_credential"]
 
 # -- tuning ---------------------------------------------------------------------------
 
-_MAX_DEPTH = 3  # nesting levels shown inside containers and objects
-_PREVIEW_ITEMS = 8  # items shown from a container at the top level
-_NESTED_ITEMS = 4  # ... and from a container inside a container
-_STR_PREVIEW = 200  # most characters of a string shown, whatever the limit
-_ARRAY_VALUES = 20  # an array's values are shown only up to this many elements
-_HEAD_ROWS = 3
-_HEAD_COLS = 8
-_FRAME_COLUMNS = 60  # most columns listed with their dtypes
+MAX_DEPTH = 3  # nesting levels shown inside containers and objects
+PREVIEW_ITEMS = 8  # items shown from a container at the top level
+NESTED_ITEMS = 4  # ... and from a container inside a container
+STR_PREVIEW = 200  # most characters of a string shown, whatever the limit
+ARRAY_VALUES = 20  # an array's values are shown only up to this many elements
+HEAD_ROWS = 3
+HEAD_COLS = 8
+FRAME_COLUMNS = 60  # most columns listed with their dtypes
 # A summary renders at most this many frame heads (pandas' to_string costs 0.3-1 ms);
 # later frames still get shape, columns and dtypes.
-_RENDERS = 8
+RENDERS = 8
 # The shortest a description is shrunk to before a variable is left out instead; frames
 # and arrays keep room for their shape and columns.
-_FLOOR = 48
-_DATA_FLOOR = 200
-_SMALL_INT_BITS = 3000  # ~900 digits; int -> str is quadratic, so bigger ints are sized
+FLOOR = 48
+DATA_FLOOR = 200
+SMALL_INT_BITS = 3000  # ~900 digits; int -> str is quadratic, so bigger ints are sized
 # IPython's own entries, hidden even when a caller passes no ``hidden``.
-_IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 
-_NO_VARIABLES = "(no user variables)"
+NO_VARIABLES = "(no user variables)"
 
 # Exact types whose repr is trusted, by (module, qualname); checked against the module
 # object so a look-alike class cannot borrow the name, and so nothing gets imported.
@@ -88,14 +88,14 @@ _TRUSTED_REPR = frozenset(
         ("pandas.api.typing", "NAType"),
     }
 )
-_SCALARS = (type(None), bool, int, float, complex)
+SCALARS = (type(None), bool, int, float, complex)
 # Objects this module treats as array-likes when their class (not the instance) defines
 # both .shape and .dtype. Restricted to known libraries because reading .shape runs the
 # class's code; their values are never read (that could mean a GPU sync or a dask compute).
-_ARRAY_LIBRARIES = frozenset(
+ARRAY_LIBRARIES = frozenset(
     {"torch", "jax", "jaxlib", "cupy", "dask", "xarray", "tensorflow", "mlx", "scipy", "h5py"}
 )
-_FUNCTION_TYPES = (
+FUNCTION_TYPES = (
     types.FunctionType,
     types.BuiltinFunctionType,
     types.MethodType,
@@ -104,16 +104,16 @@ _FUNCTION_TYPES = (
     types.MethodWrapperType,
     types.ClassMethodDescriptorType,
 )
-_MISSING = object()
+MISSING = object()
 
 
-class _Walk:
+class Walk:
     """Per-call state: how many costly frame renders are left, what is being described,
     and the dispatcher that describes nested values (given by :mod:`.describe`)."""
 
     __slots__ = ("renders", "path", "dispatch")
 
-    def __init__(self, dispatch: _Handler, renders: int = _RENDERS) -> None:
+    def __init__(self, dispatch: Handler, renders: int = RENDERS) -> None:
         self.renders = renders
         self.path: set[int] = set()  # ids of containers on the way down, to spot cycles
         self.dispatch = dispatch
@@ -121,15 +121,15 @@ class _Walk:
 
 # How each kind of value is described: (value, limit, depth, walk) -> text. ``depth`` is
 # how many levels may still be opened; below the top the short, nested form is used.
-_Handler = Callable[[Any, int, int, _Walk], str]
+Handler = Callable[[Any, int, int, Walk], str]
 
 
-def _describe(value: object, limit: int, depth: int, walk: _Walk) -> str:
+def _describe(value: object, limit: int, depth: int, walk: Walk) -> str:
     """Describe a value inside another one (or at the top): the walk's dispatcher decides."""
     return walk.dispatch(value, limit, depth, walk)
 
 
-def _cap(text: str, limit: int) -> str:
+def cap(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     if limit <= 3:
@@ -137,7 +137,7 @@ def _cap(text: str, limit: int) -> str:
     return text[: limit - 3] + "..."
 
 
-def _type_name(cls: type) -> str:
+def type_name(cls: type) -> str:
     try:  # through type's own descriptor: a metaclass cannot intercept it
         name = type.__dict__["__qualname__"].__get__(cls)
     except Exception:
@@ -146,7 +146,7 @@ def _type_name(cls: type) -> str:
     return name.rpartition("<locals>.")[2] if type(name) is str else "object"
 
 
-def _type_module(cls: type) -> str:
+def type_module(cls: type) -> str:
     try:
         module = type.__dict__["__module__"].__get__(cls)
     except Exception:
@@ -154,32 +154,32 @@ def _type_module(cls: type) -> str:
     return module if type(module) is str else ""
 
 
-def _trusted_repr(cls: type) -> bool:
-    module = _type_module(cls)
-    name = _type_name(cls)
+def trusted_repr(cls: type) -> bool:
+    module = type_module(cls)
+    name = type_name(cls)
     if (module, name) not in _TRUSTED_REPR:
         return False
     owner = sys.modules.get(module)
     return owner is not None and getattr(owner, name.rpartition(".")[2], None) is cls
 
 
-def _safe_repr(value: object, limit: int) -> str:
+def safe_repr(value: object, limit: int) -> str:
     try:
         text = repr(value)
     except Exception as exc:
         return f"<repr failed: {type(exc).__name__}>"
-    return _cap(text if type(text) is str else "<repr failed: not a str>", limit)
+    return cap(text if type(text) is str else "<repr failed: not a str>", limit)
 
 
-def _first_line(doc: object) -> str:
+def first_line(doc: object) -> str:
     if type(doc) is not str:
         return ""
     for line in doc.strip().splitlines()[:1]:
-        return _cap(line.strip(), 120)
+        return cap(line.strip(), 120)
     return ""
 
 
-def _module_name(value: object) -> str:
+def module_name(value: object) -> str:
     try:
         name = object.__getattribute__(value, "__dict__").get("__name__")
     except Exception:
@@ -187,7 +187,7 @@ def _module_name(value: object) -> str:
     return name if type(name) is str else "?"
 
 
-def _instance_dict(value: object) -> dict[str, object] | None:
+def instance_dict(value: object) -> dict[str, object] | None:
     try:
         own = object.__getattribute__(value, "__dict__")
     except Exception:
@@ -195,7 +195,7 @@ def _instance_dict(value: object) -> dict[str, object] | None:
     return own if type(own) is dict else None
 
 
-def _class_dict(cls: type) -> Mapping[str, object]:
+def class_dict(cls: type) -> Mapping[str, object]:
     """``cls.__dict__`` through type's own descriptor, which a metaclass cannot replace."""
     try:
         found = type.__dict__["__dict__"].__get__(cls)
@@ -212,10 +212,10 @@ def _mro(cls: type) -> tuple[type, ...]:
     return mro if type(mro) is tuple else ()
 
 
-def _class_attribute(cls: type, name: str) -> object:
+def class_attribute(cls: type, name: str) -> object:
     """``name`` as defined on ``cls`` or a base, without running any descriptor."""
     for klass in _mro(cls):
-        found = _class_dict(klass).get(name, _MISSING)
-        if found is not _MISSING:
+        found = class_dict(klass).get(name, MISSING)
+        if found is not MISSING:
             return found
     return None

@@ -17,16 +17,16 @@ from itertools import compress
 from operator import is_not, ne
 from typing import Any
 
-from ._base import _cap
-from .describe import _new_walk
+from ._base import cap
+from .describe import new_walk
 from .libraries import (
-    _describe_frame,
-    _describe_ndarray,
-    _describe_polars_frame,
-    _describe_series,
-    _library_handler,
+    describe_frame,
+    describe_ndarray,
+    describe_polars_frame,
+    describe_series,
+    library_handler,
 )
-from .summary import _fit, _names_line, _visible
+from .summary import _fit, _visible, names_line
 
 # -- snapshots and changes ---------------------------------------------------------------
 
@@ -82,12 +82,12 @@ def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
     for base in (list, dict, set, bytearray, deque):
         if issubclass(cls, base):
             return base.__len__  # the base's: a subclass's __len__ is not run
-    handler = _library_handler(cls)
-    if handler is _describe_frame:
+    handler = library_handler(cls)
+    if handler is describe_frame:
         return _frame_fingerprint
-    if handler in (_describe_series, _describe_ndarray):
+    if handler in (describe_series, describe_ndarray):
         return _array_fingerprint
-    if handler is _describe_polars_frame:
+    if handler is describe_polars_frame:
         return _polars_fingerprint
     return None
 
@@ -159,19 +159,19 @@ def describe_changes(
         return ""
     footer = ""
     if deleted:
-        footer = _names_line("deleted", deleted, len(deleted), max(budget // 4, 40))
+        footer = names_line("deleted", deleted, len(deleted), max(budget // 4, 40))
     room = budget - (len(footer) + 1 if footer else 0)
     lines: list[str] = []
     if changed:
-        kept, left = _fit(ns, changed, room, _new_walk(), prefix=labels.__getitem__)
+        kept, left = _fit(ns, changed, room, new_walk(), prefix=labels.__getitem__)
         lines = [line.render() for line in kept]
         if left:
             used = sum(len(line) + 1 for line in lines)
             lead = f"... and {len(left)} more changed"
-            lines.append(_names_line(lead, left, len(left), room - used))
+            lines.append(names_line(lead, left, len(left), room - used))
     if footer:
         lines.append(footer)
-    return _cap("\n".join(lines), budget)
+    return cap("\n".join(lines), budget)
 
 
 def _candidates(before: Snapshot, after: Snapshot) -> list[str]:

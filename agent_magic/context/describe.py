@@ -1,9 +1,9 @@
 """Describing one value: :func:`describe` and the dispatcher that picks each value's handler.
 
-Here: :func:`describe` (the public entry), :func:`_describe_top` (a top-level description
+Here: :func:`describe` (the public entry), :func:`describe_top` (a top-level description
 that never raises), :func:`_dispatch` (exact builtin types first, then library types,
 trusted reprs, enums, callables, modules, builtin subclasses, exceptions, other objects),
-:func:`_new_walk` (per-call state bound to that dispatcher) and :func:`_is_data` (frames
+:func:`new_walk` (per-call state bound to that dispatcher) and :func:`_is_data` (frames
 and arrays, which a summary lists first).
 
 Not here: the handlers themselves (:mod:`.values`, :mod:`.objects`, :mod:`.libraries`).
@@ -17,35 +17,35 @@ from collections import deque
 from enum import Enum
 
 from ._base import (
-    _FUNCTION_TYPES,
-    _MAX_DEPTH,
-    _RENDERS,
-    _cap,
+    FUNCTION_TYPES,
+    MAX_DEPTH,
+    RENDERS,
+    Handler,
+    Walk,
     _describe,
-    _Handler,
-    _module_name,
-    _safe_repr,
-    _trusted_repr,
-    _type_name,
-    _Walk,
+    cap,
+    module_name,
+    safe_repr,
+    trusted_repr,
+    type_name,
 )
-from .libraries import _DATA_HANDLERS, _library_handler
+from .libraries import DATA_HANDLERS, library_handler
 from .objects import (
-    _describe_callable,
-    _describe_enum,
-    _describe_exception,
-    _describe_object,
-    _describe_partial,
+    describe_callable,
+    describe_enum,
+    describe_exception,
+    describe_object,
+    describe_partial,
 )
 from .values import (
-    _describe_bytes,
-    _describe_dict,
-    _describe_float,
-    _describe_int,
-    _describe_scalar,
-    _describe_sequence,
-    _describe_set,
-    _describe_str,
+    describe_bytes,
+    describe_dict,
+    describe_float,
+    describe_int,
+    describe_scalar,
+    describe_sequence,
+    describe_set,
+    describe_str,
 )
 
 
@@ -69,79 +69,79 @@ def describe(value: object, *, limit: int = 300) -> str:
     Never raises (a failure is described) and never returns more than ``limit``
     characters; frames may span several lines.
     """
-    return _describe_top(value, max(limit, 1), _new_walk())
+    return describe_top(value, max(limit, 1), new_walk())
 
 
-def _new_walk(renders: int = _RENDERS) -> _Walk:
+def new_walk(renders: int = RENDERS) -> Walk:
     """Fresh per-call state whose nested values are described by :func:`_dispatch`."""
-    return _Walk(_dispatch, renders)
+    return Walk(_dispatch, renders)
 
 
-def _describe_top(value: object, limit: int, walk: _Walk) -> str:
+def describe_top(value: object, limit: int, walk: Walk) -> str:
     try:
-        text = _describe(value, limit, _MAX_DEPTH, walk)
+        text = _describe(value, limit, MAX_DEPTH, walk)
     except Exception as exc:  # a description must never take the summary down with it
-        text = f"<{_type_name(type(value))}: not described ({type(exc).__name__})>"
-    return _cap(text, limit)
+        text = f"<{type_name(type(value))}: not described ({type(exc).__name__})>"
+    return cap(text, limit)
 
 
-def _dispatch(value: object, limit: int, depth: int, walk: _Walk) -> str:
-    """Describe ``value``; ``depth`` < ``_MAX_DEPTH`` means it sits inside something else."""
+def _dispatch(value: object, limit: int, depth: int, walk: Walk) -> str:
+    """Describe ``value``; ``depth`` < ``MAX_DEPTH`` means it sits inside something else."""
     cls = type(value)
     handler = _EXACT.get(cls)
     if handler is not None:
         return handler(value, limit, depth, walk)
-    handler = _library_handler(cls)
+    handler = library_handler(cls)
     if handler is not None:
         return handler(value, limit, depth, walk)
-    if _trusted_repr(cls):
-        return _safe_repr(value, limit)
+    if trusted_repr(cls):
+        return safe_repr(value, limit)
     if issubclass(cls, Enum):
-        return _describe_enum(value, cls)
-    if issubclass(cls, _FUNCTION_TYPES) or issubclass(cls, type):
-        return _describe_callable(value, limit, depth, walk)
+        return describe_enum(value, cls)
+    if issubclass(cls, FUNCTION_TYPES) or issubclass(cls, type):
+        return describe_callable(value, limit, depth, walk)
     if issubclass(cls, types.ModuleType):
-        return f"module {_module_name(value)}"
+        return f"module {module_name(value)}"
     for base, base_handler in _BASES:
         if issubclass(cls, base):
             return base_handler(value, limit, depth, walk)
     if issubclass(cls, BaseException):
-        return _describe_exception(value, limit, depth, walk)
-    return _describe_object(value, limit, depth, walk)
+        return describe_exception(value, limit, depth, walk)
+    return describe_object(value, limit, depth, walk)
 
 
-_EXACT: dict[type, _Handler] = {
-    type(None): _describe_scalar,
-    bool: _describe_scalar,
-    int: _describe_int,
-    float: _describe_float,
-    complex: _describe_scalar,
-    str: _describe_str,
-    bytes: _describe_bytes,
-    bytearray: _describe_bytes,
-    list: _describe_sequence,
-    tuple: _describe_sequence,
-    deque: _describe_sequence,
-    dict: _describe_dict,
-    set: _describe_set,
-    frozenset: _describe_set,
-    range: _describe_scalar,
-    type(...): _describe_scalar,
-    type(NotImplemented): _describe_scalar,
-    functools.partial: _describe_partial,
+_EXACT: dict[type, Handler] = {
+    type(None): describe_scalar,
+    bool: describe_scalar,
+    int: describe_int,
+    float: describe_float,
+    complex: describe_scalar,
+    str: describe_str,
+    bytes: describe_bytes,
+    bytearray: describe_bytes,
+    list: describe_sequence,
+    tuple: describe_sequence,
+    deque: describe_sequence,
+    dict: describe_dict,
+    set: describe_set,
+    frozenset: describe_set,
+    range: describe_scalar,
+    type(...): describe_scalar,
+    type(NotImplemented): describe_scalar,
+    functools.partial: describe_partial,
 }
 # Subclasses of builtins, read through the base type (int before its subclass bool).
-_BASES: tuple[tuple[type | tuple[type, ...], _Handler], ...] = (
-    (str, _describe_str),
-    (int, _describe_int),
-    (float, _describe_float),
-    ((bytes, bytearray), _describe_bytes),
-    (dict, _describe_dict),
-    ((list, tuple, deque), _describe_sequence),
-    ((set, frozenset), _describe_set),
+_BASES: tuple[tuple[type | tuple[type, ...], Handler], ...] = (
+    (str, describe_str),
+    (int, describe_int),
+    (float, describe_float),
+    ((bytes, bytearray), describe_bytes),
+    (dict, describe_dict),
+    ((list, tuple, deque), describe_sequence),
+    ((set, frozenset), describe_set),
 )
 
 
 def _is_data(cls: type) -> bool:
     """Frames, series and arrays: what a data-analysis model most needs to know about."""
-    return cls not in _EXACT and _library_handler(cls) in _DATA_HANDLERS
+    return cls not in _EXACT and library_handler(cls) in DATA_HANDLERS

@@ -14,8 +14,8 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 
 from ..text import fence
-from ._base import _MISSING, _is_secret_name, _Walk
-from .describe import _describe_top, _new_walk
+from ._base import MISSING, Walk, _is_secret_name
+from .describe import describe_top, new_walk
 from .summary import _visible
 
 # -- interpolate ---------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def interpolate(
     IPython's own ``In``/``Out`` history (negative numbers count back from this cell);
     ``inputs`` is the cells' code as typed (IPython's ``In`` holds it after transforms).
     """
-    walk = _new_walk()
+    walk = new_walk()
 
     def replace(match: re.Match[str]) -> str:
         whole, name = match.group(0), match.group(1)
@@ -55,10 +55,10 @@ def interpolate(
             return _history(history[1], int(history[2]), ns, inputs, limit, walk) or whole
         if not name.isidentifier() or _is_secret_name(name):
             return whole
-        value = ns.get(name, _MISSING)
-        if value is _MISSING or not _visible({name: value}, hidden, include_modules=True):
+        value = ns.get(name, MISSING)
+        if value is MISSING or not _visible({name: value}, hidden, include_modules=True):
             return whole  # unknown, private or hidden
-        text = _describe_top(value, limit, walk).replace("\n", "\n    ")
+        text = describe_top(value, limit, walk).replace("\n", "\n    ")
         return f"`{name}` ({text})"
 
     return _PLACEHOLDER.sub(replace, template)
@@ -70,7 +70,7 @@ def _history(
     ns: Mapping[str, object],
     inputs: Sequence[str] | None,
     limit: int,
-    walk: _Walk,
+    walk: Walk,
 ) -> str:
     """``In[n]`` as a fenced block of the cell's code, ``Out[n]`` described; "" if none."""
     inputs = ns.get("In") if inputs is None else inputs
@@ -88,5 +88,5 @@ def _history(
     outputs = ns.get("Out")
     if not isinstance(outputs, dict) or number not in outputs:
         return ""
-    text = _describe_top(outputs[number], limit, walk).replace("\n", "\n    ")
+    text = describe_top(outputs[number], limit, walk).replace("\n", "\n    ")
     return f"`Out[{number}]` ({text})"

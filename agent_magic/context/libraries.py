@@ -1,6 +1,6 @@
 """Describing numpy, pandas and polars values and other array libraries' arrays.
 
-Here: :func:`_library_handler` (which handler a library type gets, found through
+Here: :func:`library_handler` (which handler a library type gets, found through
 ``sys.modules`` only, so nothing is imported), arrays (shape and dtype; values only when
 there are at most 20), DataFrames (shape, columns with dtypes, a rendered head of a few
 rows with object cells and secret-named columns replaced first), Series and Index,
@@ -17,54 +17,54 @@ import sys
 from typing import Any
 
 from ._base import (
-    _ARRAY_LIBRARIES,
-    _ARRAY_VALUES,
-    _FRAME_COLUMNS,
-    _HEAD_COLS,
-    _HEAD_ROWS,
-    _MAX_DEPTH,
-    _PREVIEW_ITEMS,
-    _SCALARS,
-    _cap,
-    _class_attribute,
+    ARRAY_LIBRARIES,
+    ARRAY_VALUES,
+    FRAME_COLUMNS,
+    HEAD_COLS,
+    HEAD_ROWS,
+    MAX_DEPTH,
+    PREVIEW_ITEMS,
+    SCALARS,
+    Handler,
+    Walk,
     _describe,
-    _first_line,
-    _Handler,
     _is_secret_name,
-    _safe_repr,
-    _type_module,
-    _type_name,
-    _Walk,
+    cap,
+    class_attribute,
+    first_line,
+    safe_repr,
+    type_module,
+    type_name,
 )
-from .values import _container
+from .values import container
 
 # -- numpy, pandas, polars, other array libraries --------------------------------------
 
 
-def _library_handler(cls: type) -> _Handler | None:
+def library_handler(cls: type) -> Handler | None:
     np = sys.modules.get("numpy")
     if np is not None:
         ndarray = getattr(np, "ndarray", None)
         if ndarray is not None and issubclass(cls, ndarray):
-            return _describe_ndarray
+            return describe_ndarray
         generic = getattr(np, "generic", None)
         if (
             generic is not None
             and issubclass(cls, generic)
-            and _type_module(cls).startswith("numpy")
+            and type_module(cls).startswith("numpy")
         ):
             return _describe_trusted
         dtype = getattr(np, "dtype", None)
-        if dtype is not None and issubclass(cls, dtype) and _type_module(cls).startswith("numpy"):
+        if dtype is not None and issubclass(cls, dtype) and type_module(cls).startswith("numpy"):
             return _describe_trusted
         if cls is getattr(np, "ufunc", None):
             return _describe_ufunc
     pd = sys.modules.get("pandas")
-    handler: _Handler
+    handler: Handler
     if pd is not None:
         for name, handler in (
-            ("DataFrame", _describe_frame),
-            ("Series", _describe_series),
+            ("DataFrame", describe_frame),
+            ("Series", describe_series),
             ("Index", _describe_index),
         ):
             klass = getattr(pd, name, None)
@@ -73,31 +73,31 @@ def _library_handler(cls: type) -> _Handler | None:
     pl = sys.modules.get("polars")
     if pl is not None:
         for name, handler in (
-            ("DataFrame", _describe_polars_frame),
+            ("DataFrame", describe_polars_frame),
             ("Series", _describe_polars_series),
             ("LazyFrame", _describe_lazy_frame),
         ):
             klass = getattr(pl, name, None)
             if klass is not None and issubclass(cls, klass):
                 return handler
-    if _type_module(cls).partition(".")[0] in _ARRAY_LIBRARIES and (
-        _class_attribute(cls, "shape") is not None and _class_attribute(cls, "dtype") is not None
+    if type_module(cls).partition(".")[0] in ARRAY_LIBRARIES and (
+        class_attribute(cls, "shape") is not None and class_attribute(cls, "dtype") is not None
     ):
         return _describe_array_like
     return None
 
 
-def _describe_trusted(value: Any, limit: int, depth: int, walk: _Walk) -> str:
-    return _safe_repr(value, limit)
+def _describe_trusted(value: Any, limit: int, depth: int, walk: Walk) -> str:
+    return safe_repr(value, limit)
 
 
-def _describe_ufunc(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def _describe_ufunc(value: Any, limit: int, depth: int, walk: Walk) -> str:
     name = value.__name__
-    if depth < _MAX_DEPTH:
+    if depth < MAX_DEPTH:
         return f"<ufunc {name}>"
     # a ufunc's docstring starts with its signature: "add(x1, x2, /, out=None, ...)"
-    first = _first_line(value.__doc__)
-    return _cap(f"ufunc {first if first.startswith(name + '(') else name + '(...)'}", limit)
+    first = first_line(value.__doc__)
+    return cap(f"ufunc {first if first.startswith(name + '(') else name + '(...)'}", limit)
 
 
 def _human_bytes(size: int) -> str:
@@ -117,51 +117,51 @@ def _shape_text(shape: Any) -> str:
     return "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _describe_ndarray(array: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_ndarray(array: Any, limit: int, depth: int, walk: Walk) -> str:
     shape, dtype = array.shape, array.dtype
     size, nbytes = int(array.size), int(array.nbytes)
-    name = _type_name(type(array))
-    if depth < _MAX_DEPTH:
+    name = type_name(type(array))
+    if depth < MAX_DEPTH:
         return f"<{name} {_shape_text(shape)} {dtype}>"
     text = f"{name} shape={_shape_text(shape)} dtype={dtype}"
     if nbytes >= 1 << 20:
         text += f" ({_human_bytes(nbytes)})"
     room = limit - len(text) - 2
-    if 0 < size <= _ARRAY_VALUES and nbytes <= 1 << 16 and room > 10:
+    if 0 < size <= ARRAY_VALUES and nbytes <= 1 << 16 and room > 10:
         if dtype.kind in "OV":  # objects (or records holding them): describe, never repr
             flat = array.ravel().tolist()
-            text += ": " + _container(flat, list, list, size, iter(flat), "[]", room, 1, walk)
+            text += ": " + container(flat, list, list, size, iter(flat), "[]", room, 1, walk)
         else:  # Python numbers, strings, datetimes: reprs we trust
-            text += ": " + _cap(repr(array.tolist()), room)
-    return _cap(text, limit)
+            text += ": " + cap(repr(array.tolist()), room)
+    return cap(text, limit)
 
 
-def _describe_array_like(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def _describe_array_like(value: Any, limit: int, depth: int, walk: Walk) -> str:
     shape = _shape_text(value.shape)
     dtype = value.dtype
-    module = _type_module(type(value)).partition(".")[0]
-    return _cap(f"{module} {_type_name(type(value))} shape={shape} dtype={dtype}", limit)
+    module = type_module(type(value)).partition(".")[0]
+    return cap(f"{module} {type_name(type(value))} shape={shape} dtype={dtype}", limit)
 
 
-def _label(label: object, limit: int, walk: _Walk) -> str:
+def _label(label: object, limit: int, walk: Walk) -> str:
     """A column or index label: bare when it is a plain identifier-like string."""
     if type(label) is str and label.isidentifier():
-        return _cap(label, limit)
+        return cap(label, limit)
     return _describe(label, limit, 1, walk)
 
 
 def _plain_cell(cell: Any) -> bool:
     """A cell pandas may render itself: a builtin scalar or a short string."""
     cls = type(cell)
-    return cls in _SCALARS or (cls is str and len(cell) <= 200)
+    return cls in SCALARS or (cls is str and len(cell) <= 200)
 
 
-def _describe_frame(frame: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_frame(frame: Any, limit: int, depth: int, walk: Walk) -> str:
     rows, ncols = frame.shape
-    name = _type_name(type(frame))
-    if depth < _MAX_DEPTH:
+    name = type_name(type(frame))
+    if depth < MAX_DEPTH:
         return f"<{name} {rows}x{ncols}>"
-    listed = min(ncols, _FRAME_COLUMNS)
+    listed = min(ncols, FRAME_COLUMNS)
     part = frame.iloc[:, :listed] if ncols > listed else frame
     dtypes = part.dtypes
     pairs = list(zip(dtypes.index, dtypes.values, strict=True))
@@ -170,8 +170,8 @@ def _describe_frame(frame: Any, limit: int, depth: int, walk: _Walk) -> str:
     if rows and ncols and walk.renders > 0:
         # Leave the rows some room: a wide frame lists fewer columns, then shows rows.
         short = _columns_text(header, pairs, ncols, limit * 3 // 5, walk)
-        head_rows = 5 if limit >= 1500 else _HEAD_ROWS  # interpolate's default limit
-        for shown_cols in (_HEAD_COLS, 4, 2):
+        head_rows = 5 if limit >= 1500 else HEAD_ROWS  # interpolate's default limit
+        for shown_cols in (HEAD_COLS, 4, 2):
             if walk.renders <= 0:
                 break
             walk.renders -= 1
@@ -184,11 +184,11 @@ def _describe_frame(frame: Any, limit: int, depth: int, walk: _Walk) -> str:
                 return candidate
             if shown_cols >= ncols:
                 break
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
 def _columns_text(
-    header: str, pairs: list[tuple[object, object]], ncols: int, limit: int, walk: _Walk
+    header: str, pairs: list[tuple[object, object]], ncols: int, limit: int, walk: Walk
 ) -> str:
     """``header; columns: a int64, b str, ... (+N more)``, as many columns as fit."""
     entries = []
@@ -205,7 +205,7 @@ def _columns_text(
     return f"{header}; columns: {', '.join(entries)}" + (f", ... (+{more} more)" if more else "")
 
 
-def _frame_head(frame: Any, rows: int, cols: int, walk: _Walk) -> str:
+def _frame_head(frame: Any, rows: int, cols: int, walk: Walk) -> str:
     head = frame.iloc[:rows, :cols].copy()
     # Object cells, labels and secret-named columns are replaced before pandas renders
     # them: to_string would call str() on whatever user objects they hold.
@@ -223,59 +223,59 @@ def _frame_head(frame: Any, rows: int, cols: int, walk: _Walk) -> str:
     return str(head.to_string(max_colwidth=30))
 
 
-def _describe_series(series: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_series(series: Any, limit: int, depth: int, walk: Walk) -> str:
     length = len(series)
-    name = _type_name(type(series))
-    if depth < _MAX_DEPTH:
+    name = type_name(type(series))
+    if depth < MAX_DEPTH:
         return f"<{name} len={length} {series.dtype}>"
     text = f"{name} len={length} dtype={series.dtype}"
     label = series.name
     if label is not None:
         text += f" name={_describe(label, 40, 1, walk)}"
     index = series.index
-    if _type_name(type(index)) != "RangeIndex":
-        text += f" index={_type_name(type(index))}"
+    if type_name(type(index)) != "RangeIndex":
+        text += f" index={type_name(type(index))}"
     if type(label) is str and _is_secret_name(label):
-        return _cap(text + " (values hidden)", limit)
-    values = series.iloc[:_PREVIEW_ITEMS].tolist()
+        return cap(text + " (values hidden)", limit)
+    values = series.iloc[:PREVIEW_ITEMS].tolist()
     if values:
         room = limit - len(text) - 2
-        text += ": " + _container(
+        text += ": " + container(
             values, list, list, length, iter(values), "[]", room, 2, walk, note=False
         )
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
-def _describe_index(index: Any, limit: int, depth: int, walk: _Walk) -> str:
+def _describe_index(index: Any, limit: int, depth: int, walk: Walk) -> str:
     length = len(index)
-    text = f"{_type_name(type(index))} len={length} dtype={index.dtype}"
-    if depth < _MAX_DEPTH:
+    text = f"{type_name(type(index))} len={length} dtype={index.dtype}"
+    if depth < MAX_DEPTH:
         return f"<{text}>"
-    values = index[:_PREVIEW_ITEMS].tolist()
+    values = index[:PREVIEW_ITEMS].tolist()
     if values:
         room = limit - len(text) - 2
-        text += ": " + _container(
+        text += ": " + container(
             values, list, list, length, iter(values), "[]", room, 2, walk, note=False
         )
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
-def _describe_polars_frame(frame: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_polars_frame(frame: Any, limit: int, depth: int, walk: Walk) -> str:
     rows, ncols = frame.shape
-    if depth < _MAX_DEPTH:
+    if depth < MAX_DEPTH:
         return f"<polars DataFrame {rows}x{ncols}>"
-    columns = frame.columns[:_FRAME_COLUMNS]
-    dtypes = frame.dtypes[:_FRAME_COLUMNS]
+    columns = frame.columns[:FRAME_COLUMNS]
+    dtypes = frame.dtypes[:FRAME_COLUMNS]
     pairs = list(zip(columns, dtypes, strict=False))
     header = f"polars DataFrame shape=({rows}, {ncols})"
     text = _columns_text(header, pairs, ncols, limit, walk)
     if rows and ncols and walk.renders > 0:
         short = _columns_text(header, pairs, ncols, limit * 3 // 5, walk)
-        for shown_cols in (_HEAD_COLS, 4, 2):
+        for shown_cols in (HEAD_COLS, 4, 2):
             if walk.renders <= 0:
                 break
             walk.renders -= 1
-            head = frame.head(_HEAD_ROWS).select(columns[:shown_cols])
+            head = frame.head(HEAD_ROWS).select(columns[:shown_cols])
             secret = [_is_secret_name(column) for column in head.columns]
             lines = [" | ".join(head.columns)]
             for row in head.rows():
@@ -285,41 +285,41 @@ def _describe_polars_frame(frame: Any, limit: int, depth: int, walk: _Walk) -> s
                         "(hidden)" if hide else _describe(cell, 30, 1, walk) for cell, hide in cells
                     )
                 )
-            candidate = f"{short}\nfirst {min(_HEAD_ROWS, rows)} rows:\n" + "\n".join(lines)
+            candidate = f"{short}\nfirst {min(HEAD_ROWS, rows)} rows:\n" + "\n".join(lines)
             if len(candidate) <= limit:
                 return candidate
             if shown_cols >= ncols:
                 break
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
-def _describe_polars_series(series: Any, limit: int, depth: int, walk: _Walk) -> str:
+def _describe_polars_series(series: Any, limit: int, depth: int, walk: Walk) -> str:
     length = series.len()
     text = f"polars Series len={length} dtype={series.dtype} name={series.name!r}"
-    if depth < _MAX_DEPTH:
+    if depth < MAX_DEPTH:
         return f"<{text}>"
-    values = series.head(_PREVIEW_ITEMS).to_list()
+    values = series.head(PREVIEW_ITEMS).to_list()
     if values and not _is_secret_name(str(series.name)):
         room = limit - len(text) - 2
-        text += ": " + _container(
+        text += ": " + container(
             values, list, list, length, iter(values), "[]", room, 2, walk, note=False
         )
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
-def _describe_lazy_frame(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def _describe_lazy_frame(value: Any, limit: int, depth: int, walk: Walk) -> str:
     # Resolving even the schema can read files; a description must not run the query.
     return "<polars LazyFrame (a query, not yet collected)>"
 
 
-_DATA_HANDLERS = frozenset(
+DATA_HANDLERS = frozenset(
     {
-        _describe_frame,
-        _describe_series,
+        describe_frame,
+        describe_series,
         _describe_index,
-        _describe_ndarray,
+        describe_ndarray,
         _describe_array_like,
-        _describe_polars_frame,
+        describe_polars_frame,
         _describe_polars_series,
         _describe_lazy_frame,
     }

@@ -19,19 +19,19 @@ import types
 from typing import Any
 
 from ._base import (
-    _MAX_DEPTH,
-    _PREVIEW_ITEMS,
-    _cap,
-    _class_dict,
+    MAX_DEPTH,
+    PREVIEW_ITEMS,
+    Walk,
     _describe,
-    _first_line,
-    _instance_dict,
     _mro,
-    _type_module,
-    _type_name,
-    _Walk,
+    cap,
+    class_dict,
+    first_line,
+    instance_dict,
+    type_module,
+    type_name,
 )
-from .values import _with_fields
+from .values import with_fields
 
 # -- functions, classes, modules, enums, exceptions, other objects ----------------------
 
@@ -48,38 +48,38 @@ class _Shown:
         return self.text
 
 
-def _describe_callable(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_callable(value: Any, limit: int, depth: int, walk: Walk) -> str:
     cls = type(value)
     if issubclass(cls, type):
         kind = "class"
-        name = _type_name(value)
-        doc = _class_dict(value).get("__doc__")  # own, not inherited
+        name = type_name(value)
+        doc = class_dict(value).get("__doc__")  # own, not inherited
     else:
         kind = "method" if issubclass(cls, types.MethodType) else "function"
         if issubclass(cls, (types.BuiltinFunctionType, types.MethodDescriptorType)):
             kind = "builtin"
         found = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
         doc = getattr(value, "__doc__", None)
-        name = found.rpartition("<locals>.")[2] if type(found) is str else _type_name(cls)
-    if depth < _MAX_DEPTH:  # inside a container the name is enough
+        name = found.rpartition("<locals>.")[2] if type(found) is str else type_name(cls)
+    if depth < MAX_DEPTH:  # inside a container the name is enough
         return f"<{kind} {name}>"
     text = f"{kind} {name}{_signature(value, walk) or '(...)'}"
     if kind == "class":
         methods = [
             attr
-            for attr, member in itertools.islice(_class_dict(value).items(), 200)
+            for attr, member in itertools.islice(class_dict(value).items(), 200)
             if not attr.startswith("_")
             and issubclass(type(member), (types.FunctionType, classmethod, staticmethod))
         ]
         if methods:
-            text = _cap(text + "; methods: " + ", ".join(methods), limit)
-    first = _first_line(doc)
+            text = cap(text + "; methods: " + ", ".join(methods), limit)
+    first = first_line(doc)
     if first and len(text) + len(first) + 4 <= limit:
         text += f"  # {first}"
-    return _cap(text, limit)
+    return cap(text, limit)
 
 
-def _signature(value: Any, walk: _Walk) -> str | None:
+def _signature(value: Any, walk: Walk) -> str | None:
     try:
         signature = inspect.signature(value)
     except Exception:  # builtins without text signatures, odd callables
@@ -103,43 +103,43 @@ def _signature(value: Any, walk: _Walk) -> str | None:
         return None
 
 
-def _annotation(annotation: object, walk: _Walk) -> object:
+def _annotation(annotation: object, walk: Walk) -> object:
     """An annotation as inspect may print it: classes and typing forms as they are,
     strings (postponed annotations) bare, anything else described."""
     cls = type(annotation)
     if cls is str:
-        return _Shown(_cap(str(annotation), 60))
-    if issubclass(cls, type) or _type_module(cls) in ("typing", "types"):
+        return _Shown(cap(str(annotation), 60))
+    if issubclass(cls, type) or type_module(cls) in ("typing", "types"):
         return annotation
     return _Shown(_describe(annotation, 40, 1, walk))
 
 
-def _describe_enum(value: Any, cls: type) -> str:
-    members = _instance_dict(value) or {}
+def describe_enum(value: Any, cls: type) -> str:
+    members = instance_dict(value) or {}
     name = members.get("_name_")
-    return f"{_type_name(cls)}.{name}" if type(name) is str else f"<{_type_name(cls)} member>"
+    return f"{type_name(cls)}.{name}" if type(name) is str else f"<{type_name(cls)} member>"
 
 
-def _describe_exception(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_exception(value: Any, limit: int, depth: int, walk: Walk) -> str:
     args = BaseException.__dict__["args"].__get__(value)
-    name = _type_name(type(value))
+    name = type_name(type(value))
     if depth <= 0:
         return f"{name}(...)"
     parts = [_describe(arg, max(20, limit // 2), depth - 1, walk) for arg in args[:3]]
-    return _cap(f"{name}({', '.join(parts)}{', ...' if len(args) > 3 else ''})", limit)
+    return cap(f"{name}({', '.join(parts)}{', ...' if len(args) > 3 else ''})", limit)
 
 
-def _describe_object(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_object(value: Any, limit: int, depth: int, walk: Walk) -> str:
     """Any other object, from its own attributes; its methods, properties and repr never run."""
     cls = type(value)
-    title = f"<{_type_name(cls)} object"
+    title = f"<{type_name(cls)} object"
     attributes = _public_attributes(value, cls)
     if not attributes or depth <= 0 or id(value) in walk.path:
         return title + ">"
     walk.path.add(id(value))
     try:
-        text = _with_fields(
-            title, attributes[:_PREVIEW_ITEMS], len(attributes), ": ", ">", limit, depth, walk
+        text = with_fields(
+            title, attributes[:PREVIEW_ITEMS], len(attributes), ": ", ">", limit, depth, walk
         )
     finally:
         walk.path.discard(id(value))
@@ -148,13 +148,13 @@ def _describe_object(value: Any, limit: int, depth: int, walk: _Walk) -> str:
 
 def _public_attributes(value: object, cls: type) -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = []
-    own = _instance_dict(value)
+    own = instance_dict(value)
     if own is not None:
         for name, val in itertools.islice(iter(dict.items(own)), 100):
             if type(name) is str and not name.startswith("_"):
                 found.append((name, val))
     for klass in _mro(cls):
-        namespace = _class_dict(klass)
+        namespace = class_dict(klass)
         slots: Any = namespace.get("__slots__", ())
         for slot in (
             (slots,) if type(slots) is str else slots if type(slots) in (tuple, list) else ()
@@ -168,11 +168,11 @@ def _public_attributes(value: object, cls: type) -> list[tuple[str, object]]:
     return found
 
 
-def _describe_partial(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_partial(value: Any, limit: int, depth: int, walk: Walk) -> str:
     func, args, keywords = value.func, value.args, value.keywords
     parts = [_describe(func, 60, depth - 1, walk)]
     parts += [_describe(arg, 40, depth - 1, walk) for arg in args[:4]]
     parts += [
         f"{key}={_describe(val, 40, depth - 1, walk)}" for key, val in list(keywords.items())[:4]
     ]
-    return _cap(f"partial({', '.join(parts)})", limit)
+    return cap(f"partial({', '.join(parts)})", limit)

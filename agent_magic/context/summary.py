@@ -3,7 +3,7 @@
 Here: :func:`summarize_namespace`, :func:`_visible` (the names a model may see: no
 private, IPython-hidden or IPython-own names), and the fitting shared with
 :mod:`.changes`: :func:`_fit` describes names in priority order (frames and arrays first)
-and shrinks the largest descriptions first until the block fits, :func:`_names_line`
+and shrinks the largest descriptions first until the block fits, :func:`names_line`
 names what was left out.
 
 Not here: describing one value (:mod:`.describe`), what a step changed (:mod:`.changes`).
@@ -15,17 +15,17 @@ import types
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from ._base import (
-    _DATA_FLOOR,
-    _FLOOR,
-    _IPYTHON_NAMES,
-    _MISSING,
-    _NO_VARIABLES,
-    _cap,
+    DATA_FLOOR,
+    FLOOR,
+    IPYTHON_NAMES,
+    MISSING,
+    NO_VARIABLES,
+    Walk,
     _is_secret_name,
-    _type_name,
-    _Walk,
+    cap,
+    type_name,
 )
-from .describe import _describe_top, _is_data, _new_walk
+from .describe import _is_data, describe_top, new_walk
 
 
 def _visible(
@@ -42,9 +42,9 @@ def _visible(
     # Only names are collected: a (name, value) pair per variable would be 10,000 live
     # tuples, enough to set off a full garbage collection of the user's session.
     for name, value in ns.items():
-        if type(name) is not str or name[:1] == "_" or name in _IPYTHON_NAMES:
+        if type(name) is not str or name[:1] == "_" or name in IPYTHON_NAMES:
             continue
-        if name in names and (by_identity is None or by_identity.get(name, _MISSING) is value):
+        if name in names and (by_identity is None or by_identity.get(name, MISSING) is value):
             continue
         if not include_modules and issubclass(type(value), module):
             continue
@@ -66,7 +66,7 @@ class _Line:
         self.prefix = prefix
         # The shortest this description is shrunk to before variables are left out
         # instead: a frame or array keeps its shape and columns, anything else a type.
-        self.floor = _DATA_FLOOR if is_data else _FLOOR
+        self.floor = DATA_FLOOR if is_data else FLOOR
         self.text = ""
 
     @property
@@ -77,18 +77,18 @@ class _Line:
     def least(self) -> int:
         return self.head + min(len(self.text), self.floor)
 
-    def describe(self, limit: int, walk: _Walk) -> None:
+    def describe(self, limit: int, walk: Walk) -> None:
         if _is_secret_name(self.name):
-            self.text = _cap(f"{_type_name(type(self.value))} (value hidden)", limit)
+            self.text = cap(f"{type_name(type(self.value))} (value hidden)", limit)
             return
-        text = _describe_top(self.value, limit, walk)
+        text = describe_top(self.value, limit, walk)
         # Continuation lines are indented under the name; if that pushes a frame over the
         # limit, describe it again with less room rather than cut its table.
         indented = text.replace("\n", "\n    ")
         if len(indented) > limit:
-            text = _describe_top(self.value, limit - (len(indented) - len(text)), walk)
+            text = describe_top(self.value, limit - (len(indented) - len(text)), walk)
             indented = text.replace("\n", "\n    ")
-        self.text = _cap(indented, limit)
+        self.text = cap(indented, limit)
 
     def render(self) -> str:
         return f"{self.prefix}{self.name}: {self.text}"
@@ -113,7 +113,7 @@ def _fit(
     ns: Mapping[str, object],
     names: list[str],
     budget: int,
-    walk: _Walk,
+    walk: Walk,
     prefix: Callable[[str], str] = lambda name: "",
 ) -> tuple[list[_Line], list[str]]:
     """Describe ``names`` and shrink the descriptions to fit ``budget`` characters.
@@ -125,7 +125,7 @@ def _fit(
     """
     candidates, data_count = _prioritised(ns, names)
     # Generous at first: shrinking a few lines costs less than describing everything small.
-    item_limit = max(_FLOOR, min(budget, 1000))
+    item_limit = max(FLOOR, min(budget, 1000))
     kept: list[_Line] = []
     least = 0
     described = len(candidates)
@@ -158,12 +158,12 @@ def _fit(
 
 
 def _water_level(lines: list[_Line], room: int) -> int:
-    """Largest L with sum(min(len, max(L, floor))) <= room (L = _FLOOR if none fits)."""
+    """Largest L with sum(min(len, max(L, floor))) <= room (L = FLOOR if none fits)."""
 
     def total(level: int) -> int:
         return sum(min(len(line.text), max(level, line.floor)) for line in lines)
 
-    low, high = _FLOOR, max(len(line.text) for line in lines)
+    low, high = FLOOR, max(len(line.text) for line in lines)
     while low < high:
         middle = (low + high + 1) // 2
         if total(middle) <= room:
@@ -173,7 +173,7 @@ def _water_level(lines: list[_Line], room: int) -> int:
     return low
 
 
-def _names_line(lead: str, names: Iterable[str], count: int, room: int) -> str:
+def names_line(lead: str, names: Iterable[str], count: int, room: int) -> str:
     """``lead`` + as many names as fit in ``room`` characters, then ``...``."""
     text = lead
     shown = 0
@@ -185,7 +185,7 @@ def _names_line(lead: str, names: Iterable[str], count: int, room: int) -> str:
         shown += 1
     if shown < count:
         text += ", ..." if shown else ""
-    return _cap(text, room)
+    return cap(text, room)
 
 
 # -- summarize_namespace ------------------------------------------------------------------
@@ -213,10 +213,10 @@ def summarize_namespace(
     """
     names = _visible(ns, hidden, include_modules=include_modules)
     if not names:
-        return _cap(_NO_VARIABLES, budget)
-    kept, left = _fit(ns, names, budget, _new_walk())
+        return cap(NO_VARIABLES, budget)
+    kept, left = _fit(ns, names, budget, new_walk())
     lines = [line.render() for line in kept]
     if left:
         used = sum(len(line) + 1 for line in lines)
-        lines.append(_names_line(f"... and {len(left)} more", left, len(left), budget - used))
-    return _cap("\n".join(lines), budget)
+        lines.append(names_line(f"... and {len(left)} more", left, len(left), budget - used))
+    return cap("\n".join(lines), budget)

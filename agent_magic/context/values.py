@@ -2,8 +2,8 @@
 
 Here: the handlers for ``None``/``bool``/``int``/``float``/``complex``, ``str`` (credential-
 looking strings hidden), ``bytes``, lists, tuples (and namedtuples), deques, dicts and sets,
-and the two shared renderers :func:`_container` (``list len=N: [a, b, ...]``) and
-:func:`_with_fields` (``Title(a=..., b=...)``) used for objects and frames too. Builtin
+and the two shared renderers :func:`container` (``list len=N: [a, b, ...]``) and
+:func:`with_fields` (``Title(a=..., b=...)``) used for objects and frames too. Builtin
 containers and their subclasses are read through the base type's C methods, so an
 overridden ``__len__`` or ``__iter__`` never runs.
 
@@ -20,30 +20,30 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._base import (
-    _MAX_DEPTH,
-    _NESTED_ITEMS,
-    _PREVIEW_ITEMS,
-    _SMALL_INT_BITS,
-    _STR_PREVIEW,
-    _cap,
-    _class_attribute,
+    MAX_DEPTH,
+    NESTED_ITEMS,
+    PREVIEW_ITEMS,
+    SMALL_INT_BITS,
+    STR_PREVIEW,
+    Walk,
     _describe,
     _is_secret_name,
     _looks_like_credential,
-    _type_name,
-    _Walk,
+    cap,
+    class_attribute,
+    type_name,
 )
 
 
-def _describe_scalar(value: Any, limit: int, depth: int, walk: _Walk) -> str:
-    return _cap(repr(value), limit)
+def describe_scalar(value: Any, limit: int, depth: int, walk: Walk) -> str:
+    return cap(repr(value), limit)
 
 
-def _describe_int(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_int(value: Any, limit: int, depth: int, walk: Walk) -> str:
     number = int.__int__(value)  # the base's: no __int__ override
-    prefix = "" if type(value) in (int, bool) else f"{_type_name(type(value))} "
+    prefix = "" if type(value) in (int, bool) else f"{type_name(type(value))} "
     bits = number.bit_length()
-    if bits > _SMALL_INT_BITS:
+    if bits > SMALL_INT_BITS:
         return f"{prefix}int with ~{int(bits * math.log10(2)) + 1} digits"
     text = int.__repr__(number)
     if len(prefix) + len(text) > limit:
@@ -51,21 +51,21 @@ def _describe_int(value: Any, limit: int, depth: int, walk: _Walk) -> str:
     return prefix + text
 
 
-def _describe_float(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_float(value: Any, limit: int, depth: int, walk: Walk) -> str:
     text = float.__repr__(value)
-    return _cap(text if type(value) is float else f"{_type_name(type(value))}({text})", limit)
+    return cap(text if type(value) is float else f"{type_name(type(value))}({text})", limit)
 
 
-def _describe_str(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_str(value: Any, limit: int, depth: int, walk: Walk) -> str:
     length = str.__len__(value)
-    head = str.__getitem__(value, slice(0, _STR_PREVIEW))
-    kind = "str" if type(value) is str else _type_name(type(value))
+    head = str.__getitem__(value, slice(0, STR_PREVIEW))
+    kind = "str" if type(value) is str else type_name(type(value))
     if _looks_like_credential(head):
         return f"<{kind} len={length}, looks like a credential: hidden>"
-    nested = depth < _MAX_DEPTH
+    nested = depth < MAX_DEPTH
     label = "" if nested else f"{kind} len={length}: "
     text = repr(head)
-    if length <= _STR_PREVIEW and len(label) + len(text) <= limit:
+    if length <= STR_PREVIEW and len(label) + len(text) <= limit:
         return label + text
     # Cut the repr rather than the string, so escapes count against the limit.
     tail = f"... (len {length})" if nested else "..."
@@ -75,24 +75,24 @@ def _describe_str(value: Any, limit: int, depth: int, walk: _Walk) -> str:
     return label + text[:room] + tail
 
 
-def _describe_bytes(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_bytes(value: Any, limit: int, depth: int, walk: Walk) -> str:
     base = bytes if issubclass(type(value), bytes) else bytearray
     length = base.__len__(value)
     head = bytes(base.__getitem__(value, slice(0, 64)))
     preview = repr(head) + ("..." if length > 64 else "")
-    return _cap(f"{_type_name(type(value))} len={length}: {preview}", limit)
+    return cap(f"{type_name(type(value))} len={length}: {preview}", limit)
 
 
 # -- containers ------------------------------------------------------------------------
 
 
-def _describe_sequence(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_sequence(value: Any, limit: int, depth: int, walk: Walk) -> str:
     cls = type(value)
     base: Any  # the builtin whose C methods are used, so overrides never run
     if issubclass(cls, tuple):
         base = tuple
         brackets = "()"
-        fields = _class_attribute(cls, "_fields")
+        fields = class_attribute(cls, "_fields")
         if type(fields) is tuple and all(type(f) is str for f in fields):
             return _describe_namedtuple(value, fields, limit, depth, walk)
     elif issubclass(cls, deque):
@@ -100,30 +100,30 @@ def _describe_sequence(value: Any, limit: int, depth: int, walk: _Walk) -> str:
     else:
         base, brackets = list, "[]"
     length = base.__len__(value)
-    count = _NESTED_ITEMS if depth < _MAX_DEPTH else _PREVIEW_ITEMS
+    count = NESTED_ITEMS if depth < MAX_DEPTH else PREVIEW_ITEMS
     items = (base.__getitem__(value, i) for i in range(min(count, length)))
-    return _container(value, cls, base, length, items, brackets, limit, depth, walk)
+    return container(value, cls, base, length, items, brackets, limit, depth, walk)
 
 
-def _describe_set(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_set(value: Any, limit: int, depth: int, walk: Walk) -> str:
     cls = type(value)
     base = frozenset if issubclass(cls, frozenset) else set
     length = base.__len__(value)
-    count = _NESTED_ITEMS if depth < _MAX_DEPTH else _PREVIEW_ITEMS
+    count = NESTED_ITEMS if depth < MAX_DEPTH else PREVIEW_ITEMS
     items = itertools.islice(base.__iter__(value), count)
-    return _container(value, cls, base, length, items, "{}", limit, depth, walk)
+    return container(value, cls, base, length, items, "{}", limit, depth, walk)
 
 
-def _describe_dict(value: Any, limit: int, depth: int, walk: _Walk) -> str:
+def describe_dict(value: Any, limit: int, depth: int, walk: Walk) -> str:
     cls = type(value)
     length = dict.__len__(value)
-    count = _NESTED_ITEMS if depth < _MAX_DEPTH else _PREVIEW_ITEMS
+    count = NESTED_ITEMS if depth < MAX_DEPTH else PREVIEW_ITEMS
     # dict.items via the base class: no __iter__ override runs and no key is hashed
     pairs = itertools.islice(iter(dict.items(value)), count)
-    return _container(value, cls, dict, length, pairs, "{}", limit, depth, walk, pairs=True)
+    return container(value, cls, dict, length, pairs, "{}", limit, depth, walk, pairs=True)
 
 
-def _container(
+def container(
     value: object,
     cls: type,
     base: type,
@@ -132,15 +132,15 @@ def _container(
     brackets: str,
     limit: int,
     depth: int,
-    walk: _Walk,
+    walk: Walk,
     *,
     pairs: bool = False,
     note: bool = True,
 ) -> str:
     """``list len=N: [a, b, ...]`` at the top; ``[a, b, ...] (len N)`` inside another value."""
-    name = _type_name(cls)
+    name = type_name(cls)
     open_, close = brackets[0], brackets[1]
-    nested = depth < _MAX_DEPTH
+    nested = depth < MAX_DEPTH
     if not nested:
         label = f"{name} len={length}: "
     elif cls is base:
@@ -177,7 +177,7 @@ def _container(
                 text = _describe(item, per_item, depth - 1, walk)
             if shown and used + len(text) + 2 > room:
                 break
-            shown.append(_cap(text, max(room - used, 8)))
+            shown.append(cap(text, max(room - used, 8)))
             used += len(shown[-1]) + 2
     finally:
         walk.path.discard(id(value))
@@ -190,11 +190,11 @@ def _container(
 
 
 def _describe_namedtuple(
-    value: Any, fields: tuple[str, ...], limit: int, depth: int, walk: _Walk
+    value: Any, fields: tuple[str, ...], limit: int, depth: int, walk: Walk
 ) -> str:
     values = [tuple.__getitem__(value, i) for i in range(min(len(fields), tuple.__len__(value)))]
-    return _with_fields(
-        _type_name(type(value)),
+    return with_fields(
+        type_name(type(value)),
         list(zip(fields, values, strict=False)),
         len(fields),
         "(",
@@ -205,7 +205,7 @@ def _describe_namedtuple(
     )
 
 
-def _with_fields(
+def with_fields(
     title: str,
     pairs: list[tuple[str, object]],
     total: int,
@@ -213,7 +213,7 @@ def _with_fields(
     close: str,
     limit: int,
     depth: int,
-    walk: _Walk,
+    walk: Walk,
 ) -> str:
     """``title(a=..., b=...)``: fields described one level down, as many as fit."""
     if depth <= 0 or not pairs:
@@ -229,7 +229,7 @@ def _with_fields(
             text = f"{name}={_describe(val, per_item, depth - 1, walk)}"
         if shown and used + len(text) + 2 > budget:
             break
-        shown.append(_cap(text, max(budget - used, 8)))
+        shown.append(cap(text, max(budget - used, 8)))
         used += len(shown[-1]) + 2
     body = ", ".join(shown) + (", ..." if total > len(shown) else "")
     return f"{title}{open_}{body}{close}"

@@ -47,20 +47,20 @@ from .lookback import CellSteps
 from .markers import Preview, copied_markers, elided_previews
 from .policy import guarded, unasked, unreadable
 from .rules import (
-    _DONE_HINT,
-    _FINISH_TEXT,
-    _SKIPPED,
-    _SKIPPED_TOOL,
-    _TOOLS_NOTE,
     DEFAULT_SYSTEM_PROMPT,
+    DONE_HINT,
+    FINISH_TEXT,
     RUN_PYTHON_TOOL,
     RUN_SHELL_TOOL,
+    SKIPPED,
+    SKIPPED_TOOL,
+    TOOLS_NOTE,
     Mode,
     _content,
     _report,
-    _still_too_long,
-    _tool_block,
     edit_diff,
+    still_too_long,
+    tool_block,
 )
 from .seams import (
     BudgetSpent,
@@ -129,7 +129,7 @@ class Conversation:
         if not self.messages:
             system = self.system_prompt
             if self.use_tools:
-                system += _TOOLS_NOTE
+                system += TOOLS_NOTE
             history.add(Message("system", "system", system))
         before, steps_before = len(self.messages), self.steps_taken
         content = task if not context else f"{task}\n\n{context}"
@@ -200,27 +200,27 @@ class Conversation:
                     # calls it made still need an answer for the next cell.
                     self._answer_tools(reply, "Not run: the conversation ended.")
                     return (
-                        yield from _end(Finished(proposal.reason, _FINISH_TEXT[proposal.reason]))
+                        yield from _end(Finished(proposal.reason, FINISH_TEXT[proposal.reason]))
                     )
                 if decision.action == "skip":
                     # decision.text: the loop refused the step (cut off, protected) and
                     # says why; it counts as a failed step, so the work goes on.
                     self._answer_tools(
-                        reply, f"Not run: {decision.text}" if decision.text else _SKIPPED_TOOL
+                        reply, f"Not run: {decision.text}" if decision.text else SKIPPED_TOOL
                     )
                     if not reply.tool_calls:
-                        history.add(Message("user", "output", decision.text or _SKIPPED))
+                        history.add(Message("user", "output", decision.text or SKIPPED))
                     if (proposal.final and not decision.text) or turns >= self.max_turns:
                         reason = proposal.reason or "max_turns"  # a refusal at the limit too
-                        return (yield from _end(Finished(reason, _FINISH_TEXT[reason])))
+                        return (yield from _end(Finished(reason, FINISH_TEXT[reason])))
                     continue
                 clean = yield from self._execute(proposal, decision, reply)
                 ran = decision.edited if decision.edited is not None else proposal.blocks
                 self._steps.finished(ran, step, clean)
                 if proposal.signs_off and clean:
-                    return (yield from _end(Finished("terminated", _FINISH_TEXT["signed_off"])))
+                    return (yield from _end(Finished("terminated", FINISH_TEXT["signed_off"])))
                 if proposal.signs_off and turns >= self.max_turns:  # failed at the limit
-                    return (yield from _end(Finished("max_turns", _FINISH_TEXT["max_turns"])))
+                    return (yield from _end(Finished("max_turns", FINISH_TEXT["max_turns"])))
         except KeyboardInterrupt:
             self._close_tool_calls("Not run: the user interrupted.")
             history.add(Message("user", "output", "(The user interrupted the conversation here.)"))
@@ -265,7 +265,7 @@ class Conversation:
             try:
                 reply = yield from self._request(step, smaller, tools)
             except ContextWindowExceeded as again:
-                raise ChatError(_still_too_long(str(again))) from None
+                raise ChatError(still_too_long(str(again))) from None
             self.history.window_cap = smaller
         self.history.add(Message.reply(reply))
         self.replies.append(reply)
@@ -318,7 +318,7 @@ class Conversation:
 
     def _blocks(self, reply: ChatReply) -> tuple[CodeBlock, ...]:
         if reply.tool_calls:
-            return tuple(_tool_block(call) for call in reply.tool_calls)
+            return tuple(tool_block(call) for call in reply.tool_calls)
         blocks = proposed_blocks(reply.content, self._last_shown())
         # A fence holding only the marker is the sign-off, written as code: not a step.
         marker = self.termination_marker
@@ -383,7 +383,7 @@ class Conversation:
                     images.extend(outcome.images)
                 last = index == len(blocks) - 1
                 if last and not failed and not proposal.signs_off:
-                    text += "\n" + _DONE_HINT
+                    text += "\n" + DONE_HINT
                 if len(blocks) > 1:
                     text = f"Block {index + 1} of {len(blocks)} ({block.language}): {text}"
                 # Kept before the event is handed on: an interrupt there must not lose it.

@@ -23,14 +23,14 @@ from .injection import refused_text
 from .lookback import CellSteps
 from .markers import copied_text
 from .rules import (
-    _cut_off_text,
-    _cut_short_text,
-    _invalid_arguments,
-    _nudge_text,
     _refused_text,
-    _reimports,
-    _repeat_text,
+    cut_off_text,
+    cut_short_text,
+    invalid_arguments,
     invisible_text,
+    nudge_text,
+    reimports,
+    repeat_text,
 )
 from .seams import ChatReply
 
@@ -45,21 +45,21 @@ def unasked(
     runs_code = bool(proposal.blocks) and not proposal.final
     if not by_mode and runs_code:
         if proposal.cut_off is not None:
-            return Decision("skip", text=_cut_off_text(proposal.cut_off))
+            return Decision("skip", text=cut_off_text(proposal.cut_off))
         if proposal.protected and not attended:
             return Decision("skip", text=_refused_text(proposal.protected))
         if proposal.invisible and not attended:
             return Decision("skip", text=invisible_text(proposal.invisible))
         if proposal.repeats:
             hint = steps.refusal_help(proposal.blocks)
-            return Decision("skip", text=_repeat_text(proposal.repeats, hint))
+            return Decision("skip", text=repeat_text(proposal.repeats, hint))
         if proposal.copies:
             return Decision("skip", text=copied_text(proposal.copies))
         if proposal.injected and not attended:
             return Decision("skip", text=refused_text(proposal.injected))
     if not by_mode and proposal.reason == "no_code" and steps.nudge_due(turns_left):
         steps.nudged = True
-        return Decision("feedback", text=_nudge_text(steps.ran == 0))
+        return Decision("feedback", text=nudge_text(steps.ran == 0))
     if by_mode or (runs_code and (proposal.protected or proposal.injected or proposal.invisible)):
         return None
     return Decision("run")
@@ -69,9 +69,9 @@ def unreadable(reply: ChatReply, cut_short: bool) -> Decision | None:
     """The automatic skip, in every mode, of a reply nothing can be run from: one cut off
     before any code, or tool-call arguments that cannot be read (a Python dict literal,
     JSON cut short), which never run. The person and the model are told why."""
-    invalid = _invalid_arguments(reply.tool_calls)
+    invalid = invalid_arguments(reply.tool_calls)
     if reply.cut_off is not None and (cut_short or invalid):
-        text = _cut_short_text(reply.cut_off) if cut_short else _cut_off_text(reply.cut_off)
+        text = cut_short_text(reply.cut_off) if cut_short else cut_off_text(reply.cut_off)
         return Decision("skip", text=text)
     return Decision("skip", text=invalid) if invalid else None
 
@@ -88,6 +88,6 @@ def guarded(
         if block.language == PYTHON and protected:
             touched = protected_touches(block.code, protected, transform=transform)
             if touched:
-                same = _reimports(block.code, transform)
+                same = reimports(block.code, transform)
                 found.extend(t for t in touched if (t.line, t.name) not in same)
     return describe(found)

@@ -23,7 +23,7 @@ from .events import Proposal
 from .history import cut_off_why
 from .seams import StepOutcome, ToolCallRequest
 
-_TOOLS_NOTE = """
+TOOLS_NOTE = """
 Run code by calling the run_python tool (or run_shell for shell commands) rather than
 writing fenced blocks; the same rules apply, and the user approves each call.
 """
@@ -58,11 +58,11 @@ RUN_SHELL_TOOL = {
 _TOOL_LANGUAGES = {"run_python": PYTHON, "run_shell": SHELL}
 
 
-_SKIPPED = "I skipped that step; it did not run."
-_SKIPPED_TOOL = "Not run: the user skipped this step."
+SKIPPED = "I skipped that step; it did not run."
+SKIPPED_TOOL = "Not run: the user skipped this step."
 
 
-def _reimports(code: str, transform: Callable[[str], str] | None) -> set[tuple[int, str]]:
+def reimports(code: str, transform: Callable[[str], str] | None) -> set[tuple[int, str]]:
     """(line, name) of each ``from IPython... import name``: it binds the very object
     IPython put under that name (``display``, ``get_ipython``), so nothing changes; models
     write it all the time."""
@@ -114,7 +114,7 @@ def review_warnings(proposal: Proposal) -> list[str]:
     return lines
 
 
-def _still_too_long(error: str) -> str:
+def still_too_long(error: str) -> str:
     """The one line when a trimmed request still did not fit: it names the way on."""
     if "--new" in error:
         return f"{error} (it was trimmed and asked again, and still did not fit)"
@@ -124,14 +124,14 @@ def _still_too_long(error: str) -> str:
     )
 
 
-def _cut_off_text(cut_off: str) -> str:
+def cut_off_text(cut_off: str) -> str:
     return (
         f"Your last reply was cut off ({cut_off_why(cut_off)}), so its code was not run: "
         "it may be incomplete. Propose a shorter step: less code, fewer words around it."
     )
 
 
-def _cut_short_text(cut_off: str) -> str:
+def cut_short_text(cut_off: str) -> str:
     """A cut-off reply that holds no code: it may have been about to propose some."""
     return (
         f"Your last reply was cut off ({cut_off_why(cut_off)}) before it was complete. "
@@ -139,7 +139,7 @@ def _cut_short_text(cut_off: str) -> str:
     )
 
 
-def _repeat_text(repeats: str, hint: str = "") -> str:
+def repeat_text(repeats: str, hint: str = "") -> str:
     said = f"That step was not run: it is the same code that {repeats}"
     if repeats.startswith("failed"):
         text = f"{said}, and it would fail the same way. Read that error and change the code."
@@ -151,13 +151,13 @@ def _repeat_text(repeats: str, hint: str = "") -> str:
 
 
 # After a step that ran cleanly: small models otherwise go on rewriting a right answer.
-_DONE_HINT = (
+DONE_HINT = (
     "If this completes the task, answer in words and end with TERMINATE; if not, "
     "propose the next step."
 )
 
 
-def _nudge_text(nothing_ran: bool) -> str:
+def nudge_text(nothing_ran: bool) -> str:
     why = "No code has run for this task yet." if nothing_ran else "The last step failed."
     return (
         f"{why} If the task needs code, propose the next step in a ```python block; if it is "
@@ -183,7 +183,7 @@ def invisible_text(line: str) -> str:
     )
 
 
-_FINISH_TEXT = {
+FINISH_TEXT = {
     "signed_off": "The assistant's last step ran; finished.",
     "terminated": "The assistant finished.",
     "no_code": "The assistant replied without code; finished.",
@@ -204,9 +204,9 @@ def _content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str,
     return parts
 
 
-def _tool_block(call: ToolCallRequest) -> CodeBlock:
+def tool_block(call: ToolCallRequest) -> CodeBlock:
     """The block a tool call proposes; arguments that cannot be read are shown as sent
-    (:func:`_invalid_arguments` keeps them from running)."""
+    (:func:`invalid_arguments` keeps them from running)."""
     language = _TOOL_LANGUAGES.get(call.name, call.name)
     code = _tool_code(call.arguments)
     return CodeBlock(language, call.arguments if code is None else code, tool_call_id=call.id)
@@ -222,7 +222,7 @@ def _tool_code(arguments: str) -> str | None:
     return code if isinstance(code, str) and code.strip() else None
 
 
-def _invalid_arguments(calls: Iterable[ToolCallRequest]) -> str:
+def invalid_arguments(calls: Iterable[ToolCallRequest]) -> str:
     """What the model is told when a run tool's arguments are not a JSON object holding
     its code (a Python dict literal, JSON cut short): one line, and nothing of that reply
     runs. "" when every call can be read."""

@@ -11,7 +11,7 @@ a different approach is needed.
 
 Pure text from the step's record and the code; the only thing read is the start of the
 files the code names, under the working directory. Not here: deciding to refuse
-(:mod:`.loop`), the refusal's first words (:func:`.rules._repeat_text`).
+(:mod:`.loop`), the refusal's first words (:func:`.rules.repeat_text`).
 """
 
 from __future__ import annotations

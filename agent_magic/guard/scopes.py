@@ -1,8 +1,8 @@
 """Python's scoping rules, as far as :mod:`.touches` needs them: which names a scope binds.
 
-:class:`_Scope` says whether a name used in a function, class body or comprehension means
-the module's (the namespace's) binding; :func:`_make_scope` builds one from the nodes a
-scope runs; :func:`_own_nodes` walks a scope without entering the scopes nested in it;
+:class:`Scope` says whether a name used in a function, class body or comprehension means
+the module's (the namespace's) binding; :func:`make_scope` builds one from the nodes a
+scope runs; :func:`own_nodes` walks a scope without entering the scopes nested in it;
 the node-type tables say which nodes can bind or touch a name. Not here: recording
 touches (:mod:`.touches`), anything about IPython or magics.
 """
@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_SCOPE_NODES = (*_FUNCTIONS, ast.ClassDef, *_COMPREHENSIONS)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+SCOPE_NODES = (*_FUNCTIONS, ast.ClassDef, *COMPREHENSIONS)
 # the node types that can bind a name in their scope, or touch one (most nodes are
 # neither: skipping them by type keeps the walk near the cost of ast.parse)
 _BINDING_NODES = frozenset(
     {
         ast.Global, ast.Nonlocal, ast.Name, ast.NamedExpr, ast.FunctionDef,
         ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.ExceptHandler,
-        ast.MatchAs, ast.MatchStar, ast.MatchMapping, *_COMPREHENSIONS,
+        ast.MatchAs, ast.MatchStar, ast.MatchMapping, *COMPREHENSIONS,
     }
 )  # fmt: skip
-_TOUCHING_NODES = frozenset(
+TOUCHING_NODES = frozenset(
     {
         ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete, ast.For, ast.AsyncFor,
         ast.With, ast.AsyncWith, ast.Import, ast.ImportFrom, ast.FunctionDef,
@@ -38,18 +38,18 @@ _TOUCHING_NODES = frozenset(
 
 
 @dataclass
-class _Scope:
+class Scope:
     """Which names a scope binds itself, so a use can be resolved to the module or not."""
 
     kind: Literal["module", "function", "class", "comprehension"]
-    parent: _Scope | None = None
+    parent: Scope | None = None
     bound: set[str] = field(default_factory=set)
     declared_global: set[str] = field(default_factory=set)
     declared_nonlocal: set[str] = field(default_factory=set)
 
     def is_global(self, name: str) -> bool:
         """Whether ``name`` used here means the module's (the namespace's) binding."""
-        scope: _Scope | None = self
+        scope: Scope | None = self
         while scope is not None:
             if scope.kind == "module" or name in scope.declared_global:
                 return True
@@ -61,7 +61,7 @@ class _Scope:
             scope = scope.parent
         return True
 
-    def binding_scope(self) -> _Scope:
+    def binding_scope(self) -> Scope:
         """Where a walrus binds: the nearest scope that is not a comprehension."""
         scope = self
         while scope.kind == "comprehension" and scope.parent is not None:
@@ -69,7 +69,7 @@ class _Scope:
         return scope
 
 
-def _outer_inner(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
+def outer_inner(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
     """The parts of a scope-making node evaluated where it stands, and those inside it."""
     if isinstance(node, _FUNCTIONS):
         args = node.args
@@ -84,7 +84,7 @@ def _outer_inner(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
         return outer, list(node.body)
     if isinstance(node, ast.ClassDef):
         return [*node.decorator_list, *node.bases, *node.keywords], list(node.body)
-    if isinstance(node, _COMPREHENSIONS):
+    if isinstance(node, COMPREHENSIONS):
         first, *rest = node.generators
         inner: list[ast.AST] = [first.target, *first.ifs]
         for gen in rest:
@@ -97,14 +97,14 @@ def _outer_inner(node: ast.AST) -> tuple[list[ast.AST], list[ast.AST]]:
     return list(ast.iter_child_nodes(node)), []
 
 
-def _own_nodes(roots: Iterable[ast.AST]) -> Iterator[ast.AST]:
+def own_nodes(roots: Iterable[ast.AST]) -> Iterator[ast.AST]:
     """Nodes run in the current scope, pre-order; nested scopes are yielded, not entered."""
     stack = list(roots)[::-1]
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, _SCOPE_NODES):
-            stack.extend(reversed(_outer_inner(node)[0]))
+        if isinstance(node, SCOPE_NODES):
+            stack.extend(reversed(outer_inner(node)[0]))
         else:
             stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
@@ -119,23 +119,23 @@ def _params(node: ast.AST) -> set[str]:
 
 def _comprehension_walrus(node: ast.AST) -> Iterator[str]:
     """Walrus targets inside a comprehension, which bind in the enclosing scope."""
-    for inner in _outer_inner(node)[1]:
-        for sub in _own_nodes([inner]):
+    for inner in outer_inner(node)[1]:
+        for sub in own_nodes([inner]):
             if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
                 yield sub.target.id
-            elif isinstance(sub, _COMPREHENSIONS):
+            elif isinstance(sub, COMPREHENSIONS):
                 yield from _comprehension_walrus(sub)
 
 
-def _make_scope(
+def make_scope(
     kind: Literal["module", "function", "class", "comprehension"],
     roots: list[ast.AST],
-    parent: _Scope | None,
+    parent: Scope | None,
     params: Collection[str] = (),
-) -> _Scope:
-    scope = _Scope(kind, parent, set(params))
+) -> Scope:
+    scope = Scope(kind, parent, set(params))
     walrus: set[str] = set()
-    for node in _own_nodes(roots):
+    for node in own_nodes(roots):
         if type(node) not in _BINDING_NODES:
             continue
         if isinstance(node, ast.Global):
@@ -149,18 +149,18 @@ def _make_scope(
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             scope.bound.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            scope.bound.update(_bound_name(a) for a in node.names if a.name != "*")
+            scope.bound.update(bound_name(a) for a in node.names if a.name != "*")
         elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
             scope.bound.add(node.name)
         elif isinstance(node, ast.MatchMapping) and node.rest:
             scope.bound.add(node.rest)
-        if isinstance(node, _COMPREHENSIONS) and kind != "comprehension":
+        if isinstance(node, COMPREHENSIONS) and kind != "comprehension":
             scope.bound.update(_comprehension_walrus(node))
     if kind == "comprehension":
         scope.bound -= walrus
     return scope
 
 
-def _bound_name(alias: ast.alias) -> str:
+def bound_name(alias: ast.alias) -> str:
     # ``import a.b.c`` binds ``a``; ``import a.b as c`` binds ``c``
     return alias.asname or alias.name.split(".")[0]

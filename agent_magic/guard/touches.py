@@ -37,15 +37,15 @@ from collections.abc import Callable, Collection
 
 from .model import How, Touch, Touches
 from .scopes import (
-    _COMPREHENSIONS,
-    _SCOPE_NODES,
-    _TOUCHING_NODES,
-    _bound_name,
-    _make_scope,
-    _outer_inner,
-    _own_nodes,
+    COMPREHENSIONS,
+    SCOPE_NODES,
+    TOUCHING_NODES,
+    Scope,
     _params,
-    _Scope,
+    bound_name,
+    make_scope,
+    outer_inner,
+    own_nodes,
 )
 
 _DETAIL_LIMIT = 40
@@ -95,7 +95,7 @@ def _touches(code: str, transform: Callable[[str], str] | None) -> Touches:
         return Touches(parsed=False)
     finder = _Finder(transform)
     try:
-        finder.scope(_Scope("module"), list(tree.body), "")
+        finder.scope(Scope("module"), list(tree.body), "")
     except RecursionError:
         return Touches(parsed=False)
     found = sorted(finder.found, key=lambda item: (item[0], item[1]))
@@ -163,30 +163,30 @@ class _Finder:
         self.unseen: list[str] = []
         self.handled: set[int] = set()  # ids of calls already accounted for
 
-    def scope(self, scope: _Scope, roots: list[ast.AST], where: str) -> None:
-        for node in _own_nodes(roots):
-            if type(node) in _TOUCHING_NODES:
+    def scope(self, scope: Scope, roots: list[ast.AST], where: str) -> None:
+        for node in own_nodes(roots):
+            if type(node) in TOUCHING_NODES:
                 self.node(node, scope, where)
-            if isinstance(node, _SCOPE_NODES):
-                inner = _outer_inner(node)[1]
+            if isinstance(node, SCOPE_NODES):
+                inner = outer_inner(node)[1]
                 if isinstance(node, ast.ClassDef):
                     kind, label = "class", f" in class {node.name}"
-                elif isinstance(node, _COMPREHENSIONS):
+                elif isinstance(node, COMPREHENSIONS):
                     kind, label = "comprehension", where
                 else:
                     kind = "function"
                     label = " in a lambda" if isinstance(node, ast.Lambda) else f" in {node.name}()"
-                self.scope(_make_scope(kind, inner, scope, _params(node)), inner, label)
+                self.scope(make_scope(kind, inner, scope, _params(node)), inner, label)
 
     def add(self, node: ast.AST, name: str, how: How, detail: str, maybe: bool = False) -> None:
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
         self.found.append((line, col, Touch(name, how, detail, line, maybe)))
 
-    def bind(self, node: ast.AST, name: str, scope: _Scope, how: How, detail: str) -> None:
+    def bind(self, node: ast.AST, name: str, scope: Scope, how: How, detail: str) -> None:
         if scope.is_global(name):
             self.add(node, name, how, detail)
 
-    def node(self, node: ast.AST, scope: _Scope, where: str) -> None:
+    def node(self, node: ast.AST, scope: Scope, where: str) -> None:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 self.target(target, scope, "assignment", where)
@@ -225,7 +225,7 @@ class _Finder:
             self.target(node.name, scope, "type alias", where)  # type: ignore[attr-defined]
 
     def target(
-        self, node: ast.AST, scope: _Scope, context: str, where: str, deleting: bool = False
+        self, node: ast.AST, scope: Scope, context: str, where: str, deleting: bool = False
     ) -> None:
         """An assignment, loop or ``del`` target: a name, an unpacking, an attribute, an item.
 
@@ -257,7 +257,7 @@ class _Finder:
     def change(
         self,
         node: ast.Attribute | ast.Subscript,
-        scope: _Scope,
+        scope: Scope,
         action: str,
         suffix: str,
         op: str = "",
@@ -277,7 +277,7 @@ class _Finder:
         detail += (f" {op}" if op else "") + suffix
         self.add(node, root.id, "mutate", detail)
 
-    def augmented(self, node: ast.AugAssign, scope: _Scope, where: str) -> None:
+    def augmented(self, node: ast.AugAssign, scope: Scope, where: str) -> None:
         op = _OPS.get(type(node.op), "") + "="
         target = node.target
         if isinstance(target, ast.Name):
@@ -287,7 +287,7 @@ class _Finder:
         elif isinstance(target, (ast.Attribute, ast.Subscript)):
             self.change(target, scope, "assignment", where, op=op)
 
-    def imports(self, node: ast.Import | ast.ImportFrom, scope: _Scope, where: str) -> None:
+    def imports(self, node: ast.Import | ast.ImportFrom, scope: Scope, where: str) -> None:
         for alias in node.names:
             if alias.name == "*":
                 module = "." * getattr(node, "level", 0) + (getattr(node, "module", "") or "")
@@ -296,9 +296,9 @@ class _Finder:
             if alias.name.split(".")[0] == "__main__":
                 self.unseen.append(f"import __main__ (line {node.lineno})")
             detail = "import" if isinstance(node, ast.Import) else "from ... import"
-            self.bind(node, _bound_name(alias), scope, "rebind", detail + where)
+            self.bind(node, bound_name(alias), scope, "rebind", detail + where)
 
-    def call(self, node: ast.Call, scope: _Scope, where: str) -> None:
+    def call(self, node: ast.Call, scope: Scope, where: str) -> None:
         func = node.func
         if id(node) in self.handled:
             return

@@ -46,7 +46,7 @@ _SHARED = (
 )
 _IMMUTABLE = frozenset({str, bytes, int, float, complex, bool, type(None), range})
 _CONTAINERS = frozenset({list, tuple, dict, set, frozenset, bytearray})
-_MISSING: Any = object()
+MISSING: Any = object()
 
 
 def ipython_bookkeeping(name: str) -> bool:
@@ -172,8 +172,8 @@ class Undo:
         uncopied: dict[str, str] = {}
         room = copy_limit_bytes
         for name in found.names("mutate"):
-            value = ns.get(name, _MISSING)
-            if value is _MISSING or skip(name) or type(value) in _IMMUTABLE:
+            value = ns.get(name, MISSING)
+            if value is MISSING or skip(name) or type(value) in _IMMUTABLE:
                 continue
             changes = [t for t in found if t.name == name and t.how == "mutate"]
             label = f"{'may have changed' if all(t.maybe for t in changes) else 'changed'} "
@@ -224,13 +224,13 @@ class Undo:
         put_back: list[str] = []
         not_restored: dict[str, str] = {}
         for name in self._created:
-            if ns.get(name, _MISSING) is after[name]:
+            if ns.get(name, MISSING) is after[name]:
                 del ns[name]
                 removed.append(name)
             else:
                 not_restored[name] = "changed again after the step"
         for name in self._rebound:
-            if ns.get(name, _MISSING) is after[name]:
+            if ns.get(name, MISSING) is after[name]:
                 ns[name] = before[name]
                 rebound.append(name)
             else:
@@ -243,7 +243,7 @@ class Undo:
                 not_restored[name] = "bound again after the step"
         from_copy: list[str] = []
         for name, (original, saved) in self._copies.items():
-            if ns.get(name, _MISSING) is original:
+            if ns.get(name, MISSING) is original:
                 ns[name] = _put_contents(original, saved)
                 from_copy.append(name)
             elif name not in not_restored:
@@ -271,7 +271,7 @@ def _diff(
     only those few are looked at one by one."""
     names = list(after)
     moved = list(
-        compress(names, map(is_not, map(before.get, names, repeat(_MISSING)), after.values()))
+        compress(names, map(is_not, map(before.get, names, repeat(MISSING)), after.values()))
     )
     created = tuple(n for n in moved if n not in before and not skip(n))
     rebound = tuple(n for n in moved if n in before and not skip(n))

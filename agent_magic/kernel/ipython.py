@@ -39,18 +39,18 @@ REFUSED_ATTRIBUTES = frozenset({"write"})
 class Patches:
     """Instance attributes set for the length of one step, then put back as they were."""
 
-    _MISSING = object()
+    MISSING = object()
 
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any]] = []
 
     def set(self, target: Any, name: str, value: Any) -> None:
-        self._undo.append((target, name, vars(target).get(name, self._MISSING)))
+        self._undo.append((target, name, vars(target).get(name, self.MISSING)))
         setattr(target, name, value)
 
     def undo(self) -> None:
         for target, name, old in reversed(self._undo):
-            if old is self._MISSING:
+            if old is self.MISSING:
                 vars(target).pop(name, None)
             else:
                 setattr(target, name, old)

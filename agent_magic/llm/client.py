@@ -26,16 +26,16 @@ from .config import (
     shown_url,
 )
 from .errors import (
-    _broken_connection,
-    _connection_reset,
-    _context_error,
-    _explain,
-    _falls_through,
-    _http,
-    _rejects_stream_options,
-    _rejects_tools,
-    _stream_error,
-    _wants_responses,
+    broken_connection,
+    connection_reset,
+    context_error,
+    explain,
+    falls_through,
+    http,
+    rejects_stream_options,
+    rejects_tools,
+    stream_error,
+    wants_responses,
 )
 from .responses import (
     RESPONSES_ONLY,
@@ -44,16 +44,16 @@ from .responses import (
     learn_refusal,
     respond,
 )
-from .sdk import _WORKERS, _in_thread, _shared_client
-from .windows import _entries, _remember_window, context_window_for
+from .sdk import WORKERS, in_thread, shared_client
+from .windows import _entries, context_window_for, remember_window
 from .wire import (
-    _EmptyStream,
-    _json_body,
-    _reply_from_completion,
+    EmptyStream,
+    StreamState,
     _send,
-    _sse_events,
-    _StreamState,
     _usage,
+    json_body,
+    reply_from_completion,
+    sse_events,
 )
 
 
@@ -133,7 +133,7 @@ class OpenAIChat:
                 api = self.api_for(endpoint)
                 if api == "responses" and endpoint.api_type == "azure":
                     client = self._client(index, endpoint, api)  # its own api-version
-                items = _in_thread(
+                items = in_thread(
                     lambda c=client, e=endpoint, i=index, t=offered, s=streamed, a=api: (
                         self._request(c, e, messages, t, index=i, streamed=s, api=a)
                     ),
@@ -153,24 +153,24 @@ class OpenAIChat:
                         yielded = True
                         yield item
                     return
-                except _EmptyStream:
+                except EmptyStream:
                     streamed = False  # once: the next answer is a JSON body or an error
                     reasked = True
                     continue
                 except Exception as error:  # the SDK's errors, re-raised from the worker
-                    if reasked and _connection_reset(error):
+                    if reasked and connection_reset(error):
                         # llama-cpp-python resets the connection behind a failed stream;
                         # the question asked again may have gone out on it: once more.
                         reasked = False
                         continue
-                    window = _context_error(error)
+                    window = context_error(error)
                     if window is not False:
                         # The next endpoint would get the same conversation: say so now.
                         raise self._too_long(endpoint, window) from None
                     if (
                         api == "chat"
                         and self._asked_api(endpoint) == "auto"
-                        and (not yielded and _wants_responses(error))
+                        and (not yielded and wants_responses(error))
                     ):
                         # The model is served by the Responses API only: ask it there,
                         # now and for the rest of the kernel (one such 404 per kernel).
@@ -186,7 +186,7 @@ class OpenAIChat:
                         and learn_refusal(error, endpoint_key(endpoint))
                     ):
                         continue  # asked again without a summary, or without streaming
-                    if offered and not yielded and _rejects_tools(error):
+                    if offered and not yielded and rejects_tools(error):
                         # This endpoint (or model) cannot take tools: ask again without
                         # them; the model then writes fenced blocks, which run the same.
                         self.without_tools.add(index)
@@ -196,15 +196,15 @@ class OpenAIChat:
                         streamed
                         and not yielded
                         and index not in self.without_stream_options
-                        and _rejects_stream_options(error)
+                        and rejects_stream_options(error)
                     ):
                         # Usage in streams is a nicety; a server that refuses to be
                         # asked for it streams without it (and its usage is unknown).
                         self.without_stream_options.add(index)
                         continue
-                    if yielded or not _falls_through(error):
-                        raise ChatError(self._explain(error, endpoint, api)) from None
-                    failures.append(self._explain(error, endpoint, api))
+                    if yielded or not falls_through(error):
+                        raise ChatError(self.explain(error, endpoint, api)) from None
+                    failures.append(self.explain(error, endpoint, api))
                     break
         if len(failures) == 1:
             raise ChatError(failures[0])
@@ -227,7 +227,7 @@ class OpenAIChat:
     def _client(self, index: int, endpoint: Endpoint, api: str = "chat") -> Any:
         if (index, api) in self._clients:
             return self._clients[index, api]
-        client = self._clients[index, api] = _shared_client(self._settings(endpoint, api))
+        client = self._clients[index, api] = shared_client(self._settings(endpoint, api))
         return client
 
     def _settings(self, endpoint: Endpoint, api: str = "chat") -> tuple[Any, ...]:
@@ -270,11 +270,11 @@ class OpenAIChat:
                 ),
                 body,
             )
-            yield _reply_from_completion(_json_body(raw.http_response, endpoint), endpoint)
+            yield reply_from_completion(json_body(raw.http_response, endpoint), endpoint)
             return
         if index not in self.without_stream_options:
             body["stream_options"] = {"include_usage": True}
-        state = _StreamState()
+        state = StreamState()
         model = endpoint.model
         with contextlib.ExitStack() as opened:
             # The request goes out when the response is entered: inside _send.
@@ -288,9 +288,9 @@ class OpenAIChat:
             )
             lines = response.iter_lines()
             try:
-                for chunk in _sse_events(lines, state):
+                for chunk in sse_events(lines, state):
                     if chunk.get("error"):
-                        raise _stream_error(chunk["error"], endpoint)
+                        raise stream_error(chunk["error"], endpoint)
                     if isinstance(chunk.get("model"), str) and chunk["model"]:
                         model = chunk["model"]
                     if chunk.get("usage"):
@@ -300,12 +300,12 @@ class OpenAIChat:
                 # A connection that breaks (or stalls past the timeout) after the reply
                 # began: what arrived is the reply, marked as cut off, so it is never
                 # taken for whole. Before anything arrived it is an ordinary failure.
-                if not state.begun or not _broken_connection(error):
+                if not state.begun or not broken_connection(error):
                     raise
                 state.broken = True
             if not state.begun and state.finish is None:
                 if not state.done:
-                    raise _EmptyStream
+                    raise EmptyStream
                 raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
             yield from state.rest()
             yield state.reply(model, endpoint.label)
@@ -331,12 +331,12 @@ class OpenAIChat:
     def _keys(self, endpoint: Endpoint) -> list[str | None]:
         return [endpoint.api_key, *(e.api_key for e in self.endpoints)]
 
-    def _explain(self, error: BaseException, endpoint: Endpoint, api: str = "chat") -> str:
-        return redact_message(_explain(error, endpoint, self.timeout, api), self._keys(endpoint))
+    def explain(self, error: BaseException, endpoint: Endpoint, api: str = "chat") -> str:
+        return redact_message(explain(error, endpoint, self.timeout, api), self._keys(endpoint))
 
     def _too_long(self, endpoint: Endpoint, window: int | None) -> ContextWindowExceeded:
         if window:
-            _remember_window(endpoint, window)
+            remember_window(endpoint, window)
         size = f" ({window} tokens)" if window else ""
         message = (
             f"{endpoint.label}: the conversation no longer fits the model's context "
@@ -371,7 +371,7 @@ def list_models(
             failures.append(str(error))
             continue
         try:
-            [data] = _in_thread(
+            [data] = in_thread(
                 lambda c=client: iter([_call_models(c, timeout)]), tick, where=endpoint.label
             )
         except Exception as error:
@@ -389,7 +389,7 @@ def list_models(
 
 
 def _call_models(client: Any, timeout: float) -> Any:
-    httpx = _http()
+    httpx = http()
 
     options: Any = {"timeout": timeout, "max_retries": 0}
     return client.get("/models", cast_to=httpx.Response, options=options).json()
@@ -406,7 +406,7 @@ def _explain_listing(error: BaseException, endpoint: Endpoint) -> str:
         )
     if isinstance(error, ValueError):
         return f"{where}: the server's model list could not be read"
-    return _explain(error, endpoint)
+    return explain(error, endpoint)
 
 
 def warm_client(
@@ -427,10 +427,10 @@ def warm_client(
     """
     with contextlib.suppress(Exception):
         importlib.import_module("openai")
-        _WORKERS.submit(lambda: None)  # a request thread, started and waiting
+        WORKERS.submit(lambda: None)  # a request thread, started and waiting
         [endpoint, *_] = resolve_endpoints(model="", base_url=base_url, config_list=config_list)
         chat = OpenAIChat([endpoint], timeout=timeout, max_retries=max_retries)
-        client = _shared_client(chat._settings(endpoint))
+        client = shared_client(chat._settings(endpoint))
         # Loaded on first use: the chat resources (~40 ms of imports and models).
         client.chat.completions.with_raw_response  # noqa: B018
         client.chat.completions.with_streaming_response  # noqa: B018

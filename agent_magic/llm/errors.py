@@ -3,8 +3,8 @@
 A refusal of tools or of ``stream_options`` (ask again without them), a context-length
 error as each server words it (and the window it names), an error a server put inside
 a 200 answer, a broken connection, the errors worth trying the next endpoint for, and
-:func:`_explain`: the one line for the user, never holding a key. Every regex only
-sees bounded text (:func:`_status_text`), so each scan is linear. Not here: reading
+:func:`explain`: the one line for the user, never holding a key. Every regex only
+sees bounded text (:func:`status_text`), so each scan is linear. Not here: reading
 streams and replies (:mod:`.wire`), retrying and fallback (:mod:`.client`).
 """
 
@@ -17,7 +17,7 @@ from ..conversation import ChatError
 from .config import Endpoint, shown_url
 
 
-def _http() -> Any:
+def http() -> Any:
     """The HTTP library the openai SDK is built on: httpx, or its fork httpx2 (openai 3.x).
 
     Its exception and response classes are the ones to test against and ask for.
@@ -27,18 +27,18 @@ def _http() -> Any:
     return getattr(base, "httpx2", None) or base.httpx
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
     if isinstance(error, dict):
         error = error.get("message") or error
     return " ".join(str(error)[:2000].split())[:300]
 
 
-def _stream_error(error: Any, endpoint: Endpoint) -> ChatError:
+def stream_error(error: Any, endpoint: Endpoint) -> ChatError:
     """The error a server put inside a 200 answer (llama.cpp's server, vLLM, proxies)."""
-    window = _context_error_in(error, _error_text(error))
+    window = _context_error_in(error, error_text(error))
     if window is not False:
         return _ContextInBody(window)
-    return ChatError(f"{endpoint.label}: the server sent an error: {_error_text(error)}")
+    return ChatError(f"{endpoint.label}: the server sent an error: {error_text(error)}")
 
 
 class _ContextInBody(ChatError):
@@ -49,21 +49,21 @@ class _ContextInBody(ChatError):
         self.window = window
 
 
-def _broken_connection(error: BaseException) -> bool:
+def broken_connection(error: BaseException) -> bool:
     """A transport failure while reading a body: a cut connection or a stall."""
     import openai
 
-    httpx = _http()
+    httpx = http()
 
     return isinstance(error, (httpx.TransportError, openai.APIConnectionError))
 
 
-def _connection_reset(error: BaseException) -> bool:
+def connection_reset(error: BaseException) -> bool:
     """A request the server took and then dropped without an answer (a connection reset
     or closed under it), as opposed to one that never reached it (refused, timed out)."""
     import openai
 
-    httpx = _http()
+    httpx = http()
     cause = error.__cause__
     return (
         isinstance(error, openai.APIConnectionError)
@@ -72,12 +72,12 @@ def _connection_reset(error: BaseException) -> bool:
     )
 
 
-def _status_text(error: BaseException) -> str:
+def status_text(error: BaseException) -> str:
     """What a status error says, bounded (the regexes below then stay linear)."""
     return (_detail(error) or str(error))[:2000]
 
 
-def _rejects_tools(error: BaseException) -> bool:
+def rejects_tools(error: BaseException) -> bool:
     """A 400/422/501 that blames the tools: servers and models without tool calling.
 
     Only messages that say tools are unsupported or invalid: any other 400 (a context
@@ -87,7 +87,7 @@ def _rejects_tools(error: BaseException) -> bool:
 
     if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422, 501):
         return False
-    return bool(_TOOLS_REJECTED.search(_status_text(error)))
+    return bool(_TOOLS_REJECTED.search(status_text(error)))
 
 
 _TOOLS_REJECTED = re.compile(
@@ -103,17 +103,17 @@ _TOOLS_REJECTED = re.compile(
 )
 
 
-def _rejects_stream_options(error: BaseException) -> bool:
+def rejects_stream_options(error: BaseException) -> bool:
     """A 400/422 that names stream_options (older Azure API versions, some proxies)."""
     import openai
 
     if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422):
         return False
-    text = _status_text(error).lower()
+    text = status_text(error).lower()
     return "stream_options" in text or "include_usage" in text
 
 
-# Context-length errors, as each server words them. Kept to bounded text (_status_text),
+# Context-length errors, as each server words them. Kept to bounded text (status_text),
 # with no nested repetition: linear in the message.
 _CONTEXT_WORDS = re.compile(
     r"context_length_exceeded"  # OpenAI's code, llama-cpp-python's 400
@@ -135,7 +135,7 @@ _CONTEXT_SIZE = re.compile(
 )
 
 
-def _context_error(error: BaseException) -> int | None | bool:
+def context_error(error: BaseException) -> int | None | bool:
     """For a context-length error: the window it names, or None; False for other errors."""
     import openai
 
@@ -143,7 +143,7 @@ def _context_error(error: BaseException) -> int | None | bool:
         return error.window
     if not isinstance(error, openai.APIStatusError):
         return False
-    return _context_error_in(getattr(error, "body", None), _status_text(error))
+    return _context_error_in(getattr(error, "body", None), status_text(error))
 
 
 def _context_error_in(body: Any, text: str) -> int | None | bool:
@@ -170,16 +170,16 @@ _RESPONSES_ONLY = re.compile(r"only supported in /?v1/responses", re.IGNORECASE)
 _MODEL_WORDS = re.compile(r"\bmodel\b", re.IGNORECASE)
 
 
-def _wants_responses(error: BaseException) -> bool:
+def wants_responses(error: BaseException) -> bool:
     """An error saying the model is served by the Responses API only."""
     import openai
 
     if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 404):
         return False
-    return bool(_RESPONSES_ONLY.search(_status_text(error)))
+    return bool(_RESPONSES_ONLY.search(status_text(error)))
 
 
-def _falls_through(error: BaseException) -> bool:
+def falls_through(error: BaseException) -> bool:
     """Errors after which the next endpoint is worth trying.
 
     Every HTTP error but a context-length one (the caller says that at once: the next
@@ -195,17 +195,17 @@ def _falls_through(error: BaseException) -> bool:
         return error.status_code in (400, 401, 403, 404, 408, 422, 429) or (
             error.status_code >= 500
         )
-    if _broken_connection(error):
+    if broken_connection(error):
         return True
     return isinstance(error, ChatError)
 
 
-def _explain(
+def explain(
     error: BaseException, endpoint: Endpoint, timeout: float | None = None, api: str = "chat"
 ) -> str:
     import openai
 
-    httpx = _http()
+    httpx = http()
 
     where = endpoint.label
     if isinstance(error, ChatError):
@@ -233,7 +233,7 @@ def _explain(
                 f"{where}: authentication failed ({status}); check OPENAI_API_KEY "
                 "or the config entry's api_key"
             )
-        if status in (400, 404) and _wants_responses(error):
+        if status in (400, 404) and wants_responses(error):
             # The model exists; it is served by the other API (AgentMagics.api = 'chat').
             return (
                 f"{where}: model {endpoint.model!r} is served by the Responses API only, "
@@ -260,7 +260,7 @@ def _explain(
         return f"{where}: request rejected ({status}): {detail}".strip()
     if isinstance(error, ValueError):  # JSON decoding of a malformed body
         return f"{where}: the server's reply could not be read ({type(error).__name__})"
-    return f"{where}: {type(error).__name__}: {_error_text(str(error))}"
+    return f"{where}: {type(error).__name__}: {error_text(str(error))}"
 
 
 def _not_json(response: Any, endpoint: Endpoint) -> ChatError | None:

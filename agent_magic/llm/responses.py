@@ -2,7 +2,7 @@
 
 OpenAI's newer models (gpt-5-codex and later codex models, o3-pro, the gpt-5 "pro"
 models) answer only here; chat completions answers them 404 "This model is only
-supported in v1/responses and not in v1/chat/completions." (``errors._wants_responses``).
+supported in v1/responses and not in v1/chat/completions." (``errors.wants_responses``).
 :data:`RESPONSES_ONLY` remembers such an endpoint and model for the kernel, and
 :func:`respond` asks it here through the SDK's ``client.responses``. The conversation
 stays a list of chat messages: :func:`responses_body` turns it into Responses input
@@ -31,9 +31,9 @@ from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta
 from .config import Endpoint
-from .errors import _broken_connection
+from .errors import broken_connection
 from .responses_reply import ResponsesStream, reply_from_response
-from .wire import _send, _sse_events
+from .wire import _send, sse_events
 
 # Where an assistant message in the history keeps the reasoning items that came with it.
 REASONING_KEY = "reasoning_items"
@@ -67,11 +67,11 @@ def learn_refusal(error: BaseException, key: Any) -> bool:
     organisation; if so, the endpoint (``key``) is asked without them from now on."""
     import openai
 
-    from .errors import _status_text
+    from .errors import status_text
 
     if not isinstance(error, openai.APIStatusError) or error.status_code != 400:
         return False
-    text = _status_text(error)
+    text = status_text(error)
     body = error.body if isinstance(error.body, dict) else {}
     param = body.get("param") or (body.get("error") or {}).get("param")
     if key not in NO_SUMMARY and (_UNVERIFIED_SUMMARY.search(text) or param == "reasoning.summary"):
@@ -137,7 +137,7 @@ def respond(
         )
         lines = response.iter_lines()
         try:
-            for event in _sse_events(lines):
+            for event in sse_events(lines):
                 shown = state.take(event, endpoint)
                 if shown:
                     yield shown
@@ -145,7 +145,7 @@ def respond(
                     break
         except Exception as error:
             # Broken after the reply began: what came is the reply, marked cut off.
-            if not state.begun or not _broken_connection(error):
+            if not state.begun or not broken_connection(error):
                 raise
             state.broken = True
         if not state.begun and state.final is None:

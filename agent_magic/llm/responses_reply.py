@@ -12,7 +12,7 @@ from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from .config import Endpoint
-from .errors import _error_text, _stream_error
+from .errors import error_text, stream_error
 from .wire import CUT_INCOMPLETE
 
 _CUT_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -36,8 +36,8 @@ def reply_from_response(data: Any, endpoint: Endpoint) -> ChatReply:
 def _failed(response: Mapping[str, Any], endpoint: Endpoint) -> ChatError:
     error = response.get("error")
     if isinstance(error, Mapping) and error.get("code") == "context_length_exceeded":
-        return _stream_error(error, endpoint)
-    text = _error_text(error) if error else "no reason given"
+        return stream_error(error, endpoint)
+    text = error_text(error) if error else "no reason given"
     return ChatError(f"{endpoint.label}: the model failed to answer: {text}")
 
 
@@ -187,7 +187,7 @@ class ResponsesStream:
             response = event.get("response")
             raise _failed(response if isinstance(response, dict) else {}, endpoint)
         elif kind == "error":
-            raise _stream_error(event.get("error") or event, endpoint)
+            raise stream_error(event.get("error") or event, endpoint)
         return None
 
     def reply(self, endpoint: Endpoint, model: str) -> ChatReply:

@@ -1,7 +1,7 @@
 """The openai SDK itself: its clients shared across cells and the threads that call it.
 
-:func:`_shared_client` builds one SDK client per endpoint and settings and keeps it
-(closed at exit by :func:`_close_clients`); :func:`_in_thread` runs a blocking request
+:func:`shared_client` builds one SDK client per endpoint and settings and keeps it
+(closed at exit by :func:`_close_clients`); :func:`in_thread` runs a blocking request
 in a reused daemon thread (:class:`_Workers`) and hands its items over a queue, so the
 kernel's interrupt lands within a tick. Not here: the warm-up that builds the first
 client in the background (:mod:`agent_magic.warmup`, :func:`.client.warm_client`),
@@ -29,7 +29,7 @@ _CLIENTS_LOCK = threading.Lock()
 _BUILDING: dict[tuple[Any, ...], threading.Lock] = {}
 
 
-def _shared_client(settings: tuple[Any, ...]) -> Any:
+def shared_client(settings: tuple[Any, ...]) -> Any:
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(settings)
         if client is not None:
@@ -108,7 +108,7 @@ class _Workers:
                     self._idle += 1
 
 
-_WORKERS = _Workers()
+WORKERS = _Workers()
 _DONE = object()
 
 
@@ -116,7 +116,7 @@ def _delta_text(item: str | ThinkingDelta) -> str:
     return item if isinstance(item, str) else item.text
 
 
-def _in_thread(
+def in_thread(
     produce: Any, tick: float, first_within: float | None = None, where: str = ""
 ) -> Iterator[str | ThinkingDelta | ChatReply]:
     """Run a blocking generator in a worker thread and hand its items over a queue.
@@ -142,7 +142,7 @@ def _in_thread(
         except BaseException as error:  # handed to the main thread, raised there
             items.put(error)
 
-    _WORKERS.submit(work)
+    WORKERS.submit(work)
     pending: Any = None
     deadline = time.monotonic() + first_within if first_within else None
     try:

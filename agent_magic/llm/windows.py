@@ -24,8 +24,8 @@ import threading
 from typing import Any, Protocol
 
 from .config import ConfigError, Endpoint, client_settings
-from .errors import _http
-from .sdk import _shared_client
+from .errors import http
+from .sdk import shared_client
 
 
 class LendsClients(Protocol):
@@ -161,7 +161,7 @@ def _window_key(endpoint: Endpoint) -> tuple[str, str, str]:
 _LEARNED: dict[tuple[str, str, str], int] = {}
 
 
-def _remember_window(endpoint: Endpoint, window: int) -> None:
+def remember_window(endpoint: Endpoint, window: int) -> None:
     """Keep the window a context-length error named, for this endpoint from now on."""
     with _WINDOWS_LOCK:
         _LEARNED[_window_key(endpoint)] = window
@@ -227,7 +227,7 @@ def _server_window(
         if chat is not None:
             client = chat._client(index, endpoint)
         else:
-            client = _shared_client(client_settings(endpoint, timeout=120.0, max_retries=0))
+            client = shared_client(client_settings(endpoint, timeout=120.0, max_retries=0))
     except ConfigError:
         return (False, None)
     base = str(client.base_url).rstrip("/")
@@ -262,7 +262,7 @@ class _Unanswered(Exception):
 def _call_json(client: Any, method: str, url: str, body: Any, timeout: float) -> Any:
     import openai
 
-    httpx = _http()
+    httpx = http()
 
     options: Any = {"timeout": timeout, "max_retries": 0}
     try:

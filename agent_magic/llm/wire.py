@@ -18,10 +18,10 @@ from typing import Any
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from ..thinking import ThinkingSplitter, without_thinking
 from .config import Endpoint
-from .errors import _not_json, _stream_error
+from .errors import _not_json, stream_error
 
 
-class _EmptyStream(Exception):
+class EmptyStream(Exception):
     """A stream that ended with nothing in it: no delta, no finish reason, no [DONE].
 
     llama-cpp-python's server answers a failed streamed request like this (a request
@@ -49,7 +49,7 @@ def _reasoning(message: Mapping[str, Any]) -> str:
     return ""
 
 
-class _StreamState:
+class StreamState:
     """What a stream has said so far: the text, the thinking, the tool calls, how (and if)
     it ended."""
 
@@ -166,7 +166,7 @@ def _escape_surrogates(value: Any) -> Any:
     return value
 
 
-def _json_body(response: Any, endpoint: Endpoint) -> Any:
+def json_body(response: Any, endpoint: Endpoint) -> Any:
     """A whole answer's JSON; a body that is not JSON (an HTML page) is one line."""
     try:
         return json.loads(response.content)
@@ -177,11 +177,11 @@ def _json_body(response: Any, endpoint: Endpoint) -> Any:
         raise not_json from None
 
 
-def _reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
+def reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
     choices = completion.get("choices") if isinstance(completion, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         if isinstance(completion, dict) and completion.get("error"):
-            raise _stream_error(completion["error"], endpoint)
+            raise stream_error(completion["error"], endpoint)
         raise ChatError(f"{endpoint.label}: the reply had no choices")
     choice = choices[0]
     message = choice.get("message")
@@ -232,9 +232,7 @@ def _usage(usage: Any) -> Usage | None:
     )
 
 
-def _sse_events(
-    lines: Iterator[str], state: _StreamState | None = None
-) -> Iterator[dict[str, Any]]:
+def sse_events(lines: Iterator[str], state: StreamState | None = None) -> Iterator[dict[str, Any]]:
     """The JSON objects of a server-sent event stream, up to ``[DONE]``.
 
     Comments, event names and keep-alives are skipped, and so is a payload that is

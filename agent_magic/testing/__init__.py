@@ -28,7 +28,7 @@ The package's modules, each saying what lives in it and what does not:
 * :mod:`.cli` (and ``__main__``) - ``python -m agent_magic.testing``.
 
 ``from agent_magic.testing import ...`` of every name below keeps working; the HTTP
-handler (tests and the bench wrap its methods) is ``agent_magic.testing.handler._Handler``.
+handler (tests and the bench wrap its methods) is ``agent_magic.testing.handler.Handler``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What goes on the wire: the request as recorded, and the answer to it as JSON or SSE.
 
-:class:`RecordedRequest` (one request as the server saw it), :class:`_Answer` (a reply
+:class:`RecordedRequest` (one request as the server saw it), :class:`Answer` (a reply
 bound to one request: the completion and its stream chunks), usage counted roughly as
 characters / 4, and the SSE and JSON helpers. Not here: the HTTP handling
 (:mod:`.handler`), the script (:mod:`.scripting`), the server's state (:mod:`.server`).
@@ -68,11 +68,11 @@ class RecordedRequest:
         return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
-def _rough_tokens(text: str) -> int:
+def rough_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _prompt_text(messages: Iterable[Any]) -> str:
+def prompt_text(messages: Iterable[Any]) -> str:
     parts: list[str] = []
     for message in messages:
         if not isinstance(message, dict):
@@ -91,13 +91,13 @@ def _prompt_text(messages: Iterable[Any]) -> str:
 def _usage(reply: Reply, request: RecordedRequest) -> dict[str, Any]:
     reasoning = reply.reasoning_tokens
     if not reasoning and reply.thinking:
-        reasoning = _rough_tokens(reply.thinking)
+        reasoning = rough_tokens(reply.thinking)
     if reply.usage is not None:
         prompt, completion = reply.usage
     else:
-        prompt = _rough_tokens(_prompt_text(request.messages))
+        prompt = rough_tokens(prompt_text(request.messages))
         answer = (reply.content or "") + "".join(c.arguments_json for c in reply.tool_calls)
-        completion = _rough_tokens(answer) + reasoning
+        completion = rough_tokens(answer) + reasoning
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -129,17 +129,17 @@ def _finish_reason(reply: Reply) -> str:
     return "tool_calls" if reply.tool_calls else "stop"
 
 
-def _content_pieces(text: str) -> list[str]:
+def content_pieces(text: str) -> list[str]:
     # Word-sized pieces with their leading space, like a tokenizer's; "".join gives text.
     return re.findall(r"\s*\S{1,8}|\s+", text)
 
 
-def _argument_pieces(arguments: str) -> list[str]:
+def argument_pieces(arguments: str) -> list[str]:
     return [arguments[i : i + 8] for i in range(0, len(arguments), 8)] or [""]
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
     """A reply bound to one request: the ids and model it goes out with."""
 
     reply: Reply
@@ -218,19 +218,17 @@ class _Answer:
         body = (
             [
                 self.chunk({"content": None, field: piece})
-                for piece in _content_pieces(reply.thinking)
+                for piece in content_pieces(reply.thinking)
             ]
             if field
             else []
         )
-        pieces = (
-            reply.pieces if reply.pieces is not None else _content_pieces(_content(reply) or "")
-        )
+        pieces = reply.pieces if reply.pieces is not None else content_pieces(_content(reply) or "")
         body.extend(self.chunk({"content": piece}) for piece in pieces)
         for index, (call, call_id) in enumerate(
             zip(reply.tool_calls, self.tool_call_ids, strict=True)
         ):
-            pieces = _argument_pieces(call.arguments_json)
+            pieces = argument_pieces(call.arguments_json)
             opening = {
                 "index": index,
                 "id": call_id,
@@ -249,12 +247,12 @@ class _Answer:
         return first, body, last
 
 
-def _sse(data: dict[str, Any] | str) -> bytes:
+def sse(data: dict[str, Any] | str) -> bytes:
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return f"data: {text}\n\n".encode()
 
 
-def _parse_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     if not body:
         return None
     try:

@@ -1,7 +1,7 @@
 """The HTTP side of :class:`~.server.FakeOpenAIServer`: routing, writing, dropping connections.
 
-:class:`_HTTPServer` (a threading server that tracks its connections so ``stop()`` can
-end keep-alive ones) and :class:`_Handler` (reads a request, records it, answers a
+:class:`HTTPServer` (a threading server that tracks its connections so ``stop()`` can
+end keep-alive ones) and :class:`Handler` (reads a request, records it, answers a
 route, ``/v1/models`` or a chat completion as JSON or SSE, with the scripted faults).
 Not here: the script and the queue (:mod:`.server`, :mod:`.scripting`), the JSON of an
 answer (:mod:`.chat_wire`).
@@ -21,8 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
-from .chat_wire import RecordedRequest, _Answer, _parse_json, _sse
-from .responses_wire import RESPONSES_PATHS, _ResponseAnswer, sse_event
+from .chat_wire import Answer, RecordedRequest, parse_json, sse
+from .responses_wire import RESPONSES_PATHS, ResponseAnswer, sse_event
 from .scripting import Failure, Reply, ReplyItem
 
 
@@ -50,12 +50,12 @@ DEFAULT_MODELS = ("fake-model",)
 _GONE = (ConnectionError, socket.timeout)
 
 
-class _HTTPServer(ThreadingHTTPServer):
+class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # Tests start and stop many servers; don't let a TIME_WAIT port block a fixed --port.
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], fake: Script) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[Handler], fake: Script) -> None:
         self.fake = fake
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -84,7 +84,7 @@ class _HTTPServer(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive between JSON answers (Content-Length) and streams
     # SSE with chunked encoding, as api.openai.com does; a cut stream is then a real
     # protocol error to the client rather than a quiet end of body.
@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     # An idle keep-alive connection must not hold a thread for ever.
     timeout = 60
-    server: _HTTPServer
+    server: HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read server.requests, not stderr
@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(url.query)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
-            json=_parse_json(body),
+            json=parse_json(body),
             time=time.monotonic(),
         )
         number = fake._record(request)
@@ -207,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._failure(reply)
             return
-        answer = _Answer(
+        answer = Answer(
             reply=reply,
             request=request,
             id=fake._next_id("chatcmpl-fake"),
@@ -236,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._failure(reply)
             return
         calls = len(reply.tool_calls)
-        answer = _ResponseAnswer(
+        answer = ResponseAnswer(
             reply=reply,
             request=request,
             id=fake._next_id("resp_fake"),
@@ -327,7 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
         if failure.in_stream == "event":
             body = failure.error_body()
             error = body.get("error", body) if isinstance(body, dict) else body
-            events.append(_sse({"error": error}))
+            events.append(sse({"error": error}))
         self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
@@ -335,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%X\r\n%s\r\n" % (len(event), event))
         self.wfile.write(b"0\r\n\r\n")  # a clean end, without [DONE]
 
-    def _completion(self, answer: _Answer) -> None:
+    def _completion(self, answer: Answer) -> None:
         data = json.dumps(answer.completion()).encode()
         if answer.reply.malformed:
             self._json(200, None, raw=data[: len(data) // 2])
@@ -348,18 +348,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._json(200, None, raw=data)
 
-    def _stream(self, answer: _Answer) -> None:
+    def _stream(self, answer: Answer) -> None:
         reply = answer.reply
         first, body, last = answer.stream()
-        events = [_sse(first)]
+        events = [sse(first)]
         if reply.malformed:
             events.append(b'data: {"id": "' + answer.id.encode() + b'", "choices": [{"delta": \n\n')
         if reply.cut_after is not None:
-            events.extend(_sse(chunk) for chunk in body[: max(reply.cut_after, 0)])
+            events.extend(sse(chunk) for chunk in body[: max(reply.cut_after, 0)])
         else:
-            events.extend(_sse(chunk) for chunk in [*body, *last])
+            events.extend(sse(chunk) for chunk in [*body, *last])
             if reply.done:
-                events.append(_sse("[DONE]"))
+                events.append(sse("[DONE]"))
 
         self._start(200, "text/event-stream; charset=utf-8", {"Cache-Control": "no-cache"})
         self.send_header("Transfer-Encoding", "chunked")

@@ -1,6 +1,6 @@
 """The Responses API as :class:`~.server.FakeOpenAIServer` speaks it: ``POST /v1/responses``.
 
-:class:`_ResponseAnswer` turns a scripted :class:`~.scripting.Reply` into a whole
+:class:`ResponseAnswer` turns a scripted :class:`~.scripting.Reply` into a whole
 ``response`` object (``output`` items: reasoning with its summary and encrypted
 content, the message, function calls; ``usage`` with ``output_tokens_details``) or
 into the event stream api.openai.com sends (``response.created`` ...
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .chat_wire import RecordedRequest, _argument_pieces, _content_pieces, _rough_tokens
+from .chat_wire import RecordedRequest, argument_pieces, content_pieces, rough_tokens
 from .scripting import Failure, Reply
 
 # api.openai.com's words, on chat completions, for a model served by Responses only.
@@ -54,7 +54,7 @@ def input_text(request: RecordedRequest) -> str:
 
 
 @dataclass(frozen=True)
-class _ResponseAnswer:
+class ResponseAnswer:
     """A reply bound to one Responses request: its ids, model and items."""
 
     reply: Reply
@@ -79,9 +79,9 @@ class _ResponseAnswer:
         if reply.usage is not None:
             prompt, completion = reply.usage
         else:
-            prompt = _rough_tokens(input_text(self.request))
+            prompt = rough_tokens(input_text(self.request))
             answer = (reply.content or "") + "".join(c.arguments_json for c in reply.tool_calls)
-            completion = _rough_tokens(answer) + reply.reasoning_tokens
+            completion = rough_tokens(answer) + reply.reasoning_tokens
         return {
             "input_tokens": prompt,
             "input_tokens_details": {"cached_tokens": 0},
@@ -189,7 +189,7 @@ class _ResponseAnswer:
                 )
                 events.extend(
                     {"type": "response.reasoning_summary_text.delta", **at, "delta": piece}
-                    for piece in _content_pieces(part["text"])
+                    for piece in content_pieces(part["text"])
                 )
                 events.append(
                     {"type": "response.reasoning_summary_text.done", **at, "text": part["text"]}
@@ -200,7 +200,7 @@ class _ResponseAnswer:
             at = {**where, "content_index": 0}
             part = {"type": "output_text", "text": "", "annotations": []}
             events.append({"type": "response.content_part.added", **at, "part": part})
-            pieces = self.reply.pieces if self.reply.pieces is not None else _content_pieces(text)
+            pieces = self.reply.pieces if self.reply.pieces is not None else content_pieces(text)
             events.extend(
                 {"type": "response.output_text.delta", **at, "delta": piece, "logprobs": []}
                 for piece in pieces
@@ -212,7 +212,7 @@ class _ResponseAnswer:
         elif kind == "function_call":
             events.extend(
                 {"type": "response.function_call_arguments.delta", **where, "delta": piece}
-                for piece in _argument_pieces(item["arguments"])
+                for piece in argument_pieces(item["arguments"])
                 if piece
             )
             events.append(

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeAlias
 
-from .chat_wire import RecordedRequest, _prompt_text, _rough_tokens
-from .handler import _Handler, _HTTPServer
+from .chat_wire import RecordedRequest, prompt_text, rough_tokens
+from .handler import Handler, HTTPServer
 from .responses_wire import RESPONSES_PATHS, input_text, responses_only_failure
 from .scripting import Failure, Reply, ReplyItem
 
@@ -88,7 +88,7 @@ class FakeOpenAIServer:
         self._requests: list[RecordedRequest] = []
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
 
@@ -98,7 +98,7 @@ class FakeOpenAIServer:
         if self._httpd is not None:
             raise RuntimeError("FakeOpenAIServer is already running at " + self.base_url)
         self._stopping.clear()
-        httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        httpd = HTTPServer((self.host, self.port), Handler, self)
         host, port = httpd.server_address[:2]
         self._url = f"http://{host}:{port}"
         self._httpd = httpd
@@ -264,7 +264,7 @@ class FakeOpenAIServer:
                 400, "Unrecognized request argument supplied: stream_options", param=None
             )
         if self.context_window is not None:
-            tokens = _rough_tokens(_prompt_text(request.messages))
+            tokens = rough_tokens(prompt_text(request.messages))
             if tokens > self.context_window:
                 return Failure.context_length(
                     self.context_style, window=self.context_window, requested=tokens
@@ -286,7 +286,7 @@ class FakeOpenAIServer:
                 code="model_not_found",
             )
         if self.context_window is not None:
-            tokens = _rough_tokens(input_text(request))
+            tokens = rough_tokens(input_text(request))
             if tokens > self.context_window:
                 return Failure.context_length(
                     "openai", window=self.context_window, requested=tokens

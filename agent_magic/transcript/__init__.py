@@ -37,10 +37,10 @@ from .store import (
     REPLAY_ENV,
     Recorded,
     Store,
-    _stores,
     open_store,
     recording_path,
     replay_from_env,
+    stores,
 )
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
     "Redactor",
     "Replay",
     "Store",
-    "_stores",
+    "stores",
     "canonical",
     "cell_redactor",
     "decision_from_record",

@@ -421,13 +421,13 @@ def _describe_message(messages: list[Mapping[str, Any]], index: int) -> str:
     return f"the message after step {steps_before} (the code's output, your answer, or the task)"
 
 
-_stores: dict[Path | None, Store] = {}
+stores: dict[Path | None, Store] = {}
 
 
 def open_store(path: Path | None) -> Store:
     """The store for ``path`` (None: in memory), shared by this kernel's conversations."""
-    store = _stores.get(path)
+    store = stores.get(path)
     if store is None:
-        store = _stores[path] = Store(path)
+        store = stores[path] = Store(path)
     store.refresh()
     return store

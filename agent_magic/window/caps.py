@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .estimate import MESSAGE_OVERHEAD, _text_tokens
+from .estimate import MESSAGE_OVERHEAD, text_tokens
 
 # What each message of a conversation is, for fitting (see fit.fit).
 Kind = Literal["system", "task", "reply", "output", "feedback", "summary"]
@@ -43,7 +43,7 @@ class Caps:
             short_output=min(max(budget // 32, 60), 400),
             short_text=min(max(budget // 20, 60), 800),
             summary=min(max(budget // 10, 60), 1500),
-            summary_head=MESSAGE_OVERHEAD + _text_tokens(head) + 2,
+            summary_head=MESSAGE_OVERHEAD + text_tokens(head) + 2,
         )
 
 

@@ -1,10 +1,10 @@
 """Cutting text and messages down to a token count, for :func:`~.fit.fit`.
 
-Text: :func:`_head_tail` (head and tail, the cut marked), :func:`_cut_to` (to an
-estimate), :func:`_cut_lines` (whole first lines), :func:`_split_namespace` (a task's
+Text: :func:`_head_tail` (head and tail, the cut marked), :func:`cut_to` (to an
+estimate), :func:`cut_lines` (whole first lines), :func:`split_namespace` (a task's
 words and its variables summary, after :data:`NAMESPACE_HEADER`). Messages: the full
 form a recent message is sent as (:func:`_full_form`, capped) and the short form of an
-older one after a trim (:func:`_short_form`), images and tool-call arguments included.
+older one after a trim (:func:`short_form`), images and tool-call arguments included.
 Not here: the estimate itself (:mod:`.estimate`), the summary of folded turns
 (:mod:`.recap`), deciding what to cut when (:mod:`.fit`).
 """
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..text import cut_mark
-from .estimate import _CACHE_LIMIT, _content_tokens, _text_tokens
+from .estimate import CACHE_LIMIT, content_tokens, text_tokens
 
 if TYPE_CHECKING:
     from .caps import Caps
@@ -121,20 +121,20 @@ _CUTS: dict[tuple[str, int], str] = {}  # like _CACHE: the same cuts are asked e
 _cut_chars = 0
 
 
-def _cut_to(text: str, tokens: int) -> str:
+def cut_to(text: str, tokens: int) -> str:
     """``text`` cut (head and tail) so that its estimate is at most ``tokens``."""
     global _cut_chars
-    have = _text_tokens(text)
+    have = text_tokens(text)
     if have <= tokens:
         return text
     key = (text, tokens)
     cut = _CUTS.get(key)
     if cut is None:
         cut = _cut(text, tokens, have)
-        if _cut_chars + len(text) > _CACHE_LIMIT:
+        if _cut_chars + len(text) > CACHE_LIMIT:
             _CUTS.clear()
             _cut_chars = 0
-        if len(text) <= _CACHE_LIMIT // 4:
+        if len(text) <= CACHE_LIMIT // 4:
             _CUTS[key] = cut
             _cut_chars += len(text)
     return cut
@@ -145,13 +145,13 @@ def _cut(text: str, tokens: int, have: int) -> str:
     for _ in range(6):  # the estimate per character varies along the text: converge
         limit = max(int(limit * tokens / max(have, 1)) - 1, 0)
         text_cut = _head_tail(text, limit)
-        have = _text_tokens(text_cut)
+        have = text_tokens(text_cut)
         if have <= tokens or limit == 0:
             return text_cut
     return text_cut
 
 
-def _split_namespace(text: str) -> tuple[str, str]:
+def split_namespace(text: str) -> tuple[str, str]:
     """A task's own words and the context sent after them (``""`` when it has none)."""
     found = [at for at in (text.find("\n\n" + head) for head in CONTEXT_HEADERS) if at >= 0]
     if not found:
@@ -160,39 +160,39 @@ def _split_namespace(text: str) -> tuple[str, str]:
     return text[:at], text[at:]
 
 
-def _cut_lines(text: str, tokens: int, what: str) -> str:
+def cut_lines(text: str, tokens: int, what: str) -> str:
     """The first lines of ``text`` that fit ``tokens``, and how many lines were left out."""
-    if _text_tokens(text) <= tokens:
+    if text_tokens(text) <= tokens:
         return text
     lines = text.split("\n")
     kept: list[str] = []
-    used = _text_tokens(what) + 8
+    used = text_tokens(what) + 8
     for line in lines:
-        cost = _text_tokens(line) + 1
+        cost = text_tokens(line) + 1
         if used + cost > tokens:
             break
         kept.append(line)
         used += cost
     if not kept and lines:  # one huge line: cut it instead
-        return _cut_to(text, max(tokens - _text_tokens(what) - 8, 1)) + what.format(0)
+        return cut_to(text, max(tokens - text_tokens(what) - 8, 1)) + what.format(0)
     left = len(lines) - len(kept)
     return "\n".join(kept) + what.format(left)
 
 
-def _with_content(message: Mapping[str, Any], content: Any) -> dict[str, Any]:
+def with_content(message: Mapping[str, Any], content: Any) -> dict[str, Any]:
     changed = dict(message)
     changed["content"] = content
     return changed
 
 
-def _cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Mapping[str, Any]:
+def cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Mapping[str, Any]:
     """The message with its text cut to ``tokens`` (and its images left out unless kept);
     the message itself when that changes nothing."""
     content = message.get("content")
     if isinstance(content, str):
-        if _text_tokens(content) <= tokens:
+        if text_tokens(content) <= tokens:
             return message
-        return _with_content(message, _cut_to(content, tokens))
+        return with_content(message, cut_to(content, tokens))
     if not isinstance(content, list):
         return message
     parts: list[Any] = []
@@ -200,18 +200,18 @@ def _cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Ma
     for part in content:
         is_text = isinstance(part, Mapping) and part.get("type") == "text"
         if is_text:
-            parts.append({**part, "text": _cut_to(str(part.get("text") or ""), tokens)})
+            parts.append({**part, "text": cut_to(str(part.get("text") or ""), tokens)})
         elif images:
             parts.append(part)
         else:
             dropped += 1
     if images:
-        return _with_content(message, parts)
+        return with_content(message, parts)
     text = "\n".join(str(p.get("text") or "") for p in parts)
     if dropped:
         plural = "s" if dropped > 1 else ""
         text += f"\n[{dropped} image{plural} left out to fit the context window]"
-    return _with_content(message, _cut_to(text, tokens + 16))
+    return with_content(message, cut_to(text, tokens + 16))
 
 
 def _full_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
@@ -221,17 +221,17 @@ def _full_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str
     return message
 
 
-def _short_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
+def short_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
     """What an older message is sent as after a trim."""
     if kind in ("system", "summary"):
         return message
     content = message.get("content")
     if kind == "task" and isinstance(content, str):
-        words, namespace = _split_namespace(content)
-        text = _cut_to(words, caps.short_text)
+        words, namespace = split_namespace(content)
+        text = cut_to(words, caps.short_text)
         if namespace:
             text += "\n\n[The context sent with this task (variables, files, cells) is left out.]"
-        return _with_content(message, text)
+        return with_content(message, text)
     tokens = caps.short_output if kind == "output" else caps.short_text
     has_images = isinstance(content, list) and any(
         isinstance(p, Mapping) and p.get("type") != "text" for p in content
@@ -240,8 +240,8 @@ def _short_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[st
         # Code the model wrote is left out whole, never cut: a marker inside a code block
         # is what a model copies into its next step. Tool-call arguments stay as sent.
         return _short_reply(message, content, tokens)
-    if has_images or _content_tokens(content) > tokens:
-        return _cut_content(message, tokens, images=False)
+    if has_images or content_tokens(content) > tokens:
+        return cut_content(message, tokens, images=False)
     return message
 
 
@@ -251,7 +251,7 @@ _FENCED = re.compile(r"^(`{3,}|~{3,})[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
 def _short_reply(message: Mapping[str, Any], content: str, tokens: int) -> Mapping[str, Any]:
     """An older reply within ``tokens``: its code blocks, largest first, replaced by a
     line outside any fence saying what was there; then its words cut."""
-    if _text_tokens(content) <= tokens:
+    if text_tokens(content) <= tokens:
         return message
     blocks = sorted(_FENCED.finditer(content), key=lambda m: m.end() - m.start(), reverse=True)
     text = content
@@ -259,12 +259,12 @@ def _short_reply(message: Mapping[str, Any], content: str, tokens: int) -> Mappi
         lines = block.group().count("\n") - 1
         note = f"[a {lines}-line code block of this reply, left out to fit the context window]"
         text = text.replace(block.group(), note, 1)
-        if _text_tokens(text) <= tokens:
-            return _with_content(message, text)
+        if text_tokens(text) <= tokens:
+            return with_content(message, text)
     pieces = re.split(r"(\[a \d+-line code block of this reply, left out[^\]]*\])", text)
     if len(pieces) > 1:  # cut the words only: the notes stay whole and outside the code
-        budget = max(tokens - sum(_text_tokens(p) for p in pieces[1::2]), 16)
+        budget = max(tokens - sum(text_tokens(p) for p in pieces[1::2]), 16)
         share = max(budget // max(len(pieces[::2]), 1), 4)
-        pieces[::2] = [_cut_to(p, share) for p in pieces[::2]]
-        return _with_content(message, "".join(pieces))
-    return _with_content(message, _cut_to(text, tokens))
+        pieces[::2] = [cut_to(p, share) for p in pieces[::2]]
+        return with_content(message, "".join(pieces))
+    return with_content(message, cut_to(text, tokens))

@@ -67,31 +67,31 @@ def estimate_tokens(value: str | Mapping[str, Any] | Iterable[Mapping[str, Any]]
     text is covered by the overheads for ChatML and Llama-3 templates.
     """
     if isinstance(value, str):
-        return _text_tokens(value)
+        return text_tokens(value)
     if isinstance(value, Mapping):
-        return _message_tokens(value)
-    return REQUEST_OVERHEAD + sum(_message_tokens(message) for message in value)
+        return message_tokens(value)
+    return REQUEST_OVERHEAD + sum(message_tokens(message) for message in value)
 
 
 # Estimates of long texts, kept because the loop asks about the same history every turn.
 # Bounded by the characters held; dropping it changes no result, only the time.
 _CACHE: dict[str, int] = {}
-_CACHE_LIMIT = 1 << 23  # characters
+CACHE_LIMIT = 1 << 23  # characters
 _CACHE_MIN = 24  # shorter texts are counted about as fast as they are looked up
 _cached_chars = 0
 
 
-def _text_tokens(text: str) -> int:
+def text_tokens(text: str) -> int:
     global _cached_chars
     if len(text) < _CACHE_MIN:
         return _count(text)
     tokens = _CACHE.get(text)
     if tokens is None:
         tokens = _count(text)
-        if _cached_chars + len(text) > _CACHE_LIMIT:
+        if _cached_chars + len(text) > CACHE_LIMIT:
             _CACHE.clear()
             _cached_chars = 0
-        if len(text) <= _CACHE_LIMIT // 4:
+        if len(text) <= CACHE_LIMIT // 4:
             _CACHE[text] = tokens
             _cached_chars += len(text)
     return tokens
@@ -120,31 +120,31 @@ def _count(text: str) -> int:
     )
 
 
-def _content_tokens(content: Any) -> int:
+def content_tokens(content: Any) -> int:
     if isinstance(content, str):
-        return _text_tokens(content)
+        return text_tokens(content)
     if isinstance(content, list):
         total = 0
         for part in content:
             if not isinstance(part, Mapping):
                 continue
             if part.get("type") == "text":
-                total += _text_tokens(str(part.get("text") or ""))
+                total += text_tokens(str(part.get("text") or ""))
             elif part.get("type") in ("image_url", "input_image", "image"):
                 total += IMAGE_TOKENS
             else:
-                total += _text_tokens(json.dumps(part, default=str))
+                total += text_tokens(json.dumps(part, default=str))
         return total
-    return 0 if content is None else _text_tokens(str(content))
+    return 0 if content is None else text_tokens(str(content))
 
 
-def _message_tokens(message: Mapping[str, Any]) -> int:
-    total = MESSAGE_OVERHEAD + _content_tokens(message.get("content"))
+def message_tokens(message: Mapping[str, Any]) -> int:
+    total = MESSAGE_OVERHEAD + content_tokens(message.get("content"))
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         total += TOOL_CALL_OVERHEAD
-        total += _text_tokens(str(function.get("name") or ""))
-        total += _text_tokens(str(function.get("arguments") or ""))
+        total += text_tokens(str(function.get("name") or ""))
+        total += text_tokens(str(function.get("arguments") or ""))
     return total
 
 
@@ -152,4 +152,4 @@ def tools_tokens(tools: Sequence[Mapping[str, Any]] | None) -> int:
     """What a request's ``tools`` list costs: templates render its JSON into the prompt."""
     if not tools:
         return 0
-    return _text_tokens(json.dumps(list(tools))) + MESSAGE_OVERHEAD
+    return text_tokens(json.dumps(list(tools))) + MESSAGE_OVERHEAD

@@ -42,16 +42,16 @@ from ..text import cut_mark
 from .caps import KINDS, Caps, Kind, Unit
 from .cut import (
     FIT_WHY,
-    _cut_lines,
     _full_form,
-    _short_form,
-    _split_namespace,
-    _with_content,
+    cut_lines,
+    short_form,
+    split_namespace,
+    with_content,
 )
 from .estimate import (
     REQUEST_OVERHEAD,
-    _message_tokens,
-    _text_tokens,
+    message_tokens,
+    text_tokens,
     tools_tokens,
 )
 from .recap import _gist, _summary
@@ -230,7 +230,7 @@ class _Replay:
         self.short: dict[int, Mapping[str, Any]] = {}
         self.short_tokens: dict[int, int] = {}
         self.gists: dict[int, str] = {}
-        self.gist_costs: dict[int, int] = {}  # each gist's _text_tokens + 1
+        self.gist_costs: dict[int, int] = {}  # each gist's text_tokens + 1
         self.size = REQUEST_OVERHEAD  # the request without its summaries
         self.runs = 0  # summaries (maximal stretches of folded units)
         self.gist_tokens = 0
@@ -282,8 +282,8 @@ class _Replay:
         form = self.short.get(index)
         if form is None:
             full = self.full[index]
-            form = _short_form(full, self.kinds[index], self.caps)
-            tokens = self.full_tokens[index] if form is full else _message_tokens(form)
+            form = short_form(full, self.kinds[index], self.caps)
+            tokens = self.full_tokens[index] if form is full else message_tokens(form)
             if tokens >= self.full_tokens[index]:  # a marker can outweigh a tiny cut
                 form, tokens = full, self.full_tokens[index]
             self.short[index] = form
@@ -322,7 +322,7 @@ class _Replay:
             if kind == "task":
                 full = self._task_form(full)
             self.full.append(full)
-            self.full_tokens.append(_message_tokens(full))
+            self.full_tokens.append(message_tokens(full))
             self.size += self.full_tokens[index]
             if self.total() > self.budget:
                 self.trim()
@@ -336,16 +336,16 @@ class _Replay:
         fixed = REQUEST_OVERHEAD + sum(
             self.full_tokens[u.start] for u in self.units if u.kind == "system"
         )
-        over = fixed + _message_tokens(message) - self.low
+        over = fixed + message_tokens(message) - self.low
         content = message.get("content")
         if over <= 0 or not isinstance(content, str):
             return message
-        words, context = _split_namespace(content)
+        words, context = split_namespace(content)
         if not context:
             return message
-        keep = max(_text_tokens(context) - over, self.caps.namespace)
-        cut = _cut_lines(context, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
-        return message if cut == context else _with_content(message, words + cut)
+        keep = max(text_tokens(context) - over, self.caps.namespace)
+        cut = cut_lines(context, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
+        return message if cut == context else with_content(message, words + cut)
 
     def trim(self) -> None:
         closed, fresh = self.closed, self.fresh
@@ -380,7 +380,7 @@ class _Replay:
                 self.short_tokens.pop(index, None)
             gist = _gist(self.messages, self.kinds, unit)
             self.gists[u] = gist
-            self.gist_costs[u] = _text_tokens(gist) + 1
+            self.gist_costs[u] = text_tokens(gist) + 1
             self.gist_tokens += self.gist_costs[u]
             left = u > 0 and self.status[u - 1] == _FOLDED
             right = u + 1 < len(self.units) and self.status[u + 1] == _FOLDED
@@ -417,7 +417,7 @@ class _Replay:
                 summary = _summary(run, count, self.caps, costs)
                 out.append(summary)
                 out_kinds.append("summary")
-                tokens += _message_tokens(summary)
+                tokens += message_tokens(summary)
                 folded += count
                 run, costs, count = [], [], 0
             self.marks[u] = (len(out), folded, shortened, tokens)
@@ -438,6 +438,6 @@ class _Replay:
             summary = _summary(run, count, self.caps, costs)
             out.append(summary)
             out_kinds.append("summary")
-            tokens += _message_tokens(summary)
+            tokens += message_tokens(summary)
             folded += count
         return out, out_kinds, folded, shortened, tokens

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .caps import SUMMARY_ELIDED, SUMMARY_HEAD, Caps, Unit
-from .cut import _split_namespace
-from .estimate import _text_tokens
+from .cut import split_namespace
+from .estimate import text_tokens
 
 # A fenced block's opening line and the first non-blank line after it: enough for a gist
 # (codeblocks.extract_code_blocks finds whole blocks, at many times the cost).
@@ -27,7 +27,7 @@ _OUTCOME = re.compile(
 )
 
 
-def _first_line(text: str, limit: int = 100) -> str:
+def first_line(text: str, limit: int = 100) -> str:
     for line in text.splitlines():
         line = line.strip()
         if line:
@@ -55,23 +55,23 @@ def _code_of(message: Mapping[str, Any]) -> str:
         try:
             parsed = json.loads(arguments)
         except ValueError:
-            return _first_line(arguments, 80)
+            return first_line(arguments, 80)
         if isinstance(parsed, dict):
             code = parsed.get("code") or parsed.get("command") or ""
-            return _first_line(str(code), 80)
-        return _first_line(arguments, 80)
+            return first_line(str(code), 80)
+        return first_line(arguments, 80)
     fence = _FENCE.search(_text_of(message))
     if fence is None or _CLOSING.match(fence.group(1)):
         return ""
-    return _first_line(fence.group(1), 80)
+    return first_line(fence.group(1), 80)
 
 
 def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Unit) -> str:
     """One line (or a few) saying what a folded unit held."""
     first = messages[unit.start]
     if unit.kind == "task":
-        words, _ = _split_namespace(_text_of(first))
-        line = f"- task: {_first_line(words)}"
+        words, _ = split_namespace(_text_of(first))
+        line = f"- task: {first_line(words)}"
     elif unit.kind == "summary":
         return _text_of(first).strip()
     elif unit.kind == "turn":
@@ -84,7 +84,7 @@ def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Uni
             if text.startswith("I skipped that step"):
                 outcomes.add("skipped")
             if kinds[index] == "feedback" and not said:
-                said = _first_line(text, 80)
+                said = first_line(text, 80)
         if "It failed." in outcomes:
             outcome = "failed"
         elif "It ran successfully." in outcomes:
@@ -99,11 +99,11 @@ def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Uni
             line = f"- ran `{code}`" if outcome in ("ok", "failed") else f"- proposed `{code}`"
             line += f": {outcome}" if outcome else ""
         else:
-            line = f"- replied: {_first_line(_text_of(first), 80)}"
+            line = f"- replied: {first_line(_text_of(first), 80)}"
         if said:
             line += f"; the user said: {said}"
     else:
-        line = f"- the user said: {_first_line(_text_of(first), 80)}"
+        line = f"- the user said: {first_line(_text_of(first), 80)}"
     return line
 
 
@@ -112,10 +112,10 @@ def _summary(
 ) -> dict[str, Any]:
     """The one message standing for ``count`` folded messages, within the summary cap.
 
-    ``costs`` are the items' ``_text_tokens(item) + 1`` when the caller has them (the
+    ``costs`` are the items' ``text_tokens(item) + 1`` when the caller has them (the
     replay does: a long run's gists are mostly short, too short to be cached)."""
     if costs is None:
-        costs = [_text_tokens(item) + 1 for item in items]
+        costs = [text_tokens(item) + 1 for item in items]
     if sum(costs) > caps.summary:
         # Keep the first and the latest items: the start of the work and where it got to.
         head: list[str] = []

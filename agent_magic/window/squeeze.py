@@ -12,13 +12,13 @@ from ..text import cut_mark
 from .caps import Caps, Kind
 from .cut import (
     FIT_WHY,
-    _cut_content,
-    _cut_lines,
-    _cut_to,
-    _split_namespace,
-    _with_content,
+    cut_content,
+    cut_lines,
+    cut_to,
+    split_namespace,
+    with_content,
 )
-from .estimate import _content_tokens, _text_tokens, estimate_tokens
+from .estimate import content_tokens, estimate_tokens, text_tokens
 
 
 def _squeeze(
@@ -66,30 +66,30 @@ def _squeezed(
     if part == "namespace":
         if not isinstance(content, str):
             return message
-        words, namespace = _split_namespace(content)
+        words, namespace = split_namespace(content)
         if not namespace:
             return message
-        keep = max(_text_tokens(namespace) - over, caps.namespace if floors else 0)
-        if keep >= _text_tokens(namespace):
+        keep = max(text_tokens(namespace) - over, caps.namespace if floors else 0)
+        if keep >= text_tokens(namespace):
             return message
         namespace = (
-            _cut_lines(namespace, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
+            cut_lines(namespace, keep, "\n" + cut_mark("{}", "more lines", FIT_WHY))
             if keep > 24
             else "\n\n[The context sent with this task is left out to fit the context window.]"
         )
-        return _with_content(message, words + namespace)
+        return with_content(message, words + namespace)
     if floors and (part == "words" or kind in ("summary", "system")):
         return message  # these go only once the others are down to their share
     if part == "words" and isinstance(content, str):
-        words, namespace = _split_namespace(content)
-        keep = max(_text_tokens(words) - over, 16)
-        return _with_content(message, _cut_to(words, keep) + namespace)
+        words, namespace = split_namespace(content)
+        keep = max(text_tokens(words) - over, 16)
+        return with_content(message, cut_to(words, keep) + namespace)
     if kind == "summary" and isinstance(content, str):
         # Its items go; its first line, the marker, stays.
         head = content.split("\n", 1)[0].replace(" What happened in them:", "]")
-        return _with_content(message, head)
-    have = _content_tokens(content)
+        return with_content(message, head)
+    have = content_tokens(content)
     keep = max(have - over, caps.part if floors else 16)
     if keep < have:
-        return _cut_content(message, keep, images=False)  # type: ignore[return-value]
+        return cut_content(message, keep, images=False)  # type: ignore[return-value]
     return message
