@@ -39,3 +39,5 @@ How to work:
 
 
 RECORDING_NAME = "agent-recording.jsonl"
+
+VERSION = "0.1.0"  # agent_magic.__version__

@@ -97,7 +97,7 @@ def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE")
     ``marker``, the sign-off word, is left out of the replies' prose."""
     import nbformat
 
-    from . import __version__
+    from .defaults import VERSION
 
     build = _Builder()
     build.marker = marker
@@ -158,7 +158,7 @@ def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE")
         usage["estimated"] = True
         usage["estimated_replies"] = build.estimated
     nb.metadata["agent_magic"] = {
-        "exported_by": f"agent_magic {__version__}",
+        "exported_by": f"agent_magic {VERSION}",
         "conversation": conversation,
         "models": build.models,
         "usage": usage,

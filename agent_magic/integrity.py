@@ -107,14 +107,24 @@ def after_cell(result: Any = None) -> None:
         print(line, file=sys.stderr)
 
 
-def _take() -> Baseline:
-    from .conversation import Conversation, History
-    from .magic import AgentMagics
-    from .plan import CellPlan
-    from .secrets import Redactor
-    from .session import Session
-    from .transcript import Recorder, Replay, Store
+def protect(*classes: type) -> None:
+    """Have the baseline keep these classes' methods (and their modules' functions, for
+    the wiring): each module names its own, so this module imports none of them. A class
+    named after the baseline was taken (its module imported later) joins it then."""
+    for cls in classes:
+        if cls in _PROTECTED:
+            continue
+        _PROTECTED.append(cls)
+        if _baseline is not None:
+            _keep_class(_baseline, cls)
+            if cls.__module__ in _WIRING:
+                _keep_module(_baseline, cls.__module__)
 
+
+_PROTECTED: list[type] = []
+
+
+def _take() -> Baseline:
     taken = Baseline()
     taken.modules = {
         name: module
@@ -123,15 +133,26 @@ def _take() -> Baseline:
         and isinstance(module, ModuleType)
         and not name.startswith("agent_magic.testing")  # tests may stand in for it
     }
-    classes = (AgentMagics, Session, CellPlan, Conversation, History, Recorder, Store)
-    for cls in (*classes, Replay, Redactor):
-        for name, value in vars(cls).items():
-            if isinstance(value, (FunctionType, staticmethod, classmethod, property)):
-                taken.attributes.append((cls, vars(cls), name, value, f"{cls.__name__}.{name}"))
+    for cls in _PROTECTED:
+        _keep_class(taken, cls)
     for module_name in _WIRING:
-        module = sys.modules[module_name]
-        for name, value in vars(module).items():
-            if isinstance(value, (FunctionType, type)) and not name.startswith("__"):
-                label = f"{module_name}.{name}"
-                taken.attributes.append((module, vars(module), name, value, label))
+        _keep_module(taken, module_name)
     return taken
+
+
+def _keep_class(taken: Baseline, cls: type) -> None:
+    for name, value in vars(cls).items():
+        if isinstance(value, (FunctionType, staticmethod, classmethod, property)):
+            taken.attributes.append((cls, vars(cls), name, value, f"{cls.__name__}.{name}"))
+
+
+def _keep_module(taken: Baseline, module_name: str) -> None:
+    """The wiring module's functions and classes, when it is imported (else later)."""
+    module = sys.modules.get(module_name)
+    if module is None or any(entry[0] is module for entry in taken.attributes):
+        return
+    taken.modules.setdefault(module_name, module)
+    for name, value in vars(module).items():
+        if isinstance(value, (FunctionType, type)) and not name.startswith("__"):
+            label = f"{module_name}.{name}"
+            taken.attributes.append((module, vars(module), name, value, label))

@@ -26,7 +26,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode
 
 from .defaults import DEFAULT_SYSTEM_PROMPT, MODES, RECORDING_NAME
 from .fix import ErrorWatch
-from .integrity import restore
+from .integrity import protect, restore
 
 if TYPE_CHECKING:
     from .conversation import Finished, Handler
@@ -576,3 +576,6 @@ def _display(plain: str, markdown: str) -> None:
     from IPython.display import display
 
     display({"text/plain": plain, "text/markdown": markdown}, raw=True)
+
+
+protect(AgentMagics)  # its methods are part of what a step may not change

@@ -43,14 +43,16 @@ from .conversation import (
 )
 from .fix import ErrorWatch, fix_task, last_error
 from .guard import DEFAULT_PROTECTED
-from .integrity import baseline
+from .integrity import baseline, protect
 from .plan import CellPlan, Frontend
+from .secrets import Redactor
 from .text import DISPLAY_LIMIT
 from .transcript import (
     CachedChat,
     Recorder,
     RedactingChat,
     Replay,
+    Store,
     cell_redactor,
     open_store,
     record_events,
@@ -62,7 +64,6 @@ if TYPE_CHECKING:
 
     from .guard import Undo
     from .llm import Endpoint
-    from .secrets import Redactor
 
 # Said once per kernel, at the start of the first --mode never cell that asks a model.
 NEVER_NOTICE = (
@@ -437,4 +438,5 @@ def _one_line(message: str) -> str:
 # What a step may not change (agent_magic.integrity): taken once per process as soon as
 # the wiring is imported (by the warm-up after %load_ext, or the first command), so that
 # it holds the originals before any cell can have changed them.
+protect(Session, CellPlan, Conversation, History, Recorder, Store, Replay, Redactor)
 baseline()
