@@ -122,7 +122,7 @@ class OpenAIChat:
         failures: list[str] = []
         for index, endpoint in enumerate(self.endpoints):
             try:
-                client = self._client(index, endpoint)
+                self._settings(endpoint)  # a missing key is said here, before any request
             except ConfigError as error:
                 failures.append(str(error))
                 continue
@@ -131,11 +131,14 @@ class OpenAIChat:
             reasked = False  # asked again without streaming after an empty stream
             while True:
                 api = self.api_for(endpoint)
-                if api == "responses" and endpoint.api_type == "azure":
-                    client = self._client(index, endpoint, api)  # its own api-version
+                # Azure's Responses API has its own api-version, so its own client.
+                kind = api if api == "responses" and endpoint.api_type == "azure" else "chat"
+                # The SDK client is built in the worker too: its first build imports the SDK,
+                # and an interrupt must never land in this thread while it waits on an
+                # import lock the warm-up holds (that left the kernel's imports deadlocked).
                 items = in_thread(
-                    lambda c=client, e=endpoint, i=index, t=offered, s=streamed, a=api: (
-                        self._request(c, e, messages, t, index=i, streamed=s, api=a)
+                    lambda e=endpoint, i=index, t=offered, s=streamed, a=api, k=kind: self._request(
+                        self._client(i, e, k), e, messages, t, index=i, streamed=s, api=a
                     ),
                     self.tick,
                     first_within=self.retry_budget,
