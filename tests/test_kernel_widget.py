@@ -65,6 +65,8 @@ class Frontend:
                 self.models[content["comm_id"]] = content["data"]["state"]
             elif kind == "comm_msg" and content["data"].get("method") == "update":
                 self.models.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+            elif kind == "comm_close":  # a closed widget can no longer be clicked
+                self.models.pop(content["comm_id"], None)
             elif kind in (
                 "stream",
                 "display_data",
@@ -211,8 +213,12 @@ def test_decided_review_widgets_are_closed(frontend: Frontend, openai_env) -> No
     """A decided step's widget is replaced by its record, and its comms are closed."""
     openai_env.enqueue(code("y = 1"), "TERMINATE")
     cell = frontend.execute("%%agent --mode always\nSet y.")
+    frontend.pump(lambda: bool(frontend.widget("agent-run")))
+    step1 = frontend.widget("agent-run")
     frontend.click("agent-run")
     frontend.pump(lambda: len(openai_env.requests) == 2)
+    # The finish review's button, not step 1's (closed or still closing).
+    frontend.pump(lambda: frontend.widget("agent-run") not in ("", step1))
     frontend.click("agent-run")  # Finish
     frontend.pump(lambda: cell in frontend.idle)
     check = frontend.run(
