@@ -33,6 +33,7 @@ class Frontend:
         self.models: dict[str, dict[str, Any]] = {}  # comm id -> widget state
         self.outputs: list[dict[str, Any]] = []
         self.idle: set[str] = set()
+        self.closed: set[str] = set()  # comm ids the kernel closed: kept, never clicked
 
     def execute(self, code: str) -> str:
         content = {
@@ -66,7 +67,7 @@ class Frontend:
             elif kind == "comm_msg" and content["data"].get("method") == "update":
                 self.models.setdefault(content["comm_id"], {}).update(content["data"]["state"])
             elif kind == "comm_close":  # a closed widget can no longer be clicked
-                self.models.pop(content["comm_id"], None)
+                self.closed.add(content["comm_id"])
             elif kind in (
                 "stream",
                 "display_data",
@@ -84,9 +85,11 @@ class Frontend:
         return msg_id
 
     def widget(self, css: str, enabled: bool = True) -> str:
-        """The comm id of the newest widget with this CSS class."""
+        """The comm id of the newest open widget with this CSS class."""
         for comm_id, state in reversed(list(self.models.items())):
-            if css in state.get("_dom_classes", ()) and (not enabled or not state.get("disabled")):
+            if comm_id in self.closed or css not in state.get("_dom_classes", ()):
+                continue
+            if not enabled or not state.get("disabled"):
                 return comm_id
         return ""
 
