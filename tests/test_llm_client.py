@@ -41,7 +41,12 @@ def test_requests_reuse_one_connection(stream: bool, connections: list[Any]) -> 
         chat = OpenAIChat(
             [Endpoint("m", "sk-test-reuse-0000", server.base_url)], stream=stream, max_retries=0
         )
-        replies = [list(chat.stream([{"role": "user", "content": "hi"}])) for _ in range(3)]
+        replies = []
+        for _ in range(3):
+            replies.append(list(chat.stream([{"role": "user", "content": "hi"}])))
+            # A streamed reply is handed over before the worker has read its body's end
+            # and put the connection back: the next request waits for that, not for luck.
+            assert llm.sdk.WORKERS.wait_idle(10.0)
     assert [r[-1].content for r in replies] == ["one", "two", "three"]
     assert all(isinstance(r[-1], ChatReply) for r in replies)
     assert len(connections) == 1

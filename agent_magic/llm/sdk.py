@@ -87,7 +87,9 @@ class _Workers:
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._idle = 0
+        self._running = 0
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
 
     def submit(self, job: Any) -> None:
         with self._lock:
@@ -98,14 +100,24 @@ class _Workers:
             threading.Thread(target=self._serve, name="agent_magic-request", daemon=True).start()
         self._jobs.put(job)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no thread is running a request (a streamed reply is handed over
+        before its body's end is read; that reading is part of the request)."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._running == 0, timeout)
+
     def _serve(self) -> None:
         while True:
             job = self._jobs.get()
+            with self._lock:
+                self._running += 1
             try:
                 job()
             finally:
                 with self._lock:
                     self._idle += 1
+                    self._running -= 1
+                    self._settled.notify_all()
 
 
 WORKERS = _Workers()
