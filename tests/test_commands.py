@@ -39,7 +39,7 @@ def test_an_error_is_said_once_in_the_terminal(shell, openai_env, capsys) -> Non
     [line] = [line for line in shown.splitlines() if "authentication failed" in line]
     assert line.startswith("UsageError: agent: ")
     record = magics_of(shell).recorder.transcript()[-1]
-    assert record["event"] == "finished" and "authentication failed" in record["message"]
+    assert record.event == "finished" and "authentication failed" in record.message
 
 
 def test_an_error_is_said_once_in_the_notebook(shell, openai_env, monkeypatch) -> None:

@@ -109,8 +109,8 @@ def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Pa
 
     conv = Conversation(chat, Echo(), mode="always")
     drive(conv.run(f"x with {SECRET}"), record_events(ui, recorder))
-    requests = [r for r in recorder.transcript() if r["event"] == "request"]
-    assert [k for r in requests for k in r["kinds"]] == [
+    requests = [r for r in recorder.transcript() if r.event == "request"]
+    assert [k for r in requests for k in r.kinds] == [
         "system",
         "task",
         "reply",

@@ -289,8 +289,8 @@ def test_a_copied_namespace_preview_is_not_run_in_never_mode(shell, openai_env, 
     assert "copies the session's shorthand" in told and "Use the variable by name" in told
     assert "It ran successfully" in openai_env.chat_requests[2].messages[-1]["content"]
     magics = shell.magics_manager.registry["AgentMagics"]
-    (refused, *_) = [r for r in magics.recorder.transcript() if r["event"] == "decision"]
-    assert refused["label"] == "refused" and "[30, 3, 11, 8" in refused["copies"]
+    (refused, *_) = [r for r in magics.recorder.transcript() if r.event == "decision"]
+    assert refused.label == "refused" and "[30, 3, 11, 8" in refused.copies
 
 
 def test_a_preview_written_out_without_its_dots_is_not_run(shell, openai_env, sales) -> None:
@@ -343,9 +343,9 @@ def test_an_injected_instruction_is_said_and_the_next_step_asked(
     (decision, *_) = [
         r
         for r in shell.magics_manager.registry["AgentMagics"].recorder.transcript()
-        if r["event"] == "decision" and not r["automatic"]
+        if r.event == "decision" and not r.automatic
     ]
-    assert decision["action"] == "skip" and decision["injected"].startswith("Ignore previous")
+    assert decision.action == "skip" and decision.injected.startswith("Ignore previous")
 
 
 def test_headless_an_injected_instruction_refuses_the_next_step(
