@@ -125,7 +125,7 @@ def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Pa
     assert "**sent to the assistant**\n\n```\nx\n```" in markdown
     assert SECRET not in plain + markdown and SECRET not in (tmp_path / "r.jsonl").read_text()
     # %agent cells reads the same records: the code that ran, once, its step with it.
-    assert [(step, block.code) for step, block in recorder.ran] == [(3, "print('z')")]
+    assert [(r.step, r.code) for r in recorder.ran()] == [(3, "print('z')")]
 
 
 def test_a_secret_found_later_is_hidden_in_messages_redacted_before() -> None:

@@ -15,11 +15,9 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..codeblocks import CodeBlock
 from ..conversation import (
     CodeRan,
     Decided,
@@ -74,9 +72,6 @@ class Recorder(EventHandler):
         self.tools: list[dict[str, Any]] | None = None
         self.redactor = Redactor()
         self.mode: str | None = None  # the cell's, said in its task record
-        # The blocks that ran without error in this conversation, with their steps (for
-        # %agent cells; secrets hidden as in the recording).
-        self.ran: list[tuple[int, CodeBlock]] = []
         self._sent: list[Any] = []
         self._keys: dict[int, tuple[str, str]] = {}
         # When the model began and stopped thinking in the step being asked (monotonic).
@@ -116,7 +111,6 @@ class Recorder(EventHandler):
         """A new conversation: new id, nothing kept."""
         self.conversation_id = uuid.uuid4().hex[:12]
         self.records.clear()
-        self.ran.clear()
         self._sent.clear()
         self._keys.clear()
         self._where = None
@@ -126,6 +120,16 @@ class Recorder(EventHandler):
         """This conversation's records, as written (secrets hidden), kept in memory: the
         file is for other processes and for replay."""
         return list(self.records)
+
+    def ran(self, since: int = 0) -> list[CodeRecord]:
+        """The code that ran without error, in order, from the ``since``-th record on: what
+        ``%agent cells`` and the final review's "add code as cells" put in the notebook
+        (secrets hidden, as written)."""
+        return [
+            r
+            for r in self.records[since:]
+            if isinstance(r, CodeRecord) and r.ok and not r.interrupted
+        ]
 
     def keys(self, step: int) -> tuple[str, str]:
         """(replay key, cache key) of the request made at ``step``."""
@@ -234,9 +238,6 @@ class Recorder(EventHandler):
 
     def on_code_ran(self, event: CodeRan) -> Record | None:
         outcome = event.outcome
-        if outcome.ok and not outcome.interrupted:  # kept as written: secrets hidden
-            block = replace(event.block, code=self.redactor.redact(event.block.code))
-            self.ran.append((event.step, block))
         return CodeRecord(
             self.conversation_id,
             event.step,
