@@ -5,10 +5,8 @@ told why. Through a real shell against the scripted server, and the pure functio
 
 from __future__ import annotations
 
-import builtins
-
 import pytest
-from conftest import code
+from conftest import answers, code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import Proposal
@@ -20,18 +18,6 @@ from agent_magic.transcript import DecisionRecord
 TROJAN = (
     'role = "user"\nis_admin = role != "user\u202e \u2066# only admins\u2069 \u2066"\ntricked = 1'
 )
-
-
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
 
 
 def decisions(shell) -> list[DecisionRecord]:

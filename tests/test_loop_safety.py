@@ -5,28 +5,15 @@ always asked, and refused where nobody can be asked; a sign-off with code runs i
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import nbformat
 import pytest
-from conftest import code
+from conftest import answers, code
 from nbclient import NotebookClient
 
 from agent_magic.testing import FakeOpenAIServer, Reply
 from agent_magic.transcript import Record
-
-
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
 
 
 def records(shell, event: str) -> list[Record]:

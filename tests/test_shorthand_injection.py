@@ -6,10 +6,8 @@ InteractiveShell against the local server.
 
 from __future__ import annotations
 
-import builtins
-
 import pytest
-from conftest import code
+from conftest import answers, code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -252,18 +250,6 @@ def test_headless_the_step_after_such_output_is_refused_and_the_model_told() -> 
 
 
 # --- through a real shell against the local server ------------------------------------
-
-
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
 
 
 @pytest.fixture
