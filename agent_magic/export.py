@@ -1,6 +1,7 @@
 """A recorded conversation as a clean notebook.
 
-* :func:`to_notebook` turns a conversation's transcript records into an nbformat
+* :func:`to_notebook` turns a conversation's records (the recorder's, in memory, or
+  :func:`~agent_magic.transcript.read_records` of a file) into an nbformat
   notebook: the task and each assistant message as Markdown cells, each step that ran as
   a code cell holding the code that actually ran (after your edits) and its outputs, and
   the provenance (model, endpoint, usage, decisions) in cell metadata. It runs with a
