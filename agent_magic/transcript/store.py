@@ -150,12 +150,13 @@ class Store:
             return False
         if value["event"] not in ("request", "reply", "decision"):
             return True  # the other records are read by the log and the export, not indexed
-        record = parse_record(value)
-        if record is None:
-            return False  # a request, reply or decision without what a replay needs
+        record = parse_record(value)  # None: without what a replay needs
+        return record is not None and self._indexed(record)
+
+    def _indexed(self, record: Record) -> bool:
         try:
             self._index(record)
-        except (TypeError, ValueError):
+        except TypeError:
             return False
         return True
 
@@ -225,7 +226,8 @@ class Store:
             return
         if line is None:
             line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        self._pending.append(line.encode("utf-8") + b"\n")
+        written = line.encode("utf-8") + b"\n"
+        self._pending.append(written)
         try:
             alone, data = self._write()
         except OSError as error:
@@ -242,9 +244,11 @@ class Store:
         if not alone:
             self.refresh()
             return
-        lines = [raw for raw in data.splitlines() if raw.strip()]
-        bad = sum(not self._index_line(raw) for raw in lines)
         self._offset += len(data)
+        if data == written:  # this record alone: indexed as it is, not read back from JSON
+            bad = int(not self._indexed(record))
+        else:
+            bad = sum(not self._index_line(raw) for raw in data.splitlines() if raw.strip())
         if bad:
             self.warn(
                 f"skipped {bad} unreadable line{'s' if bad > 1 else ''} in the recording "
