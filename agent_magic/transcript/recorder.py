@@ -1,9 +1,10 @@
 """Writing one conversation as it happens: events in, typed records out.
 
-:class:`Recorder` turns each event into one record (:mod:`.records`), hides secrets in it
-with the cell's redactor, keeps it in memory for ``%agent log`` and ``%agent export``
-and appends it to the store. It reads the events' fields: the task's context, a step's
-outputs and structured error come with the event, nothing is parsed back from text.
+:class:`Recorder` turns each event into one frozen record (:mod:`.records`), hides
+secrets in it with the cell's redactor, keeps it in memory for ``%agent log``, ``%agent
+export`` and ``%agent cells`` (:meth:`Recorder.ran`) and appends its JSON line to the
+store. It reads the events' fields: the task's context, a step's outputs and structured
+error come with the event, nothing is parsed back from text.
 :func:`record_events` puts a recorder (and a replay) in front of a UI.
 
 Not here: the file (:mod:`.store`), answering from it (:mod:`.replay`).
