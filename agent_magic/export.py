@@ -1,6 +1,7 @@
 """A recorded conversation as a clean notebook.
 
-* :func:`to_notebook` turns a conversation's transcript records into an nbformat
+* :func:`to_notebook` turns a conversation's records (the recorder's, in memory, or
+  :func:`~agent_magic.transcript.read_records` of a file) into an nbformat
   notebook: the task and each assistant message as Markdown cells, each step that ran as
   a code cell holding the code that actually ran (after your edits) and its outputs, and
   the provenance (model, endpoint, usage, decisions) in cell metadata. It runs with a
@@ -23,10 +24,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .codeblocks import SHELL, inert_markdown, strip_code_blocks
+from .codeblocks import SHELL, CodeBlock, inert_markdown, strip_code_blocks
 from .text import fence
 from .transcript.log import thought_for
-from .transcript.records import error_from_record
+from .transcript.records import (
+    CodeRecord,
+    DecisionRecord,
+    FinishedRecord,
+    Record,
+    ReplyRecord,
+    RequestRecord,
+    TaskRecord,
+)
 from .ui.signoff import without_marker
 from .window import estimate_tokens
 
@@ -38,8 +47,8 @@ def prose(text: str) -> str:
     return strip_code_blocks(text)
 
 
-def _fenced(blocks: Iterable[Mapping[str, Any]]) -> str:
-    return "\n\n".join(fence(str(b.get("code", "")), str(b.get("language", ""))) for b in blocks)
+def _fenced(blocks: Iterable[CodeBlock]) -> str:
+    return "\n\n".join(fence(b.code, b.language) for b in blocks)
 
 
 def _quote(text: str) -> str:
@@ -72,7 +81,9 @@ class _Builder:
             cell.metadata["agent_magic"] = dict(meta)
         self.cells.append(cell)
 
-    def code(self, ident: str, source: str, outputs: list[dict[str, Any]], meta: Any) -> None:
+    def code(
+        self, ident: str, source: str, outputs: Iterable[Mapping[str, Any]], meta: Any
+    ) -> None:
         self.count += 1
         cell = self.v4.new_code_cell(source, id=ident, execution_count=self.count)
         for output in outputs:
@@ -81,7 +92,7 @@ class _Builder:
                 output["execution_count"] = self.count
             cell.outputs.append(_node(output))
         cell.metadata["agent_magic"] = dict(meta)
-        if not meta.get("ok", True):
+        if not meta["ok"]:
             cell.metadata["tags"] = ["raises-exception"]  # re-running goes on past it
         self.cells.append(cell)
 
@@ -92,7 +103,7 @@ def _node(output: Mapping[str, Any]) -> Any:
     return from_dict(dict(output))
 
 
-def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE") -> Any:
+def to_notebook(records: Iterable[Record], marker: str = "TERMINATE") -> Any:
     """The conversation in ``records`` (one conversation's transcript) as a notebook;
     ``marker``, the sign-off word, is left out of the replies' prose."""
     import nbformat
@@ -103,52 +114,34 @@ def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE")
     build.marker = marker
     records = list(records)
     thread: list[Any] = []
+    replies: dict[int, ReplyRecord] = {}
+    decisions: dict[int, DecisionRecord] = {}
+    ran: dict[int, list[CodeRecord]] = {}
     for record in records:
-        if record.get("event") == "request" and isinstance(record.get("messages"), list):
-            thread = thread[: int(record.get("base") or 0)] + list(record["messages"])
-            build.requests[str(record.get("rkey") or "")] = thread
-    replies: dict[int, Mapping[str, Any]] = {}
-    decisions: dict[int, Mapping[str, Any]] = {}
-    ran: dict[int, list[Mapping[str, Any]]] = {}
-    conversation = ""
-    for record in records:
-        conversation = conversation or str(record.get("conversation") or "")
-        step = record.get("step")
-        if record.get("event") == "reply":
-            replies[step] = record
-        elif record.get("event") == "decision":
-            decisions[step] = record
-        elif record.get("event") == "code":
-            ran.setdefault(step, []).append(record)
+        if isinstance(record, RequestRecord):
+            thread = thread[: record.base] + list(record.messages)
+            build.requests[record.rkey] = thread
+        elif isinstance(record, ReplyRecord):
+            replies[record.step] = record
+        elif isinstance(record, DecisionRecord):
+            decisions[record.step] = record
+        elif isinstance(record, CodeRecord):
+            ran.setdefault(record.step, []).append(record)
+    conversation = next((r.conversation for r in records if r.conversation), "")
 
     for number, record in enumerate(records):
-        kind = record.get("event")
-        if kind == "task":
-            task = str(record.get("task") or "")
-            text = f"### Task\n\n{task}"
-            context = str(record.get("context") or "")
-            if context:  # what the code could rely on (format 2 records carry it)
+        if isinstance(record, TaskRecord):
+            text = f"### Task\n\n{record.task}"
+            if record.context:  # what the code could rely on (format 2 records carry it)
                 text += (
                     "\n\n<details><summary>What the assistant was told about the "
-                    f"session</summary>\n\n{fence(context)}\n</details>"
+                    f"session</summary>\n\n{fence(record.context)}\n</details>"
                 )
-            build.markdown(
-                f"task-{number}",
-                text,
-                {
-                    k: record.get(k)
-                    for k in ("step", "model", "mode", "seed", "params", "time", "replay")
-                    if record.get(k) is not None
-                },
-            )
-        elif kind == "reply":
-            _reply_cells(build, record, decisions.get(record.get("step")), ran, number)
-        elif kind == "finished" and record.get("reason") != "terminated":
-            build.markdown(
-                f"finished-{number}",
-                f"*{record.get('message')}*",
-                {"reason": record.get("reason")},
-            )
+            build.markdown(f"task-{number}", text, _task_meta(record))
+        elif isinstance(record, ReplyRecord):
+            _reply_cells(build, record, decisions.get(record.step), ran, number)
+        elif isinstance(record, FinishedRecord) and record.reason != "terminated":
+            build.markdown(f"finished-{number}", f"*{record.message}*", {"reason": record.reason})
 
     nb = nbformat.v4.new_notebook(cells=build.cells)
     nb.metadata["kernelspec"] = _kernelspec()
@@ -164,6 +157,13 @@ def to_notebook(records: Iterable[Mapping[str, Any]], marker: str = "TERMINATE")
         "usage": usage,
     }
     return nb
+
+
+def _task_meta(task: TaskRecord) -> dict[str, Any]:
+    """The task's provenance, as its cell's metadata (what the record does not say, left out)."""
+    meta = {"step": task.step, "model": task.model, "mode": task.mode, "seed": task.seed}
+    meta |= {"params": dict(task.params), "time": task.time, "replay": task.replay}
+    return {name: value for name, value in meta.items() if value is not None}
 
 
 def _kernelspec() -> dict[str, str]:
@@ -194,17 +194,21 @@ def _language_info() -> dict[str, Any]:
     }
 
 
-def _usage(build: _Builder, reply: Mapping[str, Any]) -> dict[str, Any] | None:
+def _usage(build: _Builder, record: ReplyRecord) -> dict[str, Any] | None:
     """The reply's usage as its server sent it, else an estimate marked as one."""
-    usage = reply.get("usage")
-    if usage:
-        return dict(usage)
-    sent = build.requests.get(str(reply.get("rkey") or ""))
+    reply = record.reply
+    if reply.usage is not None:
+        return {
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens,
+            "reasoning_tokens": reply.usage.reasoning_tokens,
+        }
+    sent = build.requests.get(record.rkey)
     if sent is None:
         return None
-    completion = estimate_tokens(str(reply.get("content") or ""))
-    for call in reply.get("tool_calls") or ():
-        completion += estimate_tokens(f"{call.get('name')} {call.get('arguments')}")
+    completion = estimate_tokens(reply.content)
+    for call in reply.tool_calls:
+        completion += estimate_tokens(f"{call.name} {call.arguments}")
     build.estimated += 1
     return {
         "prompt_tokens": estimate_tokens(sent),
@@ -215,69 +219,59 @@ def _usage(build: _Builder, reply: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _reply_cells(
     build: _Builder,
-    reply: Mapping[str, Any],
-    decision: Mapping[str, Any] | None,
-    ran: Mapping[int, list[Mapping[str, Any]]],
+    record: ReplyRecord,
+    decision: DecisionRecord | None,
+    ran: Mapping[int, list[CodeRecord]],
     number: int,
 ) -> None:
-    step = int(reply.get("step") or 0)
-    usage = _usage(build, reply) or {}
-    build.usage[0] += int(usage.get("prompt_tokens") or 0)
-    build.usage[1] += int(usage.get("completion_tokens") or 0)
-    model = str(reply.get("model") or "")
-    if model and model not in build.models:
-        build.models.append(model)
-    provenance = {
-        "step": step,
-        "model": model,
-        "endpoint": reply.get("endpoint"),
-        "usage": usage or None,
-        "source": reply.get("source"),
-    }
-    steps = ran.get(step, [])
-    label = (decision or {}).get("label") or ""
-    action = (decision or {}).get("action")
-    text = inert_markdown(prose(without_marker(str(reply.get("content") or ""), build.marker)))
-    if reply.get("thinking"):  # the thinking itself stays in the recording: one line here
-        text = f"*({thought_for(reply.get('thinking_seconds'))})*\n\n{text}"
-    proposed = (decision or {}).get("proposed") or []
-    if action in ("skip", "stop", "feedback") and proposed:
+    step, reply = record.step, record.reply
+    usage = _usage(build, record) or {}
+    build.usage[0] += usage.get("prompt_tokens", 0)
+    build.usage[1] += usage.get("completion_tokens", 0)
+    if reply.model and reply.model not in build.models:
+        build.models.append(reply.model)
+    meta: dict[str, Any] = {"step": step, "model": reply.model, "endpoint": reply.endpoint}
+    meta |= {"usage": usage or None, "source": reply.source}
+    label = decision.label if decision else ""
+    text = inert_markdown(prose(without_marker(reply.content, build.marker)))
+    if reply.thinking:  # the thinking itself stays in the recording: one line here
+        text = f"*({thought_for(record.thinking_seconds)})*\n\n{text}"
+    proposed = (decision.proposed if decision else None) or ()
+    if decision and decision.action in ("skip", "stop", "feedback") and proposed:
         text += f"\n\n*Not run ({label}):*\n\n{_fenced(proposed)}"
-    if decision and decision.get("edited") is not None and proposed:
+    if decision and decision.edited is not None and proposed:
         text += f"\n\n*Proposed, then edited before it ran:*\n\n{_fenced(proposed)}"
-    meta = dict(provenance)
     if decision:
-        meta["decision"] = label
-        meta["automatic"] = bool(decision.get("automatic"))
+        meta |= {"decision": label, "automatic": decision.automatic}
     build.markdown(f"assistant-{number}", f"**Assistant** (step {step})\n\n{text}".strip(), meta)
-    for code in steps:
+    for code in ran.get(step, []):
         build.code(
-            f"step-{step}-{code.get('index', 0)}-{number}",
-            _source(str(code.get("language")), str(code.get("code") or "")),
-            list(code.get("outputs") or []) or _digest_outputs(code),
+            f"step-{step}-{code.index}-{number}",
+            _source(code.language, code.code),
+            code.outputs or _digest_outputs(code),
             {
                 "step": step,
                 "decision": label,
-                "automatic": bool((decision or {}).get("automatic")),
-                "edited": bool((decision or {}).get("edited") is not None),
-                "ok": bool(code.get("ok")),
-                "model": model,
-                "changes": code.get("changes") or "",
+                "automatic": bool(decision and decision.automatic),
+                "edited": bool(decision and decision.edited is not None),
+                "ok": code.ok,
+                "model": reply.model,
+                "changes": code.changes,
             },
         )
-    if action == "feedback" and decision:
+    if decision and decision.action == "feedback":
         build.markdown(
             f"feedback-{number}",
-            f"**You** (instead of running step {step})\n\n{_quote(str(decision.get('text')))}",
+            f"**You** (instead of running step {step})\n\n{_quote(decision.text)}",
             {"step": step, "decision": "feedback"},
         )
 
 
-def _digest_outputs(code: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _digest_outputs(code: CodeRecord) -> list[dict[str, Any]]:
     """Outputs for a step recorded without them: its digest, and its error (format 2)."""
-    digest = str(code.get("digest") or "")
+    digest = code.digest
     outputs = [{"output_type": "stream", "name": "stdout", "text": digest + "\n"}] if digest else []
-    error = error_from_record(code.get("error"))
+    error = code.error
     if error is not None:
         lines = error.text.splitlines() or [f"{error.type}: {error.message}"]
         outputs.append(
@@ -291,9 +285,7 @@ def _digest_outputs(code: Mapping[str, Any]) -> list[dict[str, Any]]:
     return outputs
 
 
-def write_notebook(
-    records: Iterable[Mapping[str, Any]], path: str | Path, marker: str = "TERMINATE"
-) -> Any:
+def write_notebook(records: Iterable[Record], path: str | Path, marker: str = "TERMINATE") -> Any:
     """Build, validate and save the notebook (as Jupyter writes one); returns it."""
     import nbformat
 

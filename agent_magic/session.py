@@ -22,6 +22,7 @@ once, in one line; the UIs leave it to that line). Not here: traits and argument
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -262,6 +263,8 @@ class Session:
             marker=plan.termination_marker,
             spent=spent,
             limit=plan.max_display_chars,
+            # What ran in this cell: the recorder's records from here on.
+            ran=functools.partial(self.recorder.ran, len(self.recorder.records)),
         )
 
     def context(self, plan: CellPlan) -> str:
@@ -387,9 +390,9 @@ class Session:
         """``%agent cells``: the code that ran, in order, into the notebook; the line."""
         from .ui.cells import insert_cells, sources
 
-        ran = self.recorder.ran
-        codes = sources(block for _, block in ran)
-        if not insert_cells(self.shell, codes, [step for step, _ in ran]):
+        ran = self.recorder.ran()
+        codes = sources(ran)
+        if not insert_cells(self.shell, codes, [record.step for record in ran]):
             return "agent: nothing ran yet; run a %%agent cell first"
         count = sum(1 for code in codes if code.strip())
         where = "at the next prompt" if self.frontend() == "terminal" else "in a new cell below"

@@ -1,4 +1,5 @@
-"""What every test shares: the ``slow`` tier, the ``shell`` fixture, :func:`code`.
+"""What every test shares: the ``slow`` tier, the ``shell`` fixture, :func:`code`,
+:func:`answers` (the person at the terminal's ``input()``).
 
 The quick tier, ``pytest -m "not slow"``, is what to run while working; ``.ci/run`` runs
 everything. What is slow is marked here when the tests are collected, so a test added
@@ -11,6 +12,7 @@ its file.
 
 from __future__ import annotations
 
+import builtins
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +40,24 @@ def code(src: str, language: str = "python", *, words: str = "Next step:") -> st
     """A model reply proposing ``src``: ``words``, then ``src`` in a fence."""
     lead = f"{words}\n" if words else ""
     return f"{lead}```{language}\n{src}\n```"
+
+
+def answers(monkeypatch: pytest.MonkeyPatch, *typed: str, rest: str | None = None) -> list[str]:
+    """``input()`` answers the terminal's questions with ``typed``, in order, then each
+    later one with ``rest`` (None: a question past the script fails the test); returns
+    the prompts it was shown, in order."""
+    prompts: list[str] = []
+    queue = list(typed)
+
+    def fake_input(prompt: str = "") -> str:
+        prompts.append(prompt)
+        if queue:
+            return queue.pop(0)
+        assert rest is not None, f"asked once more than scripted: {prompt}"
+        return rest
+
+    monkeypatch.setattr(builtins, "input", fake_input)
+    return prompts
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -3,12 +3,11 @@ the --mode never notice: a real InteractiveShell running %%agent against the loc
 
 from __future__ import annotations
 
-import builtins
 import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import code
+from conftest import answers, code
 from IPython.core.error import UsageError
 from test_widget import Outputs, run_cell
 
@@ -243,8 +242,7 @@ def test_the_terminal_review_shows_what_was_spent(
         Reply(code("seen = 1"), usage=(3000, 120)),
         Reply(code("seen = 2"), send_usage=False),
     )
-    answers = iter(["", "stop"])
-    monkeypatch.setattr(builtins, "input", lambda prompt="": next(answers))
+    answers(monkeypatch, "", "stop")
     shell.run_cell_magic("agent", "--mode always --max-tokens 100000", "show spending")
     out = capsys.readouterr().out
     first = cost("gpt-4o-mini", Usage(3000, 120))

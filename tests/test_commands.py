@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import code
+from conftest import answers, code
 from IPython.core.error import UsageError
 
 from agent_magic import apikey
@@ -39,7 +39,7 @@ def test_an_error_is_said_once_in_the_terminal(shell, openai_env, capsys) -> Non
     [line] = [line for line in shown.splitlines() if "authentication failed" in line]
     assert line.startswith("UsageError: agent: ")
     record = magics_of(shell).recorder.transcript()[-1]
-    assert record["event"] == "finished" and "authentication failed" in record["message"]
+    assert record.event == "finished" and "authentication failed" in record.message
 
 
 def test_an_error_is_said_once_in_the_notebook(shell, openai_env, monkeypatch) -> None:
@@ -253,14 +253,12 @@ def test_the_sign_off_marker_reaches_the_faces(shell, openai_env, capsys) -> Non
 
 
 def test_the_log_shows_words_as_typed_and_outputs_as_code(shell, openai_env, monkeypatch):
-    import builtins
     import re
 
     import mistune
 
     task = "Find a*x + b*y\n---\nwhere <b>x</b> = $2$ and my_var\n    1. is not a list"
-    typed = ["", "use b*y = 3\n# not a heading", ""]
-    monkeypatch.setattr(builtins, "input", lambda prompt="": typed.pop(0))
+    answers(monkeypatch, "", "use b*y = 3\n# not a heading", "")
     openai_env.enqueue(code("print('-' * 20)\n1 / 0"), code("b = 3"), "Done, *b* is 3. TERMINATE")
     shell.run_cell_magic("agent", "--mode always --no-context", task)
     plain, markdown = magics_of(shell)._log()
@@ -295,20 +293,6 @@ def test_the_words_escape_survives_any_punctuation() -> None:
 # --- try it without a key: the recording answers, the person decides ----------------------
 
 
-def typing(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    import builtins
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No model and no key: any live call would fail loudly."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -319,7 +303,7 @@ def record_a_conversation(shell, openai_env, monkeypatch) -> set[str]:
     """Recorded with a person deciding: run step 1, skip step 2, accept the answer."""
     before = set(shell.user_ns)
     openai_env.enqueue(code("a = 1"), code("b = 2"), "a is 1. TERMINATE")
-    typing(monkeypatch, "", "skip", "")
+    answers(monkeypatch, "", "skip", "")
     shell.run_cell_magic("agent", "--mode always --no-context", "make a")
     assert shell.user_ns["a"] == 1 and "b" not in shell.user_ns
     for name in set(shell.user_ns) - before:  # as a fresh kernel would start
@@ -333,7 +317,7 @@ def test_replay_replies_lets_the_person_decide_as_recorded(
     record_a_conversation(shell, openai_env, monkeypatch)
     recording = (tmp_path / "agent-recording.jsonl").read_text()
     offline(monkeypatch)
-    prompts = typing(monkeypatch, "", "skip", "")
+    prompts = answers(monkeypatch, "", "skip", "")
     capsys.readouterr()
     shell.run_cell_magic("agent", "--mode always --no-context --new --replay-replies", "make a")
     assert len(prompts) == 3  # the person was asked at every step
@@ -349,7 +333,7 @@ def test_replay_replies_says_once_where_the_recording_cannot_follow(
     record_a_conversation(shell, openai_env, monkeypatch)
     offline(monkeypatch)
     monkeypatch.setenv("AGENT_MAGIC_REPLAY", "replies")
-    typing(monkeypatch, "", "")  # runs step 2, which the recording skipped
+    answers(monkeypatch, "", "")  # runs step 2, which the recording skipped
     capsys.readouterr()
     shell.run_cell("%%agent --mode always --no-context --new\nmake a")
     assert shell.user_ns["b"] == 2  # the person's decision was taken

@@ -7,13 +7,13 @@ one line naming what the demo set, and no error, so Run All goes on.
 
 from __future__ import annotations
 
-import builtins
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import answers
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEW = "review-task"
@@ -37,19 +37,6 @@ def demo(shell, tmp_path, monkeypatch) -> Iterator[dict[str, str]]:
     shell.user_ns.update(left)
 
 
-def answering(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        assert queue, f"asked once more than scripted: {prompt}"
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
 def run(shell, source: str, capsys) -> str:
     """Run a cell as Run All would: it must succeed (an error would stop Run All)."""
     capsys.readouterr()
@@ -71,12 +58,12 @@ def test_the_review_cell_replays_again_with_the_same_decisions(
 ) -> None:
     run_up_to_review(shell, demo, capsys)
     for _ in range(2):
-        prompts = answering(monkeypatch, "", "")  # Run, then Finish: as recorded
+        prompts = answers(monkeypatch, "", "")  # Run, then Finish: as recorded
         out = run(shell, demo[REVIEW], capsys)
         assert len(prompts) == 2 and "[3, 4]" in out and "[The assistant finished.]" in out
         assert "cannot follow" not in out and "replay:" not in out
     # Run all is the same step run, so the recording follows it too.
-    answering(monkeypatch, "all", "")
+    answers(monkeypatch, "all", "")
     assert "[The assistant finished.]" in run(shell, demo[REVIEW], capsys)
     assert openai_env.chat_requests == []  # no model was asked, ever
 
@@ -86,7 +73,7 @@ def test_deciding_otherwise_ends_the_cell_with_one_line(
     shell, demo, monkeypatch, capsys, first
 ) -> None:
     run_up_to_review(shell, demo, capsys)
-    answering(monkeypatch, first)
+    answers(monkeypatch, first)
     out = run(shell, demo[REVIEW], capsys)  # no error: Run All goes on
     [line] = [line for line in out.splitlines() if "cannot follow" in line]
     assert line.startswith("[replay: the recording cannot follow from here")
@@ -97,7 +84,7 @@ def test_deciding_otherwise_ends_the_cell_with_one_line(
     assert "--replay-replies" not in line
     # The cells below still run; and the review cell, run again as recorded, replays.
     assert "Which weeks of `weekly`" in run(shell, demo["log"], capsys)
-    answering(monkeypatch, "", "")
+    answers(monkeypatch, "", "")
     assert "[3, 4]" in run(shell, demo[REVIEW], capsys)
 
 

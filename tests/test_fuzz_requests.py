@@ -185,7 +185,7 @@ def test_the_recorder_writes_anything_encodable_and_hidden(task: str, output: st
             recording(event)
         raw = path.read_bytes()
         kept = read_records(path, recording.conversation_id)
-    assert [r["event"] for r in recording.records] == [
+    assert [r.event for r in recording.records] == [
         "task",
         "request",
         "reply",
@@ -198,7 +198,7 @@ def test_the_recorder_writes_anything_encodable_and_hidden(task: str, output: st
     # Read back as kept in memory (a lone surrogate was written as its JSON escape).
     assert kept == recording.records
     # The second request carries only what was added since the first.
-    assert recording.records[4]["base"] == 2 and len(recording.records[4]["messages"]) == 1
+    assert recording.records[4].base == 2 and len(recording.records[4].messages) == 1
 
 
 def test_a_recording_of_lone_surrogates_and_ansi_reads_back(tmp_path: Path) -> None:
@@ -211,7 +211,7 @@ def test_a_recording_of_lone_surrogates_and_ansi_reads_back(tmp_path: Path) -> N
     kept = read_records(path, recording.conversation_id)
     assert len(kept) == 6 and kept == recording.records
     assert SECRET not in raw and "\\udcff" in raw  # the lone surrogate as its escape
-    assert kept[0]["task"].startswith(odd[:200])  # and back as itself
+    assert kept[0].task.startswith(odd[:200])  # and back as itself
 
 
 # -- the digest -------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
     Conversation,
@@ -53,6 +55,30 @@ def test_each_message_is_one_record_whose_dict_is_rendered_once() -> None:
     assert conv.messages[1] == {"role": "user", "content": "set x"}
     # Its fingerprint is the request key's hash of the same message as a plain dict.
     assert records[1].fingerprint == Keyer.message_digest(dict(records[1].sent))
+
+
+def test_the_dict_sent_is_read_only_and_its_copies_plain() -> None:
+    """What the fingerprint and the redacted form were worked out from cannot change."""
+    import copy
+    import json
+
+    record = Message("user", "task", "set x")
+    sent = record.sent
+    for change in (
+        lambda: sent.__setitem__("content", "other"),
+        lambda: sent.update(content="other"),
+        lambda: sent.pop("content"),
+        lambda: sent.setdefault("name", "me"),
+        sent.clear,
+        sent.popitem,
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert sent == {"role": "user", "content": "set x"} and record.sent is sent
+    assert json.dumps(sent) == '{"role": "user", "content": "set x"}'  # JSON as a dict
+    changed = dict(sent) | {"content": "other"}  # a changed copy is a plain dict
+    assert type(changed) is dict and type(copy.deepcopy(sent)) is dict
+    assert Keyer.message_digest(changed) != record.fingerprint
 
 
 def test_a_reply_with_tool_calls_renders_as_the_api_takes_it() -> None:
@@ -109,8 +135,8 @@ def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Pa
 
     conv = Conversation(chat, Echo(), mode="always")
     drive(conv.run(f"x with {SECRET}"), record_events(ui, recorder))
-    requests = [r for r in recorder.transcript() if r["event"] == "request"]
-    assert [k for r in requests for k in r["kinds"]] == [
+    requests = [r for r in recorder.transcript() if r.event == "request"]
+    assert [k for r in requests for k in r.kinds] == [
         "system",
         "task",
         "reply",
@@ -125,7 +151,7 @@ def test_the_recording_says_each_messages_kind_and_the_log_reads_it(tmp_path: Pa
     assert "**sent to the assistant**\n\n```\nx\n```" in markdown
     assert SECRET not in plain + markdown and SECRET not in (tmp_path / "r.jsonl").read_text()
     # %agent cells reads the same records: the code that ran, once, its step with it.
-    assert [(step, block.code) for step, block in recorder.ran] == [(3, "print('z')")]
+    assert [(r.step, r.code) for r in recorder.ran()] == [(3, "print('z')")]
 
 
 def test_a_secret_found_later_is_hidden_in_messages_redacted_before() -> None:

@@ -5,14 +5,13 @@ told why. Through a real shell against the scripted server, and the pure functio
 
 from __future__ import annotations
 
-import builtins
-
 import pytest
-from conftest import code
+from conftest import answers, code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import Proposal
 from agent_magic.invisible import describe, escape, invisible_chars
+from agent_magic.transcript import DecisionRecord
 
 # "Trojan Source": the comment's RLO/LRI make an editor show `is_admin` inside the comment,
 # while Python reads it as code after the string.
@@ -21,21 +20,9 @@ TROJAN = (
 )
 
 
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
-def decisions(shell) -> list[dict]:
+def decisions(shell) -> list[DecisionRecord]:
     magics = shell.magics_manager.registry["AgentMagics"]
-    return [r for r in magics.recorder.transcript() if r["event"] == "decision"]
+    return [r for r in magics.recorder.transcript() if isinstance(r, DecisionRecord)]
 
 
 def test_invisible_characters_are_found_named_and_escaped() -> None:
@@ -70,7 +57,7 @@ def test_a_step_with_invisible_characters_is_asked_and_shown_escaped(
     assert "U+202E RIGHT-TO-LEFT OVERRIDE (line 2)" in review
     assert '"user\\u202e \\u2066# only admins\\u2069 \\u2066"' in review  # what runs
     (decision, *_) = decisions(shell)
-    assert not decision["automatic"] and decision["action"] == "skip"
+    assert not decision.automatic and decision.action == "skip"
 
 
 def test_an_approved_step_with_invisible_characters_runs_as_written(
@@ -94,7 +81,7 @@ def test_headless_a_step_with_invisible_characters_is_refused_and_the_model_told
     assert "not run" in told and "U+202E RIGHT-TO-LEFT OVERRIDE" in told
     assert "nobody can be asked" in told
     (decision, *_) = decisions(shell)
-    assert decision["automatic"] and decision["label"] == "refused"
+    assert decision.automatic and decision.label == "refused"
 
 
 def test_the_review_widget_names_and_escapes_invisible_characters() -> None:

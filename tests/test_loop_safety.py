@@ -5,32 +5,20 @@ always asked, and refused where nobody can be asked; a sign-off with code runs i
 
 from __future__ import annotations
 
-import builtins
 import json
 
 import nbformat
 import pytest
-from conftest import code
+from conftest import answers, code
 from nbclient import NotebookClient
 
 from agent_magic.testing import FakeOpenAIServer, Reply
+from agent_magic.transcript import Record
 
 
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
-def records(shell, event: str) -> list[dict]:
+def records(shell, event: str) -> list[Record]:
     magics = shell.magics_manager.registry["AgentMagics"]
-    return [r for r in magics.recorder.transcript() if r["event"] == event]
+    return [r for r in magics.recorder.transcript() if r.event == event]
 
 
 # --- cut-off replies ----------------------------------------------------------------------
@@ -57,10 +45,10 @@ def test_a_cut_off_reply_is_not_run_unseen(
     told = openai_env.chat_requests[1].messages[-1]["content"]
     assert "cut off" in told and "not run" in told and "shorter step" in told
     (first, *_) = records(shell, "reply")
-    assert first["cut_off"] == why
+    assert first.reply.cut_off == why
     (refused, *_) = records(shell, "decision")
-    assert refused["action"] == "skip" and refused["automatic"] and refused["cut_off"] == why
-    assert refused["label"] == "refused"
+    assert refused.action == "skip" and refused.automatic and refused.cut_off == why
+    assert refused.label == "refused"
     assert "[step 1 not run] Your last reply was cut off" in capsys.readouterr().out
 
 
@@ -76,7 +64,7 @@ def test_always_mode_asks_and_says_the_reply_was_cut_off(
     shown = capsys.readouterr().out
     assert "[! This reply was cut off" in shown and "may be incomplete" in shown
     assert shell.user_ns["looked_at"] == 1  # the person saw it and ran it
-    assert records(shell, "reply")[0]["cut_off"] == why
+    assert records(shell, "reply")[0].reply.cut_off == why
 
 
 def test_a_stream_broken_mid_code_is_not_run(shell, openai_env) -> None:
@@ -86,7 +74,7 @@ def test_a_stream_broken_mid_code_is_not_run(shell, openai_env) -> None:
     shell.run_cell_magic("agent", "--mode never", "make a list")
     assert "partial" not in shell.user_ns
     assert "cut off" in openai_env.chat_requests[1].messages[-1]["content"]
-    assert records(shell, "reply")[0]["cut_off"] == "incomplete stream"
+    assert records(shell, "reply")[0].reply.cut_off == "incomplete stream"
 
 
 def test_a_cut_off_reply_replays_as_recorded(shell, openai_env) -> None:
@@ -99,7 +87,7 @@ def test_a_cut_off_reply_replays_as_recorded(shell, openai_env) -> None:
     assert len(openai_env.chat_requests) == 2  # answered from the recording
     assert "half" not in shell.user_ns
     finished = records(shell, "finished")
-    assert finished[-1]["reason"] == "terminated"
+    assert finished[-1].reason == "terminated"
 
 
 # --- protected names ----------------------------------------------------------------------
@@ -135,7 +123,7 @@ def test_a_protected_name_is_always_asked(
     shown = capsys.readouterr().out
     assert "[! Protected names: this code" in shown and said in shown
     (decision, *_) = records(shell, "decision")
-    assert said in decision["protected"] and not decision["automatic"]
+    assert said in decision.protected and not decision.automatic
 
 
 def test_an_approved_protected_step_runs(shell, openai_env, monkeypatch, kept) -> None:
@@ -198,7 +186,7 @@ def test_headless_a_protected_step_is_refused_and_the_model_told(
     told = openai_env.chat_requests[1].messages[-1]["content"]
     assert "not run" in told and said in told and "nobody can be asked" in told
     (decision, *_) = records(shell, "decision")
-    assert decision["automatic"] and decision["action"] == "skip"
+    assert decision.automatic and decision.action == "skip"
 
 
 def test_headless_nbclient_refuses_a_protected_step(openai_env: FakeOpenAIServer, tmp_path) -> None:
@@ -235,7 +223,7 @@ def test_a_sign_off_with_code_runs_its_code(shell, openai_env) -> None:
     shell.run_cell_magic("agent", "--mode never", "sum of 1..100 into answer")
     assert shell.user_ns["answer"] == 5050
     assert len(openai_env.chat_requests) == 1
-    assert records(shell, "finished")[-1]["reason"] == "terminated"
+    assert records(shell, "finished")[-1].reason == "terminated"
 
 
 def test_a_cut_off_sign_off_is_not_run(shell, openai_env) -> None:

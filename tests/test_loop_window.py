@@ -49,8 +49,8 @@ def test_a_conversation_outgrowing_a_small_window_completes(shell, openai_env, c
     # said once (the 1,600-character outputs do not fit beside the task: shortened too)
     assert shown.count("1500-token context window") == 1
     # The recording keeps what was sent and the window it was fitted to.
-    sent = [r for r in magics.recorder.transcript() if r["event"] == "request"]
-    assert {r["window"] for r in sent} == {1500}
+    sent = [r for r in magics.recorder.transcript() if r.event == "request"]
+    assert {r.window for r in sent} == {1500}
 
 
 def test_nothing_is_trimmed_when_it_fits(shell, openai_env) -> None:
@@ -61,9 +61,9 @@ def test_nothing_is_trimmed_when_it_fits(shell, openai_env) -> None:
     history = magics.history.messages
     second = openai_env.chat_requests[1].messages
     assert [m["content"] for m in second] == [m["content"] for m in history[: len(second)]]
-    sent = [r for r in magics.recorder.transcript() if r["event"] == "request"]
-    assert [r["note"] for r in sent] == ["", ""]
-    assert sent[0]["window"] == 128_000  # gpt-4o-mini's known size; no probe was sent
+    sent = [r for r in magics.recorder.transcript() if r.event == "request"]
+    assert [r.note for r in sent] == ["", ""]
+    assert sent[0].window == 128_000  # gpt-4o-mini's known size; no probe was sent
     assert all(r.path == "/v1/chat/completions" for r in openai_env.requests)
 
 

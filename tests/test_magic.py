@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import signal
 import threading
 import time
 
 import pytest
-from conftest import code
+from conftest import answers, code
 from IPython.core.error import UsageError
 
 from agent_magic.session import Interrupted
@@ -38,18 +37,6 @@ total = a + b + c
 print(round(total, 6))
 ```"""
 DONE = "a + b + c = 7 (for any x + y != -1). TERMINATE"
-
-
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
 
 
 def test_math_problem_in_mode_never(shell, openai_env: FakeOpenAIServer, capsys) -> None:

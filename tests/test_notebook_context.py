@@ -10,7 +10,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import code
+from conftest import answers, code
 from IPython.core.error import UsageError
 
 from agent_magic.testing import Failure, Reply, ToolCall
@@ -180,10 +180,7 @@ def test_an_endpoint_without_tool_calling_falls_back_to_fenced_blocks(shell, ope
 
 
 def test_tool_call_in_always_mode_skip_answers_the_call(shell, openai_env, monkeypatch) -> None:
-    import builtins
-
-    typed = ["skip", ""]
-    monkeypatch.setattr(builtins, "input", lambda prompt="": typed.pop(0))
+    answers(monkeypatch, "skip", "")
     openai_env.enqueue(
         Reply(content="", tool_calls=[ToolCall("run_python", {"code": "never_made = 1"})]),
         "fine, stopping. TERMINATE",

@@ -13,6 +13,7 @@ import pytest
 from conftest import code
 
 from agent_magic.testing import Reply
+from agent_magic.transcript import Record
 
 
 class InterruptOn(io.StringIO):
@@ -73,9 +74,9 @@ def test_the_terminal_says_how_a_conversation_ended_in_words(
 # --- step numbers agree -------------------------------------------------------------------
 
 
-def records(shell, event: str) -> list[dict]:
+def records(shell, event: str) -> list[Record]:
     magics = shell.magics_manager.registry["AgentMagics"]
-    return [r for r in magics.recorder.transcript() if r["event"] == event]
+    return [r for r in magics.recorder.transcript() if r.event == event]
 
 
 @pytest.mark.parametrize("failure", ["no key", "server down"])
@@ -95,8 +96,8 @@ def test_a_cell_that_fails_before_its_first_reply_takes_no_step(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     openai_env.enqueue(code("a = 1"), "a is 1. TERMINATE")
     shell.run_cell_magic("agent", "--mode never", "set a")
-    assert [r["step"] for r in records(shell, "code")] == [1]
-    assert [r["step"] for r in records(shell, "reply")] == [1, 2]
+    assert [r.step for r in records(shell, "code")] == [1]
+    assert [r.step for r in records(shell, "reply")] == [1, 2]
 
 
 def test_agent_cells_numbers_steps_as_the_record_does(shell, openai_env, capsys) -> None:
@@ -109,7 +110,7 @@ def test_agent_cells_numbers_steps_as_the_record_does(shell, openai_env, capsys)
     )
     shell.run_cell_magic("agent", "--mode never", "set a")
     shell.run_cell_magic("agent", "--mode never", "set b")
-    assert [(r["step"], r["ok"]) for r in records(shell, "code")] == [
+    assert [(r.step, r.ok) for r in records(shell, "code")] == [
         (1, True),
         (2, False),
         (4, True),

@@ -18,7 +18,7 @@ import pytest
 from conftest import code
 from IPython.core.error import UsageError
 
-from agent_magic.transcript import read_records
+from agent_magic.transcript import Record, read_records
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,8 +45,8 @@ def fresh_kernel(shell, *names: str) -> None:
         shell.user_ns.pop(name, None)
 
 
-def as_json(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return json.loads(json.dumps(records, ensure_ascii=False))
+def as_json(records: list[Record]) -> list[dict[str, Any]]:
+    return json.loads(json.dumps([r.to_dict() for r in records], ensure_ascii=False))
 
 
 def test_a_step_that_changes_directory_keeps_one_recording(

@@ -5,11 +5,11 @@ complete, a body that is not JSON at all (a proxy's login page), a reply of mega
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 
 import pytest
+from conftest import answers
 from IPython.core.error import UsageError
 
 from agent_magic.testing import Failure, FakeOpenAIServer, Reply, ToolCall
@@ -21,19 +21,6 @@ def magics(shell):
 
 def tool_messages(server: FakeOpenAIServer, request: int) -> list[str]:
     return [m["content"] for m in server.requests[request].messages if m["role"] == "tool"]
-
-
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    """``input()`` answers the terminal review with ``typed``; the prompts it was shown."""
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
 
 
 @pytest.mark.parametrize(

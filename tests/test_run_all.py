@@ -7,14 +7,13 @@ question a spent budget asks in an attended cell. A real InteractiveShell runs e
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import code
+from conftest import answers, code
 from test_conversation import RecordingExecutor
 from test_widget import Outputs
 
@@ -80,19 +79,6 @@ def run_cell(magics: Any, line: str, task: str, *clicks: Click) -> list[str]:
     return said
 
 
-def typing(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        assert queue, f"asked once more than scripted: {prompt}"
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
 def decisions(recording: Path) -> list[tuple[int, str, bool]]:
     """(step, label, automatic) of each recorded decision."""
     records = [json.loads(line) for line in recording.read_text().splitlines()]
@@ -148,7 +134,7 @@ def test_all_at_the_terminal_prompt_and_its_replay(
     shell, magics, openai_env: FakeOpenAIServer, monkeypatch, tmp_path, capsys
 ) -> None:
     openai_env.enqueue(*THREE_STEPS)
-    prompts = typing(monkeypatch, "all", "")
+    prompts = answers(monkeypatch, "all", "")
     shell.run_cell_magic("agent", "--mode always --no-context", "count to three")
     assert len(prompts) == 2 and "'all' = this and the rest" in prompts[0]
     assert "Finish with this answer?" in prompts[1]
@@ -162,7 +148,7 @@ def test_all_at_the_terminal_prompt_and_its_replay(
     for name in ("s1", "s2", "s3"):
         del shell.user_ns[name]
     monkeypatch.delenv("OPENAI_API_KEY")
-    typing(monkeypatch)  # any prompt fails the test
+    answers(monkeypatch)  # any prompt fails the test
     shell.run_cell_magic("agent", "--mode always --no-context --new --replay", "count to three")
     assert shell.user_ns["s3"] == 3
     assert len(openai_env.chat_requests) == 4
@@ -213,7 +199,7 @@ def test_a_spent_budget_asks_at_the_terminal_and_goes_on_with_more(
     openai_env.enqueue(
         Reply(code("b1 = 1"), usage=(3000, 2212)), Reply("b1 is 1. TERMINATE", usage=(10, 5))
     )
-    prompts = typing(monkeypatch, "")  # Enter: as much again
+    prompts = answers(monkeypatch, "")  # Enter: as much again
     shell.run_cell_magic("agent", "--mode never --max-tokens 5000", "set b1")
     assert prompts == ["Go on? Enter = 5,000 tokens more, a number of tokens more, or 'stop': "]
     out = capsys.readouterr().out
@@ -226,7 +212,7 @@ def test_a_spent_budget_answered_stop_ends_the_cell_as_stopped(
     shell, magics, openai_env: FakeOpenAIServer, monkeypatch, capsys
 ) -> None:
     openai_env.enqueue(Reply(code("b2 = 1"), usage=(3000, 2212)), "never sent")
-    typing(monkeypatch, "lots", "stop")  # not an amount: asked again
+    answers(monkeypatch, "lots", "stop")  # not an amount: asked again
     shell.run_cell_magic("agent", "--mode never --max-tokens 5000", "set b2")  # no error
     out = capsys.readouterr().out
     assert "['lots' is not an amount; type a number, or 'stop']" in out
@@ -240,7 +226,7 @@ def test_a_spent_budget_is_not_asked_headless(
     from IPython.core.error import UsageError
 
     monkeypatch.setattr(magics.session, "frontend", lambda: "headless")
-    typing(monkeypatch)  # any prompt fails the test
+    answers(monkeypatch)  # any prompt fails the test
     openai_env.enqueue(Reply(code("b3 = 1"), usage=(3000, 2212)), "never sent")
     with pytest.raises(UsageError, match=r"token budget \(--max-tokens 5000\) is spent"):
         shell.run_cell_magic("agent", "--mode never --max-tokens 5000", "set b3")

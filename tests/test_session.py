@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import parse_argstring
 from agent_magic.export import to_notebook
 from agent_magic.magic import AgentMagics
 from agent_magic.plan import CellPlan, PlanError, plan_cell
+from agent_magic.transcript import parse_records
 
 
 def settings(**changed) -> SimpleNamespace:
@@ -143,11 +144,11 @@ def test_the_export_fence_holds_code_with_backticks() -> None:
         {"event": "decision", "conversation": "c", "step": 1, "action": "skip"}
         | {"label": "skipped", "proposed": proposed},
     ]
-    cells = to_notebook(records).cells
+    cells = to_notebook(parse_records(records)).cells
     skipped = cells[1].source
     assert '````python\nprint("```")\nx = 1\n````' in skipped
     assert "````\na ``` b\n````" in cells[0].source
-    nbformat.validate(to_notebook(records))
+    nbformat.validate(to_notebook(parse_records(records)))
 
 
 def test_the_step_timeout_flag_reaches_the_executor(shell, openai_env) -> None:

@@ -6,10 +6,8 @@ InteractiveShell against the local server.
 
 from __future__ import annotations
 
-import builtins
-
 import pytest
-from conftest import code
+from conftest import answers, code
 
 from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import (
@@ -254,18 +252,6 @@ def test_headless_the_step_after_such_output_is_refused_and_the_model_told() -> 
 # --- through a real shell against the local server ------------------------------------
 
 
-def answers(monkeypatch: pytest.MonkeyPatch, *typed: str) -> list[str]:
-    prompts: list[str] = []
-    queue = list(typed)
-
-    def fake_input(prompt: str = "") -> str:
-        prompts.append(prompt)
-        return queue.pop(0)
-
-    monkeypatch.setattr(builtins, "input", fake_input)
-    return prompts
-
-
 @pytest.fixture
 def sales(shell):
     rows = [30, 3, 11, 8, 42, 12, 13, 15, 9, 17, 21, 4, 6, 33, 2, 19] * 2
@@ -289,8 +275,8 @@ def test_a_copied_namespace_preview_is_not_run_in_never_mode(shell, openai_env, 
     assert "copies the session's shorthand" in told and "Use the variable by name" in told
     assert "It ran successfully" in openai_env.chat_requests[2].messages[-1]["content"]
     magics = shell.magics_manager.registry["AgentMagics"]
-    (refused, *_) = [r for r in magics.recorder.transcript() if r["event"] == "decision"]
-    assert refused["label"] == "refused" and "[30, 3, 11, 8" in refused["copies"]
+    (refused, *_) = [r for r in magics.recorder.transcript() if r.event == "decision"]
+    assert refused.label == "refused" and "[30, 3, 11, 8" in refused.copies
 
 
 def test_a_preview_written_out_without_its_dots_is_not_run(shell, openai_env, sales) -> None:
@@ -343,9 +329,9 @@ def test_an_injected_instruction_is_said_and_the_next_step_asked(
     (decision, *_) = [
         r
         for r in shell.magics_manager.registry["AgentMagics"].recorder.transcript()
-        if r["event"] == "decision" and not r["automatic"]
+        if r.event == "decision" and not r.automatic
     ]
-    assert decision["action"] == "skip" and decision["injected"].startswith("Ignore previous")
+    assert decision.action == "skip" and decision.injected.startswith("Ignore previous")
 
 
 def test_headless_an_injected_instruction_refuses_the_next_step(

@@ -8,11 +8,11 @@ reproduced by ``--replay``; a model still thinking outlasts the request timeout.
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 
 import pytest
+from conftest import answers
 
 from agent_magic.testing import Reply
 
@@ -40,9 +40,7 @@ def records(shell, event: str) -> list[dict]:
 
 
 def say_yes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    prompts: list[str] = []
-    monkeypatch.setattr(builtins, "input", lambda prompt="": prompts.append(prompt) or "")
-    return prompts
+    return answers(monkeypatch, rest="")  # Enter to every question
 
 
 @pytest.fixture

@@ -89,8 +89,7 @@ def test_json_replies_and_reasoning_tokens():
 
 
 def test_the_log_folds_the_thinking_and_old_records_read():
-    from agent_magic.transcript.log import render_log
-    from agent_magic.transcript.records import reply_from_record
+    from agent_magic.transcript import parse_records, render_log, reply_from_record
 
     record = {
         "event": "reply",
@@ -102,7 +101,7 @@ def test_the_log_folds_the_thinking_and_old_records_read():
         "thinking_seconds": 41.2,
         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "reasoning_tokens": 1},
     }
-    plain, markdown = render_log([record])
+    plain, markdown = render_log(parse_records([record]))
     thought = "--- assistant's thinking (thought for 41 s)\nrm -rf? <b>No</b>."
     assert plain == f"{thought}\n--- assistant\nCounting."
     assert "<details><summary>thought for 41 s (thinking, never run)</summary>" in markdown
@@ -111,4 +110,4 @@ def test_the_log_folds_the_thinking_and_old_records_read():
     old = {k: v for k, v in record.items() if k not in ("thinking", "thinking_seconds")}
     old["usage"] = {"prompt_tokens": 1, "completion_tokens": 2}
     assert reply_from_record(old, "replay").thinking == ""
-    assert "thinking" not in render_log([old])[0]
+    assert "thinking" not in render_log(parse_records([old]))[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import code
+from conftest import answers, code
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import parse_argstring
 
@@ -116,8 +116,7 @@ def test_replay_from_the_environment_variable(shell, openai_env, monkeypatch) ->
 
 def test_feedback_and_stop_are_replayed(shell, openai_env, monkeypatch) -> None:
     openai_env.enqueue(code("first = 1"), code("second = 2"), code("third = 3"))
-    typed = ["use second = 2 instead", "", "stop"]
-    monkeypatch.setattr(builtins, "input", lambda prompt="": typed.pop(0))
+    answers(monkeypatch, "use second = 2 instead", "", "stop")
     before = set(shell.user_ns)
     shell.run_cell_magic("agent", "--mode always", "make names")
     assert "first" not in shell.user_ns and shell.user_ns["second"] == 2

@@ -30,6 +30,7 @@ from agent_magic.transcript import (
     decision_from_record,
     error_from_record,
     parse_record,
+    parse_records,
     read_records,
     render_log,
     reply_from_record,
@@ -84,21 +85,24 @@ def test_records_round_trip_through_the_file(tmp_path: Path) -> None:
     for event in events:
         recorder(event)
     kept = read_records(tmp_path / "rec.jsonl")
-    assert kept == recorder.records
-    assert [r["event"] for r in kept] == ["task", "request", "reply", "decision", "code"] + [
+    assert kept == recorder.records  # the file reads back as the records kept in memory
+    assert [r.event for r in kept] == ["task", "request", "reply", "decision", "code"] + [
         "finished"
     ]
-    assert all(parse_record(r) is r for r in kept)
+    lines = [json.loads(line) for line in (tmp_path / "rec.jsonl").read_text().splitlines()]
+    assert lines == [json.loads(json.dumps(r.to_dict())) for r in kept]
+    assert all(parse_record(r.to_dict()) == r for r in kept)
     task, _, replied, decided, ran, _ = kept
-    assert task["format"] == FORMAT and task["context"].startswith("Variables in the session")
-    assert task["task"] == "divide"
-    assert reply_from_record(replied, "live") == reply
-    assert decision_from_record(decided) == decision
-    assert error_from_record(ran["error"]) == error
-    assert ran["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "partial\n"}]
-    assert ran["timed_out"] == 1.5 and ran["exited"] is False
+    assert task.format == FORMAT and task.context.startswith("Variables in the session")
+    assert task.task == "divide" and task.mode == "always"
+    assert replied.reply == reply and reply_from_record(lines[2], "live") == reply
+    assert decided.decision == decision and decision_from_record(lines[3]) == decision
+    assert ran.error == error and error_from_record(lines[4]["error"]) == error
+    assert ran.outputs == ({"output_type": "stream", "name": "stdout", "text": "partial\n"},)
+    assert ran.timed_out == 1.5 and ran.exited is False
     assert SENTINEL not in (tmp_path / "rec.jsonl").read_text()  # the cell's redactor ran
-    assert store.replies[replied["rkey"]].decision == decided
+    assert SENTINEL not in repr(recorder.records)  # and in memory
+    assert store.replies[replied.rkey].decision == decided
 
 
 def test_readers_skip_unknown_fields_and_event_types(tmp_path: Path) -> None:
@@ -108,11 +112,12 @@ def test_readers_skip_unknown_fields_and_event_types(tmp_path: Path) -> None:
     for event in events:
         recorder(event)
     plain = recorder.records
-    extended = [{**r, "from_the_future": {"x": [1, 2]}} for r in plain]
+    extended = [{**r.to_dict(), "from_the_future": {"x": [1, 2]}} for r in plain]
     extended.insert(2, {"event": "telemetry", "conversation": "c", "what": "a newer writer's"})
     assert parse_record(extended[2]) is None
-    assert render_log(extended) == render_log(plain)
-    assert len(to_notebook(extended).cells) == len(to_notebook(plain).cells)
+    assert parse_records(extended) == plain
+    assert render_log(parse_records(extended)) == render_log(plain)
+    assert len(to_notebook(parse_records(extended)).cells) == len(to_notebook(plain).cells)
     path = tmp_path / "rec.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in extended))
     warnings: list[str] = []
@@ -125,16 +130,17 @@ def test_a_format_1_recording_reads() -> None:
     """tests/data/recording-format1.jsonl is the demo's recording as committed before the
     records were typed (format 1): readers of every later format read it."""
     path = ROOT / "tests" / "data" / "recording-format1.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     records = read_records(path)
-    assert records and all(parse_record(r) is not None for r in records)
-    assert {r.get("format") for r in records if r["event"] == "task"} == {1}
+    assert records and len(records) == len(lines)  # every record reads
+    assert {r.format for r in records if r.event == "task"} == {1}
     warnings: list[str] = []
     store = Store(path, warn=warnings.append)
     store.refresh()
     assert warnings == [] and store.replies
     assert all(entry.decision is not None for entry in store.replies.values())
-    first = records[0]["conversation"]
-    one = [r for r in records if r.get("conversation") == first]
+    first = records[0].conversation
+    one = [r for r in records if r.conversation == first]
     plain, _ = render_log(one)
     assert "Find a + b + c" in plain
     notebook = to_notebook(one)
@@ -150,8 +156,8 @@ def test_a_lone_surrogate_is_recorded_escaped_and_reads_back(tmp_path: Path) -> 
     recorder(CodeRan(1, 0, CodeBlock("python", "print(name)"), outcome))
     recorder(RequestSent(2, ({"role": "user", "content": name},)))  # hashed too
     (code, request) = read_records(tmp_path / "rec.jsonl")
-    assert code["digest"] == f"stdout:\n{name}"  # the same text, back from its escape
-    assert request["rkey"]
+    assert code.digest == f"stdout:\n{name}"  # the same text, back from its escape
+    assert request.rkey
 
 
 def test_the_export_shows_a_recorded_error_without_outputs() -> None:
@@ -163,6 +169,6 @@ def test_the_export_shows_a_recorded_error_without_outputs() -> None:
         | {"ok": False, "digest": "", "outputs": []}
         | {"error": {"type": "NameError", "message": "name 'x' is not defined", "text": ""}},
     ]
-    (cell,) = [c for c in to_notebook(records).cells if c.cell_type == "code"]
+    (cell,) = [c for c in to_notebook(parse_records(records)).cells if c.cell_type == "code"]
     assert cell.outputs[-1]["ename"] == "NameError"
     assert cell.outputs[-1]["traceback"] == ["NameError: name 'x' is not defined"]

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from agent_magic.transcript import Store, read_records
+from agent_magic.transcript import RequestRecord, Store, read_records
 
 
-def request(conversation: str, step: int) -> dict[str, Any]:
-    return {
-        "event": "request",
-        "conversation": conversation,
-        "step": step,
-        "messages": [{"role": "user", "content": f"{conversation} {step}"}],
-    }
+def request(conversation: str, step: int) -> RequestRecord:
+    message = {"role": "user", "content": f"{conversation} {step}"}
+    return RequestRecord(conversation, step, (message,))
 
 
 def steps(store: Store) -> list[tuple[str, int]]:
-    return [(r["conversation"], r["step"]) for r in store.requests]
+    return [(r.conversation, r.step) for r in store.requests]
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def test_two_kernels_appending_in_turn_see_every_line(tmp_path: Path, warnings) 
     b.refresh()
     expected = [(c, s) for s in range(3) for c in "ab"]
     assert steps(a) == steps(b) == expected
-    assert [(r["conversation"], r["step"]) for r in read_records(path)] == expected
+    assert [(r.conversation, r.step) for r in read_records(path)] == expected
     assert warnings == []
 
 

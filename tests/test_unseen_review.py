@@ -6,26 +6,18 @@ would be asked are refused as in a headless run. A real shell runs ``%%capture``
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import io
 
 import pytest
-from conftest import code
+from conftest import answers, code
 from test_kernel_widget import frontend  # noqa: F401  (a real kernel, as a notebook drives it)
 
 
 @pytest.fixture
 def prompts(monkeypatch) -> list[str]:
     """Every input() prompt; each answered with Enter (which would approve)."""
-    asked: list[str] = []
-
-    def enter(prompt: str = "") -> str:
-        asked.append(prompt)
-        return ""
-
-    monkeypatch.setattr(builtins, "input", enter)
-    return asked
+    return answers(monkeypatch, rest="")
 
 
 @pytest.mark.parametrize("mode", ["always", "terminate"])

@@ -632,6 +632,32 @@ def test_finish_and_add_code_as_cells(
     assert "Step 5: finished" in notebook.markdown()
 
 
+def test_add_code_as_cells_reads_the_records_that_agent_cells_reads(
+    shell, notebook: Outputs, openai_env: FakeOpenAIServer
+) -> None:
+    """One list of the code that ran: the button adds this cell's, ``%agent cells`` the
+    conversation's, both from the recorder's records (secrets hidden in both)."""
+    secret = "sk-" + "Zq9Xw8Vu" * 4
+    shell.user_ns["api_token"] = secret
+    openai_env.enqueue(code("first = 1"), "TERMINATE")
+    run_cell(shell, "--mode always", "Set first.", lambda review: review.run.click(), finish)
+    openai_env.enqueue(code(f"second = {secret!r}"), "TERMINATE")
+    shell.rl_next_input = None
+
+    def add_cells(review: ReviewWidget) -> None:
+        assert review.add_cells is not None
+        review.add_cells.click()
+
+    run_cell(shell, "--mode always", "Set second.", lambda review: review.run.click(), add_cells)
+    assert shell.user_ns["second"] == secret  # it ran as written
+    added = shell.rl_next_input
+    assert added.startswith("# step 3\nsecond = ") and "first" not in added  # this cell
+    assert secret not in added
+    shell.rl_next_input = None
+    shell.run_line_magic("agent", "cells")
+    assert shell.rl_next_input == f"# step 1\nfirst = 1\n\n{added}"
+
+
 def test_no_add_cells_button_when_nothing_ran_or_when_turned_off() -> None:
     final = Proposal(1, "Hi. TERMINATE", (), final=True, reason="terminated")
     assert ReviewWidget(final).add_cells is None

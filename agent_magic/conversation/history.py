@@ -20,16 +20,32 @@ from .seams import ChatReply, ToolCallRequest
 
 
 class SentMessage(dict):  # type: ignore[type-arg]
-    """A message as the API takes it (a plain JSON object), rendered once from its
-    :class:`Message` and knowing it: whoever is handed the dict (the chat clients, the
-    request keys, the recorder) reads the record's fingerprint and redacted form instead
-    of working them out again. Never changed after it is made."""
+    """A message as the API takes it, rendered once from its :class:`Message` and knowing
+    it: whoever is handed the dict (the chat clients, the request keys, the recorder)
+    reads the record's fingerprint and redacted form instead of working them out again.
+
+    Read-only: changing it raises TypeError, so the fingerprint and the redacted form
+    worked out from it stay true (a changed copy is ``dict(message) | {...}``; a copy,
+    ``copy.copy`` or a pickle gives a plain dict). It stays a ``dict`` so that whatever
+    serializes JSON (``json``, httpx, the openai SDK, the recording) takes it as it is,
+    and the same object is sent every request, which is how the recorder sees which
+    messages a request shares with the one before.
+    """
 
     __slots__ = ("record",)
 
     def __init__(self, record: Message, fields: Mapping[str, Any]) -> None:
-        super().__init__(fields)
+        super().__init__(fields)  # dict's own fill: none of the methods refused below
         self.record = record
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a sent message is read-only; change a copy: dict(message) | {...}")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,8 @@
 
 A package; each module says what lives in it and what does not:
 
-* :mod:`.records` - the record types (TypedDicts), the format version, reading a file;
+* :mod:`.records` - the record types (frozen dataclasses), the format version, reading
+  a file; :mod:`.forms` - the JSON forms of their parts;
 * :mod:`.keys` - request keys (what makes two requests the same) and their masking;
 * :mod:`.store` - the JSON Lines file and its index; where it lives; replay drift;
 * :mod:`.redact` - what is never written or sent (the cell's :class:`Redactor`);
@@ -10,7 +11,7 @@ A package; each module says what lives in it and what does not:
 * :mod:`.replay` - the seeded cache and the replay, as chat clients;
 * :mod:`.log` - ``%agent log``.
 
-Not here: IPython, widgets, openai (the package only sees events and dicts), and
+Not here: IPython, widgets, openai (the package only sees events and records), and
 nbformat (see :mod:`agent_magic.export`). ``from agent_magic.transcript import ...`` of
 every name below keeps working.
 """
@@ -18,17 +19,22 @@ every name below keeps working.
 from __future__ import annotations
 
 from ..text import canonical
+from .forms import decision_from_record, error_from_record, reply_from_record
 from .keys import Keyer, normalize
 from .log import log_entry, render_log
 from .recorder import Recorder, record_events
 from .records import (
     FORMAT,
+    CodeRecord,
+    DecisionRecord,
+    FinishedRecord,
     Record,
-    decision_from_record,
-    error_from_record,
+    ReplyRecord,
+    RequestRecord,
+    TaskRecord,
     parse_record,
+    parse_records,
     read_records,
-    reply_from_record,
 )
 from .redact import RedactingChat, Redactor, cell_redactor
 from .replay import CachedChat, Replay
@@ -48,6 +54,9 @@ __all__ = [
     "RECORDING_NAME",
     "REPLAY_ENV",
     "CachedChat",
+    "CodeRecord",
+    "DecisionRecord",
+    "FinishedRecord",
     "Keyer",
     "Record",
     "Recorded",
@@ -55,6 +64,9 @@ __all__ = [
     "RedactingChat",
     "Redactor",
     "Replay",
+    "ReplyRecord",
+    "RequestRecord",
+    "TaskRecord",
     "Store",
     "stores",
     "canonical",
@@ -65,6 +77,7 @@ __all__ = [
     "normalize",
     "open_store",
     "parse_record",
+    "parse_records",
     "read_records",
     "record_events",
     "recording_path",

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..codeblocks import inert_markdown
+from ..codeblocks import CodeBlock, inert_markdown
 from ..conversation import ToolCallRequest
 from ..text import DISPLAY_LIMIT, fence, shown_head, strip_ansi
-from .records import message_text, reply_from_record
+from .forms import message_role, message_text
+from .records import DecisionRecord, FinishedRecord, Record, ReplyRecord, RequestRecord, TaskRecord
 
 # The characters that can start Markdown (or Jupyter's maths, ``$``) anywhere in a line.
 _SPECIAL = re.compile(r"[\\`*_{}\[\]<>()#+\-!|~$&^=]")
@@ -64,9 +65,7 @@ def log_entry(role: str, content: str) -> tuple[str, str]:
     return f"--- {role}\n{content}", f"**{role}**\n\n{fence(strip_ansi(content))}"
 
 
-def render_log(
-    records: Iterable[Mapping[str, Any]], *, limit: int = DISPLAY_LIMIT
-) -> tuple[str, str]:
+def render_log(records: Iterable[Record], *, limit: int = DISPLAY_LIMIT) -> tuple[str, str]:
     """The conversation as ``%agent log`` shows it: (plain text, Markdown).
 
     Each message in order, as the model saw it, with the decisions people took (the
@@ -75,57 +74,57 @@ def render_log(
     """
     plain: list[str] = []
     markdown: list[str] = []
-    task: Mapping[str, Any] = {}  # the task record of the cell being read
+    task: TaskRecord | None = None  # the task record of the cell being read
 
     for record in records:
-        kind = record.get("event")
-        if kind == "task":
+        if isinstance(record, TaskRecord):
             task = record
-        elif kind == "request":
-            messages = record.get("messages") or ()
-            kinds = record.get("kinds") or [""] * len(messages)
-            for message, said in zip(messages, kinds, strict=False):
-                role = str(message.get("role"))
+        elif isinstance(record, RequestRecord):
+            kinds = record.kinds or ("",) * len(record.messages)
+            for message, said in zip(record.messages, kinds, strict=False):
+                role = message_role(message)
                 if role in ("system", "assistant"):
                     continue  # the system prompt is not shown; replies come from their records
                 text = message_text(message)
                 plain.append(f"--- {role}\n{text}")
                 markdown.append(_sent(role, said, text, task))
-        elif kind == "reply":
-            reply = reply_from_record(record, "")
-            content, thought = shown_head(reply.content, limit), reply.thinking
-            calls = [
-                replace(call, arguments=shown_head(call.arguments, limit))
-                for call in reply.tool_calls
-            ]
-            shown = content
-            for call in calls:
-                shown += f"\n[tool call {call.name}] {call.arguments}"
-            if thought:
-                plain.append(f"--- assistant's thinking ({_thought_for(record)})\n{thought}")
-            plain.append(f"--- assistant\n{shown}")
-            blocks = [_tool_call(call) for call in calls]
-            heading = f"**assistant** · step {record.get('step')}"
-            markdown.append(
-                "\n\n".join([heading, *_folded_thinking(thought, record), inert_markdown(content)])
-                + "".join(f"\n\n{block}" for block in blocks)
-            )
-        elif kind == "decision" and not record.get("automatic"):
-            label = record.get("label") or record.get("action")
-            plain.append(f"[step {record.get('step')}: {label}]")
-            markdown.append(f"*step {record.get('step')}: {label}*")
-            if record.get("edited"):
+        elif isinstance(record, ReplyRecord):
+            _reply(record, limit, plain, markdown)
+        elif isinstance(record, DecisionRecord) and not record.automatic:
+            label = record.label or record.action
+            plain.append(f"[step {record.step}: {label}]")
+            markdown.append(f"*step {record.step}: {label}*")
+            if record.edited:
                 markdown.append(
-                    "*as edited:*\n\n"
-                    + "\n\n".join(_block(block) for block in record.get("edited") or ())
+                    "*as edited:*\n\n" + "\n\n".join(_block(block) for block in record.edited)
                 )
-        elif kind == "finished" and record.get("reason") not in ("terminated",):
+        elif isinstance(record, FinishedRecord) and record.reason != "terminated":
             # The message says it for people; the reason is the record's label for tools.
-            plain.append(f"[{record.get('message')}]")
-            markdown.append(f"*{words(str(record.get('message') or ''))}*")
+            plain.append(f"[{record.message}]")
+            markdown.append(f"*{words(record.message)}*")
     if not plain:
         return ("(no conversation yet)", "*(no conversation yet)*")
     return ("\n".join(plain), "\n\n---\n\n".join(markdown))
+
+
+def _reply(record: ReplyRecord, limit: int, plain: list[str], markdown: list[str]) -> None:
+    """A reply, its thinking folded and its tool calls as code, each cut to ``limit``."""
+    reply = record.reply
+    content, thought = shown_head(reply.content, limit), reply.thinking
+    calls = [replace(c, arguments=shown_head(c.arguments, limit)) for c in reply.tool_calls]
+    shown = content
+    for call in calls:
+        shown += f"\n[tool call {call.name}] {call.arguments}"
+    if thought:
+        took = thought_for(record.thinking_seconds)
+        plain.append(f"--- assistant's thinking ({took})\n{thought}")
+    plain.append(f"--- assistant\n{shown}")
+    blocks = [_tool_call(call) for call in calls]
+    heading = f"**assistant** · step {record.step}"
+    markdown.append(
+        "\n\n".join([heading, *_folded_thinking(thought, record), inert_markdown(content)])
+        + "".join(f"\n\n{block}" for block in blocks)
+    )
 
 
 def thought_for(seconds: Any) -> str:
@@ -135,24 +134,20 @@ def thought_for(seconds: Any) -> str:
     return "thought"
 
 
-def _thought_for(record: Mapping[str, Any]) -> str:
-    return thought_for(record.get("thinking_seconds"))
-
-
-def _folded_thinking(thought: str, record: Mapping[str, Any]) -> list[str]:
+def _folded_thinking(thought: str, record: ReplyRecord) -> list[str]:
     """The model's thinking, folded under a summary line (HTML ``details``, which
     notebooks render as a disclosure), its text fenced: it is never the answer."""
     if not thought:
         return []
-    summary = f"{_thought_for(record)} (thinking, never run)"
+    summary = f"{thought_for(record.thinking_seconds)} (thinking, never run)"
     return [f"<details><summary>{summary}</summary>\n\n{fence(strip_ansi(thought))}\n\n</details>"]
 
 
-def _sent(role: str, kind: str, text: str, task: Mapping[str, Any]) -> str:
+def _sent(role: str, kind: str, text: str, task: TaskRecord | None) -> str:
     """A message sent to the model, as Markdown: a person's words (the task, an answer)
     escaped, the rest fenced. ``kind`` is the message's kind, as its request recorded it."""
-    words_typed = str(task.get("task") or "")
-    context = str(task.get("context") or "")
+    words_typed = task.task if task is not None else ""
+    context = task.context if task is not None else ""
     if kind == "task" and text == (f"{words_typed}\n\n{context}" if context else words_typed):
         shown = f"**you** · task\n\n{words(words_typed)}"
         rest = context.strip("\n")
@@ -177,6 +172,5 @@ def _tool_call(call: ToolCallRequest) -> str:
     return f"*tool call {call.name}:*\n\n{fence(call.arguments)}"
 
 
-def _block(block: Mapping[str, Any]) -> str:
-    language = str(block.get("language") or "")
-    return fence(str(block.get("code") or ""), "python" if language == "python" else language)
+def _block(block: CodeBlock) -> str:
+    return fence(block.code, block.language)

@@ -1,9 +1,10 @@
 """Writing one conversation as it happens: events in, typed records out.
 
-:class:`Recorder` turns each event into one record (:mod:`.records`), hides secrets in it
-with the cell's redactor, keeps it in memory for ``%agent log`` and ``%agent export``
-and appends it to the store. It reads the events' fields: the task's context, a step's
-outputs and structured error come with the event, nothing is parsed back from text.
+:class:`Recorder` turns each event into one frozen record (:mod:`.records`), hides
+secrets in it with the cell's redactor, keeps it in memory for ``%agent log``, ``%agent
+export`` and ``%agent cells`` (:meth:`Recorder.ran`) and appends its JSON line to the
+store. It reads the events' fields: the task's context, a step's outputs and structured
+error come with the event, nothing is parsed back from text.
 :func:`record_events` puts a recorder (and a replay) in front of a UI.
 
 Not here: the file (:mod:`.store`), answering from it (:mod:`.replay`).
@@ -15,11 +16,9 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..codeblocks import CodeBlock
 from ..conversation import (
     CodeRan,
     Decided,
@@ -39,11 +38,15 @@ from ..text import escape_surrogates
 from .keys import Keyer
 from .records import (
     FORMAT,
+    CodeRecord,
+    DecisionRecord,
+    FinishedRecord,
     Record,
-    blocks_record,
-    error_record,
+    ReplyRecord,
+    RequestRecord,
+    TaskRecord,
     now,
-    reply_record,
+    redacted,
 )
 from .replay import Replay
 from .store import Store, recording_path
@@ -61,7 +64,7 @@ class Recorder(EventHandler):
     def __init__(self, keyer: Keyer | None = None) -> None:
         self.keyer = keyer or Keyer()
         self.conversation_id = uuid.uuid4().hex[:12]
-        self.records: list[dict[str, Any]] = []
+        self.records: list[Record] = []
         self.store: Store | None = None
         self.write = True
         self.model = ""
@@ -69,10 +72,7 @@ class Recorder(EventHandler):
         self.seed: int | None = None
         self.tools: list[dict[str, Any]] | None = None
         self.redactor = Redactor()
-        self.settings: dict[str, Any] = {}
-        # The blocks that ran without error in this conversation, with their steps (for
-        # %agent cells; secrets hidden as in the recording).
-        self.ran: list[tuple[int, CodeBlock]] = []
+        self.mode: str | None = None  # the cell's, said in its task record
         self._sent: list[Any] = []
         self._keys: dict[int, tuple[str, str]] = {}
         # When the model began and stopped thinking in the step being asked (monotonic).
@@ -97,7 +97,7 @@ class Recorder(EventHandler):
         seed: int | None = None,
         tools: list[dict[str, Any]] | None = None,
         redactor: Redactor | None = None,
-        **settings: Any,
+        mode: str | None = None,
     ) -> None:
         self.store = store
         self.write = write
@@ -106,41 +106,50 @@ class Recorder(EventHandler):
         self.seed = seed
         self.tools = tools
         self.redactor = redactor or Redactor()
-        self.settings = settings
+        self.mode = mode
 
     def reset(self) -> None:
         """A new conversation: new id, nothing kept."""
         self.conversation_id = uuid.uuid4().hex[:12]
         self.records.clear()
-        self.ran.clear()
         self._sent.clear()
         self._keys.clear()
         self._where = None
         self.keyer.forget()
 
-    def transcript(self) -> list[dict[str, Any]]:
+    def transcript(self) -> list[Record]:
         """This conversation's records, as written (secrets hidden), kept in memory: the
         file is for other processes and for replay."""
         return list(self.records)
+
+    def ran(self, since: int = 0) -> list[CodeRecord]:
+        """The code that ran without error, in order, from the ``since``-th record on: what
+        ``%agent cells`` and the final review's "add code as cells" put in the notebook
+        (secrets hidden, as written)."""
+        return [
+            r
+            for r in self.records[since:]
+            if isinstance(r, CodeRecord) and r.ok and not r.interrupted
+        ]
 
     def keys(self, step: int) -> tuple[str, str]:
         """(replay key, cache key) of the request made at ``step``."""
         return self._keys.get(step, ("", ""))
 
     def __call__(self, event: Event) -> None:
-        made = self.dispatch(event)
-        if made is None:
+        record = self.dispatch(event)
+        if record is None:
             return
-        record = {"event": made.pop("event"), "conversation": self.conversation_id, **made}
-        line = _line(record)
+        data = record.to_dict()
+        line = _line(data)
         # A request's messages come hidden already (each message keeps its redacted form,
         # the one the model was sent). One pass over the line (the rules know how values
         # look inside JSON text) says whether the rest holds a secret, at a fraction of the
         # cost of one pass per string; only then are the fields hidden one by one.
         if self.redactor.redact(line) != line:
-            redact = self.redactor.redact_json
-            record = {k: v if k == "messages" else redact(v) for k, v in record.items()}
-            line = _line(record)
+            record = redacted(record, self.redactor)
+            data = record.to_dict()
+            line = _line(data)
         self.records.append(record)
         if self.write and self.store is not None:
             self.store.add(record, line)
@@ -148,19 +157,19 @@ class Recorder(EventHandler):
             self.store.check()  # a replayed step may delete the recording it replays
 
     def on_task_started(self, event: TaskStarted) -> Record | None:
-        return {
-            "event": "task",
-            "format": FORMAT,
-            "time": now(),
-            "step": event.step,
-            "task": event.task,
-            "context": event.context,
-            "model": self.model,
-            "params": self.params,
-            "seed": self.seed,
-            "replay": not self.write,
-            **self.settings,
-        }
+        return TaskRecord(
+            self.conversation_id,
+            event.task,
+            event.step,
+            event.context,
+            now(),
+            FORMAT,
+            self.model,
+            self.params,
+            self.seed,
+            not self.write,
+            self.mode,
+        )
 
     def on_request_sent(self, event: RequestSent) -> Record | None:
         messages = list(event.messages)
@@ -174,21 +183,21 @@ class Recorder(EventHandler):
         key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
         self._keys[event.step] = (rkey, key)
         self._thought, self._answering = [], False
-        return {
-            "event": "request",
-            "step": event.step,
-            "rkey": rkey,
-            "key": key,
-            "model": self.model,
-            "params": self.params,
-            "seed": self.seed,
-            "tools": [t["function"]["name"] for t in self.tools or ()],
-            "base": base,
-            "messages": [self._hidden(m) for m in messages[base:]],
-            "kinds": [_kind(m) for m in messages[base:]],
-            "window": event.window,
-            "note": event.note,
-        }
+        return RequestRecord(
+            self.conversation_id,
+            event.step,
+            tuple(self._hidden(m) for m in messages[base:]),
+            rkey,
+            key,
+            self.model,
+            self.params,
+            self.seed,
+            tuple(t["function"]["name"] for t in self.tools or ()),
+            base,
+            tuple(_kind(m) for m in messages[base:]),
+            event.window,
+            event.note,
+        )
 
     def on_reply_delta(self, event: ReplyDelta) -> Record | None:
         self._time_thinking(event.thinking)
@@ -196,68 +205,58 @@ class Recorder(EventHandler):
 
     def on_reply_received(self, event: ReplyReceived) -> Record | None:
         rkey, key = self.keys(event.step)
-        record = {
-            "event": "reply",
-            "step": event.step,
-            "rkey": rkey,
-            "key": key,
-            "time": now(),
-            **reply_record(event.reply),
-            "final": event.final,
-        }
-        if event.reply.thinking and self._thought:
-            record["thinking_seconds"] = round(self._thought[1] - self._thought[0], 1)
-        return record  # type: ignore[return-value]
+        thought = event.reply.thinking and self._thought
+        return ReplyRecord(
+            self.conversation_id,
+            event.step,
+            rkey,
+            event.reply,
+            key,
+            now(),
+            event.final,
+            round(self._thought[1] - self._thought[0], 1) if thought else None,
+        )
 
     def on_decided(self, event: Decided) -> Record | None:
         decision, proposal = event.decision, event.proposal
-        return {
-            "event": "decision",
-            "step": proposal.step,
-            "rkey": self.keys(proposal.step)[0],
-            "action": decision.action,
-            "label": decision.label(proposal),
-            "automatic": event.automatic,
-            "final": proposal.final,
-            "proposed": blocks_record(proposal.blocks),
-            "edited": blocks_record(decision.edited) if decision.edited_differs(proposal) else None,
-            "text": decision.text,
-            "rest": decision.rest,
-            "protected": proposal.protected,
-            "cut_off": proposal.cut_off,
-            # What else the review said, only when it said it (older files lack them).
-            **({"copies": proposal.copies} if proposal.copies else {}),
-            **({"injected": proposal.injected} if proposal.injected else {}),
-        }
+        return DecisionRecord(
+            self.conversation_id,
+            proposal.step,
+            decision.action,
+            self.keys(proposal.step)[0],
+            decision.label(proposal),
+            event.automatic,
+            proposal.final,
+            None if proposal.blocks is None else tuple(proposal.blocks),
+            decision.edited if decision.edited_differs(proposal) else None,
+            decision.text,
+            decision.rest,
+            proposal.protected,
+            proposal.cut_off,
+            proposal.copies,
+            proposal.injected,
+        )
 
     def on_code_ran(self, event: CodeRan) -> Record | None:
         outcome = event.outcome
-        if outcome.ok and not outcome.interrupted:  # kept as written: secrets hidden
-            block = replace(event.block, code=self.redactor.redact(event.block.code))
-            self.ran.append((event.step, block))
-        return {
-            "event": "code",
-            "step": event.step,
-            "index": event.index,
-            "language": event.block.language,
-            "code": event.block.code,
-            "ok": outcome.ok,
-            "interrupted": outcome.interrupted,
-            "digest": outcome.digest,
-            "changes": outcome.changes,
-            "outputs": list(outcome.outputs),
-            "error": error_record(outcome.error),
-            "timed_out": outcome.timed_out,
-            "exited": outcome.exited,
-        }
+        return CodeRecord(
+            self.conversation_id,
+            event.step,
+            event.block.code,
+            event.index,
+            event.block.language,
+            outcome.ok,
+            outcome.interrupted,
+            outcome.digest,
+            outcome.changes,
+            tuple(outcome.outputs),
+            outcome.error,
+            outcome.timed_out,
+            outcome.exited,
+        )
 
     def on_finished(self, event: Finished) -> Record | None:
-        return {
-            "event": "finished",
-            "time": now(),
-            "reason": event.reason,
-            "message": event.message,
-        }
+        return FinishedRecord(self.conversation_id, event.reason, event.message, now())
 
     def _hidden(self, message: dict[str, Any]) -> Any:
         if isinstance(message, SentMessage):  # the history's: its redacted form is kept

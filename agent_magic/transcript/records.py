@@ -1,11 +1,16 @@
-"""The recording's record types, defined once, and their conversions.
+"""The recording's records, defined once: frozen dataclasses, and their JSON form.
 
-Each line of ``agent-recording.jsonl`` is one JSON object whose ``event`` names its type:
-``task``, ``request``, ``reply``, ``decision``, ``code``, ``finished``. The TypedDicts
-below are those types; :data:`FORMAT` is the version the task record carries.
+Each event of a conversation becomes one record (:class:`TaskRecord`,
+:class:`RequestRecord`, :class:`ReplyRecord`, :class:`DecisionRecord`,
+:class:`CodeRecord`, :class:`FinishedRecord`): the recorder keeps them in memory, where
+``%agent log`` and ``%agent export`` read them, and writes each as one line of
+``agent-recording.jsonl`` (:meth:`to_dict`: a JSON object whose ``event`` names its type),
+the form for other processes and for replay. Reading a file (:func:`read_records`,
+:func:`parse_record`) gives the same records back. :data:`FORMAT` is the version the task
+record carries.
 
-Reading is lenient in one direction: :func:`parse_record` checks the fields a reader
-relies on and ignores any others (a newer writer's), and every format so far reads.
+Reading is lenient in one direction: a reader checks the fields it relies on and ignores
+any others (a newer writer's), and every format so far reads.
 
 * format 1: the task record's context was only inside the first request's user message;
   a code record's ``digest`` held the traceback after ``"error:\\n"``.
@@ -20,148 +25,303 @@ relies on and ignores any others (a newer writer's), and every format so far rea
   ``kinds`` (each of its messages' :data:`~agent_magic.window.Kind`: which was the task,
   which a person's answer), read by ``%agent log`` instead of guessing from the text.
 
-Also here: the record <-> event conversions (reply, decision, blocks, error) and
-:func:`read_records`. Not here: writing (:mod:`.recorder`), the index (:mod:`.store`).
+Also here: :func:`redacted` (a record with secrets hidden). Not here: the JSON forms of
+a record's parts (:mod:`.forms`), writing (:mod:`.recorder`), the index (:mod:`.store`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, ClassVar
 
 from ..codeblocks import CodeBlock
-from ..conversation import ChatReply, Decision, StepError, ToolCallRequest, Usage
+from ..conversation import ChatReply, Decision, StepError
+from .forms import (
+    blocks_from_record,
+    blocks_record,
+    decision_from_record,
+    error_from_record,
+    error_record,
+    reply_from_record,
+    reply_record,
+)
 
 FORMAT = 2
 
-
-class BlockRecord(TypedDict):
-    language: str
-    code: str
-    tool_call_id: str | None
+JSON = dict[str, Any]
 
 
-class ToolCallRecord(TypedDict):
-    id: str
-    name: str
-    arguments: str
+@dataclass(frozen=True)
+class TaskRecord:
+    """A cell's task: what the person asked, what the model was told with it, the settings."""
 
-
-class UsageRecord(TypedDict, total=False):
-    prompt_tokens: int
-    completion_tokens: int
-    reasoning_tokens: int  # of completion_tokens; absent in older files
-
-
-class ErrorRecord(TypedDict):
-    type: str
-    message: str
-    frames: list[list[Any]]  # [filename, lineno, function], innermost last
-    text: str
-
-
-class TaskRecord(TypedDict, total=False):
-    event: Literal["task"]
+    event: ClassVar[str] = "task"
     conversation: str
-    format: int
-    time: str
-    step: int
     task: str
-    context: str  # format 2
-    model: str
-    params: dict[str, Any]
-    seed: int | None
-    replay: bool
-    mode: str
+    step: int = 1
+    context: str = ""  # format 2
+    time: str = ""
+    format: int = FORMAT
+    model: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    replay: bool = False
+    mode: str | None = None  # the cell's mode (absent in records written without one)
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "task", "conversation": self.conversation}
+        data |= {"format": self.format, "time": self.time, "step": self.step}
+        data |= {"task": self.task, "context": self.context, "model": self.model}
+        data |= {"params": self.params, "seed": self.seed, "replay": self.replay}
+        if self.mode is not None:
+            data["mode"] = self.mode
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskRecord:
+        return cls(
+            _str(data, "conversation"),
+            data["task"],
+            _int(data, "step", 1),
+            _str(data, "context"),
+            _str(data, "time"),
+            _int(data, "format", 1),
+            _str(data, "model"),
+            _mapping(data, "params"),
+            _int(data, "seed", None),
+            data.get("replay") is True,
+            data["mode"] if isinstance(data.get("mode"), str) else None,
+        )
 
 
-class RequestRecord(TypedDict, total=False):
-    event: Literal["request"]
+@dataclass(frozen=True)
+class RequestRecord:
+    """A request as sent: the messages added since the previous request's first ``base``
+    (each as the API took it, secrets hidden), fitted to ``window`` when one applied."""
+
+    event: ClassVar[str] = "request"
+    conversation: str
+    step: int
+    messages: tuple[Mapping[str, Any], ...]
+    rkey: str = ""
+    key: str = ""
+    model: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    tools: tuple[str, ...] = ()
+    base: int = 0  # the messages follow this many of the previous request's
+    kinds: tuple[str, ...] = ()  # each message's kind (task, feedback, output, ...)
+    window: int | None = None  # the context window (tokens) the request was fitted to
+    note: str = ""  # the one line said when the conversation was first trimmed
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "request", "conversation": self.conversation, "step": self.step}
+        data |= {"rkey": self.rkey, "key": self.key, "model": self.model}
+        data |= {"params": self.params, "seed": self.seed, "tools": list(self.tools)}
+        data |= {"base": self.base, "messages": list(self.messages), "kinds": list(self.kinds)}
+        data |= {"window": self.window, "note": self.note}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RequestRecord:
+        return cls(
+            data["conversation"],
+            data["step"],
+            tuple(dict(m) if isinstance(m, Mapping) else m for m in data["messages"]),
+            _str(data, "rkey"),
+            _str(data, "key"),
+            _str(data, "model"),
+            _mapping(data, "params"),
+            _int(data, "seed", None),
+            tuple(str(t) for t in data.get("tools") or ()),
+            _int(data, "base", 0),
+            tuple(str(k) for k in data.get("kinds") or ()),
+            _int(data, "window", None),
+            _str(data, "note"),
+        )
+
+
+@dataclass(frozen=True)
+class ReplyRecord:
+    """The model's reply to the request made at ``step`` (``rkey``: its replay key)."""
+
+    event: ClassVar[str] = "reply"
     conversation: str
     step: int
     rkey: str
-    key: str
-    model: str
-    params: dict[str, Any]
-    seed: int | None
-    tools: list[str]
-    base: int  # the messages follow this many of the previous request's
-    messages: list[dict[str, Any]]  # as sent: fitted to the context window, if one applied
-    window: int | None  # the context window (tokens) the request was fitted to, if any
-    note: str  # the one line said when the conversation was first trimmed
-    kinds: list[str]  # each message's kind (task, feedback, output, ...), as fitted
+    reply: ChatReply
+    key: str = ""
+    time: str = ""
+    final: bool = False
+    thinking_seconds: float | None = None  # how long the model thought, as the cell saw it
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "reply", "conversation": self.conversation, "step": self.step}
+        data |= {"rkey": self.rkey, "key": self.key, "time": self.time}
+        data |= reply_record(self.reply)
+        data["final"] = self.final
+        if self.thinking_seconds is not None:
+            data["thinking_seconds"] = self.thinking_seconds
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReplyRecord:
+        return cls(
+            data["conversation"],
+            data["step"],
+            data["rkey"],
+            reply_from_record(data, _str(data, "source")),
+            _str(data, "key"),
+            _str(data, "time"),
+            data.get("final") is True,
+            _number(data, "thinking_seconds"),
+        )
 
 
-class ReplyRecord(TypedDict, total=False):
-    event: Literal["reply"]
+@dataclass(frozen=True)
+class DecisionRecord:
+    """What was decided on the reply at ``step``: by a person, or by the mode
+    (``automatic``), with what the review said about the code."""
+
+    event: ClassVar[str] = "decision"
     conversation: str
     step: int
-    rkey: str
-    key: str
-    time: str
-    content: str
-    tool_calls: list[ToolCallRecord]
-    usage: UsageRecord | None
-    model: str
-    endpoint: str
-    finish_reason: str | None
-    source: str
-    final: bool
-    cut_off: str | None  # why the reply is not whole ("length", ...), or None
-    thinking: str  # the model's thinking, never code (absent when it had none)
-    thinking_seconds: float  # how long the model thought, as the cell saw it
-    # The API's opaque reasoning (Responses, encrypted), sent back untouched next time.
-    reasoning_items: list[dict[str, Any]]
-
-
-class DecisionRecord(TypedDict, total=False):
-    event: Literal["decision"]
-    conversation: str
-    step: int
-    rkey: str
     action: str  # run | skip | stop | feedback
-    label: str
-    automatic: bool
-    final: bool
-    proposed: list[BlockRecord] | None
-    edited: list[BlockRecord] | None
-    text: str
-    rest: bool  # Run all: this step and the rest of the cell's steps without asking
-    protected: str  # the guard's line when the step would change a protected name
-    cut_off: str | None  # the reply was cut off (why), so its code may be incomplete
-    copies: str  # the code held the session's shorthand (markers.copied_markers), if it did
-    injected: str  # the last output addressed the assistant (the line), if it did
+    rkey: str = ""
+    label: str = ""
+    automatic: bool = False
+    final: bool = False
+    proposed: tuple[CodeBlock, ...] | None = None
+    edited: tuple[CodeBlock, ...] | None = None  # the code that ran instead, if edited
+    text: str = ""
+    rest: bool = False  # Run all: this step and the rest of the cell's steps without asking
+    protected: str = ""  # the guard's line when the step would change a protected name
+    cut_off: str | None = None  # the reply was cut off (why): its code may be incomplete
+    copies: str = ""  # the code held the session's shorthand (markers.copied_markers)
+    injected: str = ""  # the last output addressed the assistant (the line)
+
+    @property
+    def decision(self) -> Decision:
+        """The decision as the loop takes it (what a replay answers the review with)."""
+        return Decision(self.action, self.edited, self.text, rest=self.rest)  # type: ignore[arg-type]
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "decision", "conversation": self.conversation, "step": self.step}
+        data |= {"rkey": self.rkey, "action": self.action, "label": self.label}
+        data |= {"automatic": self.automatic, "final": self.final}
+        data |= {"proposed": blocks_record(self.proposed), "edited": blocks_record(self.edited)}
+        data |= {"text": self.text, "rest": self.rest}
+        data |= {"protected": self.protected, "cut_off": self.cut_off}
+        # What else the review said, only when it said it (older files lack them).
+        data |= {"copies": self.copies} if self.copies else {}
+        data |= {"injected": self.injected} if self.injected else {}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionRecord:
+        decision = decision_from_record(data)
+        cut_off = data.get("cut_off")
+        return cls(
+            data["conversation"],
+            data["step"],
+            decision.action,
+            _str(data, "rkey"),
+            _str(data, "label"),
+            data.get("automatic") is True,
+            data.get("final") is True,
+            blocks_from_record(data.get("proposed")),
+            decision.edited,
+            decision.text,
+            decision.rest,
+            _str(data, "protected"),
+            cut_off if isinstance(cut_off, str) else None,
+            _str(data, "copies"),
+            _str(data, "injected"),
+        )
 
 
-class CodeRecord(TypedDict, total=False):
-    event: Literal["code"]
+@dataclass(frozen=True)
+class CodeRecord:
+    """One block that ran at ``step`` (the ``index``-th of its step) and what it did."""
+
+    event: ClassVar[str] = "code"
     conversation: str
     step: int
-    index: int
-    language: str
     code: str
-    ok: bool
-    interrupted: bool
-    digest: str
-    changes: str
-    outputs: list[dict[str, Any]]
-    error: ErrorRecord | None  # format 2
-    timed_out: float | None  # format 2
-    exited: bool  # format 2
+    index: int = 0
+    language: str = "python"
+    ok: bool = True
+    interrupted: bool = False
+    digest: str = ""
+    changes: str = ""
+    outputs: tuple[Mapping[str, Any], ...] = ()  # as nbformat writes them
+    error: StepError | None = None  # format 2
+    timed_out: float | None = None  # format 2
+    exited: bool = False  # format 2
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "code", "conversation": self.conversation, "step": self.step}
+        data |= {"index": self.index, "language": self.language, "code": self.code}
+        data |= {"ok": self.ok, "interrupted": self.interrupted, "digest": self.digest}
+        data |= {"changes": self.changes, "outputs": list(self.outputs)}
+        data |= {"error": error_record(self.error), "timed_out": self.timed_out}
+        data["exited"] = self.exited
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodeRecord:
+        return cls(
+            _str(data, "conversation"),
+            data["step"],
+            data["code"],
+            _int(data, "index", 0),
+            _str(data, "language") or "python",
+            data.get("ok", True) is not False,
+            data.get("interrupted") is True,
+            _str(data, "digest"),
+            _str(data, "changes"),
+            tuple(o for o in data.get("outputs") or () if isinstance(o, Mapping)),
+            error_from_record(data.get("error")),
+            _number(data, "timed_out"),
+            data.get("exited") is True,
+        )
 
 
-class FinishedRecord(TypedDict, total=False):
-    event: Literal["finished"]
+@dataclass(frozen=True)
+class FinishedRecord:
+    """How the cell's conversation ended: ``reason`` for tools, ``message`` for people."""
+
+    event: ClassVar[str] = "finished"
     conversation: str
-    time: str
     reason: str
-    message: str
+    message: str = ""
+    time: str = ""
+
+    def to_dict(self) -> JSON:
+        data: JSON = {"event": "finished", "conversation": self.conversation}
+        data |= {"time": self.time, "reason": self.reason, "message": self.message}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FinishedRecord:
+        return cls(
+            _str(data, "conversation"),
+            data["reason"],
+            _str(data, "message"),
+            _str(data, "time"),
+        )
 
 
 Record = TaskRecord | RequestRecord | ReplyRecord | DecisionRecord | CodeRecord | FinishedRecord
+
+_TYPES: dict[str, type[Record]] = {
+    t.event: t
+    for t in (TaskRecord, RequestRecord, ReplyRecord, DecisionRecord, CodeRecord, FinishedRecord)
+}
 
 # What a reader relies on, per event type: field -> accepted types.
 _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -175,159 +335,90 @@ _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
 
 
 def parse_record(value: Any) -> Record | None:
-    """``value`` as a record when it is one a reader can use, else None.
-
-    Unknown fields are kept and ignored; an unknown event type (a newer writer's) or a
-    missing or mistyped field a reader needs gives None.
-    """
+    """The record a JSON object (a line of the file) holds, or None when it holds none a
+    reader can use: an unknown event type (a newer writer's), a missing or mistyped
+    field a reader needs, or a reply or decision that cannot be read. Unknown fields
+    are ignored."""
     if not isinstance(value, dict):
         return None
-    required = _REQUIRED.get(value.get("event"))  # type: ignore[arg-type]
+    kind = value.get("event")
+    required = _REQUIRED.get(kind)  # type: ignore[arg-type]
     if required is None:
         return None
-    for name, kind in required.items():
-        field = value.get(name)
-        if not isinstance(field, kind) or isinstance(field, bool) and kind is int:
+    for name, expected in required.items():
+        got = value.get(name)
+        if not isinstance(got, expected) or isinstance(got, bool) and expected is int:
             return None
-    return value  # type: ignore[return-value]
+    try:
+        return _TYPES[kind].from_dict(value)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return None
 
 
-def read_records(path: Path, conversation: str | None = None) -> list[dict[str, Any]]:
+def parse_records(values: Iterable[Any]) -> list[Record]:
+    """The records among ``values`` (JSON objects), in order; the rest left out."""
+    return [r for r in map(parse_record, values) if r is not None]
+
+
+def read_records(path: Path, conversation: str | None = None) -> list[Record]:
     """The readable records of a recording file, optionally of one conversation."""
     records = []
     with open(path, "rb") as file:
         for raw in file:
             try:
-                record = json.loads(raw.decode("utf-8"))
+                record = parse_record(json.loads(raw.decode("utf-8")))
             except (ValueError, UnicodeDecodeError):
                 continue
-            if isinstance(record, dict) and (
-                conversation is None or record.get("conversation") == conversation
-            ):
+            if record is not None and conversation in (None, record.conversation):
                 records.append(record)
     return records
+
+
+def redacted(record: Record, redactor: Any) -> Record:
+    """``record`` with ``redactor``'s secrets hidden in every text in it (a request's
+    messages come hidden already: each keeps its redacted form)."""
+    return replace(
+        record,  # type: ignore[arg-type]
+        **{
+            f.name: _hidden(getattr(record, f.name), redactor)
+            for f in fields(record)
+            if f.name != "messages"
+        },
+    )
+
+
+def _hidden(value: Any, redactor: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(
+            value,  # type: ignore[arg-type]
+            **{f.name: _hidden(getattr(value, f.name), redactor) for f in fields(value)},
+        )
+    if isinstance(value, tuple):
+        return tuple(_hidden(item, redactor) for item in value)
+    return redactor.redact_json(value)
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# --- conversions ------------------------------------------------------------------------
+def _str(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    return value if isinstance(value, str) else ""
 
 
-def reply_record(reply: ChatReply) -> dict[str, Any]:
-    """The reply fields of a :class:`ReplyRecord` (``thinking`` only when there is some)."""
-    record: dict[str, Any] = {
-        "content": reply.content,
-        "tool_calls": [
-            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
-        ],
-        "usage": None
-        if reply.usage is None
-        else {
-            "prompt_tokens": reply.usage.prompt_tokens,
-            "completion_tokens": reply.usage.completion_tokens,
-            "reasoning_tokens": reply.usage.reasoning_tokens,
-        },
-        "model": reply.model,
-        "endpoint": reply.endpoint,
-        "finish_reason": reply.finish_reason,
-        "source": reply.source,
-        "cut_off": reply.cut_off,
-        "reasoning_items": list(reply.reasoning_items),
-    }
-    if reply.thinking:
-        record["thinking"] = reply.thinking
-    return record
+def _int(data: Mapping[str, Any], name: str, default: Any) -> Any:
+    value = data.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def reply_from_record(record: Mapping[str, Any], source: str) -> ChatReply:
-    """The reply a record holds; TypeError/ValueError/KeyError if it holds none."""
-    usage = record.get("usage")
-    if not isinstance(record.get("content") or "", str):
-        raise TypeError("content")
-    return ChatReply(
-        content=record.get("content") or "",
-        tool_calls=tuple(
-            ToolCallRequest(str(c["id"]), str(c["name"]), str(c.get("arguments") or ""))
-            for c in record.get("tool_calls") or ()
-        ),
-        usage=None
-        if not usage
-        else Usage(
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
-            int(usage.get("reasoning_tokens", 0)),
-        ),
-        model=str(record.get("model") or ""),
-        endpoint=str(record.get("endpoint") or ""),
-        finish_reason=record.get("finish_reason"),
-        source=source,
-        cut_off=record.get("cut_off") if isinstance(record.get("cut_off"), str) else None,
-        thinking=record.get("thinking") if isinstance(record.get("thinking"), str) else "",
-        reasoning_items=tuple(
-            dict(i) for i in record.get("reasoning_items") or () if isinstance(i, Mapping)
-        ),
-    )
+def _number(data: Mapping[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def blocks_record(blocks: Iterable[CodeBlock] | None) -> list[BlockRecord] | None:
-    if blocks is None:
-        return None
-    return [
-        {"language": b.language, "code": b.code, "tool_call_id": b.tool_call_id} for b in blocks
-    ]
-
-
-def decision_from_record(record: Mapping[str, Any]) -> Decision:
-    """The decision a record holds; TypeError/ValueError/KeyError if it holds none."""
-    action = record["action"]
-    if action not in ("run", "skip", "stop", "feedback"):
-        raise ValueError(f"unknown action {action!r}")
-    edited = record.get("edited")
-    blocks = None
-    if edited is not None:
-        blocks = tuple(
-            CodeBlock(str(b["language"]), str(b["code"]), tool_call_id=b.get("tool_call_id"))
-            for b in edited
-        )
-    return Decision(action, blocks, str(record.get("text") or ""), rest=bool(record.get("rest")))
-
-
-def error_record(error: StepError | None) -> ErrorRecord | None:
-    if error is None:
-        return None
-    return {
-        "type": error.type,
-        "message": error.message,
-        "frames": [list(frame) for frame in error.frames],
-        "text": error.text,
-    }
-
-
-def error_from_record(record: Mapping[str, Any] | None) -> StepError | None:
-    """A code record's error (format 2), or None (no error, or format 1)."""
-    if not isinstance(record, Mapping):
-        return None
-    frames = tuple(
-        (str(f[0]), int(f[1]), str(f[2]))
-        for f in record.get("frames") or ()
-        if isinstance(f, (list, tuple)) and len(f) == 3
-    )
-    return StepError(
-        str(record.get("type") or "Error"),
-        str(record.get("message") or ""),
-        frames,
-        str(record.get("text") or ""),
-    )
-
-
-def message_text(message: Any) -> str:
-    """A request message's words (images as ``[image]``, tool calls appended)."""
-    if not isinstance(message, Mapping):
-        return str(message)
-    content = message.get("content") or ""
-    if isinstance(content, list):
-        content = "\n".join(str(p.get("text", "[image]")) for p in content if isinstance(p, dict))
-    calls = message.get("tool_calls") or ()
-    return str(content) + "".join(str(c) for c in calls)
+def _mapping(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name)
+    return value if isinstance(value, Mapping) else {}

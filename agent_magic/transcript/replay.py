@@ -31,7 +31,6 @@ from ..conversation import (
     ThinkingDelta,
 )
 from .keys import Keyer
-from .records import decision_from_record, reply_from_record
 from .store import Recorded, Store
 
 
@@ -53,7 +52,7 @@ class CachedChat(ChatWrapper):
         if hit is None:
             yield from self.inner.stream(messages, tools=tools)
             return
-        reply = reply_from_record(hit, "cache")
+        reply = replace(hit.reply, source="cache")
         yield from _deltas(reply)
         yield reply
 
@@ -105,7 +104,7 @@ class Replay(ChatBase):
                 f"replay: the recording stops at step {step} before a decision was "
                 "made (it was interrupted there); re-run without replay to record the rest"
             )
-        reply = reply_from_record(entry.reply, "replay")
+        reply = replace(entry.reply.reply, source="replay")
         yield from _deltas(reply)
         yield reply
 
@@ -115,7 +114,7 @@ class Replay(ChatBase):
         """The one line for a request the person's decisions led to, off the recording."""
         last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
         before = self.store.replies.get(self.keyer.replay_key(messages[:last], tools))
-        recorded = (before.decision or {}).get("label") if before is not None else None
+        recorded = before.decision.label if before and before.decision else None
         how = f"at step {step - 1} it has {recorded!r}" if recorded else f"it has no step {step}"
         went = f"({how}; this run went another way)"
         return f"replay: the recording cannot follow from here {went}; {self._way_on()}"
@@ -135,11 +134,11 @@ class Replay(ChatBase):
         entry = self._entry(rkey)
         if entry is None or entry.decision is None:
             raise ChatError("replay: no recorded decision for this step")
-        return decision_from_record(entry.decision)
+        return entry.decision.decision
 
     def as_recorded(self, event: Decided, rkey: str) -> Decided:
         """The decision as it was taken when recorded (by the mode, or by a person)."""
         entry = self._entry(rkey)
         if entry is None or entry.decision is None:
             return event
-        return replace(event, automatic=bool(entry.decision.get("automatic")))
+        return replace(event, automatic=entry.decision.automatic)

@@ -27,8 +27,9 @@ from typing import Any
 
 from ..defaults import RECORDING_NAME as RECORDING_NAME
 from ..text import canonical, normalized
+from .forms import message_text
 from .keys import normalize
-from .records import decision_from_record, message_text, parse_record, reply_from_record
+from .records import DecisionRecord, Record, ReplyRecord, RequestRecord, parse_record
 
 REPLAY_ENV = "AGENT_MAGIC_REPLAY"
 
@@ -61,8 +62,8 @@ def _warn(message: str) -> None:
 class Recorded:
     """One recorded reply and the decision taken on it (None if the run stopped first)."""
 
-    reply: dict[str, Any]
-    decision: dict[str, Any] | None = None
+    reply: ReplyRecord
+    decision: DecisionRecord | None = None
 
 
 class Store:
@@ -72,8 +73,8 @@ class Store:
         self.path = path
         self.warn = warn
         self.replies: dict[str, Recorded] = {}  # by replay key; the latest wins
-        self.cached: dict[str, dict[str, Any]] = {}  # replies by cache key
-        self.requests: list[dict[str, Any]] = []  # request records, to explain a drift
+        self.cached: dict[str, ReplyRecord] = {}  # replies by cache key
+        self.requests: list[RequestRecord] = []  # request records, to explain a drift
         self._open: dict[tuple[str, int], Recorded] = {}  # (conversation, step) -> entry
         self._offset = 0
         self._head = b""
@@ -139,9 +140,23 @@ class Store:
             )
 
     def _index_line(self, raw: bytes) -> bool:
+        """Index one line; False when it cannot be read (a record of an unknown type, a
+        newer writer's, reads: it is not indexed)."""
         try:
-            self._index(json.loads(raw.decode("utf-8")))
-        except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            value = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(value, dict) or "event" not in value:
+            return False
+        if value["event"] not in ("request", "reply", "decision"):
+            return True  # the other records are read by the log and the export, not indexed
+        record = parse_record(value)  # None: without what a replay needs
+        return record is not None and self._indexed(record)
+
+    def _indexed(self, record: Record) -> bool:
+        try:
+            self._index(record)
+        except TypeError:
             return False
         return True
 
@@ -180,32 +195,24 @@ class Store:
         self._offset = 0
         self._head = b""
 
-    def _index(self, record: dict[str, Any]) -> None:
-        kind = record["event"]
-        if kind not in ("request", "reply", "decision"):
-            return  # the other records are read by the log and the export, not indexed
-        if parse_record(record) is None:
-            raise TypeError(f"a {kind} record without the fields it needs")
-        if kind == "request":
+    def _index(self, record: Record) -> None:
+        if isinstance(record, RequestRecord):
             self.requests.append(record)
-        elif kind == "reply":
-            where = (record["conversation"], record["step"])
-            reply_from_record(record, "check")  # a reply that cannot be read is not indexed
-            if not record["rkey"]:
-                raise TypeError("rkey")
-            entry = self.replies[record["rkey"]] = self._open[where] = Recorded(record)
-            if record.get("key"):
-                self.cached[record["key"]] = entry.reply
-        else:
-            where = (record["conversation"], record["step"])
-            decision_from_record(record)  # likewise
-            entry = self._open.pop(where, None)
+        elif isinstance(record, ReplyRecord):
+            if not record.rkey:
+                raise TypeError("a reply record without its request's key")
+            where = (record.conversation, record.step)
+            self.replies[record.rkey] = self._open[where] = Recorded(record)
+            if record.key:
+                self.cached[record.key] = record
+        elif isinstance(record, DecisionRecord):
+            entry = self._open.pop((record.conversation, record.step), None)
             if entry is not None:
                 entry.decision = record
 
     # -- writing -----------------------------------------------------------------------
 
-    def add(self, record: dict[str, Any], line: str | None = None) -> None:
+    def add(self, record: Record, line: str | None = None) -> None:
         """Append one record (flushed at once) and index it.
 
         ``line`` is the record already serialised as JSON, if the caller has it. A record
@@ -218,8 +225,9 @@ class Store:
             self._index(record)
             return
         if line is None:
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        self._pending.append(line.encode("utf-8") + b"\n")
+            line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        written = line.encode("utf-8") + b"\n"
+        self._pending.append(written)
         try:
             alone, data = self._write()
         except OSError as error:
@@ -236,9 +244,11 @@ class Store:
         if not alone:
             self.refresh()
             return
-        lines = [raw for raw in data.splitlines() if raw.strip()]
-        bad = sum(not self._index_line(raw) for raw in lines)
         self._offset += len(data)
+        if data == written:  # this record alone: indexed as it is, not read back from JSON
+            bad = int(not self._indexed(record))
+        else:
+            bad = sum(not self._index_line(raw) for raw in data.splitlines() if raw.strip())
         if bad:
             self.warn(
                 f"skipped {bad} unreadable line{'s' if bad > 1 else ''} in the recording "
@@ -365,10 +375,10 @@ class Store:
         whether each is whole (False: the requests it follows are not in the file)."""
         current: dict[str, tuple[list[Any], bool]] = {}
         for record in self.requests:
-            thread, whole = current.get(record["conversation"], ([], True))
-            base = record.get("base", 0)
-            thread, whole = thread[:base] + list(record["messages"]), whole and base <= len(thread)
-            current[record["conversation"]] = (thread, whole)
+            thread, whole = current.get(record.conversation, ([], True))
+            base = record.base
+            thread, whole = thread[:base] + list(record.messages), whole and base <= len(thread)
+            current[record.conversation] = (thread, whole)
             yield thread, whole
 
 

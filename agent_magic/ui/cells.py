@@ -18,12 +18,30 @@ Nothing here imports ipywidgets; the button lives in :mod:`.widget`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from ..codeblocks import SHELL, CodeBlock
+from ..codeblocks import SHELL
 
 
-def sources(blocks: Iterable[CodeBlock]) -> list[str]:
+class Code(Protocol):
+    """Code in a language: a :class:`~agent_magic.codeblocks.CodeBlock`, or the record of
+    one that ran (:class:`~agent_magic.transcript.CodeRecord`)."""
+
+    @property
+    def language(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+
+class Ran(Code, Protocol):
+    """Code that ran at a step of the conversation (a CodeRecord)."""
+
+    @property
+    def step(self) -> int: ...
+
+
+def sources(blocks: Iterable[Code]) -> list[str]:
     """Each block as the text of a code cell that does what running it did."""
     texts = []
     for block in blocks:

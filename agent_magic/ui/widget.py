@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codeblocks import CodeBlock, inert_markdown, prose_with_places
+from ..codeblocks import inert_markdown, prose_with_places
 from ..conversation import (
     BudgetAsked,
     CodeRan,
@@ -44,7 +44,7 @@ from ..conversation import (
 from ..secrets import hidden_note
 from ..text import DISPLAY_LIMIT, fence, shown_head
 from .boxes import BusyStatus
-from .cells import insert_below, sources
+from .cells import Ran, insert_below, sources
 from .review import BudgetQuestion, ReviewWidget
 from .signoff import undecided_tail, without_marker
 from .working import NotebookStatus
@@ -152,7 +152,9 @@ class NotebookUI(EventHandler):
     ``add_cells`` is called with the code that ran in this cell (one source per block,
     in order; see :func:`agent_magic.ui.cells.sources`) from the final review's
     **Finish and add code as cells** button; by default it puts them in a cell below
-    (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out.
+    (:func:`agent_magic.ui.cells.insert_below`); None leaves the button out. ``ran``
+    gives that code (the recorder's records of it, which ``%agent cells`` reads too);
+    None: nothing ran, no button.
     ``spent`` gives the line each review shows under its heading: what was spent so far
     (:func:`agent_magic.budget.spent_line`).
     """
@@ -166,6 +168,7 @@ class NotebookUI(EventHandler):
         add_cells: Callable[[list[str], list[int]], Any] | None = insert_below,
         spent: Callable[[], str] | None = None,
         limit: int = DISPLAY_LIMIT,
+        ran: Callable[[], Sequence[Ran]] | None = None,
     ) -> None:
         self.interactive = interactive
         self.limit = limit  # most characters of a reply shown (a step's output bound)
@@ -174,8 +177,9 @@ class NotebookUI(EventHandler):
         self.display = display or Display()
         self.marker = marker
         self.add_cells = add_cells
-        self.ran: list[CodeBlock] = []  # the blocks that ran without error, in order
-        self.ran_steps: list[int] = []  # the step of each (the record's numbers)
+        # The code that ran without error in this cell, in order, with its steps: the
+        # recorder's records (one list, which %agent cells reads too).
+        self.ran = ran
         self.busy = BusyStatus(_kernel())  # the status bar says Busy while the cell runs
         self.widget: ReviewWidget | None = None  # the review awaiting a click, if any
         self.question: BudgetQuestion | None = None  # a spent budget's, awaiting a click
@@ -279,8 +283,9 @@ class NotebookUI(EventHandler):
         ):
             return Decision.run()
         add_cells = None
-        if self.add_cells is not None and self.ran:
-            codes, steps, add = sources(self.ran), list(self.ran_steps), self.add_cells
+        ran = self.ran() if self.ran is not None else ()
+        if self.add_cells is not None and ran:
+            codes, steps, add = sources(ran), [r.step for r in ran], self.add_cells
             add_cells = lambda: add(codes, steps)  # noqa: E731
         spent = self.spent() if self.spent is not None else ""
         widget = ReviewWidget(proposal, self.marker, add_cells, spent)
@@ -337,9 +342,6 @@ class NotebookUI(EventHandler):
         self._show_record()
 
     def on_code_ran(self, event: CodeRan) -> None:
-        if event.outcome.ok and not event.outcome.interrupted:
-            self.ran.append(event.block)
-            self.ran_steps.append(event.step)
         record = self._record
         if record is None:
             return
