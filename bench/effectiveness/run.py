@@ -308,7 +308,8 @@ def write_report() -> str:
     if present:
         # Side by side only over the tasks every run has finished (a run can be partial).
         lines += ["## Totals", ""]
-        _totals_table(lines, present, loaded)
+        if any(all(t.id in loaded[r] for r in present) for t in TASKS):
+            _totals_table(lines, present, loaded)
         for split in ("evaluation", "tuning"):
             ids = {t.id for t in TASKS if t.split == split}
             subset = {run: {k: v for k, v in loaded[run].items() if k in ids} for run in present}
