@@ -31,6 +31,9 @@ from .keys import normalize
 from .records import decision_from_record, message_text, parse_record, reply_from_record
 
 REPLAY_ENV = "AGENT_MAGIC_REPLAY"
+_INDEXED = ("request", "reply", "decision")  # the records the index keeps
+# How the recorder's lines of the other kinds begin (it writes "event" first).
+_KEPT_NOT = tuple(f'{{"event":"{kind}"'.encode() for kind in ("task", "code", "finished"))
 
 
 def replay_from_env(env: Mapping[str, str] | None = None) -> bool | None:
@@ -182,7 +185,7 @@ class Store:
 
     def _index(self, record: dict[str, Any]) -> None:
         kind = record["event"]
-        if kind not in ("request", "reply", "decision"):
+        if kind not in _INDEXED:
             return  # the other records are read by the log and the export, not indexed
         if parse_record(record) is None:
             raise TypeError(f"a {kind} record without the fields it needs")
@@ -236,7 +239,9 @@ class Store:
         if not alone:
             self.refresh()
             return
-        lines = [raw for raw in data.splitlines() if raw.strip()]
+        # Our own lines, written as the recorder wrote them: a kind the index does not
+        # keep (a step's code and outputs, the task) need not be read back.
+        lines = [raw for raw in data.splitlines() if raw.strip() and not raw.startswith(_KEPT_NOT)]
         bad = sum(not self._index_line(raw) for raw in lines)
         self._offset += len(data)
         if bad:
