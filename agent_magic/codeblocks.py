@@ -188,8 +188,15 @@ def inert_markdown(text: str) -> str:
 
 
 def _inert_prose(text: str) -> str:
+    if "<" not in text and "![" not in text:
+        # Nothing to escape, in prose, maths or code alike (no span begins with "[" or
+        # ends with "!", so none splits a "!["): finding the spans would change nothing,
+        # and a line of a million "$a" holds a third of a million of them.
+        return text
     pieces, last = [], 0
     for start, end, code in _spans(text):
+        if not code and text.find("<", start, end) == -1:
+            continue  # maths without "<" reads as prose does: it stays in the prose around
         pieces.append(_inert_text(text[last:start]))
         span = text[start:end]
         pieces.append(span if code else span.replace("![", "[image: ").replace("<", "\\lt "))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..codeblocks import PYTHON, CodeBlock
+from ..guard.touches import parsed
 
 # Our marks, as written today (text.cut_mark, window.recap, the redactor, the
 # namespace preview) and as older recordings wrote them.
@@ -140,11 +141,10 @@ def _elision(
     ``def f(): ...`` or ``Field(...)``: subscripts, stub bodies, lone arguments. And a
     display holding exactly what one of ``previews`` shows: the copy without its
     ``...``, which would silently keep only the values shown."""
-    try:
-        source = transform(code) if transform is not None else code
-        tree = ast.parse(source)
-    except Exception:  # not Python (yet): the step's own error will say so
+    read = parsed(code, transform)
+    if read is None:  # not Python (yet): the step's own error will say so
         return ""
+    source, tree = read
     subscripted: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript):

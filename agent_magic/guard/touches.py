@@ -80,19 +80,52 @@ _RECENT = 8
 _recent: dict[tuple[str, Callable[[str], str] | None], Touches] = {}
 
 
-def _touches(code: str, transform: Callable[[str], str] | None) -> Touches:
+def parsed(code: str, transform: Callable[[str], str] | None = None) -> Parsed | None:
+    """``code`` turned into Python by ``transform`` (IPython syntax) and parsed: the
+    source and its tree, or None when it is not Python (a transformer choking on odd
+    input, a syntax error, null bytes, absurdly nested expressions). Never raises.
+
+    The last few are kept: a step's code is read by the loop's check for copied
+    markers, by its guard and by the executor's undo, and the shell's transform costs
+    about as much as the rest of that reading. The tree is shared: read it, never
+    change it.
+    """
+    key = (code, transform)
+    try:
+        found = _parsed.get(key, _MISSING)
+    except TypeError:  # a transform that cannot be hashed: nothing is kept
+        return _parse(code, transform)
+    if found is _MISSING:
+        found = _parse(code, transform)
+        if len(_parsed) >= _RECENT:
+            _parsed.pop(next(iter(_parsed)), None)
+        _parsed[key] = found
+    return found  # type: ignore[return-value]
+
+
+Parsed = tuple[str, ast.Module]
+_MISSING = object()
+_parsed: dict[tuple[str, Callable[[str], str] | None], Parsed | None | object] = {}
+
+
+def _parse(code: str, transform: Callable[[str], str] | None) -> Parsed | None:
     source = code
     if transform is not None:
         try:
             source = transform(code)
         except Exception:  # a transformer choking on odd input: treat as unparsed
-            return Touches(parsed=False)
+            return None
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):  # ValueError: null bytes in the source
+        return source, ast.parse(source)
+    except Exception:  # SyntaxError; ValueError: null bytes; RecursionError: nesting
+        return None
+
+
+def _touches(code: str, transform: Callable[[str], str] | None) -> Touches:
+    read = parsed(code, transform)
+    if read is None:
         return Touches(parsed=False)
-    except RecursionError:  # absurdly nested expressions
-        return Touches(parsed=False)
+    tree = read[1]
     finder = _Finder(transform)
     try:
         finder.scope(Scope("module"), list(tree.body), "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from _thread import get_ident
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,13 +93,24 @@ class HeadTail:
         return f"{head}\n{cut_mark(cut)}\n{tail}"
 
 
-_OWN = frozenset(
-    {"_stream", "_name", "_capture", "_lock", "sink", "_left", "_noted", "_held", "_held_size"}
-)
+_OWN = frozenset({"_stream", "_name", "_capture", "_lock", "sink", "_state", "_own", "_index"})
 # Printed text waits for its line's end before it is hidden and shown, up to this much.
 _HOLD = 1 << 16
 _LINE_ENDS = ("\n", "\r")
 _PEM_OPEN = "PRIVATE KEY-----"
+
+
+class _State:
+    """A tee's changing state, kept apart so that updating it per write does not pass
+    through :meth:`Tee.__setattr__` (a Python call on every print)."""
+
+    __slots__ = ("held", "held_size", "left", "noted")
+
+    def __init__(self, left: int) -> None:
+        self.held: list[str] = []  # written, not yet hidden and shown
+        self.held_size = 0
+        self.left = left  # characters still shown before the note
+        self.noted = False
 
 
 class Tee:
@@ -118,25 +130,28 @@ class Tee:
         object.__setattr__(self, "_capture", capture)
         object.__setattr__(self, "_lock", threading.Lock())
         object.__setattr__(self, "sink", HeadTail(capture.max_output_chars))
-        object.__setattr__(self, "_left", capture.max_display_chars)
-        object.__setattr__(self, "_noted", False)
-        object.__setattr__(self, "_held", [])  # written, not yet hidden and shown
-        object.__setattr__(self, "_held_size", 0)
+        object.__setattr__(self, "_state", _State(capture.max_display_chars))
+        # The thread that made the tee (the step's own): its writes are the capture's
+        # without asking (a thread with its id is it, or one started after it began,
+        # which the capture owns too).
+        object.__setattr__(self, "_own", get_ident())
+        object.__setattr__(self, "_index", 1 if name == "stderr" else 0)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in ipython.REFUSED_ATTRIBUTES:  # IPython 9's history patch is refused
             object.__setattr__(self, name, value)
 
     def write(self, text: Any) -> int:
-        if not isinstance(text, str):
-            text = str(text)
+        if type(text) is not str:
+            text = text if isinstance(text, str) else str(text)
         capture = self._capture
-        owner = capture.owner_of(threading.current_thread())
-        if owner is not capture:  # a thread from before this step: not its output
-            if owner is not None and owner._tees is not None:
-                return owner._tees[1 if self._name == "stderr" else 0].write(text)
-            self._show(capture.redact(text, count=False))
-            return len(text)
+        if get_ident() != self._own:
+            owner = capture.owner_of(threading.current_thread())
+            if owner is not capture:  # a thread from before this step: not its output
+                if owner is not None and owner._tees is not None:
+                    return owner._tees[self._index].write(text)
+                self._show(capture.redact(text, count=False))
+                return len(text)
         if capture.muted or not capture.active:
             if capture.redactor is not None:
                 self.release()  # what was held comes first
@@ -146,41 +161,43 @@ class Tee:
         if capture.redactor is None:
             self._take(text)
             return len(text)
+        state = self._state
         with self._lock:
-            self._held.append(text)
-            self._held_size += len(text)
-            piece = self._ready(text)
+            state.held.append(text)
+            size = state.held_size = state.held_size + len(text)
+            # Most writes wait: a line not yet ended while still shown, or (past the
+            # display limit, where only the digest needs it) until a chunk has gathered.
+            if size < _HOLD and (
+                ("\n" not in text and "\r" not in text) if state.left > 0 else size < _CHUNK
+            ):
+                return len(text)
+            piece = self._ready()
         if piece:
             self._take(capture.redact(piece))
         return len(text)
 
-    def _ready(self, text: str) -> str:
+    def _ready(self) -> str:
         """What of the held text can be hidden and shown now (under the lock)."""
-        size = self._held_size
-        if size < _HOLD:
-            if self._left > 0:  # still shown: each line as soon as it ends
-                if "\n" not in text and "\r" not in text:
-                    return ""
-            elif size < _CHUNK:  # past the display limit only the digest needs it: batch
-                return ""
-        joined = "".join(self._held)
+        state = self._state
+        joined = "".join(state.held)
         cut = len(joined)
-        if size < _HOLD:
+        if state.held_size < _HOLD:
             cut = max(joined.rfind(end) for end in _LINE_ENDS) + 1
             if _PEM_OPEN in joined and _open_pem(joined[:cut]):
                 return ""  # a private key printed line by line is hidden whole
-        self._held[:] = [joined[cut:]] if cut < len(joined) else []
-        self._held_size = len(joined) - cut
+        state.held[:] = [joined[cut:]] if cut < len(joined) else []
+        state.held_size = len(joined) - cut
         return joined[:cut]
 
     def release(self) -> None:
         """Hide and show all the held text (a flush, the step's end, a muted write)."""
+        state = self._state
         with self._lock:
-            if not self._held:
+            if not state.held:
                 return
-            joined = "".join(self._held)
-            self._held.clear()
-            self._held_size = 0
+            joined = "".join(state.held)
+            state.held.clear()
+            state.held_size = 0
         capture = self._capture
         if capture.active:
             self._take(capture.redact(joined))
@@ -189,15 +206,16 @@ class Tee:
 
     def _take(self, text: str) -> None:
         """Keep ``text`` (hidden already) in the digest and the outputs; show it."""
+        state = self._state
         with self._lock:
             self.sink.write(text)
             self._capture.add_stream(self._name, text)
-            left = self._left
-            self._left = left - len(text)
+            left = state.left
+            state.left = left - len(text)
         if left > 0:
             self._show(text[:left])
-        elif not self._noted:
-            self._noted = True
+        elif not state.noted:
+            state.noted = True
             self._show(HIDDEN_NOTE)
 
     def _show(self, text: str) -> None:
