@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -401,6 +402,34 @@ class Server:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+#: Runs a module tied to the process that starts it (stdlib only; see its docstring).
+LIFELINE = Path(__file__).resolve().parents[1] / "agent_magic" / "testing" / "lifeline.py"
+
+
+def launch(
+    python: str | os.PathLike[str], module: str, args: list[str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``python -m module args`` with its output in ``log``, in its own session.
+
+    It ends by itself when this process dies, even by SIGKILL, when no finalizer or
+    ``atexit`` runs (see ``agent_magic/testing/lifeline.py``); its PID is the server's.
+    """
+    spec = importlib.util.spec_from_file_location("agent_magic_lifeline", LIFELINE)
+    assert spec is not None and spec.loader is not None
+    lifeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lifeline)
+    with log.open("wb") as out:
+        # Its own session: a Ctrl-C meant for the tests does not reach it, and stop()
+        # can end the whole group by its PID.
+        return subprocess.Popen(
+            lifeline.command(str(python), module, *args),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
 def start_server(
     layout: Layout,
     model: Model = SMOLLM2,
@@ -417,10 +446,7 @@ def start_server(
         raise SetupError(f"{why}: run python3 scripts/real_models.py first")
     port = port or free_port()
     log = log or Path(tempfile.mkstemp(prefix=f"llama-{model.name}-{port}-", suffix=".log")[1])
-    cmd = [
-        str(layout.llama_python),
-        "-m",
-        "llama_cpp.server",
+    args = [
         "--model",
         str(layout.gguf(model)),
         "--host",
@@ -434,16 +460,7 @@ def start_server(
         *extra,
     ]
     start = time.monotonic()
-    with log.open("wb") as out:
-        # Its own session: a Ctrl-C meant for the tests does not reach it, and stop()
-        # can end the whole group by its PID.
-        process = subprocess.Popen(
-            cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    process = launch(layout.llama_python, "llama_cpp.server", args, log)
     server = Server(process, f"http://127.0.0.1:{port}/v1", model.name, n_ctx, log, 0.0)
     deadline = start + wait
     while time.monotonic() < deadline:

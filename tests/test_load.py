@@ -108,13 +108,14 @@ class Probe:
 def server_process(replies: list[str], tmp_path: Path) -> Iterator[str]:
     """A FakeOpenAIServer in its own process, answering ``replies``; yields its base_url.
 
-    It stops when the test ends (SIGTERM to its PID), or by itself after 10 minutes.
+    It stops when the test ends (SIGTERM to its PID), or by itself after 10 minutes or
+    when the test run is killed (``--parent-pid``).
     """
     script = tmp_path / "replies.json"
     script.write_text(json.dumps(replies))
     process = subprocess.Popen(
         [sys.executable, "-m", "agent_magic.testing", "--script", str(script)]
-        + ["--max-seconds", "600"],
+        + ["--max-seconds", "600", "--parent-pid", str(os.getpid())],
         stdout=subprocess.PIPE,
         text=True,
     )

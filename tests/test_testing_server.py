@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -413,7 +414,8 @@ def test_fixtures_come_from_the_installed_entry_point(pytester: pytest.Pytester)
 
 def start_cli(script: Path, *options: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "agent_magic.testing", "--script", str(script), *options],
+        [sys.executable, "-m", "agent_magic.testing", "--script", str(script), *options]
+        + ["--parent-pid", str(os.getpid())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -37,6 +37,19 @@ def test_under_capture_a_mode_that_asks_stops_in_one_line(
     assert "unseen = 'ran'" in capsys.readouterr().out
 
 
+def test_under_capture_the_refusal_reaches_the_terminal(shell, openai_env, prompts, capfd) -> None:
+    """The person sees nothing of a captured cell: the one line is written past the
+    capture too (the process's stderr, the terminal), so they learn why nothing ran."""
+    openai_env.enqueue(code("unseen = 'ran'"), "Done. TERMINATE")
+    shell.run_cell("%%capture captured\n%%agent --mode always --no-context\nset unseen")
+    assert "unseen" not in shell.user_ns and prompts == []
+    seen = capfd.readouterr()
+    (line,) = [line for line in seen.err.splitlines() if "agent:" in line]
+    assert line.startswith("agent: this cell's output is captured (its displays and sys.stdout")
+    assert "outside the capture" in line and "agent:" not in seen.out
+    assert line in shell.user_ns["captured"].stderr  # and the cell's error, as before
+
+
 def test_a_redirected_stdout_is_caught_too(shell, openai_env, prompts) -> None:
     openai_env.enqueue(code("unseen = 'ran'"), "Done. TERMINATE")
     hidden = io.StringIO()
@@ -69,8 +82,13 @@ def test_in_a_notebook_kernel_capture_stops_the_review_in_one_line(
     openai_env,
 ) -> None:
     """A real kernel with a widget frontend: the review widget would be captured and
-    wait unseen; the cell says so in one line instead, and nothing runs."""
+    wait unseen; the cell says so in one line instead, shown in the cell past the
+    capture, and nothing runs."""
     cell = frontend.run("%%capture captured\n%%agent --mode always\nSet x.")
+    # The person sees the line in the cell, past the capture (the kernel's own stderr).
+    (line,) = [line for line in frontend.text(cell).splitlines() if "agent:" in line]
+    assert line.startswith("agent: this cell's output is captured")
+    assert "outside the capture" in line
     shown = frontend.text(frontend.run("print(captured.stderr.strip())"))
     assert "this cell's output is captured" in shown and "Traceback" not in shown
     assert openai_env.requests == []

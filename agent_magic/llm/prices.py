@@ -4,15 +4,19 @@ the ``genai-prices`` package (pydantic's, updated as providers change their pric
 :func:`price_of` gives a model's (input, output) US$ per million tokens, or None when
 nobody knows it; :func:`set_prices` takes the user's additions and overrides. The
 package is imported on the first price asked for (a cell's budget or ``%agent usage``),
-never on ``%load_ext``: it takes a few tenths of a second to import. Reasoning tokens are
+never on ``%load_ext``: it takes a few tenths of a second to import. It is imported, and
+each model looked up in it, in a worker thread the cell waits on (at most
+``LOOKUP_WITHIN`` seconds): an interrupt landing in the cell's thread mid-import could
+leave the kernel's import locks half-taken (as the SDK's once did). Reasoning tokens are
 billed as output tokens and are already among the completion tokens. Not here: adding
 up a cell's cost (:mod:`agent_magic.budget`), the usage table (:mod:`.usage`).
 """
 
 from __future__ import annotations
 
-import functools
+import atexit
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,8 +72,46 @@ def price_of(model: str) -> Price | None:
     return _maintained(model)
 
 
-@functools.lru_cache(maxsize=256)
+#: Seconds a cell waits for a model's maintained price (its first lookup imports the
+#: table, a few tenths of a second); past them the price is unknown for now.
+LOOKUP_WITHIN = 30.0
+_MAINTAINED: dict[str, Price | None] = {}
+_stuck: threading.Event | None = None  # a lookup that outlasted its wait; set once it ends
+
+
 def _maintained(model: str) -> Price | None:
+    global _stuck
+    if model in _MAINTAINED:
+        return _MAINTAINED[model]
+    if _stuck is not None and not _stuck.is_set():
+        return None  # another wait would run out the same way: unknown, at once
+    done = threading.Event()
+    found: list[Price | None] = []
+
+    def look_up() -> None:
+        try:
+            found.append(_look_up(model))
+            if len(_MAINTAINED) < 256:  # kept for the next lookup, even one interrupted
+                _MAINTAINED[model] = found[0]
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=look_up, name="agent_magic-prices", daemon=True)
+    worker.start()
+    try:
+        finished = done.wait(LOOKUP_WITHIN)  # an interrupt lands here, never mid-import
+    finally:
+        if not done.is_set():  # given up on: the wait ran out, or an interrupt came
+            # A daemon thread still importing at shutdown can abort the interpreter.
+            atexit.register(worker.join, 10.0)
+    if not finished:
+        _stuck = done
+        return None
+    return found[0] if found else None
+
+
+def _look_up(model: str) -> Price | None:
+    """The maintained table's price (in the worker thread: it imports the package)."""
     try:
         from genai_prices import Usage, calc_price
     except ImportError:  # installed without its dependencies: no maintained prices

@@ -1,7 +1,8 @@
 """``python -m agent_magic.testing --script replies.json``: the server for another process.
 
 :func:`main` serves a JSON reply script, prints the base URL on one line and serves
-until ``--max-seconds`` pass or SIGTERM / Ctrl-C. Not here: the server itself
+until ``--max-seconds`` pass, SIGTERM / Ctrl-C, or (``--parent-pid``) the process that
+started it ends. Not here: the server itself
 (:mod:`.server`), reading the script (:func:`~.scripting.replies_from_json`).
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from .lifeline import tie_to
 from .scripting import replies_from_json
 from .server import FakeOpenAIServer
 
@@ -50,7 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=600.0,
         help="exit after this long, so a forgotten server never outlives its use (default 600)",
     )
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="also exit when the process PID, the one that starts this server, ends (even "
+        "killed by SIGKILL, when it cannot stop its server): give your own PID",
+    )
     args = parser.parse_args(argv)
+    if args.parent_pid is not None and args.parent_pid != os.getppid():
+        parser.error(f"--parent-pid {args.parent_pid} is not the PID that started this server")
     try:
         items = replies_from_json(json.loads(args.script.read_text()))
     except (OSError, ValueError, TypeError) as exc:
@@ -58,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if args.parent_pid is not None:
+        tie_to(args.parent_pid)
     server = FakeOpenAIServer(
         api_key=args.api_key, host=args.host, port=args.port, responses_only=args.responses_only
     )

@@ -7,7 +7,8 @@ so a skip there would hide a broken install step.
 
 Servers are session-scoped (a start costs seconds and loads the model), run in their own
 session, and are stopped by PID by a finalizer and, should the test run be killed before
-finalizers run, by ``atexit``.
+finalizers run, by ``atexit``; killed by SIGKILL (when neither runs), they end by themselves
+(``real_models.launch`` ties them to this process: ``agent_magic/testing/lifeline.py``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ def _require_setup(layout: real_models.Layout) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture
+def real_layout() -> real_models.Layout:
+    """The real tier's layout, set up (else a skip, or under ``CI=true`` a failure)."""
+    layout = real_models.Layout.default()
+    _require_setup(layout)
+    return layout
 
 
 def _serve(request: pytest.FixtureRequest, n_ctx: int) -> real_models.Server:
