@@ -7,7 +7,7 @@ module, ``__dict__`` and MRO through ``type``'s own descriptors so no user code 
 
 Not here: how any kind of value is described (:mod:`.values`, :mod:`.objects`,
 :mod:`.libraries`), choosing the handler (:mod:`.describe`), nor which names are secret
-(:mod:`agent_magic.secrets`, re-exported here as ``_is_secret_name``).
+(:mod:`agent_magic.secrets`, imported from there by the describing modules).
 """
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
-
-from ..secrets import is_secret_name as _is_secret_name
-from ..secrets import looks_like_credential as _looks_like_credential
-
-__all__ = ["_is_secret_name", "_looks_like_credential"]
 
 # -- tuning ---------------------------------------------------------------------------
 
@@ -124,7 +119,7 @@ class Walk:
 Handler = Callable[[Any, int, int, Walk], str]
 
 
-def _describe(value: object, limit: int, depth: int, walk: Walk) -> str:
+def describe_value(value: object, limit: int, depth: int, walk: Walk) -> str:
     """Describe a value inside another one (or at the top): the walk's dispatcher decides."""
     return walk.dispatch(value, limit, depth, walk)
 
@@ -204,7 +199,7 @@ def class_dict(cls: type) -> Mapping[str, object]:
     return found if type(found) is types.MappingProxyType else {}
 
 
-def _mro(cls: type) -> tuple[type, ...]:
+def type_mro(cls: type) -> tuple[type, ...]:
     try:
         mro = type.__dict__["__mro__"].__get__(cls)
     except Exception:
@@ -214,7 +209,7 @@ def _mro(cls: type) -> tuple[type, ...]:
 
 def class_attribute(cls: type, name: str) -> object:
     """``name`` as defined on ``cls`` or a base, without running any descriptor."""
-    for klass in _mro(cls):
+    for klass in type_mro(cls):
         found = class_dict(klass).get(name, MISSING)
         if found is not MISSING:
             return found

@@ -26,7 +26,7 @@ from .libraries import (
     describe_series,
     library_handler,
 )
-from .summary import _fit, _visible, names_line
+from .summary import fit_lines, names_line, visible_names
 
 # -- snapshots and changes ---------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snaps
     marks: dict[str, object] = {}
     # Runs over every name at each step: one dict lookup per name, and try/except rather
     # than a context manager entered per name.
-    for name in _visible(ns, hidden, include_modules=True):
+    for name in visible_names(ns, hidden, include_modules=True):
         value = ns[name]
         cls = type(value)
         ids[name] = id(value)
@@ -163,7 +163,7 @@ def describe_changes(
     room = budget - (len(footer) + 1 if footer else 0)
     lines: list[str] = []
     if changed:
-        kept, left = _fit(ns, changed, room, new_walk(), prefix=labels.__getitem__)
+        kept, left = fit_lines(ns, changed, room, new_walk(), prefix=labels.__getitem__)
         lines = [line.render() for line in kept]
         if left:
             used = sum(len(line) + 1 for line in lines)

@@ -3,7 +3,7 @@
 Here: :func:`describe` (the public entry), :func:`describe_top` (a top-level description
 that never raises), :func:`_dispatch` (exact builtin types first, then library types,
 trusted reprs, enums, callables, modules, builtin subclasses, exceptions, other objects),
-:func:`new_walk` (per-call state bound to that dispatcher) and :func:`_is_data` (frames
+:func:`new_walk` (per-call state bound to that dispatcher) and :func:`is_data_type` (frames
 and arrays, which a summary lists first).
 
 Not here: the handlers themselves (:mod:`.values`, :mod:`.objects`, :mod:`.libraries`).
@@ -22,8 +22,8 @@ from ._base import (
     RENDERS,
     Handler,
     Walk,
-    _describe,
     cap,
+    describe_value,
     module_name,
     safe_repr,
     trusted_repr,
@@ -79,7 +79,7 @@ def new_walk(renders: int = RENDERS) -> Walk:
 
 def describe_top(value: object, limit: int, walk: Walk) -> str:
     try:
-        text = _describe(value, limit, MAX_DEPTH, walk)
+        text = describe_value(value, limit, MAX_DEPTH, walk)
     except Exception as exc:  # a description must never take the summary down with it
         text = f"<{type_name(type(value))}: not described ({type(exc).__name__})>"
     return cap(text, limit)
@@ -142,6 +142,6 @@ _BASES: tuple[tuple[type | tuple[type, ...], Handler], ...] = (
 )
 
 
-def _is_data(cls: type) -> bool:
+def is_data_type(cls: type) -> bool:
     """Frames, series and arrays: what a data-analysis model most needs to know about."""
     return cls not in _EXACT and library_handler(cls) in DATA_HANDLERS

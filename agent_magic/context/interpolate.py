@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 
+from ..secrets import is_secret_name
 from ..text import fence
-from ._base import MISSING, Walk, _is_secret_name
+from ._base import MISSING, Walk
 from .describe import describe_top, new_walk
-from .summary import _visible
+from .summary import visible_names
 
 # -- interpolate ---------------------------------------------------------------------------
 
@@ -53,10 +54,10 @@ def interpolate(
         history = _HISTORY.fullmatch(name)
         if history:
             return _history(history[1], int(history[2]), ns, inputs, limit, walk) or whole
-        if not name.isidentifier() or _is_secret_name(name):
+        if not name.isidentifier() or is_secret_name(name):
             return whole
         value = ns.get(name, MISSING)
-        if value is MISSING or not _visible({name: value}, hidden, include_modules=True):
+        if value is MISSING or not visible_names({name: value}, hidden, include_modules=True):
             return whole  # unknown, private or hidden
         text = describe_top(value, limit, walk).replace("\n", "\n    ")
         return f"`{name}` ({text})"

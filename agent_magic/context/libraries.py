@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..secrets import is_secret_name
 from ._base import (
     ARRAY_LIBRARIES,
     ARRAY_VALUES,
@@ -27,10 +28,9 @@ from ._base import (
     SCALARS,
     Handler,
     Walk,
-    _describe,
-    _is_secret_name,
     cap,
     class_attribute,
+    describe_value,
     first_line,
     safe_repr,
     type_module,
@@ -147,7 +147,7 @@ def _label(label: object, limit: int, walk: Walk) -> str:
     """A column or index label: bare when it is a plain identifier-like string."""
     if type(label) is str and label.isidentifier():
         return cap(label, limit)
-    return _describe(label, limit, 1, walk)
+    return describe_value(label, limit, 1, walk)
 
 
 def _plain_cell(cell: Any) -> bool:
@@ -210,12 +210,12 @@ def _frame_head(frame: Any, rows: int, cols: int, walk: Walk) -> str:
     # Object cells, labels and secret-named columns are replaced before pandas renders
     # them: to_string would call str() on whatever user objects they hold.
     for position, (label, dtype) in enumerate(zip(head.columns, head.dtypes, strict=True)):
-        if type(label) is str and _is_secret_name(label):
+        if type(label) is str and is_secret_name(label):
             head.isetitem(position, ["(hidden)"] * rows)
         elif getattr(dtype, "kind", "O") == "O":
             cells = head.iloc[:, position].tolist()
             if not all(_plain_cell(cell) for cell in cells):
-                head.isetitem(position, [_describe(cell, 30, 1, walk) for cell in cells])
+                head.isetitem(position, [describe_value(cell, 30, 1, walk) for cell in cells])
     if not all(_plain_cell(label) for label in head.columns):
         head.columns = [_label(label, 30, walk) for label in head.columns]
     if not all(_plain_cell(label) for label in head.index):
@@ -231,11 +231,11 @@ def describe_series(series: Any, limit: int, depth: int, walk: Walk) -> str:
     text = f"{name} len={length} dtype={series.dtype}"
     label = series.name
     if label is not None:
-        text += f" name={_describe(label, 40, 1, walk)}"
+        text += f" name={describe_value(label, 40, 1, walk)}"
     index = series.index
     if type_name(type(index)) != "RangeIndex":
         text += f" index={type_name(type(index))}"
-    if type(label) is str and _is_secret_name(label):
+    if type(label) is str and is_secret_name(label):
         return cap(text + " (values hidden)", limit)
     values = series.iloc[:PREVIEW_ITEMS].tolist()
     if values:
@@ -276,13 +276,14 @@ def describe_polars_frame(frame: Any, limit: int, depth: int, walk: Walk) -> str
                 break
             walk.renders -= 1
             head = frame.head(HEAD_ROWS).select(columns[:shown_cols])
-            secret = [_is_secret_name(column) for column in head.columns]
+            secret = [is_secret_name(column) for column in head.columns]
             lines = [" | ".join(head.columns)]
             for row in head.rows():
                 cells = zip(row, secret, strict=True)
                 lines.append(
                     " | ".join(
-                        "(hidden)" if hide else _describe(cell, 30, 1, walk) for cell, hide in cells
+                        "(hidden)" if hide else describe_value(cell, 30, 1, walk)
+                        for cell, hide in cells
                     )
                 )
             candidate = f"{short}\nfirst {min(HEAD_ROWS, rows)} rows:\n" + "\n".join(lines)
@@ -299,7 +300,7 @@ def _describe_polars_series(series: Any, limit: int, depth: int, walk: Walk) -> 
     if depth < MAX_DEPTH:
         return f"<{text}>"
     values = series.head(PREVIEW_ITEMS).to_list()
-    if values and not _is_secret_name(str(series.name)):
+    if values and not is_secret_name(str(series.name)):
         room = limit - len(text) - 2
         text += ": " + container(
             values, list, list, length, iter(values), "[]", room, 2, walk, note=False

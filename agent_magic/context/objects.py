@@ -22,13 +22,13 @@ from ._base import (
     MAX_DEPTH,
     PREVIEW_ITEMS,
     Walk,
-    _describe,
-    _mro,
     cap,
     class_dict,
+    describe_value,
     first_line,
     instance_dict,
     type_module,
+    type_mro,
     type_name,
 )
 from .values import with_fields
@@ -89,7 +89,7 @@ def _signature(value: Any, walk: Walk) -> str | None:
         for param in signature.parameters.values():
             # str(signature) reprs the defaults; a default may be any object, so show ours
             if param.default is not param.empty:
-                param = param.replace(default=_Shown(_describe(param.default, 40, 1, walk)))
+                param = param.replace(default=_Shown(describe_value(param.default, 40, 1, walk)))
             if param.annotation is not param.empty:
                 param = param.replace(annotation=_annotation(param.annotation, walk))
             params.append(param)
@@ -111,7 +111,7 @@ def _annotation(annotation: object, walk: Walk) -> object:
         return _Shown(cap(str(annotation), 60))
     if issubclass(cls, type) or type_module(cls) in ("typing", "types"):
         return annotation
-    return _Shown(_describe(annotation, 40, 1, walk))
+    return _Shown(describe_value(annotation, 40, 1, walk))
 
 
 def describe_enum(value: Any, cls: type) -> str:
@@ -125,7 +125,7 @@ def describe_exception(value: Any, limit: int, depth: int, walk: Walk) -> str:
     name = type_name(type(value))
     if depth <= 0:
         return f"{name}(...)"
-    parts = [_describe(arg, max(20, limit // 2), depth - 1, walk) for arg in args[:3]]
+    parts = [describe_value(arg, max(20, limit // 2), depth - 1, walk) for arg in args[:3]]
     return cap(f"{name}({', '.join(parts)}{', ...' if len(args) > 3 else ''})", limit)
 
 
@@ -153,7 +153,7 @@ def _public_attributes(value: object, cls: type) -> list[tuple[str, object]]:
         for name, val in itertools.islice(iter(dict.items(own)), 100):
             if type(name) is str and not name.startswith("_"):
                 found.append((name, val))
-    for klass in _mro(cls):
+    for klass in type_mro(cls):
         namespace = class_dict(klass)
         slots: Any = namespace.get("__slots__", ())
         for slot in (
@@ -170,9 +170,10 @@ def _public_attributes(value: object, cls: type) -> list[tuple[str, object]]:
 
 def describe_partial(value: Any, limit: int, depth: int, walk: Walk) -> str:
     func, args, keywords = value.func, value.args, value.keywords
-    parts = [_describe(func, 60, depth - 1, walk)]
-    parts += [_describe(arg, 40, depth - 1, walk) for arg in args[:4]]
+    parts = [describe_value(func, 60, depth - 1, walk)]
+    parts += [describe_value(arg, 40, depth - 1, walk) for arg in args[:4]]
     parts += [
-        f"{key}={_describe(val, 40, depth - 1, walk)}" for key, val in list(keywords.items())[:4]
+        f"{key}={describe_value(val, 40, depth - 1, walk)}"
+        for key, val in list(keywords.items())[:4]
     ]
     return cap(f"partial({', '.join(parts)})", limit)

@@ -1,8 +1,8 @@
 """The variables block sent with each task: which names are shown, and fitting them in a budget.
 
-Here: :func:`summarize_namespace`, :func:`_visible` (the names a model may see: no
+Here: :func:`summarize_namespace`, :func:`visible_names` (the names a model may see: no
 private, IPython-hidden or IPython-own names), and the fitting shared with
-:mod:`.changes`: :func:`_fit` describes names in priority order (frames and arrays first)
+:mod:`.changes`: :func:`fit_lines` describes names in priority order (frames and arrays first)
 and shrinks the largest descriptions first until the block fits, :func:`names_line`
 names what was left out.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable, Collection, Iterable, Mapping
 
+from ..secrets import is_secret_name
 from ._base import (
     DATA_FLOOR,
     FLOOR,
@@ -21,14 +22,13 @@ from ._base import (
     MISSING,
     NO_VARIABLES,
     Walk,
-    _is_secret_name,
     cap,
     type_name,
 )
-from .describe import _is_data, describe_top, new_walk
+from .describe import describe_top, is_data_type, new_walk
 
 
-def _visible(
+def visible_names(
     ns: Mapping[str, object], hidden: Collection[str], *, include_modules: bool
 ) -> list[str]:
     """The names a model may see, in namespace order."""
@@ -78,7 +78,7 @@ class _Line:
         return self.head + min(len(self.text), self.floor)
 
     def describe(self, limit: int, walk: Walk) -> None:
-        if _is_secret_name(self.name):
+        if is_secret_name(self.name):
             self.text = cap(f"{type_name(type(self.value))} (value hidden)", limit)
             return
         text = describe_top(self.value, limit, walk)
@@ -104,12 +104,12 @@ def _prioritised(ns: Mapping[str, object], names: list[str]) -> tuple[list[str],
         cls = type(ns[name])
         is_data = kinds.get(cls)
         if is_data is None:
-            is_data = kinds[cls] = _is_data(cls)
+            is_data = kinds[cls] = is_data_type(cls)
         (data if is_data else rest).append(name)
     return data + rest, len(data)
 
 
-def _fit(
+def fit_lines(
     ns: Mapping[str, object],
     names: list[str],
     budget: int,
@@ -211,10 +211,10 @@ def summarize_namespace(
     ``... and N more: a, b, c``. The result is never longer than ``budget``; a frame's rows are
     indented continuation lines.
     """
-    names = _visible(ns, hidden, include_modules=include_modules)
+    names = visible_names(ns, hidden, include_modules=include_modules)
     if not names:
         return cap(NO_VARIABLES, budget)
-    kept, left = _fit(ns, names, budget, new_walk())
+    kept, left = fit_lines(ns, names, budget, new_walk())
     lines = [line.render() for line in kept]
     if left:
         used = sum(len(line) + 1 for line in lines)

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from ..secrets import is_secret_name, looks_like_credential
 from ._base import (
     MAX_DEPTH,
     NESTED_ITEMS,
@@ -26,11 +27,9 @@ from ._base import (
     SMALL_INT_BITS,
     STR_PREVIEW,
     Walk,
-    _describe,
-    _is_secret_name,
-    _looks_like_credential,
     cap,
     class_attribute,
+    describe_value,
     type_name,
 )
 
@@ -60,7 +59,7 @@ def describe_str(value: Any, limit: int, depth: int, walk: Walk) -> str:
     length = str.__len__(value)
     head = str.__getitem__(value, slice(0, STR_PREVIEW))
     kind = "str" if type(value) is str else type_name(type(value))
-    if _looks_like_credential(head):
+    if looks_like_credential(head):
         return f"<{kind} len={length}, looks like a credential: hidden>"
     nested = depth < MAX_DEPTH
     label = "" if nested else f"{kind} len={length}: "
@@ -167,14 +166,14 @@ def container(
         for item in preview:
             if pairs:
                 key, val = item
-                key_text = _describe(key, per_item // 2, depth - 1, walk)
-                if type(key) is str and _is_secret_name(key):
+                key_text = describe_value(key, per_item // 2, depth - 1, walk)
+                if type(key) is str and is_secret_name(key):
                     val_text = "(value hidden)"
                 else:
-                    val_text = _describe(val, per_item, depth - 1, walk)
+                    val_text = describe_value(val, per_item, depth - 1, walk)
                 text = f"{key_text}: {val_text}"
             else:
-                text = _describe(item, per_item, depth - 1, walk)
+                text = describe_value(item, per_item, depth - 1, walk)
             if shown and used + len(text) + 2 > room:
                 break
             shown.append(cap(text, max(room - used, 8)))
@@ -223,10 +222,10 @@ def with_fields(
     shown: list[str] = []
     used = 0
     for name, val in pairs:
-        if _is_secret_name(name):
+        if is_secret_name(name):
             text = f"{name}=(value hidden)"
         else:
-            text = f"{name}={_describe(val, per_item, depth - 1, walk)}"
+            text = f"{name}={describe_value(val, per_item, depth - 1, walk)}"
         if shown and used + len(text) + 2 > budget:
             break
         shown.append(cap(text, max(budget - used, 8)))
