@@ -2,7 +2,7 @@
 
 ``python bench/bench_window.py`` prints Markdown tables; ``run()`` returns the same
 figures as a dict for a benchmark runner. The histories are built in the shapes the loop
-writes (``conversation.rules._report`` / ``_content``) with step outputs of everyday kinds
+writes (``conversation.rules.step_report`` / ``user_content``) with step outputs of everyday kinds
 (numbers, a frame, a traceback, prose), made deterministically.
 
 Measured:
@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent_magic.conversation import DEFAULT_SYSTEM_PROMPT, StepOutcome  # noqa: E402
-from agent_magic.conversation.rules import _content, _report  # noqa: E402
+from agent_magic.conversation.rules import step_report, user_content  # noqa: E402
 from agent_magic.window import NAMESPACE_HEADER, estimate_tokens, fit  # noqa: E402
 from agent_magic.window.fit import _forget  # noqa: E402
 
@@ -97,13 +97,15 @@ class Session:
             self.kinds.append("reply")
             outcome = StepOutcome(ok=ok, digest=printed)
             self.messages.append(
-                {"role": "tool", "tool_call_id": f"call_{n}", "content": _report(outcome)}
+                {"role": "tool", "tool_call_id": f"call_{n}", "content": step_report(outcome)}
             )
         else:
             self.messages.append({"role": "assistant", "content": reply})
             self.kinds.append("reply")
             outcome = StepOutcome(ok=ok, digest=printed)
-            self.messages.append({"role": "user", "content": _content(_report(outcome), [])})
+            self.messages.append(
+                {"role": "user", "content": user_content(step_report(outcome), [])}
+            )
         self.kinds.append("output")
 
 

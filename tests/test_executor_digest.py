@@ -51,7 +51,7 @@ def test_memory_stays_bounded_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_the_outcome_carries_the_error_as_data_and_the_report_builds_the_text(shell) -> None:
     from agent_magic.codeblocks import CodeBlock
-    from agent_magic.conversation.rules import _report
+    from agent_magic.conversation.rules import step_report
     from agent_magic.kernel.executor import IPythonExecutor
 
     outcome = IPythonExecutor(shell).run(CodeBlock("python", "print('before')\n1 / 0"))
@@ -60,6 +60,6 @@ def test_the_outcome_carries_the_error_as_data_and_the_report_builds_the_text(sh
     assert (outcome.error.type, outcome.error.message) == ("ZeroDivisionError", "division by zero")
     assert outcome.error.frames and outcome.error.frames[-1][1] == 2
     assert "ZeroDivisionError" in outcome.error.text and "Traceback" not in outcome.digest
-    told = _report(outcome)
+    told = step_report(outcome)
     assert told.startswith("It failed.\nstdout:\nbefore\nerror:\n")
     assert "ZeroDivisionError: division by zero" in told

@@ -1,7 +1,7 @@
 """agent_magic.window: the token estimate and fitting a conversation into a context window.
 
-The conversations here are built in the shapes the loop writes (``conversation.rules._report``
-and ``_content`` make the step results), labelled as the loop will label
+The conversations here are built in the shapes the loop writes (``conversation.rules.step_report``
+and ``user_content`` make the step results), labelled as the loop will label
 them, and grown one turn at a time as a session grows.
 """
 
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_magic.conversation import DEFAULT_SYSTEM_PROMPT, StepOutcome
-from agent_magic.conversation.rules import _content, _report
+from agent_magic.conversation.rules import step_report, user_content
 from agent_magic.window import (
     IMAGE_TOKENS,
     KINDS,
@@ -71,11 +71,11 @@ class Session:
         tools: bool = False,
     ) -> Session:
         outcome = StepOutcome(ok=ok, digest=printed, images=(("image/png", PNG),) * images)
-        report = _report(outcome)
+        report = step_report(outcome)
         if not tools:
             self.add("reply", {"role": "assistant", "content": f"Next:\n```python\n{code}\n```"})
             return self.add(
-                "output", {"role": "user", "content": _content(report, list(outcome.images))}
+                "output", {"role": "user", "content": user_content(report, list(outcome.images))}
             )
         self.calls += 1
         call_id = f"call_{self.calls}"
@@ -95,7 +95,7 @@ class Session:
         )
         self.add("output", {"role": "tool", "tool_call_id": call_id, "content": report})
         if images:
-            self.add("output", {"role": "user", "content": _content("", list(outcome.images))})
+            self.add("output", {"role": "user", "content": user_content("", list(outcome.images))})
         return self
 
     def feedback(self, text: str) -> Session:
@@ -147,8 +147,8 @@ def test_numbers_cost_more_than_prose_of_the_same_length() -> None:
 
 
 def test_an_image_is_a_fixed_cost_whatever_its_size() -> None:
-    small = {"role": "user", "content": _content("a figure", [("image/png", PNG[:100])])}
-    large = {"role": "user", "content": _content("a figure", [("image/png", PNG * 50)])}
+    small = {"role": "user", "content": user_content("a figure", [("image/png", PNG[:100])])}
+    large = {"role": "user", "content": user_content("a figure", [("image/png", PNG * 50)])}
     assert estimate_tokens(small) == estimate_tokens(large)
     assert estimate_tokens(large) == MESSAGE_OVERHEAD + estimate_tokens("a figure") + IMAGE_TOKENS
 

@@ -56,11 +56,11 @@ from .rules import (
     SKIPPED_TOOL,
     TOOLS_NOTE,
     Mode,
-    _content,
-    _report,
     edit_diff,
+    step_report,
     still_too_long,
     tool_block,
+    user_content,
 )
 from .seams import (
     BudgetSpent,
@@ -374,7 +374,7 @@ class Conversation:
                     failed = True
                 else:
                     outcome = self.executor.run(block, step=proposal.step)
-                    text = _report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
+                    text = step_report(outcome) + ("\n(interrupted)" if outcome.interrupted else "")
                     self._injected = self._injected or addressed_to_assistant(text)
                     self._previews |= elided_previews(text)
                     failed = not outcome.ok
@@ -414,7 +414,7 @@ class Conversation:
                 self.history.add(Message("tool", "output", result, tool_call_id=call.id))
             reports = [r for r in reports if r.startswith("The user edited")]
         if reports or images:
-            content = _content("\n\n".join(reports), images)
+            content = user_content("\n\n".join(reports), images)
             self.history.add(Message("user", "output", content))
 
     def _answer_tools(self, reply: ChatReply, text: str) -> None:

@@ -23,12 +23,12 @@ from .injection import refused_text
 from .lookback import CellSteps
 from .markers import copied_text
 from .rules import (
-    _refused_text,
     cut_off_text,
     cut_short_text,
     invalid_arguments,
     invisible_text,
     nudge_text,
+    protected_text,
     reimports,
     repeat_text,
 )
@@ -47,7 +47,7 @@ def unasked(
         if proposal.cut_off is not None:
             return Decision("skip", text=cut_off_text(proposal.cut_off))
         if proposal.protected and not attended:
-            return Decision("skip", text=_refused_text(proposal.protected))
+            return Decision("skip", text=protected_text(proposal.protected))
         if proposal.invisible and not attended:
             return Decision("skip", text=invisible_text(proposal.invisible))
         if proposal.repeats:

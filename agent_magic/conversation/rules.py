@@ -2,7 +2,7 @@
 
 The default system prompt and the tools note, the modes, the ``run_python`` /
 ``run_shell`` tool schemas, the warnings a review shows (:func:`review_warnings`), what
-the model is told about a step's outcome (``_report``, ``_content``) or a skipped,
+the model is told about a step's outcome (``step_report``, ``user_content``) or a skipped,
 refused or cut-off one, and :func:`edit_diff`. Pure functions and constants: not here
 is the loop that uses them (:mod:`.loop`) or anything that runs code.
 """
@@ -165,7 +165,7 @@ def nudge_text(nothing_ran: bool) -> str:
     )
 
 
-def _refused_text(line: str) -> str:
+def protected_text(line: str) -> str:
     return (
         f"That step was not run: its code {line}. Those names are protected: changing them "
         "needs the user's approval, and nobody can be asked in this run. Do the task "
@@ -191,7 +191,7 @@ FINISH_TEXT = {
 }
 
 
-def _content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str, Any]]:
+def user_content(text: str, images: list[tuple[str, bytes]]) -> str | list[dict[str, Any]]:
     """A user message's content: plain text, or text plus images in the vision format."""
     if not images:
         return text
@@ -242,7 +242,7 @@ def invalid_arguments(calls: Iterable[ToolCallRequest]) -> str:
     return ""
 
 
-def _report(outcome: StepOutcome) -> str:
+def step_report(outcome: StepOutcome) -> str:
     """What the model is told about one step, built from the outcome's fields."""
     parts = ["It ran successfully." if outcome.ok else "It failed."]
     if outcome.timed_out is not None:

@@ -217,7 +217,7 @@ class StepError:
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What running one block produced, as fields; :func:`_report` tells the model."""
+    """What running one block produced, as fields; :func:`step_report` tells the model."""
 
     ok: bool
     digest: str  # printed output (stdout/stderr) and result, bounded; not the traceback

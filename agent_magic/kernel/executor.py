@@ -10,7 +10,7 @@ kernel's interrupt button would (:mod:`.signals`); ``exit()`` in a step never en
 session. Shell blocks run in a subprocess in their own process group, killed whole
 on timeout or interrupt.
 
-What the model is told is worded in :func:`agent_magic.conversation.rules._report`, from
+What the model is told is worded in :func:`agent_magic.conversation.rules.step_report`, from
 the :class:`~agent_magic.conversation.StepOutcome` fields filled here.
 """
 
