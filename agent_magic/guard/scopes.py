@@ -109,7 +109,8 @@ def own_nodes(roots: Iterable[ast.AST]) -> Iterator[ast.AST]:
             stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
-def _params(node: ast.AST) -> set[str]:
+def param_names(node: ast.AST) -> set[str]:
+    """The names a function's or lambda's parameters bind; empty for any other node."""
     if not isinstance(node, _FUNCTIONS):
         return set()
     args = node.args

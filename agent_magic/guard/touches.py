@@ -41,11 +41,11 @@ from .scopes import (
     SCOPE_NODES,
     TOUCHING_NODES,
     Scope,
-    _params,
     bound_name,
     make_scope,
     outer_inner,
     own_nodes,
+    param_names,
 )
 
 _DETAIL_LIMIT = 40
@@ -209,7 +209,7 @@ class _Finder:
                 else:
                     kind = "function"
                     label = " in a lambda" if isinstance(node, ast.Lambda) else f" in {node.name}()"
-                self.scope(make_scope(kind, inner, scope, _params(node)), inner, label)
+                self.scope(make_scope(kind, inner, scope, param_names(node)), inner, label)
 
     def add(self, node: ast.AST, name: str, how: How, detail: str, maybe: bool = False) -> None:
         line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
