@@ -509,7 +509,7 @@ def test_any_chunks_fold_into_a_reply_without_raising(chunks) -> None:
     state = wire.StreamState()
     for chunk in chunks:
         state.take(chunk)
-        state.usage = wire._usage(chunk.get("usage")) or state.usage
+        state.usage = wire.completion_usage(chunk.get("usage")) or state.usage
     reply = state.reply("m", "label")
     assert isinstance(reply.content, str)
     assert reply.cut_off in ("incomplete stream", "length", "content_filter")

@@ -85,7 +85,7 @@ def test_json_replies_and_reasoning_tokens():
         "completion_tokens": 2,
         "completion_tokens_details": {"reasoning_tokens": True},
     }
-    assert wire._usage(odd) == Usage(1, 2, 0)
+    assert wire.completion_usage(odd) == Usage(1, 2, 0)
 
 
 def test_the_log_folds_the_thinking_and_old_records_read():

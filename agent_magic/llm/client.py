@@ -45,14 +45,14 @@ from .responses import (
     respond,
 )
 from .sdk import WORKERS, in_thread, shared_client
-from .windows import _entries, context_window_for, remember_window
+from .windows import context_window_for, model_entries, remember_window
 from .wire import (
     EmptyStream,
     StreamState,
-    _send,
-    _usage,
+    completion_usage,
     json_body,
     reply_from_completion,
+    send_escaped,
     sse_events,
 )
 
@@ -275,15 +275,15 @@ class OpenAIChat:
             )
 
         if not streamed:
-            yield reply_from_completion(json_body(_send(post, body), endpoint), endpoint)
+            yield reply_from_completion(json_body(send_escaped(post, body), endpoint), endpoint)
             return
         if index not in self.without_stream_options:
             body["stream_options"] = {"include_usage": True}
         state = StreamState()
         model = endpoint.model
         with contextlib.ExitStack() as opened:
-            # The request goes out inside _send; the response is closed on the way out.
-            response = _send(post, body)
+            # The request goes out inside send_escaped; the response is closed on the way out.
+            response = send_escaped(post, body)
             opened.callback(response.close)
             lines = response.iter_lines()
             try:
@@ -293,7 +293,7 @@ class OpenAIChat:
                     if isinstance(chunk.get("model"), str) and chunk["model"]:
                         model = chunk["model"]
                     if chunk.get("usage"):
-                        state.usage = _usage(chunk["usage"])
+                        state.usage = completion_usage(chunk["usage"])
                     yield from state.take(chunk)
             except Exception as error:
                 # A connection that breaks (or stalls past the timeout) after the reply
@@ -376,7 +376,7 @@ def list_models(
         except Exception as error:
             failures.append(redact_message(_explain_listing(error, endpoint), chat._keys(endpoint)))
             continue
-        ids = [str(e["id"]) for e in _entries(data) if e.get("id")]
+        ids = [str(e["id"]) for e in model_entries(data) if e.get("id")]
         if not ids and not (isinstance(data, dict) and isinstance(data.get("data"), list)):
             failures.append(f"{endpoint.label}: the server's model list could not be read")
             continue

@@ -263,7 +263,7 @@ def explain(
     return f"{where}: {type(error).__name__}: {error_text(str(error))}"
 
 
-def _not_json(response: Any, endpoint: Endpoint) -> ChatError | None:
+def not_json_error(response: Any, endpoint: Endpoint) -> ChatError | None:
     """The one line for an answer whose body is not JSON and does not claim to be (a
     proxy's login page, a web server's index at the wrong base URL); None when it says it
     is JSON (then it is a malformed reply, worded as such)."""

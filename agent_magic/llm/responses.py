@@ -33,7 +33,7 @@ from ..conversation import ChatError, ChatReply, ThinkingDelta
 from .config import Endpoint
 from .errors import broken_connection
 from .responses_reply import ResponsesStream, reply_from_response
-from .wire import _send, sse_events
+from .wire import send_escaped, sse_events
 
 # Where an assistant message in the history keeps the reasoning items that came with it.
 REASONING_KEY = "reasoning_items"
@@ -116,7 +116,7 @@ def respond(
     body = responses_body(messages, tools, params, endpoint.model, summary=key not in NO_SUMMARY)
     responses = client.responses
     if not streamed or key in NO_STREAM:
-        raw = _send(
+        raw = send_escaped(
             lambda b: responses.with_raw_response.create(
                 model=endpoint.model, input=[], extra_body=b
             ),
@@ -126,8 +126,8 @@ def respond(
         return
     state = ResponsesStream()
     with contextlib.ExitStack() as opened:
-        # The request goes out when the response is entered: inside _send.
-        response = _send(
+        # The request goes out when the response is entered: inside send_escaped.
+        response = send_escaped(
             lambda b: opened.enter_context(
                 responses.with_streaming_response.create(
                     model=endpoint.model, input=[], stream=True, extra_body=b

@@ -275,13 +275,14 @@ def _call_json(client: Any, method: str, url: str, body: Any, timeout: float) ->
     return response.json()
 
 
-def _entries(data: Any) -> list[dict[str, Any]]:
+def model_entries(data: Any) -> list[dict[str, Any]]:
+    """The entries of a model listing (``{"data": [...]}`` or a bare list) that are objects."""
     items = data.get("data") if isinstance(data, dict) else data
     return [e for e in items if isinstance(e, dict)] if isinstance(items, list) else []
 
 
 def _window_in_models(data: Any, model: str) -> int | None:
-    entries = _entries(data)
+    entries = model_entries(data)
     matching = [e for e in entries if e.get("id") == model] or (
         entries if len(entries) == 1 else []  # one model served, whatever it is called
     )

@@ -18,7 +18,7 @@ from typing import Any
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
 from ..thinking import ThinkingSplitter, without_thinking
 from .config import Endpoint
-from .errors import _not_json, stream_error
+from .errors import not_json_error, stream_error
 
 
 class EmptyStream(Exception):
@@ -143,7 +143,7 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _send(create: Any, body: dict[str, Any]) -> Any:
+def send_escaped(create: Any, body: dict[str, Any]) -> Any:
     """``create(body)``; a body holding lone surrogates (text decoded from bytes that were
     not UTF-8, e.g. ``os.fsdecode`` of an odd file name) is sent with them escaped as
     ``\\udcXX`` text instead of failing to encode. Clean bodies cost nothing extra."""
@@ -171,7 +171,7 @@ def json_body(response: Any, endpoint: Endpoint) -> Any:
     try:
         return json.loads(response.content)
     except ValueError:
-        not_json = _not_json(response, endpoint)
+        not_json = not_json_error(response, endpoint)
         if not_json is None:
             raise
         raise not_json from None
@@ -202,7 +202,7 @@ def reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
     reply = ChatReply(
         _text(message.get("content")),
         calls,
-        _usage(completion.get("usage")),
+        completion_usage(completion.get("usage")),
         model if isinstance(model, str) and model else endpoint.model,
         endpoint.label,
         finish,
@@ -212,7 +212,7 @@ def reply_from_completion(completion: Any, endpoint: Endpoint) -> ChatReply:
     return without_thinking(reply)
 
 
-def _usage(usage: Any) -> Usage | None:
+def completion_usage(usage: Any) -> Usage | None:
     """The reply's usage, or None when the server sent no counts (never a zero Usage).
 
     ``reasoning_tokens`` comes from ``completion_tokens_details`` (OpenAI, DeepSeek,
