@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .review import _button
+from .review import styled_button
 
 
 class BusyStatus:
@@ -87,7 +87,7 @@ class KeyBox:
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self.password.add_class("agent-key")
-        self.save = _button(
+        self.save = styled_button(
             "Save", "agent-key-save", "success", "key", "Keep the key for this kernel"
         )
         self.status = widgets.HTML("")

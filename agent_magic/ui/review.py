@@ -61,7 +61,7 @@ class ReviewWidget:
             _code_editor(block, editable=not final, label=_block_label(proposal, index))
             for index, block in enumerate(proposal.blocks)
         ]
-        self.run = _button(
+        self.run = styled_button(
             "Finish" if final else "Run",
             "agent-run",
             "success",
@@ -70,7 +70,7 @@ class ReviewWidget:
             if final
             else "Run the code (as edited) in this kernel",
         )
-        self.run_all = _button(
+        self.run_all = styled_button(
             "Run all",
             "agent-run-all",
             "",
@@ -78,13 +78,15 @@ class ReviewWidget:
             "Run this step and the rest of this cell's steps without asking"
             " (as --mode terminate: protected names, cut-off replies and repeats still ask)",
         )
-        self.skip = _button(
+        self.skip = styled_button(
             "Skip", "agent-skip", "", "forward", "Do not run it; tell the assistant it was skipped"
         )
-        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
+        self.stop = styled_button(
+            "Stop", "agent-stop", "danger", "stop", "End the conversation here"
+        )
         self.add_cells: widgets.Button | None = None
         if final and add_cells is not None:
-            self.add_cells = _button(
+            self.add_cells = styled_button(
                 "Finish and add code as cells",
                 "agent-add-cells",
                 "",
@@ -102,7 +104,7 @@ class ReviewWidget:
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self.feedback.add_class("agent-feedback")
-        self.send = _button(
+        self.send = styled_button(
             "Send", "agent-send", "info", "paper-plane", "Send your answer to the assistant"
         )
         self.status = widgets.HTML(self._status())
@@ -207,7 +209,10 @@ def _close_all(pending: list[Any]) -> None:
         widget.close()
 
 
-def _button(description: str, css: str, style: str, icon: str, tooltip: str) -> widgets.Button:
+def styled_button(
+    description: str, css: str, style: str, icon: str, tooltip: str
+) -> widgets.Button:
+    """A button with its CSS class, style, icon and tooltip, as the review boxes use it."""
     # The icon is Font Awesome (shipped with ipywidgets' frontend), not an emoji; the
     # description is the button's accessible name, the tooltip its description.
     button = widgets.Button(description=description, button_style=style, icon=icon, tooltip=tooltip)
@@ -363,10 +368,12 @@ class BudgetQuestion:
             layout=widgets.Layout(width="16em"),
         )
         self.amount.add_class("agent-more-amount")
-        self.more = _button(
+        self.more = styled_button(
             "Continue", "agent-more", "success", "play", "Go on, with this much more budget"
         )
-        self.stop = _button("Stop", "agent-stop", "danger", "stop", "End the conversation here")
+        self.stop = styled_button(
+            "Stop", "agent-stop", "danger", "stop", "End the conversation here"
+        )
         self.status = widgets.HTML(self._status())
         self.status.add_class("agent-status")
         self.more.on_click(lambda _: self.decide(Decision.raise_budget(self.amount.value)))
