@@ -679,13 +679,13 @@ def test_a_fit_after_a_step_replays_only_the_new_messages(monkeypatch) -> None:
     for _ in grow(session, 150, 4096, 1024):
         pass
     seen: list[int] = []
-    full_form = module._full_form
+    original = module.full_form
 
     def counted(message: Any, kind: str, caps: Any) -> Any:
         seen.append(id(message))
-        return full_form(message, kind, caps)
+        return original(message, kind, caps)
 
-    monkeypatch.setattr(module, "_full_form", counted)
+    monkeypatch.setattr(module, "full_form", counted)
     session.step("x = 1", "1")
     fitted = session.fit(window=4096, reply_room=1024)
     assert seen == [id(m) for m in session.messages[-2:]]

@@ -3,7 +3,7 @@
 Text: :func:`_head_tail` (head and tail, the cut marked), :func:`cut_to` (to an
 estimate), :func:`cut_lines` (whole first lines), :func:`split_namespace` (a task's
 words and its variables summary, after :data:`NAMESPACE_HEADER`). Messages: the full
-form a recent message is sent as (:func:`_full_form`, capped) and the short form of an
+form a recent message is sent as (:func:`full_form`, capped) and the short form of an
 older one after a trim (:func:`short_form`), images and tool-call arguments included.
 Not here: the estimate itself (:mod:`.estimate`), the summary of folded turns
 (:mod:`.recap`), deciding what to cut when (:mod:`.fit`).
@@ -214,7 +214,7 @@ def cut_content(message: Mapping[str, Any], tokens: int, *, images: bool) -> Map
     return with_content(message, cut_to(text, tokens + 16))
 
 
-def _full_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
+def full_form(message: Mapping[str, Any], kind: str, caps: Caps) -> Mapping[str, Any]:
     """What the message is sent as while it is recent: itself. Nothing is shortened
     while the request fits; when it does not, older messages take their short form and
     fold (:mod:`.fit`), and only then is what is always kept squeezed."""

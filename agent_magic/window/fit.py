@@ -4,7 +4,7 @@ Here: the message kinds (:data:`Kind`, :data:`KINDS`), the result (:class:`Fitte
 the sizes that come from the budget (:class:`Caps`), the units kept or folded together
 (:class:`Unit`), the replay that trims (:class:`_Replay`), the replays kept to resume
 (:class:`_Replays`) and the last-resort squeeze
-(:func:`_squeeze`). Not here: the token estimate (:mod:`.estimate`), cutting text and
+(:func:`squeeze_to_fit`). Not here: the token estimate (:mod:`.estimate`), cutting text and
 messages (:mod:`.cut`), the folded turns' summary (:mod:`.recap`).
 
 How ``fit`` trims, and why it trims in steps. A server's prompt cache (llama.cpp,
@@ -42,8 +42,8 @@ from ..text import cut_mark
 from .caps import KINDS, Caps, Kind, Unit
 from .cut import (
     FIT_WHY,
-    _full_form,
     cut_lines,
+    full_form,
     short_form,
     split_namespace,
     with_content,
@@ -54,8 +54,8 @@ from .estimate import (
     text_tokens,
     tools_tokens,
 )
-from .recap import _gist, _summary
-from .squeeze import _squeeze
+from .recap import gist_line, summary_message
+from .squeeze import squeeze_to_fit
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def fit(
         )
     fits = estimate <= budget + extra
     if not fits:
-        out, estimate = _squeeze(out, out_kinds, caps, budget + extra, extra)
+        out, estimate = squeeze_to_fit(out, out_kinds, caps, budget + extra, extra)
         fits = estimate <= budget + extra
         need = "" if fits else f" (still about {estimate + reply_room} tokens)"
         note = (
@@ -318,7 +318,7 @@ class _Replay:
                     self.fresh.append(u - 1)
                 if unit_kind == "task":
                     self.latest_task = u
-            full = _full_form(message, kind, self.caps)
+            full = full_form(message, kind, self.caps)
             if kind == "task":
                 full = self._task_form(full)
             self.full.append(full)
@@ -378,7 +378,7 @@ class _Replay:
             for index in range(unit.start, unit.end):  # a folded unit is never sent again
                 self.short.pop(index, None)
                 self.short_tokens.pop(index, None)
-            gist = _gist(self.messages, self.kinds, unit)
+            gist = gist_line(self.messages, self.kinds, unit)
             self.gists[u] = gist
             self.gist_costs[u] = text_tokens(gist) + 1
             self.gist_tokens += self.gist_costs[u]
@@ -414,7 +414,7 @@ class _Replay:
                 count += unit.end - unit.start
                 continue
             if run:
-                summary = _summary(run, count, self.caps, costs)
+                summary = summary_message(run, count, self.caps, costs)
                 out.append(summary)
                 out_kinds.append("summary")
                 tokens += message_tokens(summary)
@@ -435,7 +435,7 @@ class _Replay:
         self.dirty = self.rendered = len(units)
         out, out_kinds = list(out), list(out_kinds)
         if run:  # only when the last units were folded, which the replay never does
-            summary = _summary(run, count, self.caps, costs)
+            summary = summary_message(run, count, self.caps, costs)
             out.append(summary)
             out_kinds.append("summary")
             tokens += message_tokens(summary)

@@ -1,7 +1,7 @@
 """The summary that stands for folded turns: one gist line per unit, within a cap.
 
-:func:`_gist` says in a line (or a few) what a folded task or turn held (the code it
-ran and how that went, what the user said); :func:`_summary` joins the gists into the
+:func:`gist_line` says in a line (or a few) what a folded task or turn held (the code it
+ran and how that went, what the user said); :func:`summary_message` joins the gists into the
 one marked message, keeping the first and the latest when they do not all fit. Not
 here: choosing which turns to fold (:mod:`.fit`), cutting text (:mod:`.cut`).
 """
@@ -66,7 +66,7 @@ def _code_of(message: Mapping[str, Any]) -> str:
     return first_line(fence.group(1), 80)
 
 
-def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Unit) -> str:
+def gist_line(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Unit) -> str:
     """One line (or a few) saying what a folded unit held."""
     first = messages[unit.start]
     if unit.kind == "task":
@@ -107,7 +107,7 @@ def _gist(messages: Sequence[Mapping[str, Any]], kinds: Sequence[str], unit: Uni
     return line
 
 
-def _summary(
+def summary_message(
     items: list[str], count: int, caps: Caps, costs: list[int] | None = None
 ) -> dict[str, Any]:
     """The one message standing for ``count`` folded messages, within the summary cap.

@@ -1,4 +1,4 @@
-"""The last resort of a fit: :func:`_squeeze` shortens what is always kept (the context
+"""The last resort of a fit: :func:`squeeze_to_fit` shortens what is always kept (the context
 after the task, the latest outputs, the summaries, the latest reply, the task's words,
 the system prompt) until the request fits. Not here: which turns are kept, shortened or
 folded first (:mod:`.fit`), how one text is cut (:mod:`.cut`).
@@ -21,7 +21,7 @@ from .cut import (
 from .estimate import content_tokens, estimate_tokens, text_tokens
 
 
-def _squeeze(
+def squeeze_to_fit(
     messages: list[dict[str, Any]], kinds: list[Kind], caps: Caps, budget: int, extra: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Shorten what is always kept until it fits: the context after the task, then the
