@@ -307,6 +307,18 @@ def test_an_empty_stream_from_a_healthy_server_still_gets_the_reply() -> None:
     assert isinstance(reply, ChatReply) and reply.content == "the answer"
 
 
+def test_a_stream_that_is_a_bare_done_is_asked_again_and_gets_the_reply() -> None:
+    """llama-cpp-python ends a stream with a bare [DONE] when another request queues
+    behind it (as one did right after an interrupted cell, in a fresh-clone CI run: the
+    next cell failed with "the stream ended before any reply arrived"). Asked again
+    without streaming, the request waits its turn and gets the reply."""
+    with FakeOpenAIServer() as server:
+        reply = _ask(server, Reply("unseen", no_choices=True), "the answer")
+        asked = [r.stream for r in server.requests]
+    assert isinstance(reply, ChatReply) and reply.content == "the answer"
+    assert asked == [True, False]
+
+
 def test_a_context_length_error_does_not_fall_through_to_the_next_entry() -> None:
     with FakeOpenAIServer(context_window=5) as first, FakeOpenAIServer() as second:
         second.enqueue("would be wrong")

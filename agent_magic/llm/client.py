@@ -303,9 +303,10 @@ class OpenAIChat:
                     raise
                 state.broken = True
             if not state.begun and state.finish is None:
-                if not state.done:
-                    raise EmptyStream
-                raise ChatError(f"{endpoint.label}: the stream ended before any reply arrived")
+                # Nothing arrived, with or without [DONE]: llama-cpp-python ends a stream
+                # like this when it fails, and when another request queues behind it
+                # (its interrupt_requests), as one does right after an interrupted cell.
+                raise EmptyStream
             yield from state.rest()
             yield state.reply(model, endpoint.label)
             if state.broken:

@@ -22,11 +22,14 @@ from .errors import not_json_error, stream_error
 
 
 class EmptyStream(Exception):
-    """A stream that ended with nothing in it: no delta, no finish reason, no [DONE].
+    """A stream that ended with nothing in it: no delta, no finish reason (a bare
+    [DONE] at most).
 
     llama-cpp-python's server answers a failed streamed request like this (a request
-    over its context window among them: the error goes to its log only), so the
-    request is asked once more without streaming, which gets the server's real error.
+    over its context window among them: the error goes to its log only), and ends a
+    stream with a bare [DONE] when another request queues behind it. So the request is
+    asked once more without streaming, which waits its turn and gets the reply or the
+    server's real error.
     """
 
 
