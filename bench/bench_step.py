@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         for name in variants
     }
-    print(f"ms per step, {args.runs} rounds, server in a {args.server}; best / median")
+    import agent_magic
+
+    where = Path(agent_magic.__file__).parent.parent
+    print(f"{where}: ms per step, {args.runs} rounds, server in a {args.server}; best / median")
     print(f"{'':30s} {'wall':>15s} {'CPU':>15s}")
     for name, f in figures.items():
         print(
