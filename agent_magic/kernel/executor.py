@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ..codeblocks import SHELL, CodeBlock
 from ..conversation import StepError, StepOutcome
 from ..guard import Undo, touches
+from ..guard.touches import parsed
+from . import ipython
 from .capture import StepCapture, cap, escape_surrogates, strip_ansi
 from .signals import StepSignals, drop_handler_frame
 
@@ -107,10 +109,14 @@ class IPythonExecutor:
         signals = StepSignals(self.step_timeout)
         result: Any = None
         escaped: BaseException | None = None
-        undo = Undo.before(shell.user_ns, code, found=touches(code, transform=_transform(shell)))
+        transform = _transform(shell)
+        undo = Undo.before(shell.user_ns, code, found=touches(code, transform=transform))
+        read = parsed(code, transform) if transform is not None else None
         with _quiet_exit_warning():
             try:
-                with capture, signals:
+                with capture, signals, ipython.Patches() as patches:
+                    if read is not None:  # transformed once, for the guard and the run
+                        ipython.hook_transform(shell, patches, code, read[0])
                     result = shell.run_cell(code, store_history=False, silent=False)
             except KeyboardInterrupt as error:  # landed between the step and its end
                 escaped = error

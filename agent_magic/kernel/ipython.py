@@ -20,6 +20,8 @@ Internals used:
 * ``shell.ask_exit()``: what ``exit()`` / ``quit()`` (ExitAutocall, ipykernel's
   ZMQExitAutocall) call; it sets ``exit_now``, which ends a terminal session and stops a
   kernel's event loop;
+* ``shell.transform_cell(raw_cell)``: what ``run_cell`` calls to turn a cell's IPython
+  syntax into Python (``%magic``, ``!cmd``);
 * IPython 9's ``InteractiveShell._tee``: assigns ``sys.stdout.write`` while a cell runs
   to keep what it prints in ``history_manager.outputs``; see :data:`REFUSED_ATTRIBUTES`.
 """
@@ -47,6 +49,12 @@ class Patches:
     def set(self, target: Any, name: str, value: Any) -> None:
         self._undo.append((target, name, vars(target).get(name, self.MISSING)))
         setattr(target, name, value)
+
+    def __enter__(self) -> Patches:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.undo()
 
     def undo(self) -> None:
         for target, name, old in reversed(self._undo):
@@ -143,6 +151,24 @@ def hook_code_name(shell: Any, patches: Patches, name: str) -> None:
         return name
 
     patches.set(compiler, "cache", cache)
+
+
+def hook_transform(shell: Any, patches: Patches, raw: str, transformed: str) -> None:
+    """``run_cell`` of ``raw`` runs ``transformed``, the shell's own transform of it made
+    earlier (the guard read the step through it), rather than transforming it again.
+
+    Only for a cell of several lines: IPython transforms those statically, the same each
+    time; a one-line cell also goes through the prefilter, which depends on the names
+    bound at the time (``ls`` is a magic until a step binds ``ls``), so it is transformed
+    as it runs. Any other cell (one the step runs itself) is transformed as usual."""
+    if len(transformed.splitlines()) <= 1:
+        return
+    own = shell.transform_cell
+
+    def transform_cell(raw_cell: str) -> str:
+        return transformed if raw_cell == raw else own(raw_cell)
+
+    patches.set(shell, "transform_cell", transform_cell)
 
 
 def hook_exit(shell: Any, patches: Patches, on_exit: Callable[[], None]) -> None:

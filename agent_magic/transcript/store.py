@@ -82,6 +82,8 @@ class Store:
         self._warned: set[str] = set()
         self._pending: list[bytes] = []  # lines not written yet (the disk was full, ...)
         self._lines: list[tuple[int, bytes]] = []  # (end offset, line) of all we read or wrote
+        self._fd: int | None = None  # the file as the last write left it open (see _kept_file)
+        self._fd_file: tuple[int, int] = (0, 0)  # its (inode, device)
 
     def _warn_once(self, kind: str, message: str) -> None:
         if kind not in self._warned:
@@ -258,9 +260,8 @@ class Store:
     def _write(self) -> tuple[bool, bytes]:
         """Write the kept lines; (whether only they were added since the last read, them)."""
         assert self.path is not None
-        fd = self._open_file()
+        fd, stat = self._kept_file()
         try:
-            stat = os.fstat(fd)
             start = stat.st_size
             if self._cut_short(fd, stat.st_size):
                 start = self._restore(fd, stat.st_size)
@@ -277,8 +278,9 @@ class Store:
                 and os.lseek(fd, 0, os.SEEK_CUR) == start + len(data)
                 and os.pread(fd, len(self._head), 0) == self._head
             )
-        finally:
-            os.close(fd)
+        except OSError:
+            self._close_kept()  # the next write opens the file afresh
+            raise
         if alone:  # else the read that follows takes them in
             end = start + len(data) - sum(map(len, self._pending))  # after a "\n", if any
             for raw in self._pending:
@@ -318,6 +320,43 @@ class Store:
             f"{len(lost)} lost record{'' if len(lost) == 1 else 's'} back from memory"
         )
         return end
+
+    def _kept_file(self) -> tuple[int, os.stat_result]:
+        """The file open for appending, and its ``stat``: the descriptor of the last write
+        while the path still names that file (one ``stat`` per record instead of an open,
+        an ``fstat`` and a close), else the file opened (made) afresh. Each record is
+        still written (``os.write``, unbuffered) before :meth:`add` returns."""
+        assert self.path is not None
+        if self._fd is not None:
+            try:
+                stat = os.stat(self.path)
+            except OSError:  # deleted (or unreadable): opened, and made, again below
+                stat = None
+            if stat is not None and (stat.st_ino, stat.st_dev) == self._fd_file:
+                return self._fd, stat
+            self._close_kept()
+        fd = self._open_file()
+        try:
+            stat = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._fd_file = fd, (stat.st_ino, stat.st_dev)
+        return fd, stat
+
+    def _close_kept(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __del__(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except Exception:  # at exit, os itself may be gone (the OS closes it then)
+                return
 
     def _open_file(self) -> int:
         assert self.path is not None
