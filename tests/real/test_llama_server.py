@@ -10,6 +10,7 @@ what to write ("run exactly this code"), and then only if it did.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -105,6 +106,15 @@ def _reply_shown(page: Frontend, cell: str) -> str:
     return shown
 
 
+def _traceback(page: Frontend, cell: str) -> str:
+    """The cell's error tracebacks, without their colours (for a failure's message)."""
+    lines = []
+    for output in page.outputs:
+        if output["parent"] == cell and output["type"] == "error":
+            lines += output.get("traceback") or []
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(lines))
+
+
 @pytest.fixture
 def real_kernel(llama_server, monkeypatch, tmp_path) -> Iterator[Frontend]:
     """A real ipykernel with agent_magic loaded, talking to ``llama_server``."""
@@ -141,30 +151,30 @@ def test_an_interrupt_during_a_generation_leaves_a_usable_kernel(real_kernel: Fr
     pressed = time.monotonic()
     page.pump(lambda: cell in page.idle, timeout=120)
     stopped = time.monotonic()
-    text = page.text(cell)
+    # The cell ends with the one line an interrupt ends with (Session.conclude), raised as
+    # `Interrupted`: not any "interrupted" in the cell's text, which the model may write.
+    ended = [o["ename"] for o in page.outputs if o["parent"] == cell and o["type"] == "error"]
     # Which was it, if the cell was not interrupted: the interrupt swallowed while the
     # reply still streamed (a bug in agent_magic), or a reply already whole when the
     # interrupt came? The characters shown at the press and at the end say which.
-    assert "interrupted" in text.lower(), (
-        f"the cell ended without being interrupted: {len(at_press)} characters of the "
-        f"reply were shown when interrupt_kernel was called, {len(_reply_shown(page, cell))} "
-        f"at the end ({stopped - pressed:.1f} s later)"
+    assert ended == ["Interrupted"], (
+        f"the cell ended with {ended or 'no error'}, not interrupted: {len(at_press)} "
+        f"characters of the reply were shown when interrupt_kernel was called, "
+        f"{len(_reply_shown(page, cell))} at the end ({stopped - pressed:.1f} s later)\n"
+        f"{page.text(cell)[-1500:]}\n{_traceback(page, cell)}"
     )
     assert stopped - pressed < 30, "the interrupt took more than a moment to land"
-    check = page.run(
-        "_c = get_ipython().magics_manager.registry['AgentMagics'].history\n"
-        "print('last:', _c.messages[-1]['content'][:40])\nprint('sum:', 2 + 2)"
+    # Read as values, not printed: ipykernel drops a printed line now and then (see
+    # Frontend.value), which failed this check at random (1 run in 9).
+    history = "get_ipython().magics_manager.registry['AgentMagics'].history"
+    last = page.value(f"{history}.messages[-1]['content']")
+    assert last == repr("(The user interrupted the conversation here.)"), page.value(
+        f"[(r.role, r.kind, r.text[:60]) for r in {history}.records[-4:]]"
     )
-    answer = page.text(check)
-    assert "last: (The user interrupted" in answer and "sum: 4" in answer, answer
     # The next %%agent cell gets a reply.
     nxt = page.run(f"%%agent --mode never --new --max-turns 2\n{ECHO_TASK}", timeout=300)
     assert _reply_shown(page, nxt) or "Assistant" in page.text(nxt), page.text(nxt)
-    replies = page.run(
-        "print('replies:', len(get_ipython().magics_manager.registry['AgentMagics']"
-        ".history.replies))"
-    )
-    assert "replies: 0" not in page.text(replies) and "replies:" in page.text(replies)
+    assert page.value(f"len({history}.replies)") != "0", page.text(nxt)
     print(
         f"[real] first words after {pressed - start:.1f} s ({len(at_press)} chars); "
         f"interrupted {stopped - pressed:.2f} s after the press"
