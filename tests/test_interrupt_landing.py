@@ -10,12 +10,13 @@ model was next sent a conversation with no word of the interruption (and, after 
 with tool calls, calls without answers, which the API rejects). And the driver left its
 ``blocking()`` stretch between two events, where the kernel's own SIGINT handler only
 schedules a cancellation that a cell which never awaits (mode never) never meets: an
-interrupt landing there was lost, and the cell ran on.
+interrupt landing there, or while the cell was set up, was lost, and the cell ran on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from contextlib import contextmanager
 from typing import Any
 
@@ -161,3 +162,32 @@ def test_adrive_stays_blocking_between_events_and_steps_out_only_to_await() -> N
     always = Conversation(ScriptedChat(code("a = 1"), "TERMINATE"), RecordingExecutor())
     assert asyncio.run(adrive(always.run("t"), handle, blocking)).reason == "terminated"
     assert log == ["in", "out", "await", "in", "out", "await", "in", "out"]
+
+
+def test_an_interrupt_while_a_notebook_cell_is_set_up_is_not_lost(
+    shell, openai_env, monkeypatch
+) -> None:
+    """A notebook cell is set up (plan, context) before the drive begins. There the kernel's
+    own SIGINT handler was in place, which only schedules a cancellation for the cell's next
+    await: a cell in mode never has none, so the press was lost and the cell ran. Here a
+    stand-in for that handler only notes the signal, and the press comes while the cell's
+    context is built: it must raise there instead, and the cell end in the one line."""
+    from agent_magic.context import block
+    from agent_magic.session import Interrupted
+
+    def pressed_while_built(*args: Any, **kwargs: Any) -> str:
+        signal.raise_signal(signal.SIGINT)
+        return ""
+
+    monkeypatch.setattr(block, "build_context", pressed_while_built)
+    magics = shell.magics_manager.registry["AgentMagics"]
+    openai_env.enqueue(code("ran = True"), "done TERMINATE")
+    noted: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: noted.append(args))
+    try:
+        with pytest.raises(Interrupted, match="^agent: interrupted before anything was sent$"):
+            asyncio.run(magics.agent_async("--mode never", "Set ran."))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert noted == [] and openai_env.requests == [] and "ran" not in shell.user_ns
+    assert magics.history.records == []
