@@ -246,7 +246,7 @@ class AgentMagics(Magics, AgentSettings):
 
         with _intact():
             line = self.shell.var_expand(line, depth=1) if self.shell is not None else line
-            steps, handler = self._start(line, cell, awaiting=True)
+            steps, handler = self._started(line, cell)
             try:
                 finished = await adrive(steps, handler, blocking=interrupts_raise)
             finally:
@@ -254,6 +254,19 @@ class AgentMagics(Magics, AgentSettings):
             self._conclude(finished)
 
     # -- delegation ------------------------------------------------------------------------
+
+    def _started(self, line: str, cell: str) -> tuple[Any, Handler]:
+        """``_start`` for an awaiting cell, where an interrupt raises as in the drive: the
+        kernel's own handler would only schedule a cancellation for the cell's next await,
+        which a cell in mode never does not have (the interrupt was lost, the cell ran)."""
+        from .session import Interrupted
+        from .ui.frontend import interrupts_raise
+
+        try:
+            with interrupts_raise():
+                return self._start(line, cell, awaiting=True)
+        except KeyboardInterrupt:
+            raise Interrupted("agent: interrupted before anything was sent") from None
 
     def _start(self, line: str, cell: str, *, awaiting: bool = False) -> tuple[Any, Handler]:
         session = self.session  # first: imported through it, as the warm-up does

@@ -18,7 +18,6 @@ from .events import (
     BudgetAsked,
     CodeRan,
     Decided,
-    Decision,
     Event,
     Finished,
     ReplyDelta,
@@ -135,27 +134,58 @@ async def _drive(
 
     * An interrupt while the loop works (a request, code running) is the loop's own: it
       records it and ends with ``Finished("interrupted")``, shown like any event.
-    * An interrupt (or a cancelled await) in a handler, e.g. while a review waits, is
-      thrown into the loop, which records it the same way; its ``Finished`` is shown.
+    * An interrupt anywhere else before the end (in a handler, e.g. while a review
+      waits; a cancelled await; or in the driver itself, just after the loop handed it
+      an event) is thrown into the loop, which records it the same way; its
+      ``Finished`` is shown.
     * A second interrupt while that end is shown, or one while any ``Finished`` is
       shown, changes nothing: the conversation is over and kept.
+
+    ``blocking()`` is entered once for each stretch that runs without awaiting (the loop
+    and the handlers, up to a handler's answer that must be awaited), never left between
+    two events: an interrupt landing between them would meet the event loop's own
+    handling, which cannot act before the next await, and in a cell that never awaits
+    (mode never) is lost.
     """
-    answer: Decision | None = None
-    while True:
-        try:
+    answer: Any = None
+    shown: Finished | None = None  # the end, once its handler has returned
+    end: Finished | None = None  # what the loop returned
+    try:
+        while True:
             with blocking():
-                event = steps.send(answer)
-        except StopIteration as stop:
-            return stop.value
-        answer = None
-        if isinstance(event, Finished):  # it is over: an interrupt now changes nothing
-            with suppress(KeyboardInterrupt):
-                await _show(handle, event, blocking)
-            continue
-        try:
-            answer = await _show(handle, event, blocking)
-        except (KeyboardInterrupt, _cancelled()):
-            return await _interrupted(steps, handle, blocking)
+                while True:
+                    try:
+                        event = steps.send(answer)
+                    except StopIteration as stop:
+                        end = stop.value
+                        break
+                    if isinstance(event, Finished):  # it is over: an interrupt changes nothing
+                        answer = _show_end(handle, event)
+                        if not inspect.isawaitable(answer):
+                            shown, answer = event, None
+                            continue
+                    else:
+                        answer = handle(event)
+                    if inspect.isawaitable(answer):
+                        break  # awaited outside: there the kernel's own interrupt handling works
+            if end is not None:
+                return end
+            if isinstance(event, Finished):
+                with suppress(KeyboardInterrupt):
+                    await answer
+                shown, answer = event, None
+            else:
+                answer = await answer
+    except (KeyboardInterrupt, _cancelled()):
+        if end is not None:  # landed as the loop ended: it is over
+            return end
+        return await _interrupted(steps, handle, blocking, shown)
+
+
+def _show_end(handle: Handler, event: Finished) -> Any:
+    with suppress(KeyboardInterrupt):
+        return handle(event)
+    return None
 
 
 async def _show(
@@ -167,12 +197,20 @@ async def _show(
 
 
 async def _interrupted(
-    steps: Steps, handle: Handler, blocking: Callable[[], AbstractContextManager[Any]]
+    steps: Steps,
+    handle: Handler,
+    blocking: Callable[[], AbstractContextManager[Any]],
+    shown: Finished | None,
 ) -> Finished:
     try:
         with blocking():
             event = steps.throw(KeyboardInterrupt())
     except StopIteration as stop:
+        # The loop was at its end (the interrupt landed as it was handed on), which an
+        # interrupt does not change; it is shown unless it was already.
+        if stop.value is not shown:
+            with suppress(KeyboardInterrupt, _cancelled()):
+                await _show(handle, stop.value, blocking)
         return stop.value
     with suppress(KeyboardInterrupt, _cancelled()):  # a second press: still finish
         await _show(handle, event, blocking)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Generator, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,10 +136,11 @@ class Conversation:
         content = task if not context else f"{task}\n\n{context}"
         history.add(Message("user", "task", content))
         self._previews |= elided_previews(context)
-        yield TaskStarted(task, self.steps_taken + 1, context)
         answered = False
         turns = 0
         try:
+            # In the try: an interrupt while the task is shown is recorded like any other.
+            yield TaskStarted(task, self.steps_taken + 1, context)
             while True:
                 turns += 1
                 history.steps_taken += 1
@@ -442,5 +444,8 @@ class Conversation:
 
 
 def _end(finished: Finished) -> Generator[Event, Any, Finished]:
-    yield finished
+    """Yield the conversation's end; an interrupt thrown in while it is shown changes
+    nothing (the drivers' contract): the end stands."""
+    with suppress(KeyboardInterrupt):
+        yield finished
     return finished
