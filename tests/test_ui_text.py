@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from agent_magic.codeblocks import CodeBlock, is_termination
@@ -60,6 +60,8 @@ def stream(text: str, cuts: list[int], marker: str = "TERMINATE") -> tuple[list[
     st.sampled_from(["", " TERMINATE", ". **TERMINATE**", "\nTERMINATE.", " TERMIN"]),
     st.lists(st.integers(0, 60), max_size=8),
 )
+@example("\nE", " TERMINATE", [])  # once held with the marker as a possible END
+@example("TERMIN\nEND", "", [])
 def test_streaming_shows_what_the_whole_reply_shows(body: str, end: str, cuts: list[int]) -> None:
     text = body + end
     shown, total = stream(text, cuts)

@@ -99,29 +99,33 @@ def undecided_tail(text: str, marker: str) -> int:
     held = 0
     while held < len(text):  # a marker and a closing END, in either order, wait together
         rest = text[: len(text) - held]
-        more = max(_marker_tail(rest, marker), _end_tail(rest))
+        # Before a held marker or END only a whole one waits: "E TERMINATE" has no END.
+        whole = held > 0
+        more = max(_marker_tail(rest, marker, whole), _end_tail(rest, whole))
         if not more:
             break
         held += more
     return min(held, len(text))
 
 
-def _end_tail(text: str) -> int:
+def _end_tail(text: str, whole: bool = False) -> int:
     stripped = text.rstrip(_TRAILING)
     start = stripped.rfind("\n") + 1
     word = stripped[start:].lstrip(_EMPHASIS + " \t")
-    if word and _END.startswith(word) and start > 0:
+    if word and (word == _END if whole else _END.startswith(word)) and start > 0:
         return len(text) - start + 1  # from the newline before it
     return 0
 
 
-def _marker_tail(text: str, marker: str) -> int:
+def _marker_tail(text: str, marker: str, whole: bool = False) -> int:
     if not marker:
         return 0
     stripped = text.rstrip(_TRAILING)
     trailing = len(text) - len(stripped)
     if stripped.endswith(marker):
         return len(marker) + trailing + _wrap_length(stripped[: -len(marker)])
+    if whole:
+        return 0
     if trailing:  # only a complete marker may follow punctuation or space, but emphasis
         return _wrap_length(text)  # at the very end may open one: "**TERMINATE**"
 
