@@ -13,13 +13,22 @@ its file.
 from __future__ import annotations
 
 import builtins
+import os
 import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from IPython.core.interactiveshell import InteractiveShell
+
+# Under CI the property tests draw the same examples every run (derandomize), so a run
+# cannot pass or fail by luck; while working they explore afresh each time, and what
+# they find is added as an @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 HERE = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("browser", "real")
