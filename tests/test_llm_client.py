@@ -147,6 +147,34 @@ def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
     assert list(llm.wire.sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
 
 
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_line_separators_inside_a_streamed_reply_arrive_whole(api: str) -> None:
+    # Servers send the JSON's text as UTF-8 (the scripted one too): a U+2028, U+2029 or
+    # U+0085 in the reply is inside a JSON string, not the end of an SSE line (only CR
+    # and LF end one), and a reply split into many events keeps each piece whole.
+    content = "a\u2028b\u0085c\u2029d \x1c e\x0bf\x0cg \r\n h \u00e9\U0001f600 end"
+    pieces = [content[i : i + 3] for i in range(0, len(content), 3)]
+    with FakeOpenAIServer() as server:
+        server.enqueue(Reply(content, pieces=pieces), Reply(content, pieces=pieces))
+        endpoint = Endpoint("m", "sk-test-separators-0", server.base_url, api=api)
+        chat = OpenAIChat([endpoint], max_retries=0)
+        for _ in range(2):  # the second over the connection the first gave back
+            items = list(chat.stream([{"role": "user", "content": "hi"}]))
+            assert items[-1].content == content and items[-1].cut_off is None
+            assert "".join(i for i in items if isinstance(i, str)) == content
+
+
+def test_sse_lines_end_at_cr_and_lf_only_wherever_the_chunks_split() -> None:
+    body = "data: a\u2028\u0085b\r\n\r\ndata: \u00e9\rdata: c\n\ndata: last".encode()
+    want = ["data: a\u2028\u0085b", "", "data: \u00e9", "data: c", "", "data: last"]
+    for size in (1, 2, 3, 5, len(body)):
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        assert list(wire.sse_lines(iter(chunks))) == want, size
+    # A line ended by CR alone, its LF in the next chunk: one line end, not two.
+    assert list(wire.sse_lines(iter([b"data: x\r", b"\n\r", b"\n"]))) == ["data: x", ""]
+    assert list(wire.sse_lines(iter([b"\xff data"]))) == ["\ufffd data"]
+
+
 @pytest.mark.parametrize(
     ("message", "rejects"),
     [

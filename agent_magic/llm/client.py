@@ -54,6 +54,7 @@ from .wire import (
     reply_from_completion,
     send_escaped,
     sse_events,
+    sse_lines,
 )
 
 
@@ -285,7 +286,7 @@ class OpenAIChat:
             # The request goes out inside send_escaped; the response is closed on the way out.
             response = send_escaped(post, body)
             opened.callback(response.close)
-            lines = response.iter_lines()
+            lines = sse_lines(response.iter_bytes())
             try:
                 for chunk in sse_events(lines, state):
                     if chunk.get("error"):
