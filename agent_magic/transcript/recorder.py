@@ -283,10 +283,15 @@ def _kind(message: Mapping[str, Any]) -> str:
     return message.record.kind if isinstance(message, SentMessage) else ""
 
 
+# json.dumps(record, ensure_ascii=False, separators=(",", ":")), without building an
+# encoder per record.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _line(record: Mapping[str, Any]) -> str:
     # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
     # back as the same text.
-    return escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    return escape_surrogates(_ENCODE(record))
 
 
 def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:
