@@ -3,6 +3,7 @@ usage, context-length errors, the server's window, the model list, odd text."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -162,6 +163,46 @@ def test_line_separators_inside_a_streamed_reply_arrive_whole(api: str) -> None:
             items = list(chat.stream([{"role": "user", "content": "hi"}]))
             assert items[-1].content == content and items[-1].cut_off is None
             assert "".join(i for i in items if isinstance(i, str)) == content
+
+
+class _Gzipped(BaseHTTPRequestHandler):
+    """Streams a reply gzip-compressed (a proxy that compresses event streams)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        pieces = ["caf\u00e9 ", "\u2028 ", "done"]
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+            for p in pieces
+        ]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        text = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
+        body = gzip.compress((text + "data: [DONE]\n\n").encode())
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_compressed_stream_is_read_through_its_encoding() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gzipped)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        chat = OpenAIChat([Endpoint("m", "sk-test-gzip-0000", url)], stream=True, max_retries=0)
+        reply = list(chat.stream([{"role": "user", "content": "hi"}]))[-1]
+        assert reply.content == "caf\u00e9 \u2028 done" and reply.cut_off is None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_sse_lines_end_at_cr_and_lf_only_wherever_the_chunks_split() -> None:
