@@ -183,7 +183,12 @@ def normalized(value: Any) -> Any:
 
 def canonical(value: Any) -> str:
     """``value``'s one JSON text (sorted keys, no spaces)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(value)
+
+
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), with one
+# encoder for every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def sha(text: str) -> str:

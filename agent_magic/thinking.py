@@ -138,8 +138,11 @@ class ThinkingSplitter:
         self.reclassified = False
 
     def feed(self, piece: str) -> list[tuple[bool, str]]:
-        out: list[tuple[bool, str]] = []
         text, self._held = self._held + piece, ""
+        if "<" not in text:  # no tag, nor a tag's beginning (most pieces): all goes on
+            self._line_blank = _blank_after(text, self._line_blank)
+            return [(self._inside, text)] if text else []
+        out: list[tuple[bool, str]] = []
         self._scan(text, out)
         return _merged(out)
 

@@ -18,6 +18,7 @@ from agent_magic.conversation import (
     drive,
 )
 from agent_magic.testing import ScriptedChat
+from agent_magic.text import canonical, sha
 from agent_magic.transcript import Keyer, Recorder, record_events, render_log
 from agent_magic.transcript.redact import RedactingChat, cell_redactor
 from agent_magic.transcript.store import Store
@@ -165,3 +166,62 @@ def test_a_secret_found_later_is_hidden_in_messages_redacted_before() -> None:
     namespace["db_password"] = value
     assert redactor.refresh()
     assert value not in str(message.redacted(redactor))
+
+
+def test_a_request_key_taken_up_from_the_previous_one_is_the_key_hashed_whole() -> None:
+    """The Keyer hashes only what a request adds to the previous one; the keys are those
+    of each request hashed whole, whether it grows, is trimmed, swaps a message for an
+    equal copy, or holds a plain dict (changed in place between two requests)."""
+
+    def whole(messages: list, tools: list | None) -> str:
+        parts = [Keyer.message_digest(m) for m in messages]
+        return sha("\n".join([*parts, sha(canonical(tools or []))]))
+
+    forms = [Message("user" if i % 2 else "assistant", "reply", f"m{i}").sent for i in range(6)]
+    plain = {"role": "user", "content": "plain"}
+    tools = [{"type": "function", "function": {"name": "run", "parameters": {}}}]
+    requests = [
+        forms[:1],
+        forms[:3],
+        forms[:5],
+        forms[:5],  # the same again (the seeded cache asks before the recorder)
+        [forms[0], forms[4], forms[5]],  # trimmed
+        [forms[0], forms[4], forms[5], plain],
+        [forms[0], forms[4], forms[5], plain],  # the plain dict, changed in place below
+        [forms[0], dict(forms[4]), forms[5]],  # an equal copy instead of the same object
+        forms,
+        [],
+        forms[:2],
+    ]
+    keyer = Keyer()
+    for i, messages in enumerate(requests):
+        if i == 6:
+            plain["content"] = "changed"
+        for tool_list in (None, tools):
+            assert keyer.replay_key(iter(messages), tool_list) == whole(messages, tool_list), i
+    keyer.forget()
+    assert keyer.replay_key(forms, None) == whole(forms, None)
+
+
+def test_the_chat_sends_each_request_redacted_with_the_values_it_has_now() -> None:
+    """The redacting chat takes up the forms of the messages a request shares with the
+    previous one; a secret found between two requests is hidden in the shared ones too,
+    and a plain dict (changed in place) is redacted again each time."""
+    namespace: dict[str, object] = {}
+    redactor = cell_redactor(namespace=namespace)
+    inner = ScriptedChat("one", "two", "three", "four")
+    chat = RedactingChat(inner, redactor)
+    value = "Tr0ub4dor-and-3-more-words"
+    first = Message("user", "task", f"task {value}").sent
+    second = Message("assistant", "reply", "ok").sent
+    plain = {"role": "user", "content": "nothing yet"}
+    list(chat.stream([first]))
+    list(chat.stream([first, second]))
+    assert value in inner.calls[1].messages[0]["content"]  # not a secret yet
+    namespace["db_password"] = value
+    assert redactor.refresh()
+    list(chat.stream([first, second, plain]))
+    assert value not in str(inner.calls[2].messages) and len(inner.calls[2].messages) == 3
+    plain["content"] = f"now {value}"
+    list(chat.stream([first, second, plain]))
+    assert value not in str(inner.calls[3].messages) and "now" in str(inner.calls[3].messages)

@@ -3,6 +3,7 @@ usage, context-length errors, the server's window, the model list, odd text."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -145,6 +146,74 @@ def test_sse_events_skip_what_is_not_an_event_object() -> None:
 
 def test_sse_event_cut_without_its_blank_line_still_counts() -> None:
     assert list(llm.wire.sse_events(iter(['data: {"last": true}']))) == [{"last": True}]
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_line_separators_inside_a_streamed_reply_arrive_whole(api: str) -> None:
+    # Servers send the JSON's text as UTF-8 (the scripted one too): a U+2028, U+2029 or
+    # U+0085 in the reply is inside a JSON string, not the end of an SSE line (only CR
+    # and LF end one), and a reply split into many events keeps each piece whole.
+    content = "a\u2028b\u0085c\u2029d \x1c e\x0bf\x0cg \r\n h \u00e9\U0001f600 end"
+    pieces = [content[i : i + 3] for i in range(0, len(content), 3)]
+    with FakeOpenAIServer() as server:
+        server.enqueue(Reply(content, pieces=pieces), Reply(content, pieces=pieces))
+        endpoint = Endpoint("m", "sk-test-separators-0", server.base_url, api=api)
+        chat = OpenAIChat([endpoint], max_retries=0)
+        for _ in range(2):  # the second over the connection the first gave back
+            items = list(chat.stream([{"role": "user", "content": "hi"}]))
+            assert items[-1].content == content and items[-1].cut_off is None
+            assert "".join(i for i in items if isinstance(i, str)) == content
+
+
+class _Gzipped(BaseHTTPRequestHandler):
+    """Streams a reply gzip-compressed (a proxy that compresses event streams)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        pieces = ["caf\u00e9 ", "\u2028 ", "done"]
+        events = [
+            {"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}
+            for p in pieces
+        ]
+        events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        text = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
+        body = gzip.compress((text + "data: [DONE]\n\n").encode())
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_compressed_stream_is_read_through_its_encoding() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gzipped)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        chat = OpenAIChat([Endpoint("m", "sk-test-gzip-0000", url)], stream=True, max_retries=0)
+        reply = list(chat.stream([{"role": "user", "content": "hi"}]))[-1]
+        assert reply.content == "caf\u00e9 \u2028 done" and reply.cut_off is None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sse_lines_end_at_cr_and_lf_only_wherever_the_chunks_split() -> None:
+    body = "data: a\u2028\u0085b\r\n\r\ndata: \u00e9\rdata: c\n\ndata: last".encode()
+    want = ["data: a\u2028\u0085b", "", "data: \u00e9", "data: c", "", "data: last"]
+    for size in (1, 2, 3, 5, len(body)):
+        chunks = [body[i : i + size] for i in range(0, len(body), size)]
+        assert list(wire.sse_lines(iter(chunks))) == want, size
+    # A line ended by CR alone, its LF in the next chunk: one line end, not two.
+    assert list(wire.sse_lines(iter([b"data: x\r", b"\n\r", b"\n"]))) == ["data: x", ""]
+    assert list(wire.sse_lines(iter([b"\xff data"]))) == ["\ufffd data"]
 
 
 @pytest.mark.parametrize(

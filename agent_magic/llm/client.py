@@ -54,6 +54,7 @@ from .wire import (
     reply_from_completion,
     send_escaped,
     sse_events,
+    sse_lines,
 )
 
 
@@ -285,7 +286,10 @@ class OpenAIChat:
             # The request goes out inside send_escaped; the response is closed on the way out.
             response = send_escaped(post, body)
             opened.callback(response.close)
-            lines = response.iter_lines()
+            # The body as it came when it is not compressed (one generator less per
+            # event); a compressed one through httpx's decoder.
+            encoded = response.headers.get("content-encoding", "identity") != "identity"
+            lines = sse_lines(response.iter_bytes() if encoded else response.iter_raw())
             try:
                 for chunk in sse_events(lines, state):
                     if chunk.get("error"):

@@ -33,7 +33,7 @@ from ..conversation import ChatError, ChatReply, ThinkingDelta
 from .config import Endpoint
 from .errors import broken_connection
 from .responses_reply import ResponsesStream, reply_from_response
-from .wire import send_escaped, sse_events
+from .wire import send_escaped, sse_events, sse_lines
 
 # Where an assistant message in the history keeps the reasoning items that came with it.
 REASONING_KEY = "reasoning_items"
@@ -135,7 +135,7 @@ def respond(
             ),
             body,
         )
-        lines = response.iter_lines()
+        lines = sse_lines(response.iter_bytes())
         try:
             for event in sse_events(lines):
                 shown = state.take(event, endpoint)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta, ToolCallRequest, Usage
@@ -233,6 +233,40 @@ def completion_usage(usage: Any) -> Usage | None:
         completion if isinstance(completion, int) else 0,
         reasoning if isinstance(reasoning, int) and not isinstance(reasoning, bool) else 0,
     )
+
+
+def sse_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The lines of an event stream's body, read as it comes in ``chunks`` of bytes.
+
+    A line ends at CR LF, LF or CR, as the SSE format says, and nowhere else: not at the
+    other characters ``str.splitlines`` (and httpx's ``iter_lines``) end lines at, such
+    as U+2028 and U+0085, which a JSON string from the server may hold as they are.
+    Lines split across chunks are joined, in time linear in their length. A line is
+    UTF-8 (bytes that are not become U+FFFD); CR and LF never occur inside a character.
+    """
+    parts: list[bytes] = []
+    after_cr = False  # the last chunk ended with a CR: an LF right after it is its pair
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        after_cr = chunk[-1:] == b"\r"
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:
+            parts.append(chunk)
+            continue
+        lines = chunk.split(b"\n")
+        if parts:
+            parts.append(lines[0])
+            lines[0] = b"".join(parts)
+            parts.clear()
+        parts.append(lines.pop())
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if any(parts):
+        yield b"".join(parts).decode("utf-8", "replace")
 
 
 def sse_events(lines: Iterator[str], state: StreamState | None = None) -> Iterator[dict[str, Any]]:

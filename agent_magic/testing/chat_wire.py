@@ -248,8 +248,15 @@ class Answer:
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
-    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return f"data: {text}\n\n".encode()
+    """One ``data:`` event. Its JSON is UTF-8 text, not ASCII escapes, as llama.cpp's and
+    OpenAI's servers send it: a U+2028 or U+0085 in a reply arrives as itself, and must
+    not end a line (text with a lone surrogate, which UTF-8 cannot hold, is escaped)."""
+    if isinstance(data, str):
+        return f"data: {data}\n\n".encode()
+    try:
+        return f"data: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+    except UnicodeEncodeError:
+        return f"data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def parse_json(body: bytes) -> Any:

@@ -228,5 +228,9 @@ class ResponseAnswer:
 
 def sse_event(event: dict[str, Any]) -> bytes:
     """One Responses event as api.openai.com sends it: ``event:`` then ``data:``."""
-    data = json.dumps(event, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    try:  # UTF-8 text, as the chat stream's events (chat_wire.sse)
+        data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    except UnicodeEncodeError:
+        data = json.dumps(event, separators=(",", ":"))
+        return f"event: {event['type']}\ndata: {data}\n\n".encode()

@@ -7,6 +7,8 @@ plus model, parameters and seed). Never a credential. Not here: the file (:mod:`
 
 from __future__ import annotations
 
+import hashlib
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,7 +27,18 @@ def normalize(text: str) -> str:
 class Keyer:
     """Hashes requests. A message of the history carries its fingerprint, computed once
     (:attr:`agent_magic.conversation.Message.fingerprint`), so a long conversation stays
-    cheap; any other message is hashed as it comes."""
+    cheap; any other message is hashed as it comes.
+
+    A request starts with the previous request's messages (the very same objects) and
+    adds one or two: the hash of those it shares is taken up where the previous one
+    left it, so a request costs what it adds, not the length of the conversation. Only
+    history messages (read-only) are kept for that; a list with any other dict, or one
+    that does not start with the kept messages, is hashed whole.
+    """
+
+    def __init__(self) -> None:
+        self._kept: list[SentMessage] = []
+        self._hashed = hashlib.sha256()  # of "fingerprint\n" of each kept message
 
     @staticmethod
     def message_digest(message: Mapping[str, Any]) -> str:
@@ -36,13 +49,33 @@ class Keyer:
     def replay_key(
         self, messages: Iterable[Mapping[str, Any]], tools: list[dict[str, Any]] | None
     ) -> str:
-        parts = [self.message_digest(m) for m in messages]
-        parts.append(sha(canonical(tools or [])))
-        return sha("\n".join(parts))
+        # sha("\n".join(fingerprints + [the tools' digest])), fed piece by piece: the
+        # pieces are hex digits, so hashing them one by one gives the same bytes.
+        messages = list(messages)
+        kept = self._kept
+        if kept and len(messages) >= len(kept) and all(map(operator.is_, messages, kept)):
+            hashed, added = self._hashed.copy(), messages[len(kept) :]
+        else:
+            hashed, added = hashlib.sha256(), messages
+        keep = True
+        for message in added:
+            if isinstance(message, SentMessage):
+                digest = message.record.fingerprint
+            else:
+                digest, keep = fingerprint(message), False
+            hashed.update(f"{digest}\n".encode())
+        if keep:
+            self._kept, self._hashed = messages, hashed.copy()
+        hashed.update((_NO_TOOLS if not tools else sha(canonical(tools))).encode())
+        return hashed.hexdigest()
 
     @staticmethod
     def cache_key(rkey: str, model: str, params: Mapping[str, Any], seed: int | None) -> str:
         return sha(canonical({"request": rkey, "model": model, "params": params, "seed": seed}))
 
     def forget(self) -> None:
-        """Nothing to forget: the fingerprints live on the messages."""
+        """Drop the hash kept for the next request (a new conversation)."""
+        self._kept, self._hashed = [], hashlib.sha256()
+
+
+_NO_TOOLS = sha(canonical([]))

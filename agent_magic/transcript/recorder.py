@@ -13,6 +13,7 @@ Not here: the file (:mod:`.store`), answering from it (:mod:`.replay`).
 from __future__ import annotations
 
 import json
+import operator
 import time
 import uuid
 from collections.abc import Mapping
@@ -173,11 +174,15 @@ class Recorder(EventHandler):
 
     def on_request_sent(self, event: RequestSent) -> Record | None:
         messages = list(event.messages)
-        base = 0
-        for old, new in zip(self._sent, messages, strict=False):
-            if old is not new:
-                break
-            base += 1
+        sent = self._sent
+        if len(messages) >= len(sent) and all(map(operator.is_, messages, sent)):
+            base = len(sent)  # the usual case: the previous request's and some more
+        else:
+            base = 0
+            for old, new in zip(sent, messages, strict=False):
+                if old is not new:
+                    break
+                base += 1
         self._sent = messages
         rkey = self.keyer.replay_key(messages, self.tools)
         key = self.keyer.cache_key(rkey, self.model, self.params, self.seed)
@@ -278,10 +283,15 @@ def _kind(message: Mapping[str, Any]) -> str:
     return message.record.kind if isinstance(message, SentMessage) else ""
 
 
+# json.dumps(record, ensure_ascii=False, separators=(",", ":")), without building an
+# encoder per record.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _line(record: Mapping[str, Any]) -> str:
     # A lone surrogate becomes a JSON \u escape of itself: the line encodes, and reads
     # back as the same text.
-    return escape_surrogates(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    return escape_surrogates(_ENCODE(record))
 
 
 def record_events(ui: Handler, recorder: Recorder, replay: Replay | None = None) -> Handler:

@@ -12,6 +12,7 @@ Not here: the rules themselves (:mod:`agent_magic.secrets`).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -49,6 +50,11 @@ class RedactingChat(ChatWrapper):
     def __init__(self, inner: ChatClient, redactor: Redactor) -> None:
         super().__init__(inner)
         self.redactor = redactor
+        # The previous request's history messages, their redacted forms and the values
+        # they were hidden with: a request that starts with the same messages (the same
+        # objects, under the same values) takes those forms as they are, so it costs
+        # what it adds, not the length of the conversation.
+        self._kept: tuple[list[Any], list[Any], Any] = ([], [], None)
 
     def _clean(self, message: Mapping[str, Any]) -> Any:
         if isinstance(message, SentMessage):  # the history's: its redacted form is kept
@@ -56,4 +62,20 @@ class RedactingChat(ChatWrapper):
         return self.redactor.redact_json(message)
 
     def stream(self, messages: list[dict[str, Any]], *, tools: Any = None) -> Any:
-        return self.inner.stream([self._clean(m) for m in messages], tools=tools)
+        messages = list(messages)
+        kept, forms, values = self._kept
+        n = len(kept)
+        if (
+            n
+            and values is self.redactor.values
+            and len(messages) >= n
+            and all(map(operator.is_, messages, kept))
+        ):
+            added = messages[n:]
+            clean = forms + [self._clean(m) for m in added]
+        else:
+            added = messages
+            clean = [self._clean(m) for m in messages]
+        if all(isinstance(m, SentMessage) for m in added):  # read-only: safe to keep
+            self._kept = (messages, clean, self.redactor.values)
+        return self.inner.stream(list(clean), tools=tools)
