@@ -1,5 +1,6 @@
-"""The quick checks in front of two scans every proposed step gets (the invisible
-characters, our copied marks) say "nothing here" exactly when the scan finds nothing."""
+"""The quick checks in front of scans a long line goes through every turn (a proposed
+step's invisible characters and copied marks; the failing line the window keeps when it
+cuts a message) say "nothing here" exactly when the scan would find nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from agent_magic.codeblocks import CodeBlock
 from agent_magic.conversation import markers
 from agent_magic.conversation.markers import copied_markers
 from agent_magic.invisible import _SUSPECT, invisible_chars, suspect
+from agent_magic.window import cut
 
 ODD = "\u202e\u200b\u00a0\u00e9\u3164\u2028\ud800\U0001f600"
 
@@ -73,3 +75,23 @@ def test_each_mark_in_a_long_line_is_found(mark: str) -> None:
     code = "data = '" + "QUJD" * 250_000 + f"'\nx = '{mark}'"
     assert "line 2 holds" in copied_markers([CodeBlock("python", code)])
     assert copied_markers([CodeBlock("python", "data = '" + "QUJD" * 250_000 + "'")]) == ""
+
+
+def test_every_form_of_a_failing_line_holds_a_needle() -> None:
+    forms = _alternatives(cut._LOCATION.pattern.removeprefix("^(?:").removesuffix(")"))
+    assert len(forms) == 4
+    for form in forms:
+        literal = form.replace("\\", "").replace("-+>", "->")
+        assert any(needle in literal for needle in cut._LOCATION_NEEDLES), form
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["----> 3 x = 1 / 0", '  File "/tmp/a.py", line 3', "Cell In[4], line 2", "       ^^^^"],
+)
+def test_a_failing_line_after_a_long_line_is_still_kept(location: str) -> None:
+    text = "QUJD" * 5000 + f"\nbefore\n{location}\n    x = 1 / 0\n" + "tail line\n" * 2000
+    found = cut._failing_line(text, len(text) - 100)
+    assert found is not None
+    assert location.strip() in text[found[0] : found[1]]
+    assert cut._failing_line("QUJD" * 5000 + "\n" + "tail line\n" * 2000, 20_000) is None
