@@ -155,12 +155,12 @@ class Tee:
             or capture.muted
             or not capture.active
             or capture.redactor is None
-        ):
-            return self._write_aside(text)
-        # The step's own print, its secrets hidden a line at a time: held, without the lock
-        # (an append is atomic; _ready takes what it joined off the list's front in one
-        # step, so a write racing it stays, after it). The size may miss a racing write's
-        # length: it only says when to look at the held text again.
+        ) and self._write_aside(text):
+            return len(text)
+        # The step's print (its thread's, or a thread's it started), its secrets hidden a
+        # line at a time: held, without the lock (an append is atomic; _ready takes what
+        # it joined off the list's front in one step, so a write racing it stays, after
+        # it). The size may miss a racing write's length: it only says when to look again.
         state = self._state
         state.held.append(text)
         size = state.held_size = state.held_size + len(text)
@@ -173,18 +173,20 @@ class Tee:
         self._pass_on()
         return len(text)
 
-    def _write_aside(self, text: str) -> int:
+    def _write_aside(self, text: str) -> bool:
         """A write that is not the step's own thread printing while the step runs with a
         redactor: another thread's (routed to the step that started it), a muted or late
-        one, or one with nothing to hide."""
+        one, or one with nothing to hide. False when it is to be held as the step's own
+        writes are (a thread the step started)."""
         capture = self._capture
         if get_ident() != self._own:
             owner = capture.owner_of(threading.current_thread())
             if owner is not capture:  # a thread from before this step: not its output
                 if owner is not None and owner._tees is not None:
-                    return owner._tees[self._index].write(text)
-                self._show(capture.redact(text, count=False))
-                return len(text)
+                    owner._tees[self._index].write(text)
+                else:
+                    self._show(capture.redact(text, count=False))
+                return True
         if capture.muted or not capture.active:
             if capture.redactor is not None:
                 self.release()  # what was held comes first
@@ -192,12 +194,9 @@ class Tee:
             self._show(text)
         elif capture.redactor is None:
             self._take(text)
-        else:  # a thread the step started: held as the step's own writes are
-            state = self._state
-            state.held.append(text)
-            state.held_size += len(text)
-            self._pass_on()
-        return len(text)
+        else:
+            return False
+        return True
 
     def _pass_on(self) -> None:
         """Hide, keep and show what of the held text is ready (whole lines, or a chunk):
