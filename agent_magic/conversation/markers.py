@@ -35,6 +35,9 @@ _MARKS = re.compile(
     r"|looks like a credential: hidden>"
     r"|\(value hidden\)"
 )
+# Each of _MARKS's forms holds one of these: a text without any holds none of our marks,
+# which three substring scans say in ~2 ms for a megabyte (the regex alone: ~10 ms).
+_MARK_NEEDLES = ("[", "«", "hidden")
 _SHOWN = 60  # characters of the copied text quoted back
 
 
@@ -119,6 +122,8 @@ def _hashable(value: Any) -> bool:
 
 
 def _text_mark(code: str) -> str:
+    if not any(needle in code for needle in _MARK_NEEDLES):
+        return ""
     match = _MARKS.search(code)
     if match is None:
         return ""

@@ -93,7 +93,9 @@ class HeadTail:
         return f"{head}\n{cut_mark(cut)}\n{tail}"
 
 
-_OWN = frozenset({"_stream", "_name", "_capture", "_lock", "sink", "_state", "_own", "_index"})
+_OWN = frozenset(
+    {"_stream", "_name", "_capture", "_lock", "_passing", "sink", "_state", "_own", "_index"}
+)
 # Printed text waits for its line's end before it is hidden and shown, up to this much.
 _HOLD = 1 << 16
 _LINE_ENDS = ("\n", "\r")
@@ -129,6 +131,9 @@ class Tee:
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_capture", capture)
         object.__setattr__(self, "_lock", threading.Lock())
+        # Held text is taken, hidden and shown by one thread at a time (re-entrant: what
+        # the real stream does is not ours to know).
+        object.__setattr__(self, "_passing", threading.RLock())
         object.__setattr__(self, "sink", HeadTail(capture.max_output_chars))
         object.__setattr__(self, "_state", _State(capture.max_display_chars))
         # The thread that made the tee (the step's own): its writes are the capture's
@@ -145,64 +150,100 @@ class Tee:
         if type(text) is not str:
             text = text if isinstance(text, str) else str(text)
         capture = self._capture
+        if (
+            get_ident() != self._own
+            or capture.muted
+            or not capture.active
+            or capture.redactor is None
+        ) and self._write_aside(text):
+            return len(text)
+        # The step's print (its thread's, or a thread's it started), its secrets hidden a
+        # line at a time: held, without the lock (an append is atomic; _ready takes what
+        # it joined off the list's front in one step, so a write racing it stays, after
+        # it). The size may miss a racing write's length: it only says when to look again.
+        state = self._state
+        state.held.append(text)
+        size = state.held_size = state.held_size + len(text)
+        # Most writes wait: a line not yet ended while still shown, or (past the display
+        # limit, where only the digest needs it) until a chunk has gathered.
+        if size < _HOLD and (
+            ("\n" not in text and "\r" not in text) if state.left > 0 else size < _CHUNK
+        ):
+            return len(text)
+        self._pass_on()
+        return len(text)
+
+    def _write_aside(self, text: str) -> bool:
+        """A write that is not the step's own thread printing while the step runs with a
+        redactor: another thread's (routed to the step that started it), a muted or late
+        one, or one with nothing to hide. False when it is to be held as the step's own
+        writes are (a thread the step started)."""
+        capture = self._capture
         if get_ident() != self._own:
             owner = capture.owner_of(threading.current_thread())
             if owner is not capture:  # a thread from before this step: not its output
                 if owner is not None and owner._tees is not None:
-                    return owner._tees[self._index].write(text)
-                self._show(capture.redact(text, count=False))
-                return len(text)
+                    owner._tees[self._index].write(text)
+                else:
+                    self._show(capture.redact(text, count=False))
+                return True
         if capture.muted or not capture.active:
             if capture.redactor is not None:
                 self.release()  # what was held comes first
                 text = capture.redact(text, count=capture.active)
             self._show(text)
-            return len(text)
-        if capture.redactor is None:
+        elif capture.redactor is None:
             self._take(text)
-            return len(text)
-        state = self._state
-        with self._lock:
-            state.held.append(text)
-            size = state.held_size = state.held_size + len(text)
-            # Most writes wait: a line not yet ended while still shown, or (past the
-            # display limit, where only the digest needs it) until a chunk has gathered.
-            if size < _HOLD and (
-                ("\n" not in text and "\r" not in text) if state.left > 0 else size < _CHUNK
-            ):
-                return len(text)
+        else:
+            return False
+        return True
+
+    def _pass_on(self) -> None:
+        """Hide, keep and show what of the held text is ready (whole lines, or a chunk):
+        one thread at a time, so pieces are shown in the order they were taken."""
+        with self._passing:
             piece = self._ready()
-        if piece:
-            self._take(capture.redact(piece))
-        return len(text)
+            if not piece:
+                return
+            try:
+                clean = self._capture.redact(piece)
+            except BaseException:  # an interrupt mid-scan: held still, the step's end shows it
+                self._state.held[0:0] = [piece]
+                raise
+            self._take(clean)
 
     def _ready(self) -> str:
-        """What of the held text can be hidden and shown now (under the lock)."""
+        """What of the held text can be hidden and shown now (while passing on)."""
         state = self._state
-        joined = "".join(state.held)
+        held = state.held
+        taken = held[:]
+        joined = "".join(taken)
         cut = len(joined)
-        if state.held_size < _HOLD:
+        if len(joined) < _HOLD:
             cut = max(joined.rfind(end) for end in _LINE_ENDS) + 1
             if _PEM_OPEN in joined and _open_pem(joined[:cut]):
-                return ""  # a private key printed line by line is hidden whole
-        state.held[:] = [joined[cut:]] if cut < len(joined) else []
-        state.held_size = len(joined) - cut
+                cut = 0  # a private key printed line by line is hidden whole
+        rest = joined[cut:]
+        held[: len(taken)] = [rest] if rest else []  # one step: racing appends stay after
+        state.held_size = len(rest)
         return joined[:cut]
 
     def release(self) -> None:
         """Hide and show all the held text (a flush, the step's end, a muted write)."""
         state = self._state
-        with self._lock:
-            if not state.held:
+        with self._passing:
+            held = state.held
+            taken = held[:]
+            if not taken:
                 return
-            joined = "".join(state.held)
-            state.held.clear()
+            del held[: len(taken)]
             state.held_size = 0
-        capture = self._capture
-        if capture.active:
-            self._take(capture.redact(joined))
-        else:
-            self._show(capture.redact(joined, count=False))
+            joined = "".join(taken)
+            capture = self._capture
+            if capture.active:
+                self._take(capture.redact(joined))
+            else:
+                self._show(capture.redact(joined, count=False))
 
     def _take(self, text: str) -> None:
         """Keep ``text`` (hidden already) in the digest and the outputs; show it."""

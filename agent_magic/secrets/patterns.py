@@ -7,6 +7,7 @@ Not here: finding and replacing values in text (:mod:`.redactor`).
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -75,6 +76,13 @@ _NEEDLES: dict[str, tuple[str, ...]] = {
         ),
         strict=True,
     )
+}
+# What all of a shape's needles share, looked for first when it is cheaper than they are:
+# ``"ghp_" in text`` reads a digit-heavy log at ~3 ns a character, ``"gh"`` at ~1.
+_GATES: dict[str, str] = {
+    regex: gate
+    for regex, needles in _NEEDLES.items()
+    if len(needles) > 1 and len(gate := os.path.commonprefix(needles)) > 1
 }
 
 _DIGIT = re.compile(r"[0-9]")
@@ -155,7 +163,7 @@ class SecretRules:
     )
     shapes: tuple[tuple[str, str], ...] = _DEFAULT_SHAPES
     min_length: int = 8
-    _compiled: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = field(
+    _compiled: tuple[tuple[str, re.Pattern[str], tuple[str, ...], str], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
     # Names already judged: a summary asks about the same few names again and again.
@@ -165,7 +173,9 @@ class SecretRules:
         compiled = []
         for label, pattern in self.shapes:
             try:
-                compiled.append((label, re.compile(pattern), _NEEDLES.get(pattern, ())))
+                compiled.append(
+                    (label, re.compile(pattern), _NEEDLES.get(pattern, ()), _GATES.get(pattern, ""))
+                )
             except re.error as exc:
                 raise ValueError(
                     f"secret pattern {pattern!r} is not a valid regular expression ({exc}); "
@@ -210,7 +220,9 @@ class SecretRules:
 
     def find(self, text: str) -> Iterator[tuple[int, int, str]]:
         """(start, end, label) of each credential-shaped string in ``text``, in no set order."""
-        for label, pattern, needles in self._compiled:
+        for label, pattern, needles, gate in self._compiled:
+            if gate and gate not in text:
+                continue
             if needles:  # a plain loop: a generator per shape would cost more than the test
                 for needle in needles:
                     if needle in text:
