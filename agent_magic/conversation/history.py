@@ -201,6 +201,18 @@ class History:
             self._forms = {}
         return out
 
+    def open_tool_calls(self) -> list[str | None]:
+        """The ids of the last reply's tool calls that no tool message answers yet."""
+        answered: set[str | None] = set()
+        for message in reversed(self.records):
+            if message.role == "tool":
+                answered.add(message.tool_call_id)
+            elif message.role == "assistant":
+                return [call.id for call in message.tool_calls if call.id not in answered]
+            else:
+                break
+        return []
+
     def truncate(self, length: int) -> None:
         del self.records[length:]
 

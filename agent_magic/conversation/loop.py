@@ -427,17 +427,8 @@ class Conversation:
     def _close_tool_calls(self, text: str) -> None:
         """Answer the last reply's tool calls that have no tool message yet (an interrupt
         between the reply and its steps), so the next request is a valid history."""
-        answered: set[str | None] = set()
-        for message in reversed(self.history.records):
-            if message.role == "tool":
-                answered.add(message.tool_call_id)
-            elif message.role == "assistant":
-                for call in message.tool_calls:
-                    if call.id not in answered:
-                        self.history.add(Message("tool", "output", text, tool_call_id=call.id))
-                return
-            else:
-                return
+        for call_id in self.history.open_tool_calls():
+            self.history.add(Message("tool", "output", text, tool_call_id=call_id))
 
     def reset(self) -> None:
         self.history.reset()
