@@ -219,6 +219,17 @@ class Notebook:
         area = self.cell(index).locator(".jp-OutputArea")
         return area.inner_text() if area.count() else ""
 
+    def settled_output(self, index: int, *texts: str, timeout: float = 30) -> str:
+        """The cell's output once it shows every one of ``texts`` (Lab renders outputs
+        and their updates asynchronously: a control can be visible before the output
+        around it has settled), or as it is at ``timeout``, for the assertions to show."""
+        deadline = time.monotonic() + timeout
+        shown = self.output(index)
+        while not all(text in shown for text in texts) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            shown = self.output(index)
+        return shown
+
     def control(self, css: str) -> Any:
         return self.page.locator(f"{self.panel} .agent-review:not(:has(:disabled)) {css}").last
 

@@ -78,7 +78,8 @@ def test_the_editor_highlights_indents_and_runs_what_was_typed(notebook_factory)
     final = nb.control(".agent-status")
     assert "the assistant's answer is above" in final.inner_text()
     assert "total is 22." not in final.inner_text()  # shown once: in the reply above
-    assert nb.output(1).count("total is 22.") == 1 and "TERMINATE" not in nb.output(1)
+    shown = nb.settled_output(1, "total is 22.")
+    assert shown.count("total is 22.") == 1 and "TERMINATE" not in shown
     shoot(nb.cell(1), "finish-review.png")
     nb.click("button.agent-run:has-text('Finish')")
     shown = nb.wait_done(1)

@@ -53,7 +53,8 @@ def test_the_finish_review_shows_each_thing_once(notebook_factory) -> None:
     nb.click("button.agent-run")
     nb.control("button.agent-run:has-text('Finish')").wait_for(state="visible", timeout=30_000)
     output = nb.cell(1).locator(".jp-OutputArea")
-    shown = output.inner_text()
+    # Read once the output has settled (a fresh-clone run read it mid-render once).
+    shown = nb.settled_output(1, "(code: step 1 below)", "the assistant's answer is above")
     assert shown.count("The mean is") == 1, shown  # once: the reply, not the review too
     assert output.locator("strong", has_text="2.0").count() == 1  # rendered Markdown
     assert "**" not in shown and "TERMINATE" not in shown and "\nEND" not in shown
