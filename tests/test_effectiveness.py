@@ -19,6 +19,7 @@ import pytest
 from agent_magic.testing import FakeOpenAIServer
 from bench.effectiveness import run as runner
 from bench.effectiveness.file_tasks import FILE_TASKS
+from bench.effectiveness.notebook_tasks import NOTEBOOK_TASKS
 from bench.effectiveness.tasks import BY_ID, MISSING, TASKS, plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,7 @@ RIGHT = {
 }
 # The file tasks' answers are computed from the rows their files are written from.
 RIGHT.update({task_id: spec[3] for task_id, spec in FILE_TASKS.items()})
+RIGHT.update({task_id: spec["expected"] for task_id, spec in NOTEBOOK_TASKS.items()})
 
 
 def test_every_task_has_a_right_answer_here_and_at_least_forty() -> None:
@@ -256,3 +258,37 @@ def test_a_context_source_can_be_left_out_of_a_run(openai_server) -> None:
     record = runner.run_one("agent_magic", "semicolon_sales", args)
     assert record["solved"]
     assert "delimiter" not in openai_server.requests[0].messages[-1]["content"]
+
+
+# -- a notebook task: the earlier cells and the saved notebook's Markdown reach the model --
+
+LATE_ORDERS = """import pandas as pd
+o = ords[ords['status'] != 'X']
+days = (pd.to_datetime(o['shipped']) - pd.to_datetime(o['placed'])).dt.days
+answer = int((days > 3).sum())
+print(answer)"""
+
+
+def test_a_notebook_task_sends_the_earlier_cells_and_the_notes(openai_server) -> None:
+    openai_server.enqueue(*_scripted("agent_magic", LATE_ORDERS, "3 late orders."))
+    record = runner.run_one("agent_magic", "nb_late_orders", _args(openai_server))
+    assert record["solved"] and record["answer"] == 3, (record["error"], record["transcript"])
+    first = openai_server.requests[0].messages[-1]["content"]
+    # The code cell the worker ran first, from the shell's input history...
+    assert "Code run before this cell" in first and "ords = pd.read_csv('orders.csv')" in first
+    # ...and the Markdown of the notebook JPY_SESSION_NAME names (found from its folder).
+    assert "The Markdown cells of the notebook nb_late_orders.ipynb" in first
+    assert "shipped more than 3 days after it was placed" in first
+    assert "status `X`" in first and "# Shipping review, July 2024" in first
+
+
+def test_notebook_tasks_are_saved_notebooks_with_their_facts_outside_the_task() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    tasks = [t for t in TASKS if t.kind == "notebook"]
+    assert len(tasks) == 6 and all(t.split == "evaluation" and t.setup for t in tasks)
+    for task in tasks:
+        saved = nbformat.reads(dict(task.files)[task.notebook].decode(), as_version=4)
+        nbformat.validate(saved)
+        code = [c.source for c in saved.cells if c.cell_type == "code"]
+        assert code == list(task.setup)  # the cells run first are the notebook's own
+        assert any(c.cell_type == "markdown" for c in saved.cells)

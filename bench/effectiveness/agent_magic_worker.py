@@ -1,5 +1,9 @@
 """One task through ``%%agent --mode never --new`` in a fresh IPython shell; JSON out.
 
+A notebook task (:mod:`bench.effectiveness.notebook_tasks`) first runs its earlier code
+cells in the same shell (into the input history, as a notebook's cells are) and sets
+``JPY_SESSION_NAME`` to its saved notebook, as Jupyter Server does.
+
 Run by :mod:`bench.effectiveness.run` as a subprocess per task, so every task starts from
 a fresh ``InteractiveShell`` and a crash or a hang costs one task, not the run::
 
@@ -77,7 +81,13 @@ def run_task(
     # notebook's folder is in Lab.
     work = tempfile.mkdtemp(prefix=f"agent_magic-{task_id}-")
     task.write_files(work)
-    os.chdir(work)
+    # A notebook task: ``work`` is the server's root and the kernel starts in the
+    # notebook's folder, whose path from the root Jupyter Server puts in
+    # JPY_SESSION_NAME. Any other task has no notebook, whatever started the runner.
+    os.environ.pop("JPY_SESSION_NAME", None)
+    if task.notebook:
+        os.environ["JPY_SESSION_NAME"] = task.notebook
+    os.chdir(os.path.join(work, os.path.dirname(task.notebook)))
     os.environ["OPENAI_BASE_URL"] = base_url
     os.environ.setdefault("OPENAI_API_KEY", "none")
     ip = InteractiveShell.instance()
@@ -95,13 +105,20 @@ def run_task(
         ip.run_line_magic("config", f"AgentMagics.context_window = {context_window!r}")
     if context_sources is not None:  # one source left out, to measure what it adds
         ip.run_line_magic("config", f"AgentMagics.context_sources = {context_sources!r}")
+    error = ""
+    earlier = io.StringIO()  # what the earlier cells showed: not the loop's transcript
+    with contextlib.redirect_stdout(earlier):
+        for code in task.setup:  # the cells run before the task, kept in In
+            if not ip.run_cell(code, store_history=True).success:
+                error = f"an earlier cell failed: {earlier.getvalue()[-300:]}"
+                break
     flags = f"--mode never --new --max-turns {max_turns}" + ("" if stream else " --no-stream")
     shown = io.StringIO()
-    error = ""
     start = time.monotonic()
     with contextlib.redirect_stdout(shown):
         try:
-            ip.run_cell_magic("agent", flags, task.text)
+            if not error:
+                ip.run_cell_magic("agent", flags, task.text)
         except UsageError as problem:
             error = str(problem)
         except Exception as problem:  # the worker reports; the runner decides

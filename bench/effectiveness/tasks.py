@@ -33,13 +33,17 @@ MISSING = "<answer was never set>"
 @dataclass(frozen=True)
 class Task:
     id: str
-    kind: str  # numeric | text | data | file
+    kind: str  # numeric | text | data | file | notebook
     prompt: str  # without the closing sentence; see ``text``
     check: Callable[[Any], bool]  # on plain(answer)
     # "tuning": the transcripts may be read to design the loop's rules; "evaluation":
     # only measured (see file_tasks.py).
     split: str = "tuning"
     files: tuple[tuple[str, bytes], ...] = ()  # written into the task's folder first
+    # A notebook task (notebook_tasks.py): the code cells run before the task, and the
+    # saved notebook's path among ``files`` (the kernel starts in its folder).
+    setup: tuple[str, ...] = ()
+    notebook: str = ""
 
     def write_files(self, folder: str) -> None:
         """Put the task's files in ``folder`` (the loop's working directory)."""
@@ -339,6 +343,24 @@ _CHECKS = {"number": lambda v: number(v, 1e-6), "text": lambda v: text(v, fold=T
 TASKS += tuple(
     Task(task_id, "file", prompt, _CHECKS[how](expected), split, tuple(files.items()))
     for task_id, (split, files, prompt, expected, how) in FILE_TASKS.items()
+)
+try:
+    from .notebook_tasks import NOTEBOOK_TASKS, notebook_files
+except ImportError:
+    from notebook_tasks import NOTEBOOK_TASKS, notebook_files  # type: ignore[no-redef]
+
+TASKS += tuple(
+    Task(
+        task_id,
+        "notebook",
+        spec["prompt"],
+        _CHECKS[spec["how"]](spec["expected"]),
+        "evaluation",
+        tuple(notebook_files(task_id).items()),
+        tuple(source for kind, source in spec["cells"] if kind == "code"),
+        f"{spec['folder']}/{task_id}.ipynb",
+    )
+    for task_id, spec in NOTEBOOK_TASKS.items()
 )
 BY_ID = {task.id: task for task in TASKS}
 SPLITS = ("tuning", "evaluation")
