@@ -292,3 +292,21 @@ def test_notebook_tasks_are_saved_notebooks_with_their_facts_outside_the_task() 
         code = [c.source for c in saved.cells if c.cell_type == "code"]
         assert code == list(task.setup)  # the cells run first are the notebook's own
         assert any(c.cell_type == "markdown" for c in saved.cells)
+
+
+def test_notebook_runs_are_totalled_apart_from_the_file_tasks(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(runner, "RESULTS", tmp_path)
+    monkeypatch.setattr(runner, "REPORT", tmp_path / "effectiveness.md")
+    meta = {"model": "m", "server": "s", "max_turns": 3, "date": "d"}
+    runs = {"agent_magic-eval": ["latin1_cities"], "agent_magic-nb": ["nb_late_orders"]}
+    for name, tasks in runs.items():
+        row = {"task": tasks[0], "answer": 1, "steps": 1, "prompt_tokens": 100}
+        row.update(completion_tokens=0, estimated=False, wall=1.0, error="", solved=True)
+        runner._save(name, {tasks[0]: row}, meta)
+    text = runner.write_report()
+    evaluation = text.split("### The evaluation set")[1].split("###")[0]
+    notebook = text.split("### The notebook tasks (evaluation set)")[1].split("###")[0]
+    assert "| | agent_magic-eval |" in evaluation and "agent_magic-nb" not in evaluation
+    assert "| | agent_magic-nb |" in notebook and "| solved | 1 (100%) |" in notebook
+    # Each run's per-task columns only beside the tasks of its group.
+    assert "| nb_late_orders | notebook | evaluation | yes | 1 | 100 / 0 | 1 | 1 |" in text

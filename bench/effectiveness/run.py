@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 28 else text[:25] + "..."
 
 
+# The groups of tasks the report totals and lists apart: the notebook tasks are of the
+# evaluation set, but run with other context sources switched off, not beside the peers.
+GROUPS = (
+    ("The evaluation set", lambda t: t.split == "evaluation" and t.kind != "notebook"),
+    ("The notebook tasks (evaluation set)", lambda t: t.kind == "notebook"),
+    ("The tuning set", lambda t: t.split == "tuning"),
+)
+
+
 def _totals(records: list[dict[str, Any]]) -> dict[str, Any]:
     solved = [r for r in records if r["solved"]]
     tokens = sum(r["prompt_tokens"] + r["completion_tokens"] for r in records)
@@ -195,10 +205,11 @@ def _totals_table(
     lines: list[str],
     runs: list[str],
     loaded: dict[str, dict[str, dict[str, Any]]],
-    split: str | None = None,
+    group: Collection[str] | None = None,
 ) -> None:
-    """Totals of ``runs``, over the tasks (of ``split``, if given) every one has finished."""
-    tasks = [t for t in TASKS if split is None or t.split == split]
+    """Totals of ``runs``, over the tasks (of ``group``, task ids, if given) every one has
+    finished."""
+    tasks = [t for t in TASKS if group is None or t.id in group]
     common = [t.id for t in tasks if all(t.id in loaded[run] for run in runs)]
     if len(common) < len(tasks):
         lines += [
@@ -256,8 +267,16 @@ def write_report() -> str:
         "  task's own working directory. Every task ends with *Store the result in a",
         "  variable named `answer`.* Split: the *tuning* set (the first 26 tasks, whose",
         "  transcripts the loop's rules were designed from, and 4 file tasks) and the",
-        "  *evaluation* set (12 file tasks no rule is designed from); totals are given for",
-        "  each.",
+        "  *evaluation* set (12 file tasks no rule is designed from, and 6 notebook",
+        "  tasks); totals are given for each.",
+        "- The notebook tasks (`notebook_tasks.py`) are asked in the middle of a notebook:",
+        "  a saved notebook whose Markdown says what the data is, a definition, units or",
+        "  rows to leave out, and earlier code cells (run first in the same shell, so they",
+        "  are in `In`; `JPY_SESSION_NAME` names the notebook, as Jupyter Server sets it)",
+        "  that load the data into short names, clean it or define a helper. The task's",
+        '  text refers to them ("the orders loaded above", "as defined in the notes"); the',
+        "  facts it needs are not in it. agent_magic only: the peers run each task as a",
+        "  fresh process with no notebook.",
         "- **agent_magic**: each task is `%%agent --mode never --new` in a fresh IPython",
         "  shell (a subprocess per task); the checker reads `answer` from the namespace after",
         "  the cell. A run of agent_magic's code at another commit is a run of its own",
@@ -310,13 +329,13 @@ def write_report() -> str:
         lines += ["## Totals", ""]
         if any(all(t.id in loaded[r] for r in present) for t in TASKS):
             _totals_table(lines, present, loaded)
-        for split in ("evaluation", "tuning"):
-            ids = {t.id for t in TASKS if t.split == split}
+        for title, member in GROUPS:
+            ids = {t.id for t in TASKS if member(t)}
             subset = {run: {k: v for k, v in loaded[run].items() if k in ids} for run in present}
             runs_in = [run for run in present if subset[run]]
             if runs_in:
-                lines += [f"### The {split} set", ""]
-                _totals_table(lines, runs_in, subset, split)
+                lines += [f"### {title}", ""]
+                _totals_table(lines, runs_in, subset, ids)
         # Pairs that share more tasks than all runs together: each agent_magic run
         # against the seed's loop.
         allcommon = sum(all(t.id in loaded[r] for r in present) for t in TASKS)
@@ -330,24 +349,29 @@ def write_report() -> str:
                 lines += [f"### {run} against {seed[0]}", ""]
                 _totals_table(lines, pair, loaded)
         lines += ["## Per task", ""]
-        head = "| task | kind | split |"
-        rule = "|---|---|---|"
-        for run in present:
-            head += f" {run}: ok | steps | prompt / completion tokens | s | answer |"
-            rule += ":-:|---:|---:|---:|---|"
-        lines += [head, rule]
-        for task in TASKS:
-            if not any(task.id in loaded[run] for run in present):
+        for title, member in GROUPS:  # each group with the runs that ran some of it
+            tasks = [t for t in TASKS if member(t) and any(t.id in loaded[r] for r in present)]
+            runs_in = [run for run in present if any(t.id in loaded[run] for t in tasks)]
+            if not tasks:
                 continue
-            cells = [task.id, task.kind, task.split]
-            for run in present:
-                r = loaded[run].get(task.id)
-                if r is None:
-                    cells += ["", "", "", "", ""]
-                    continue
-                mark = "yes" if r["solved"] else "no"
-                cells += [mark, str(r["steps"]), _tok(r), f"{r['wall']:.0f}", _short(r["answer"])]
-            lines.append("| " + " | ".join(cells) + " |")
+            head = "| task | kind | split |"
+            rule = "|---|---|---|"
+            for run in runs_in:
+                head += f" {run}: ok | steps | prompt / completion tokens | s | answer |"
+                rule += ":-:|---:|---:|---:|---|"
+            lines += [f"### {title}", "", head, rule]
+            for task in tasks:
+                cells = [task.id, task.kind, task.split]
+                for run in runs_in:
+                    r = loaded[run].get(task.id)
+                    if r is None:
+                        cells += ["", "", "", "", ""]
+                        continue
+                    mark = "yes" if r["solved"] else "no"
+                    cells += [mark, str(r["steps"]), _tok(r), f"{r['wall']:.0f}"]
+                    cells.append(_short(r["answer"]))
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
         errors = [
             (run, r["task"], r["error"])
             for run in present
