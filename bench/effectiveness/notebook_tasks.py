@@ -14,7 +14,10 @@ cannot be guessed from the task's text: so switching off a context source
 (``--context-sources``) measures what it adds. Three tasks need a fact of the
 Markdown (``needs = "notebook"``), three a fact only the earlier code shows
 (``"cells"``: a separator, a filter or a threshold written inline, a helper's rates);
-the variables the cells left behind are visible in every run.
+the variables the cells left behind are visible in every run. So in
+``nb_invoice_helper`` the variables already show enough (the helper is in the
+namespace, callable by its signature; only its rates are in the code alone), and in
+``nb_same_cleaning`` the cleaned ``feb``'s first rows show the net column's ratio.
 
 All of them are *evaluation* tasks: no rule of the loop is designed from their
 transcripts. The expected values are computed here from the rows the files are
