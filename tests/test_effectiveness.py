@@ -280,6 +280,15 @@ def test_a_notebook_task_sends_the_earlier_cells_and_the_notes(openai_server) ->
     assert "The Markdown cells of the notebook nb_late_orders.ipynb" in first
     assert "shipped more than 3 days after it was placed" in first
     assert "status `X`" in first and "# Shipping review, July 2024" in first
+    # The code used both facts of the notes: read back from the recording.
+    from bench.effectiveness.facts import facts_used, written_code
+
+    code = written_code(Path(record["recording"]))
+    assert facts_used("nb_late_orders", code) == {
+        "more than 3 days": True,
+        "status X left out": True,
+    }
+    assert not any(facts_used("nb_late_orders", "answer = len(ords)").values())
 
 
 def test_notebook_tasks_are_saved_notebooks_with_their_facts_outside_the_task() -> None:

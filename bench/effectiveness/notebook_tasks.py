@@ -129,7 +129,8 @@ def notebook(cells: list[tuple[str, str]]) -> bytes:
 # -- the tasks --------------------------------------------------------------------------
 
 # id -> needs (the source holding the facts), folder, notebook cells, data files,
-# prompt, expected, kind of check. The notebook is saved as <folder>/<id>.ipynb, the
+# prompt, expected, facts (name -> a pattern that matches code using it; read by
+# bench.effectiveness.facts), kind of check. The notebook is saved as <folder>/<id>.ipynb, the
 # data files beside it (the kernel's working directory, as in Lab); the code cells run
 # first, in order.
 NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
@@ -156,6 +157,10 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "expected": sum(
             1 for _, p, s, status in _ORDERS if status != "X" and _days(p, s) > _LATE_DAYS
         ),
+        "facts": {
+            "more than 3 days": r">\s*3\b|>=\s*4\b|days\s*=\s*3\b",
+            "status X left out": r"""['"]X['"]""",
+        },
         "how": "number",
     },
     "nb_sensor_units": {
@@ -179,6 +184,10 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "prompt": "What is the mean temperature in degrees Celsius over the valid readings "
         "loaded above?",
         "expected": statistics.mean(v / 10 for s, v in _READINGS if s != _FAULTY),
+        "facts": {
+            "tenths of a degree": r"/\s*10\b|\*\s*0?\.1\b",
+            "S3 left out": r"""['"]S3['"]""",
+        },
         "how": "number",
     },
     "nb_fiscal_year": {
@@ -200,6 +209,9 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "files": {"bookings.csv": _csv("date,amount", _BOOKINGS)},
         "prompt": "What is the total booked amount of fiscal year 2024 in the bookings above?",
         "expected": sum(a for d, a in _BOOKINGS if _fiscal_2024(d)),
+        "facts": {
+            "starts on 1 April": r"2024-0?4-0?1|2025-0?3-31|2024,\s*4,\s*1|month\s*>=?\s*[34]\b"
+        },
         "how": "number",
     },
     "nb_same_cleaning": {
@@ -224,6 +236,11 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "prompt": "Load sales_mar.csv and clean it exactly as February was cleaned above, "
         "then give the total net amount for March.",
         "expected": sum(g / _VAT for r, g in _MAR if r != "TEST"),
+        "facts": {
+            "';' separator": r"""(?:sep|delimiter)\s*=\s*['"];""",
+            "TEST rows left out": r"""['"]TEST['"]""",
+            "net = gross / 1.2": r"/\s*1\.2\b",
+        },
         "how": "number",
     },
     "nb_invoice_helper": {
@@ -243,6 +260,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "prompt": "Convert every invoice loaded above to euros with the helper defined "
         "earlier, and give the total in euros.",
         "expected": sum(a * _RATES[c] for _, a, c in _INVOICES),
+        "facts": {"the helper or its rates": r"\bto_eur\s*\(|0\.92"},
         "how": "number",
     },
     "nb_review_threshold": {
@@ -260,6 +278,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "files": {"spend.csv": _csv("line,dept,amount", _SPEND)},
         "prompt": "How many spend lines are over the review threshold used in the check above?",
         "expected": sum(1 for _, _, a in _SPEND if a > _THRESHOLD),
+        "facts": {"threshold 750": r"\b750\b"},
         "how": "number",
     },
 }
