@@ -7,8 +7,8 @@ Each DIR holds ``<task>.recording.jsonl`` files of the notebook tasks (``run.py
 model used what the notebook said (the definition, the unit, the rows to leave out) or
 what the earlier code did (the separator, the filter, the threshold): a fact counts as
 used when a pattern of it (``NOTEBOOK_TASKS[id]["facts"]``) matches any fenced block of
-any reply, run or not. A pattern can match code that only copies an earlier cell, and
-miss a right use written another way: read it beside the transcripts.
+any reply, run or not (comments left out). A pattern can match code that only copies an
+earlier cell, and miss a right use written another way: read it beside the transcripts.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def written_code(path: Path) -> str:
         record = json.loads(line)
         if record.get("event") == "reply":
             blocks += [b.code for b in extract_code_blocks(record.get("content") or "")]
-    return "\n".join(blocks)
+    # Comments left out: a comment that repeats the notes is not a use of them.
+    return re.sub(r"#[^\n]*", "", "\n".join(blocks))
 
 
 def facts_used(task_id: str, code: str) -> dict[str, bool]:

@@ -158,7 +158,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
             1 for _, p, s, status in _ORDERS if status != "X" and _days(p, s) > _LATE_DAYS
         ),
         "facts": {
-            "more than 3 days": r">\s*3\b|>=\s*4\b|days\s*=\s*3\b",
+            "more than 3 days": r"(?:>|\+)\s*3\b|>=\s*4\b|days\s*=\s*3\b|\b3\s*(?:D|days?)\b",
             "status X left out": r"""['"]X['"]""",
         },
         "how": "number",
