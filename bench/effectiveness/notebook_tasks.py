@@ -98,6 +98,13 @@ def _fiscal_2024(day: str) -> bool:
     )
 
 
+def _left_out(value: str) -> str:
+    """A pattern of code that leaves the rows of ``value`` out: ``!= 'X'``, ``~`` before a
+    test naming it, ``not in``. Keeping the other values (``.isin([...])``) is missed."""
+    quoted = f"""['"]{value}['"]"""
+    return rf"!=\s*{quoted}|{quoted}\s*!=|~[^\n]*{quoted}|not\s+in[^\n]*{quoted}"
+
+
 def notebook(cells: list[tuple[str, str]]) -> bytes:
     """A saved notebook (nbformat 4.5) of ``cells``: (``"markdown"``|``"code"``, source),
     the code cells numbered as they ran, with no outputs."""
@@ -159,7 +166,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         ),
         "facts": {
             "more than 3 days": r"(?:>|\+)\s*3\b|>=\s*4\b|days\s*=\s*3\b|\b3\s*(?:D|days?)\b",
-            "status X left out": r"""['"]X['"]""",
+            "status X left out": _left_out("X"),
         },
         "how": "number",
     },
@@ -186,7 +193,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "expected": statistics.mean(v / 10 for s, v in _READINGS if s != _FAULTY),
         "facts": {
             "tenths of a degree": r"/\s*10\b|\*\s*0?\.1\b",
-            "S3 left out": r"""['"]S3['"]""",
+            "S3 left out": _left_out("S3"),
         },
         "how": "number",
     },
@@ -238,7 +245,7 @@ NOTEBOOK_TASKS: dict[str, dict[str, Any]] = {
         "expected": sum(g / _VAT for r, g in _MAR if r != "TEST"),
         "facts": {
             "';' separator": r"""(?:sep|delimiter)\s*=\s*['"];""",
-            "TEST rows left out": r"""['"]TEST['"]""",
+            "TEST rows left out": _left_out("TEST"),
             "net = gross / 1.2": r"/\s*1\.2\b",
         },
         "how": "number",
