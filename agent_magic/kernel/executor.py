@@ -32,8 +32,10 @@ from ..codeblocks import SHELL, CodeBlock
 from ..conversation import StepError, StepOutcome
 from ..guard import Undo, touches
 from ..guard.touches import parsed
+from ..text import escape_surrogates, strip_ansi
+from ..text import head_tail as cap
 from . import ipython
-from .capture import StepCapture, cap, escape_surrogates, strip_ansi
+from .capture import StepCapture
 from .signals import StepSignals, drop_handler_frame
 
 if TYPE_CHECKING:
