@@ -95,6 +95,30 @@ def test_the_step_is_compiled_under_its_name_with_its_lines_in_linecache(shell) 
     assert shell.compile.format_code_name("<agent step adapter-1>") is None  # no Cell In[N]
 
 
+def test_a_step_without_await_is_not_compiled_to_look_for_one(shell, monkeypatch) -> None:
+    """run_cell passes the transformed cell to should_run_async; a cell that holds no
+    ``await``/``async`` is answered without the compile, one with a top-level ``await``
+    is asked as usual and still runs in the event loop."""
+    import IPython.core.interactiveshell as interactiveshell
+
+    compiled: list[str] = []
+    check = interactiveshell._should_be_async
+    monkeypatch.setattr(
+        interactiveshell, "_should_be_async", lambda cell: compiled.append(cell) or check(cell)
+    )
+    patches = ipython.Patches()
+    ipython.hook_async_check(shell, patches)
+    try:
+        assert shell.run_cell("adapter_plain = 1\nadapter_plain += 1").success
+        awaited = "import asyncio\nawait asyncio.sleep(0)\nadapter_awaited = 2"
+        assert shell.run_cell(awaited).success
+    finally:
+        patches.undo()
+    assert "should_run_async" not in vars(shell)
+    assert shell.user_ns["adapter_plain"] == 2 and shell.user_ns["adapter_awaited"] == 2
+    assert compiled == [awaited + "\n"]  # the transformed cell: one call, for the await
+
+
 def test_exit_calls_the_hook_instead_of_ending_the_session(shell) -> None:
     calls = []
     patches = ipython.Patches()

@@ -22,6 +22,8 @@ Internals used:
   kernel's event loop;
 * ``shell.transform_cell(raw_cell)``: what ``run_cell`` calls to turn a cell's IPython
   syntax into Python (``%magic``, ``!cmd``);
+* ``shell.should_run_async(raw_cell, transformed_cell=...)``: what ``run_cell`` asks
+  whether a cell needs an event loop (a top-level ``await``), compiling it to find out;
 * IPython 9's ``InteractiveShell._tee``: assigns ``sys.stdout.write`` while a cell runs
   to keep what it prints in ``history_manager.outputs``; see :data:`REFUSED_ATTRIBUTES`.
 """
@@ -169,6 +171,22 @@ def hook_transform(shell: Any, patches: Patches, raw: str, transformed: str) -> 
         return transformed if raw_cell == raw else own(raw_cell)
 
     patches.set(shell, "transform_cell", transform_cell)
+
+
+def hook_async_check(shell: Any, patches: Patches) -> None:
+    """``run_cell`` asks ``should_run_async`` whether the cell has a top-level ``await``,
+    which compiles the whole cell once more; a cell whose text holds neither ``await``
+    nor ``async`` has none, so it is answered False (IPython's own answer) without the
+    compile. Any other cell, or a call without the transformed cell, is asked as usual."""
+    own = shell.should_run_async
+
+    def should_run_async(raw_cell: str, *args: Any, **kwargs: Any) -> bool:
+        cell = kwargs.get("transformed_cell")
+        if not args and type(cell) is str and "await" not in cell and "async" not in cell:
+            return False
+        return bool(own(raw_cell, *args, **kwargs))
+
+    patches.set(shell, "should_run_async", should_run_async)
 
 
 def hook_exit(shell: Any, patches: Patches, on_exit: Callable[[], None]) -> None:
