@@ -119,6 +119,35 @@ def test_a_step_without_await_is_not_compiled_to_look_for_one(shell, monkeypatch
     assert compiled == [awaited + "\n"]  # the transformed cell: one call, for the await
 
 
+def test_the_step_runs_from_the_guard_s_tree_which_stays_as_it_was(shell, monkeypatch) -> None:
+    """run_cell takes the tree parsed once (a new module around its statements: with
+    last_expr_or_assign IPython appends one); under an AST transformer it parses anew."""
+    import ast
+
+    source = shell.transform_cell(
+        "adapter_tree = 40\nadapter_tree += 2\nadapter_shown = adapter_tree"
+    )
+    tree = ast.parse(source)
+    body = list(tree.body)
+    parses: list[str] = []
+    own = shell.compile.ast_parse
+    monkeypatch.setattr(
+        shell.compile, "ast_parse", lambda text, *a, **k: parses.append(text) or own(text, *a, **k)
+    )
+    monkeypatch.setattr(shell, "ast_node_interactivity", "last_expr_or_assign")
+    for transformers in ([], [], [ast.NodeTransformer()]):
+        monkeypatch.setattr(shell, "ast_transformers", transformers)
+        patches = ipython.Patches()
+        ipython.hook_parsed(shell, patches, source, tree)
+        try:
+            result = shell.run_cell(source)
+        finally:
+            patches.undo()
+        assert result.success and result.result == 42 and shell.user_ns["adapter_tree"] == 42
+        assert tree.body == body
+    assert parses == [source]  # only under the transformer
+
+
 def test_exit_calls_the_hook_instead_of_ending_the_session(shell) -> None:
     calls = []
     patches = ipython.Patches()

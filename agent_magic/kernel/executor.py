@@ -115,8 +115,9 @@ class IPythonExecutor:
         with _quiet_exit_warning():
             try:
                 with capture, signals, ipython.Patches() as patches:
-                    if read is not None:  # transformed once, for the guard and the run
+                    if read is not None:  # transformed and parsed once, for the guard and the run
                         ipython.hook_transform(shell, patches, code, read[0])
+                        ipython.hook_parsed(shell, patches, *read)
                     ipython.hook_async_check(shell, patches)
                     result = shell.run_cell(code, store_history=False, silent=False)
             except KeyboardInterrupt as error:  # landed between the step and its end

@@ -22,6 +22,8 @@ Internals used:
   kernel's event loop;
 * ``shell.transform_cell(raw_cell)``: what ``run_cell`` calls to turn a cell's IPython
   syntax into Python (``%magic``, ``!cmd``);
+* ``shell.compile.ast_parse(source, filename)`` (CachingCompiler): where ``run_cell``
+  parses the transformed cell, with the shell's ``__future__`` flags;
 * ``shell.should_run_async(raw_cell, transformed_cell=...)``: what ``run_cell`` asks
   whether a cell needs an event loop (a top-level ``await``), compiling it to find out;
 * IPython 9's ``InteractiveShell._tee``: assigns ``sys.stdout.write`` while a cell runs
@@ -29,7 +31,9 @@ Internals used:
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
 import linecache
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -171,6 +175,30 @@ def hook_transform(shell: Any, patches: Patches, raw: str, transformed: str) -> 
         return transformed if raw_cell == raw else own(raw_cell)
 
     patches.set(shell, "transform_cell", transform_cell)
+
+
+def hook_parsed(shell: Any, patches: Patches, source: str, tree: ast.Module) -> None:
+    """``run_cell``'s parse of ``source`` (the transformed step) is ``tree``, the guard's
+    parse of the same text, rather than a second parse: a new module around the same
+    statements (IPython may append one to the list; compiling reads the nodes, never
+    changes them). Only while no AST transformer is registered (those may change the
+    nodes) and no ``__future__`` flag that changes parsing is on; any other source is
+    parsed as usual."""
+    compiler = shell.compile
+    if shell.ast_transformers or compiler.flags & _PARSING_FUTURES:
+        return
+    own = compiler.ast_parse
+
+    def ast_parse(text: str, *args: Any, **kwargs: Any) -> Any:
+        if text == source:
+            return ast.Module(body=list(tree.body), type_ignores=list(tree.type_ignores))
+        return own(text, *args, **kwargs)
+
+    patches.set(compiler, "ast_parse", ast_parse)
+
+
+# __future__ flags under which a source parses otherwise (``<>`` for ``!=``).
+_PARSING_FUTURES = __future__.barry_as_FLUFL.compiler_flag
 
 
 def hook_async_check(shell: Any, patches: Patches) -> None:
