@@ -37,7 +37,6 @@ from .errors import (
     stream_error,
     wants_responses,
 )
-from .post import post as sdk_post
 from .responses import (
     RESPONSES_ONLY,
     chat_messages,
@@ -265,14 +264,16 @@ class OpenAIChat:
         if tools:
             body["tools"] = tools
         # The reply is read as plain JSON (the HTTP response itself) rather than parsed
-        # into the SDK's pydantic models, and the request is the SDK's post() rather
-        # than create(), which walks its typed parameters on every call; post.post sends
-        # it with the headers the SDK built once for this client (see there): the same
-        # retries, errors, headers and Azure routing, a fraction of the time.
+        # into the SDK's pydantic models, and the request goes through the SDK's own
+        # post() rather than create(), which walks its typed parameters on every call:
+        # the same retries, errors, headers and Azure routing, a fraction of the time.
+        response_type = http().Response
 
         def post(b: dict[str, Any]) -> Any:
             sent = {"model": endpoint.model, **({"stream": True} if streamed else {}), **b}
-            return sdk_post(client, "/chat/completions", sent, stream=streamed)
+            return client.post(
+                "/chat/completions", cast_to=response_type, body=sent, stream=streamed
+            )
 
         if not streamed:
             yield reply_from_completion(json_body(send_escaped(post, body), endpoint), endpoint)
