@@ -6,7 +6,8 @@ stdout sent to ``/dev/null``; next to it, the same loop in plain Python printing
 ``/dev/null`` in the same process. Each TREE given (default: this one) is put first on
 ``PYTHONPATH``; the trees take turns in each round, so a loaded machine weighs on each
 alike. Printed per tree: wall and CPU seconds of the cell, best and median over the rounds,
-and the plain loop's.
+and the plain loop's. ``run.py``'s section 5 runs the same code (``measure``), adding the
+peak memory it reports.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CODE = """
 import contextlib, io, json, os, time
+def peak_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 from IPython.core.interactiveshell import InteractiveShell
 import agent_magic
 from agent_magic.testing import FakeOpenAIServer
@@ -39,18 +44,21 @@ with FakeOpenAIServer() as server:
     server.enqueue("Done. TERMINATE")  # warm-up cell: imports, client
     with contextlib.redirect_stdout(io.StringIO()):
         shell.run_cell_magic("agent", "--mode never", "warm up")
+    before = peak_mib()
     server.enqueue(step, "Printed. TERMINATE")
     start, cpu = time.perf_counter(), time.process_time()
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         shell.run_cell_magic("agent", "--mode never --new", "Print a lot.")
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     sent = server.requests[-1].messages[-1]["content"]
+peak = peak_mib()
 start, bare_cpu = time.perf_counter(), time.process_time()
 with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
     exec(loop, {})
 bare, bare_cpu = time.perf_counter() - start, time.process_time() - bare_cpu
 print(json.dumps({"seconds": seconds, "cpu": cpu, "bare_seconds": bare, "bare_cpu": bare_cpu,
-                  "digest_chars": len(sent), "tree": os.path.dirname(agent_magic.__path__[0])}))
+                  "digest_chars": len(sent), "peak_before_mib": before, "peak_after_mib": peak,
+                  "tree": os.path.dirname(agent_magic.__path__[0])}))
 """
 
 

@@ -7,8 +7,9 @@ the cores; instruction counts do not (repeated runs agree within ~0.2 %). For ea
 conversation of ``run.py`` (mode never, recording on, the scripted server in the same
 process) under ``valgrind --tool=callgrind`` with instrumentation off, warms up with two
 cells, switches it on (``callgrind_control -i on``) for ``--cells`` more, and prints the
-instructions of every thread per step. Instructions in the kernel (system calls) are not
-counted. Needs valgrind; takes about a minute per tree and mode.
+instructions of every thread per step. ``--names 1000`` puts run.py's 1,000 names in the
+namespace first (the per-step bookkeeping: undo, changes, secrets). Instructions in the
+kernel (system calls) are not counted. Needs valgrind; takes about a minute per tree and mode.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ DRIVER = """
 import sys, time
 from pathlib import Path
 tree, stream, cells, go = sys.argv[1], sys.argv[2] == "stream", int(sys.argv[3]), Path(sys.argv[4])
+names = int(sys.argv[5])
 sys.path[:0] = [tree, tree + "/bench"]
 import run
 from agent_magic.testing import FakeOpenAIServer
@@ -33,6 +35,7 @@ shell = run._shell()
 magics = shell.magics_manager.registry["AgentMagics"]
 magics.recording = str(Path(run.tempfile.mkdtemp()) / "rec.jsonl")
 magics.max_retries = 0
+shell.user_ns.update({f"bench_name_{i}": [i] if i % 2 else i for i in range(names)})
 with FakeOpenAIServer() as server, run.model_env(server):
     for _ in range(2):
         server.enqueue(*run.script(run.STEPS))
@@ -56,7 +59,7 @@ def _wait_for(word: str, log: Path, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.5)
 
 
-def instructions(tree: Path, stream: bool, cells: int) -> int:
+def instructions(tree: Path, stream: bool, cells: int, names: int = 0) -> int:
     """Instructions of every thread while ``cells`` conversations ran."""
     work = Path(tempfile.mkdtemp(prefix="callgrind_step_"))
     driver, log, out, go = (work / n for n in ("driver.py", "log", "callgrind.out", "go"))
@@ -64,7 +67,7 @@ def instructions(tree: Path, stream: bool, cells: int) -> int:
     python = os.path.realpath(sys.executable)  # not a shim that execs it (pyenv)
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     command += [f"--callgrind-out-file={out}", python, str(driver), str(tree)]
-    command += ["stream" if stream else "no-stream", str(cells), str(go)]
+    command += ["stream" if stream else "no-stream", str(cells), str(go), str(names)]
     with log.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -93,10 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("trees", nargs="+", type=Path, help="checkouts to measure")
     parser.add_argument("--stream", action="store_true", help="streamed replies")
     parser.add_argument("--cells", type=int, default=2, help="conversations counted (2)")
+    parser.add_argument(
+        "--names", type=int, default=0, help="names put in the namespace first (as run.py's 1,000)"
+    )
     args = parser.parse_args(argv)
     steps = 21 * args.cells  # run.STEPS steps and the final reply, per cell
     for tree in args.trees:
-        count = instructions(tree.resolve(), args.stream, args.cells)
+        count = instructions(tree.resolve(), args.stream, args.cells, args.names)
         print(f"{tree}: {count / steps / 1e6:.3f} M instructions per step ({count:,} in all)")
 
 

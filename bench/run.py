@@ -448,40 +448,10 @@ def import_offenders(top: int = 6) -> list[tuple[str, float]]:
 
 
 def bench_big_output(megabytes: int, runs: int) -> dict[str, Any]:
-    code = _PEAK + textwrap.dedent(
-        """
-    import contextlib, io, json, os, time
-    from IPython.core.interactiveshell import InteractiveShell
-    from agent_magic.testing import FakeOpenAIServer
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "agent_magic")
-    shell.run_line_magic("config", "AgentMagics.recording = ''")
-    lines = int(os.environ["BENCH_MB"]) * 10_000  # 100-byte lines
-    loop = "for i in range(%d):\\n    print('%%099d' %% i)\\n" % lines
-    step = "```python\\n" + loop + "```"
-    with FakeOpenAIServer() as server:
-        os.environ["OPENAI_BASE_URL"] = server.base_url
-        os.environ["OPENAI_API_KEY"] = "sk-test-bench"
-        server.enqueue("Done. TERMINATE")  # warm-up cell: imports, client
-        with contextlib.redirect_stdout(io.StringIO()):
-            shell.run_cell_magic("agent", "--mode never", "warm up")
-        before = peak_mib()
-        server.enqueue(step, "Printed. TERMINATE")
-        start = time.perf_counter()
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            shell.run_cell_magic("agent", "--mode never --new", "Print a lot.")
-        seconds = time.perf_counter() - start
-        sent = server.requests[-1].messages[-1]["content"]
-    peak = peak_mib()
-    start = time.perf_counter()  # the code's own time: the same loop, plain Python
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        exec(loop, {})
-    bare = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "bare_seconds": bare, "peak_before_mib": before,
-                      "peak_after_mib": peak, "digest_chars": len(sent)}))
-    """
-    )
-    got = [_python(code, {"BENCH_MB": str(megabytes)}) for _ in range(runs)]
+    """bench_big_output.py's cell, ``runs`` times in fresh interpreters."""
+    import bench_big_output
+
+    got = [bench_big_output.measure(ROOT, megabytes) for _ in range(runs)]
     return {
         "megabytes": megabytes,
         "seconds": stats([g["seconds"] for g in got]),

@@ -25,6 +25,8 @@ from agent_magic.context import (
     describe_changes,
     interpolate,
     snapshot,
+    step_changes,
+    step_start,
     summarize_namespace,
 )
 
@@ -487,6 +489,69 @@ def test_imports_show_as_new_names() -> None:
     before = snapshot(ns)
     ns["np"] = np
     assert describe_changes(before, ns) == "new np: module numpy"
+
+
+def _step(ns: dict[str, object], hidden: object, change: object) -> tuple[str, str]:
+    """(describe_changes, step_changes) of one ``change(ns)``, both from the same start."""
+    before, start = snapshot(ns, hidden=hidden), step_start(ns)  # type: ignore[arg-type]
+    change(ns)  # type: ignore[operator]
+    text, marks = step_changes(start, ns, hidden=hidden, budget=10_000)  # type: ignore[arg-type]
+    again, _ = step_changes(step_start(ns, marks), ns, hidden=hidden)  # type: ignore[arg-type]
+    assert again == ""  # the fingerprints it ends with are the next step's start
+    return describe_changes(before, ns, hidden=hidden, budget=10_000), text  # type: ignore[arg-type]
+
+
+class _Odd(list):  # fingerprinted by list's own length
+    pass
+
+
+class _Columns:
+    """Labels whose comparison fails: every fingerprint is then compared on its own."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        raise TypeError("not comparable")
+
+    __hash__ = object.__hash__
+
+
+def _many(ns: dict[str, object]) -> None:
+    ns["v250"] = "rebound"
+    ns["v3"].append(9)  # type: ignore[union-attr]
+    del ns["v100"]
+    ns["frame"]["b"] = 2  # type: ignore[index]
+    ns["odd"].append(1)  # type: ignore[union-attr]
+    ns["v1"] = ns["v1"]
+    ns["z_new"] = object()
+    ns["v9"] = "mine now"  # a name IPython hides, bound by the user: shown from now on
+    ns["v7"] = "not its value"  # bound to what IPython hides: hidden from now on
+    ns["_private"] = [1, 2]
+    ns["api_key"] = SENTINEL
+
+
+def test_a_step_s_changes_read_the_same_by_identity_as_by_snapshot() -> None:
+    """step_changes (the executor's: the namespace held for the step, names compared by
+    identity, only the moved ones judged) says what describe_changes says."""
+    ns: dict[str, object] = {f"v{i}": [i] if i % 2 else i for i in range(300)}
+    ns.update(frame=pd.DataFrame({"a": [1]}), same=(1, 2), odd=_Odd(), In=[], np=np)
+    hidden = {"v5": ns["v5"], "v7": "not its value", "v9": ns["v9"]}
+    old, new = _step(dict(ns), hidden, _many)
+    assert old == new and "new v9: str" in new and "deleted: v7, v100" in new
+    for change in (
+        lambda ns: None,
+        lambda ns: ns.update(x=[1]),
+        lambda ns: ns.pop("np"),
+        lambda ns: ns["v3"].append(1),
+        lambda ns: ns.update({f"w{i}": "y" * i for i in range(3000)}),
+    ):
+        old, new = _step(dict(ns), hidden, change)
+        assert old == new
+    odd = {"c": pd.DataFrame({"a": [1]}), "k": [1]}
+    odd["c"].columns = pd.Index([_Columns(1)], dtype=object)  # type: ignore[union-attr]
+    old, new = _step(odd, ["k"], lambda ns: ns["k"].append(2))  # type: ignore[union-attr]
+    assert old == new == ""
 
 
 # -- interpolate ------------------------------------------------------------------------

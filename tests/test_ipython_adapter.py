@@ -95,6 +95,59 @@ def test_the_step_is_compiled_under_its_name_with_its_lines_in_linecache(shell) 
     assert shell.compile.format_code_name("<agent step adapter-1>") is None  # no Cell In[N]
 
 
+def test_a_step_without_await_is_not_compiled_to_look_for_one(shell, monkeypatch) -> None:
+    """run_cell passes the transformed cell to should_run_async; a cell that holds no
+    ``await``/``async`` is answered without the compile, one with a top-level ``await``
+    is asked as usual and still runs in the event loop."""
+    import IPython.core.interactiveshell as interactiveshell
+
+    compiled: list[str] = []
+    check = interactiveshell._should_be_async
+    monkeypatch.setattr(
+        interactiveshell, "_should_be_async", lambda cell: compiled.append(cell) or check(cell)
+    )
+    patches = ipython.Patches()
+    ipython.hook_async_check(shell, patches)
+    try:
+        assert shell.run_cell("adapter_plain = 1\nadapter_plain += 1").success
+        awaited = "import asyncio\nawait asyncio.sleep(0)\nadapter_awaited = 2"
+        assert shell.run_cell(awaited).success
+    finally:
+        patches.undo()
+    assert "should_run_async" not in vars(shell)
+    assert shell.user_ns["adapter_plain"] == 2 and shell.user_ns["adapter_awaited"] == 2
+    assert compiled == [awaited + "\n"]  # the transformed cell: one call, for the await
+
+
+def test_the_step_runs_from_the_guard_s_tree_which_stays_as_it_was(shell, monkeypatch) -> None:
+    """run_cell takes the tree parsed once (a new module around its statements: with
+    last_expr_or_assign IPython appends one); under an AST transformer it parses anew."""
+    import ast
+
+    source = shell.transform_cell(
+        "adapter_tree = 40\nadapter_tree += 2\nadapter_shown = adapter_tree"
+    )
+    tree = ast.parse(source)
+    body = list(tree.body)
+    parses: list[str] = []
+    own = shell.compile.ast_parse
+    monkeypatch.setattr(
+        shell.compile, "ast_parse", lambda text, *a, **k: parses.append(text) or own(text, *a, **k)
+    )
+    monkeypatch.setattr(shell, "ast_node_interactivity", "last_expr_or_assign")
+    for transformers in ([], [], [ast.NodeTransformer()]):
+        monkeypatch.setattr(shell, "ast_transformers", transformers)
+        patches = ipython.Patches()
+        ipython.hook_parsed(shell, patches, source, tree)
+        try:
+            result = shell.run_cell(source)
+        finally:
+            patches.undo()
+        assert result.success and result.result == 42 and shell.user_ns["adapter_tree"] == 42
+        assert tree.body == body
+    assert parses == [source]  # only under the transformer
+
+
 def test_exit_calls_the_hook_instead_of_ending_the_session(shell) -> None:
     calls = []
     patches = ipython.Patches()

@@ -45,16 +45,19 @@ about not running their code:
 
 from __future__ import annotations
 
-from .changes import Snapshot, describe_changes, snapshot
+from .changes import Snapshot, StepStart, describe_changes, snapshot, step_changes, step_start
 from .describe import describe
 from .interpolate import interpolate
 from .summary import summarize_namespace
 
 __all__ = [
     "Snapshot",
+    "StepStart",
     "describe",
     "describe_changes",
     "interpolate",
     "snapshot",
+    "step_changes",
+    "step_start",
     "summarize_namespace",
 ]

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from operator import is_not, ne
 from typing import Any
 
-from ._base import cap
+from ._base import IPYTHON_NAMES, MISSING, cap
 from .describe import new_walk
 from .libraries import (
     describe_frame,
@@ -155,6 +155,17 @@ def describe_changes(
         changed.append(name)
     gone = old_ids.keys() - new_ids.keys()
     deleted = [name for name in old_ids if name in gone] if gone else []
+    return _render(ns, changed, labels, deleted, budget)
+
+
+def _render(
+    ns: Mapping[str, object],
+    changed: list[str],
+    labels: Mapping[str, str],
+    deleted: list[str],
+    budget: int,
+) -> str:
+    """The lines for ``changed`` names (each with its label) and the ``deleted`` ones."""
     if not changed and not deleted:
         return ""
     footer = ""
@@ -172,6 +183,105 @@ def describe_changes(
     if footer:
         lines.append(footer)
     return cap("\n".join(lines), budget)
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """The namespace just before one step, for :func:`step_changes` right after it.
+
+    Unlike a :class:`Snapshot` it holds the values themselves (a shallow copy of the
+    namespace), so it lives for the length of one step only, as the step's undo does;
+    what outlives the step are the fingerprints (:func:`fingerprints`), which hold none.
+    Names are compared by identity in passes the interpreter runs in C, and only the few
+    that moved are judged one by one: a step costs what it changed, not what the
+    namespace holds (a :class:`Snapshot` records every visible name's id and type).
+    """
+
+    names: dict[str, object]
+    marks: Mapping[str, object]
+
+
+def step_start(ns: Mapping[str, object], marks: Mapping[str, object] | None = None) -> StepStart:
+    """The namespace before a step; ``marks``: its :func:`fingerprints` when the caller has
+    them (those the previous step ended with), else taken now."""
+    return StepStart(dict(ns), fingerprints(ns) if marks is None else marks)
+
+
+def fingerprints(ns: Mapping[str, object]) -> dict[str, object]:
+    """The cheap fingerprint (see :func:`snapshot`) of every name that has one; hidden and
+    private names too (telling them apart costs more than their fingerprints)."""
+    makers: dict[type, Callable[[Any], object] | None] = {}
+    marks: dict[str, object] = {}
+    for name, value in ns.items():
+        cls = type(value)
+        make = makers.get(cls, _UNSEEN)
+        if make is _UNSEEN:
+            make = makers[cls] = _fingerprinter(cls)
+        if make is not None:
+            try:  # noqa: SIM105
+                marks[name] = make(value)
+            except Exception:  # a fingerprint is an optimisation; never fail a step for it
+                pass
+    return marks
+
+
+def step_changes(
+    start: StepStart,
+    ns: Mapping[str, object],
+    *,
+    budget: int = 2000,
+    hidden: Collection[str] = (),
+) -> tuple[str, dict[str, object]]:
+    """What the step changed since ``start``, as :func:`describe_changes` words it (the
+    same lines, in the same order); and the namespace's fingerprints now, for the next
+    step's :func:`step_start`."""
+    before, old_marks = start.names, start.marks
+    new_marks = fingerprints(ns)
+    names = list(ns)
+    moved = set(compress(names, map(is_not, map(before.get, names, repeat(MISSING)), ns.values())))
+    gone = before.keys() - ns.keys()
+    try:
+        marked = set(old_marks.keys() ^ new_marks.keys())
+        if not old_marks.items() <= new_marks.items():
+            keys = list(new_marks)
+            marked.update(compress(keys, map(ne, map(old_marks.get, keys), new_marks.values())))
+    except Exception:  # a fingerprint that cannot be compared: each is compared on its own
+        marked = set(old_marks.keys() | new_marks.keys())
+    candidates = (moved | marked) - gone
+    changed: list[str] = []
+    labels: dict[str, str] = {}
+    lost: set[str] = set()  # visible before, hidden now (rebound to IPython's own object)
+    for name in [n for n in names if n in candidates] if len(candidates) > 1 else candidates:
+        value, was = ns[name], before.get(name, MISSING)
+        shown = was is not MISSING and _visible(name, was, hidden)
+        if not _visible(name, value, hidden):
+            if shown:
+                lost.add(name)
+            continue
+        if not shown:
+            labels[name] = "new "
+        elif was is not value:
+            labels[name] = "rebound "
+        else:
+            old, now = old_marks.get(name), new_marks.get(name)
+            if old is now or (type(old) is int and type(now) is int and old == now):
+                continue
+            if _same_mark(old, now):
+                continue
+            labels[name] = "changed "
+        changed.append(name)
+    lost.update(name for name in gone if _visible(name, before[name], hidden))
+    deleted = [name for name in before if name in lost] if lost else []
+    return _render(ns, changed, labels, deleted, budget), new_marks
+
+
+def _visible(name: object, value: object, hidden: Collection[str]) -> bool:
+    """Whether :func:`visible_names` (modules included) shows ``name`` bound to ``value``."""
+    if type(name) is not str or name[:1] == "_" or name in IPYTHON_NAMES:
+        return False
+    if name not in hidden:
+        return True
+    return isinstance(hidden, Mapping) and hidden.get(name, MISSING) is not value
 
 
 def _candidates(before: Snapshot, after: Snapshot) -> list[str]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
 from .model import How, Touch, Touches
 from .scopes import (
@@ -49,6 +50,7 @@ from .scopes import (
 )
 
 _DETAIL_LIMIT = 40
+T = TypeVar("T")
 
 
 def touches(code: str, *, transform: Callable[[str], str] | None = None) -> Touches:
@@ -63,21 +65,7 @@ def touches(code: str, *, transform: Callable[[str], str] | None = None) -> Touc
     The last few results are kept: each step's code is read by the loop's guard and
     again by the executor's undo, and a result is never changed once made.
     """
-    key = (code, transform)
-    try:
-        found = _recent.get(key)
-    except TypeError:  # a transform that cannot be hashed: nothing is kept
-        return _touches(code, transform)
-    if found is None:
-        found = _touches(code, transform)
-        if len(_recent) >= _RECENT:
-            _recent.pop(next(iter(_recent)), None)
-        _recent[key] = found
-    return found
-
-
-_RECENT = 8
-_recent: dict[tuple[str, Callable[[str], str] | None], Touches] = {}
+    return _kept(_touched, code, transform, _touches)
 
 
 def parsed(code: str, transform: Callable[[str], str] | None = None) -> Parsed | None:
@@ -90,22 +78,35 @@ def parsed(code: str, transform: Callable[[str], str] | None = None) -> Parsed |
     about as much as the rest of that reading. The tree is shared: read it, never
     change it.
     """
-    key = (code, transform)
-    try:
-        found = _parsed.get(key, _MISSING)
-    except TypeError:  # a transform that cannot be hashed: nothing is kept
-        return _parse(code, transform)
-    if found is _MISSING:
-        found = _parse(code, transform)
-        if len(_parsed) >= _RECENT:
-            _parsed.pop(next(iter(_parsed)), None)
-        _parsed[key] = found
-    return found  # type: ignore[return-value]
+    return _kept(_parsed, code, transform, _parse)
 
 
 Parsed = tuple[str, ast.Module]
-_MISSING = object()
-_parsed: dict[tuple[str, Callable[[str], str] | None], Parsed | None | object] = {}
+_Key = tuple[str, Callable[[str], str] | None]
+_RECENT = 8
+_MISSING: Any = object()
+_touched: dict[_Key, Touches] = {}
+_parsed: dict[_Key, Parsed | None] = {}
+
+
+def _kept(
+    recent: dict[_Key, T],
+    code: str,
+    transform: Callable[[str], str] | None,
+    make: Callable[[str, Callable[[str], str] | None], T],
+) -> T:
+    """``make(code, transform)``, kept for the last few keys (oldest dropped first)."""
+    key = (code, transform)
+    try:
+        found = recent.get(key, _MISSING)
+    except TypeError:  # a transform that cannot be hashed: nothing is kept
+        return make(code, transform)
+    if found is _MISSING:
+        found = make(code, transform)
+        if len(recent) >= _RECENT:
+            recent.pop(next(iter(recent)), None)
+        recent[key] = found
+    return found
 
 
 def _parse(code: str, transform: Callable[[str], str] | None) -> Parsed | None:

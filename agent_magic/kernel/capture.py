@@ -40,10 +40,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..text import escape_surrogates, strip_ansi
-from ..text import head_tail as cap
 from . import ipython
 from .fold import FOLD_LINES, folded_traceback
 from .signals import drop_handler_frame
+from .streams import HEAD_CHARS, StreamTail
 from .tee import Tee
 
 # A secret marker the redactor put in a traceback line.
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from ..secrets import Redactor
 
 IMAGE_TYPES = ("image/png", "image/jpeg")
-MAX_STREAM_CHARS = 100_000  # per stream output kept in the outputs
 MAX_DATA_CHARS = 2_000_000  # per display output kept in the outputs
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -99,6 +98,9 @@ class StepCapture:
         self.muted = False
         self.active = False
         self._display_ids: dict[str, int] = {}
+        self._stream_chars = 0  # stream text kept in ``outputs`` so far
+        self._tail: StreamTail | None = None  # once HEAD_CHARS are kept: the rest's end
+        self._tail_at = 0  # where in ``outputs`` the tail goes
         self._patches = ipython.Patches()
         self._saved: tuple[Any, Any] | None = None
         self._publish: Any = None
@@ -140,9 +142,12 @@ class StepCapture:
         self._patches.undo()
         assert self._saved is not None
         sys.stdout, sys.stderr = self._saved
+        if self._tail is not None:
+            self.outputs[self._tail_at : self._tail_at] = self._tail.outputs()
+            self._tail = None
         for output in self.outputs:
             if output["output_type"] == "stream":
-                output["text"] = escape_surrogates(cap(output["text"], MAX_STREAM_CHARS))
+                output["text"] = escape_surrogates(output["text"])
 
     def owner_of(self, thread: threading.Thread) -> StepCapture | None:
         """The capture a write from ``thread`` belongs to: this one for its own thread and
@@ -215,12 +220,19 @@ class StepCapture:
         self.muted = on
 
     def add_stream(self, name: str, text: str) -> None:
+        """Keep printed text in the outputs: the first HEAD_CHARS in order, then the end
+        (see :mod:`.streams`)."""
         if not text:
             return
+        if self._tail is None and self._stream_chars + len(text) > HEAD_CHARS:
+            self._tail, self._tail_at = StreamTail(), len(self.outputs)
+        if self._tail is not None:
+            self._tail.add(name, text)
+            return
+        self._stream_chars += len(text)
         last = self.outputs[-1] if self.outputs else None
         if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            if len(last["text"]) < MAX_STREAM_CHARS * 2:
-                last["text"] += text
+            last["text"] += text
             return
         self.outputs.append({"output_type": "stream", "name": name, "text": text})
 

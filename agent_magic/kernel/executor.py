@@ -32,8 +32,10 @@ from ..codeblocks import SHELL, CodeBlock
 from ..conversation import StepError, StepOutcome
 from ..guard import Undo, touches
 from ..guard.touches import parsed
+from ..text import escape_surrogates, strip_ansi
+from ..text import head_tail as cap
 from . import ipython
-from .capture import StepCapture, cap, escape_surrogates, strip_ansi
+from .capture import StepCapture
 from .signals import StepSignals, drop_handler_frame
 
 if TYPE_CHECKING:
@@ -78,7 +80,7 @@ class IPythonExecutor:
         self.redactor = redactor  # None: nothing hidden (the session always gives one)
         self.last_undo: Undo | None = None  # what undoes the last step that ran
         self._refreshed = False  # the redactor was refreshed after this executor's last step
-        self._left: Any = None  # the namespace's snapshot as this executor's last step left it
+        self._left: Any = None  # the fingerprints this executor's last step left
         self.max_output_chars = max_output_chars
         self.max_display_chars = max_display_chars
         self.shell_timeout = shell_timeout
@@ -115,8 +117,10 @@ class IPythonExecutor:
         with _quiet_exit_warning():
             try:
                 with capture, signals, ipython.Patches() as patches:
-                    if read is not None:  # transformed once, for the guard and the run
+                    if read is not None:  # transformed and parsed once, for the guard and the run
                         ipython.hook_transform(shell, patches, code, read[0])
+                        ipython.hook_parsed(shell, patches, *read)
+                    ipython.hook_async_check(shell, patches)
                     result = shell.run_cell(code, store_history=False, silent=False)
             except KeyboardInterrupt as error:  # landed between the step and its end
                 escaped = error
@@ -229,17 +233,15 @@ class IPythonExecutor:
         return escape_surrogates(cap(text.strip("\n"), self.max_output_chars // 2))
 
     def _snapshot(self) -> Any:
-        """The namespace before a step: the last step's snapshot when this executor took one,
-        since between two steps of a cell only the loop runs (as for :meth:`_refresh`);
-        one pass over every name a step, not two."""
+        """The namespace before a step (held for the step's length only), with the
+        fingerprints the last step left when this executor ran one, since between two
+        steps of a cell only the loop runs (as for :meth:`_refresh`)."""
         if not self.describe_changes:
             return None
-        left, self._left = self._left, None
-        if left is not None:
-            return left
+        marks, self._left = self._left, None
         from .. import context
 
-        return context.snapshot(self.shell.user_ns, hidden=self.shell.user_ns_hidden)
+        return context.step_start(self.shell.user_ns, marks)
 
     def _changes(self, before: Any) -> str:
         if before is None:
@@ -247,9 +249,8 @@ class IPythonExecutor:
         from .. import context
 
         ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
-        after = context.snapshot(ns, hidden=hidden)
-        self._left = after
-        return context.describe_changes(before, ns, hidden=hidden, after=after)
+        text, self._left = context.step_changes(before, ns, hidden=hidden)
+        return text
 
     # -- shell -------------------------------------------------------------------------
 

@@ -22,12 +22,18 @@ Internals used:
   kernel's event loop;
 * ``shell.transform_cell(raw_cell)``: what ``run_cell`` calls to turn a cell's IPython
   syntax into Python (``%magic``, ``!cmd``);
+* ``shell.compile.ast_parse(source, filename)`` (CachingCompiler): where ``run_cell``
+  parses the transformed cell, with the shell's ``__future__`` flags;
+* ``shell.should_run_async(raw_cell, transformed_cell=...)``: what ``run_cell`` asks
+  whether a cell needs an event loop (a top-level ``await``), compiling it to find out;
 * IPython 9's ``InteractiveShell._tee``: assigns ``sys.stdout.write`` while a cell runs
   to keep what it prints in ``history_manager.outputs``; see :data:`REFUSED_ATTRIBUTES`.
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
 import linecache
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -169,6 +175,46 @@ def hook_transform(shell: Any, patches: Patches, raw: str, transformed: str) -> 
         return transformed if raw_cell == raw else own(raw_cell)
 
     patches.set(shell, "transform_cell", transform_cell)
+
+
+def hook_parsed(shell: Any, patches: Patches, source: str, tree: ast.Module) -> None:
+    """``run_cell``'s parse of ``source`` (the transformed step) is ``tree``, the guard's
+    parse of the same text, rather than a second parse: a new module around the same
+    statements (IPython may append one to the list; compiling reads the nodes, never
+    changes them). Only while no AST transformer is registered (those may change the
+    nodes) and no ``__future__`` flag that changes parsing is on; any other source is
+    parsed as usual."""
+    compiler = shell.compile
+    if shell.ast_transformers or compiler.flags & _PARSING_FUTURES:
+        return
+    own = compiler.ast_parse
+
+    def ast_parse(text: str, *args: Any, **kwargs: Any) -> Any:
+        if text == source:
+            return ast.Module(body=list(tree.body), type_ignores=list(tree.type_ignores))
+        return own(text, *args, **kwargs)
+
+    patches.set(compiler, "ast_parse", ast_parse)
+
+
+# __future__ flags under which a source parses otherwise (``<>`` for ``!=``).
+_PARSING_FUTURES = __future__.barry_as_FLUFL.compiler_flag
+
+
+def hook_async_check(shell: Any, patches: Patches) -> None:
+    """``run_cell`` asks ``should_run_async`` whether the cell has a top-level ``await``,
+    which compiles the whole cell once more; a cell whose text holds neither ``await``
+    nor ``async`` has none, so it is answered False (IPython's own answer) without the
+    compile. Any other cell, or a call without the transformed cell, is asked as usual."""
+    own = shell.should_run_async
+
+    def should_run_async(raw_cell: str, *args: Any, **kwargs: Any) -> bool:
+        cell = kwargs.get("transformed_cell")
+        if not args and type(cell) is str and "await" not in cell and "async" not in cell:
+            return False
+        return bool(own(raw_cell, *args, **kwargs))
+
+    patches.set(shell, "should_run_async", should_run_async)
 
 
 def hook_exit(shell: Any, patches: Patches, on_exit: Callable[[], None]) -> None:
