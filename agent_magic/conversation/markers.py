@@ -3,8 +3,9 @@
 The extension shortens what it shows the model: cut marks in step outputs and in
 requests fitted to the context window (``«526 characters cut here»``), the namespace
 preview's elision (``list len=30: [30, 3, 11, 8, ...]``), folded turns, secret markers
-(``[hidden: $TOKEN]``). A small model copies them back as if they were data: a cut mark
-pasted into code, or ``df_sales = pd.DataFrame({"units": [30, 3, 11, 8, ...]})``, valid
+(``[hidden: $TOKEN]``), and a step's report notes what it changed (``rebound df:
+DataFrame shape=(4, 3)``). A small model copies them back as if they were data: a cut
+mark or a change note pasted into code, or ``df_sales = pd.DataFrame({"units": [30, 3, 11, 8, ...]})``, valid
 Python that would silently replace the user's 30 rows with five values. Such a step is
 not run unseen (:mod:`.loop`); a review says so (:func:`.rules.review_warnings`).
 
@@ -56,7 +57,7 @@ def copied_markers(
     for block in blocks:
         found = _text_mark(block.code)
         if not found and block.language == PYTHON:
-            found = _elision(block.code, transform, previews)
+            found = _elision(block.code, transform, previews) or _change_note(block.code, transform)
         if found:
             return found
     return ""
@@ -194,6 +195,26 @@ def _is_ellipsis(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and node.value is Ellipsis
 
 
+# A line of a step's report saying what it changed (context.changes): ``new x: int 5``,
+# ``rebound df: DataFrame shape=...``, ``changed rows: list len=4``, ``deleted: a, b``.
+_CHANGE_NOTE = re.compile(r"^[ \t]*(?:(?:new|rebound|changed) [A-Za-z_]\w*|deleted): \S", re.M)
+
+
+def _change_note(code: str, transform: Callable[[str], str] | None) -> str:
+    """The first line of ``code`` that is a note of what a step changed, pasted as code.
+
+    Only when the code is not Python: such a line never parses, and inside a string it
+    is not a copy."""
+    if ": " not in code or parsed(code, transform) is not None:
+        return ""
+    match = _CHANGE_NOTE.search(code)
+    if match is None:
+        return ""
+    line = code.count("\n", 0, match.start()) + 1
+    text = code[match.start() :].split("\n", 1)[0]
+    return f"line {line} holds the session's note of what a step changed, not code: {_quote(text)}"
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > _SHOWN:
@@ -205,6 +226,7 @@ def copied_text(copies: str) -> str:
     """What the model is told when its step was not run for holding our shorthand."""
     return (
         f"That step was not run: its code copies the session's shorthand, not data ({copies}). "
-        "Previews and cut marks leave values out. Use the variable by name, or recompute "
-        "or reload the data, instead of writing the shown values into the code."
+        "Previews and cut marks leave values out, and the notes of what a step changed "
+        "are not code. Use the variable by name, or recompute or reload the data, instead "
+        "of writing the shown values or notes into the code."
     )
