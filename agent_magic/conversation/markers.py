@@ -5,8 +5,9 @@ requests fitted to the context window (``«526 characters cut here»``), the nam
 preview's elision (``list len=30: [30, 3, 11, 8, ...]``), folded turns, secret markers
 (``[hidden: $TOKEN]``), and a step's report notes what it changed (``rebound df:
 DataFrame shape=(4, 3)``). A small model copies them back as if they were data: a cut
-mark or a change note pasted into code, or ``df_sales = pd.DataFrame({"units": [30, 3, 11, 8, ...]})``, valid
-Python that would silently replace the user's 30 rows with five values. Such a step is
+mark or a change note pasted into code, or
+``df_sales = pd.DataFrame({"units": [30, 3, 11, 8, ...]})``, valid Python that would
+silently replace the user's 30 rows with five values. Such a step is
 not run unseen (:mod:`.loop`); a review says so (:func:`.rules.review_warnings`).
 
 Pure functions over the code's text and, for Python, its ``ast``: not here is what the
