@@ -107,11 +107,14 @@ def _frame_fingerprint(frame: Any) -> object:
     return (frame.shape, tuple(columns), tuple(map(str, frame.dtypes)))
 
 
-def _same_mark(before: object, after: object) -> bool:
+def _mark_moved(before: object, after: object) -> bool:
+    """Whether a name's fingerprint moved (same object, changed in place)."""
+    if before is after or (type(before) is int and type(after) is int and before == after):
+        return False  # the usual case, a length, without a call
     try:  # column labels are compared; they can be any hashable, with any __eq__
-        return bool(before == after)
+        return not bool(before == after)
     except Exception:
-        return True
+        return False
 
 
 def describe_changes(
@@ -145,13 +148,10 @@ def describe_changes(
             labels[name] = "new "
         elif old != new_ids[name] or old_types.get(name) is not new_types[name]:
             labels[name] = "rebound "
-        else:
-            was, now = old_marks.get(name), new_marks.get(name)
-            if was is now or (type(was) is int and type(now) is int and was == now):
-                continue
-            if _same_mark(was, now):
-                continue
+        elif _mark_moved(old_marks.get(name), new_marks.get(name)):
             labels[name] = "changed "
+        else:
+            continue
         changed.append(name)
     gone = old_ids.keys() - new_ids.keys()
     deleted = [name for name in old_ids if name in gone] if gone else []
@@ -262,13 +262,10 @@ def step_changes(
             labels[name] = "new "
         elif was is not value:
             labels[name] = "rebound "
-        else:
-            old, now = old_marks.get(name), new_marks.get(name)
-            if old is now or (type(old) is int and type(now) is int and old == now):
-                continue
-            if _same_mark(old, now):
-                continue
+        elif _mark_moved(old_marks.get(name), new_marks.get(name)):
             labels[name] = "changed "
+        else:
+            continue
         changed.append(name)
     lost.update(name for name in gone if _visible(name, before[name], hidden))
     deleted = [name for name in before if name in lost] if lost else []
