@@ -3,10 +3,12 @@ usage, context-length errors, the server's window, the model list, odd text."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -77,21 +79,29 @@ class _HoldsTheBodyOpen(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def test_a_body_kept_open_after_done_does_not_hold_up_the_reply() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HoldsTheBodyOpen)
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A server of ``handler`` on 127.0.0.1 for the block; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        chat = OpenAIChat([Endpoint("m", "sk-test-held-0000", url)], stream=True, max_retries=0)
-        start = time.monotonic()
-        items = list(chat.stream([{"role": "user", "content": "hi"}]))
-        assert time.monotonic() - start < 5
-        assert items[-1].content == "hello"
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
-        _HoldsTheBodyOpen.released.set()
         server.shutdown()
         server.server_close()
+
+
+def test_a_body_kept_open_after_done_does_not_hold_up_the_reply() -> None:
+    with _serving(_HoldsTheBodyOpen) as url:
+        try:
+            chat = OpenAIChat([Endpoint("m", "sk-test-held-0000", url)], stream=True, max_retries=0)
+            start = time.monotonic()
+            items = list(chat.stream([{"role": "user", "content": "hi"}]))
+            assert time.monotonic() - start < 5
+            assert items[-1].content == "hello"
+        finally:
+            _HoldsTheBodyOpen.released.set()
 
 
 def test_the_warm_up_builds_the_client_a_cell_will_use(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,17 +202,10 @@ class _Gzipped(BaseHTTPRequestHandler):
 
 
 def test_a_compressed_stream_is_read_through_its_encoding() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gzipped)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    with _serving(_Gzipped) as url:
         chat = OpenAIChat([Endpoint("m", "sk-test-gzip-0000", url)], stream=True, max_retries=0)
         reply = list(chat.stream([{"role": "user", "content": "hi"}]))[-1]
-        assert reply.content == "caf\u00e9 \u2028 done" and reply.cut_off is None
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert reply.content == "caf\u00e9 \u2028 done" and reply.cut_off is None
 
 
 def test_sse_lines_end_at_cr_and_lf_only_wherever_the_chunks_split() -> None:
