@@ -32,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent_magic.context import describe_changes, snapshot, summarize_namespace  # noqa: E402
+from agent_magic.context import step_changes, step_start, summarize_namespace  # noqa: E402
 
 VARIABLES = 10_000
 RUNS = 7
@@ -127,15 +127,15 @@ def _time(call: Callable[[], str], runs: int, *, gc_paused: bool = False) -> lis
 def run(variables: int = VARIABLES, runs: int = RUNS) -> dict[str, object]:
     """Time the context functions on the namespace above; figures in milliseconds."""
     ns = build_namespace(variables)
-    before = snapshot(ns)
+    before = step_start(ns)
     changed = dict(ns)
     changed["new_result"] = pd.DataFrame({"total": [1.0, 2.0]})
     changed["var_0"] = "rebound"
     del changed["var_1"]
     cases: list[tuple[str, Callable[[], str], int]] = [
         ("summarize_namespace", lambda: summarize_namespace(ns, budget=4000), 4000),
-        ("snapshot", lambda: str(len(snapshot(ns).ids)), 0),
-        ("describe_changes", lambda: describe_changes(before, changed, budget=2000), 2000),
+        ("step_start", lambda: str(len(step_start(ns).names)), 0),
+        ("step_changes", lambda: step_changes(before, changed, budget=2000)[0], 2000),
     ]
     results = []
     for name, call, budget in cases:

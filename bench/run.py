@@ -770,11 +770,11 @@ def markdown(report: dict[str, Any]) -> str:
 
         per = {r["function"]: r["median_ms"] for r in context["results"]}
         lines += ["## 4. Context", "", bench_context.markdown(context), ""]
-        if "snapshot" in per and "describe_changes" in per:
+        if "step_start" in per and "step_changes" in per:
             lines += [
-                "The summary goes with each task; every step takes a `snapshot` before its "
-                "code and runs `describe_changes` after it: "
-                f"{per['snapshot'] + per['describe_changes']:.1f} ms per step at this size "
+                "The summary goes with each task; every step takes a `step_start` before its "
+                "code and runs `step_changes` after it: "
+                f"{per['step_start'] + per['step_changes']:.1f} ms per step at this size "
                 "(well under 0.1 ms with a few dozen variables).",
                 "",
             ]

@@ -20,11 +20,8 @@ import pandas as pd
 import pytest
 
 from agent_magic.context import (
-    Snapshot,
     describe,
-    describe_changes,
     interpolate,
-    snapshot,
     step_changes,
     step_start,
     summarize_namespace,
@@ -396,17 +393,24 @@ def test_ten_thousand_variables_with_big_data_do_not_hang(hostile: dict[str, obj
     assert "big_frame: DataFrame shape=(10000000, 2)" in summary
 
 
-# -- snapshot / describe_changes -----------------------------------------------------------
+# -- step_start / step_changes ----------------------------------------------------------
+
+
+def changes(start, ns, **options) -> str:  # type: ignore[no-untyped-def]
+    """What ``step_changes`` says since ``start``; its fingerprints start the next step."""
+    text, marks = step_changes(start, ns, **options)
+    again, _ = step_changes(step_start(ns, marks), ns, **options)
+    assert again == ""  # the fingerprints it ends with are the next step's start
+    return text
 
 
 def test_changes_created_rebound_deleted() -> None:
     ns: dict[str, object] = {"a": 1, "b": [1], "gone": "x", "same": (1, 2)}
-    before = snapshot(ns)
-    assert isinstance(before, Snapshot)
+    before = step_start(ns)
     ns["a"] = 2
     ns["new"] = pd.DataFrame({"q": [1]})
     del ns["gone"]
-    text = describe_changes(before, ns)
+    text = changes(before, ns)
     assert text.splitlines() == [
         "rebound a: 2",
         "new new: DataFrame shape=(1, 1); columns: q int64",
@@ -419,41 +423,41 @@ def test_changes_created_rebound_deleted() -> None:
 
 def test_no_change_is_empty() -> None:
     ns = {"a": 1, "b": [1, 2]}
-    assert describe_changes(snapshot(ns), ns) == ""
+    assert changes(step_start(ns), ns) == ""
 
 
 def test_in_place_changes_seen_through_fingerprints() -> None:
     df = pd.DataFrame({"a": [1, 2]})
     items = [1]
     ns: dict[str, object] = {"df": df, "items": items}
-    before = snapshot(ns)
+    before = step_start(ns)
     df["b"] = df["a"] * 2
     items.append(2)
-    text = describe_changes(before, ns)
+    text = changes(before, ns)
     assert "changed df: DataFrame shape=(2, 2); columns: a int64, b int64" in text
     assert "changed items: list len=2: [1, 2]" in text
+
+
+class _Odd(list):  # fingerprinted by list's own length
+    pass
 
 
 def test_changes_among_many_names_are_the_ones_a_step_made_in_namespace_order() -> None:
     """The comparison runs over every name in C passes: it still finds each kind of change
     wherever the name stands (a list subclass changed in place too) and keeps the order."""
-
-    class Odd(list):  # fingerprinted by list's own length
-        pass
-
     ns: dict[str, object] = {f"v{i}": [i] if i % 2 else i for i in range(300)}
-    ns.update(frame=pd.DataFrame({"a": [1]}), same=(1, 2), odd=Odd())
+    ns.update(frame=pd.DataFrame({"a": [1]}), same=(1, 2), odd=_Odd())
     hidden = {"v5": ns["v5"], "v7": "not its value"}  # IPython's: hidden while still bound
-    before = snapshot(ns, hidden=hidden)
-    assert "v5" not in before.ids and "v7" in before.ids
+    before = step_start(ns)
     ns["v250"] = "rebound"
     ns["v3"].append(9)  # type: ignore[union-attr]
     del ns["v100"]
     ns["frame"]["b"] = 2  # type: ignore[index]
     ns["odd"].append(1)  # type: ignore[union-attr]
     ns["v1"] = ns["v1"]  # the same object again: no change
+    ns["v5"].append(5)  # type: ignore[union-attr]  # hidden by IPython: not said
     ns["z_new"] = object()
-    text = describe_changes(before, ns, hidden=hidden, budget=10_000)
+    text = changes(before, ns, hidden=hidden, budget=10_000)
     names = [line.split(":")[0] for line in text.splitlines() if not line.startswith(" ")]
     assert names == [
         "changed v3",
@@ -464,45 +468,30 @@ def test_changes_among_many_names_are_the_ones_a_step_made_in_namespace_order() 
         "deleted",
     ]
     assert text.splitlines()[-1] == "deleted: v100"
-    assert describe_changes(snapshot(ns, hidden=hidden), ns, hidden=hidden) == ""
 
 
 def test_changes_hide_secrets_and_hidden_names() -> None:
     ns: dict[str, object] = {}
-    before = snapshot(ns)
+    before = step_start(ns)
     ns.update(api_key=SENTINEL, _tmp=1, Out={})
-    text = describe_changes(before, ns)
+    text = changes(before, ns)
     assert text == "new api_key: str (value hidden)"
 
 
 def test_changes_fit_their_budget() -> None:
     ns: dict[str, object] = {}
-    before = snapshot(ns)
+    before = step_start(ns)
     ns.update({f"x{i}": "y" * i for i in range(3000)})
-    text = describe_changes(before, ns, budget=500)
+    text = changes(before, ns, budget=500)
     assert len(text) <= 500
     assert "... and " in text and "more changed" in text
 
 
 def test_imports_show_as_new_names() -> None:
     ns: dict[str, object] = {}
-    before = snapshot(ns)
+    before = step_start(ns)
     ns["np"] = np
-    assert describe_changes(before, ns) == "new np: module numpy"
-
-
-def _step(ns: dict[str, object], hidden: object, change: object) -> tuple[str, str]:
-    """(describe_changes, step_changes) of one ``change(ns)``, both from the same start."""
-    before, start = snapshot(ns, hidden=hidden), step_start(ns)  # type: ignore[arg-type]
-    change(ns)  # type: ignore[operator]
-    text, marks = step_changes(start, ns, hidden=hidden, budget=10_000)  # type: ignore[arg-type]
-    again, _ = step_changes(step_start(ns, marks), ns, hidden=hidden)  # type: ignore[arg-type]
-    assert again == ""  # the fingerprints it ends with are the next step's start
-    return describe_changes(before, ns, hidden=hidden, budget=10_000), text  # type: ignore[arg-type]
-
-
-class _Odd(list):  # fingerprinted by list's own length
-    pass
+    assert changes(before, ns) == "new np: module numpy"
 
 
 class _Columns:
@@ -517,41 +506,26 @@ class _Columns:
     __hash__ = object.__hash__
 
 
-def _many(ns: dict[str, object]) -> None:
-    ns["v250"] = "rebound"
-    ns["v3"].append(9)  # type: ignore[union-attr]
-    del ns["v100"]
-    ns["frame"]["b"] = 2  # type: ignore[index]
-    ns["odd"].append(1)  # type: ignore[union-attr]
-    ns["v1"] = ns["v1"]
-    ns["z_new"] = object()
+def test_names_ipython_hides_are_said_once_the_user_binds_them() -> None:
+    ns: dict[str, object] = {f"v{i}": [i] if i % 2 else i for i in range(12)}
+    ns.update(In=[], np=np)
+    hidden = {"v5": ns["v5"], "v7": "not its value", "v9": ns["v9"]}
+    before = step_start(ns)
     ns["v9"] = "mine now"  # a name IPython hides, bound by the user: shown from now on
     ns["v7"] = "not its value"  # bound to what IPython hides: hidden from now on
     ns["_private"] = [1, 2]
-    ns["api_key"] = SENTINEL
+    del ns["v10"]
+    text = changes(before, ns, hidden=hidden)
+    assert text.splitlines() == ["new v9: str len=8: 'mine now'", "deleted: v7, v10"]
 
 
-def test_a_step_s_changes_read_the_same_by_identity_as_by_snapshot() -> None:
-    """step_changes (the executor's: the namespace held for the step, names compared by
-    identity, only the moved ones judged) says what describe_changes says."""
-    ns: dict[str, object] = {f"v{i}": [i] if i % 2 else i for i in range(300)}
-    ns.update(frame=pd.DataFrame({"a": [1]}), same=(1, 2), odd=_Odd(), In=[], np=np)
-    hidden = {"v5": ns["v5"], "v7": "not its value", "v9": ns["v9"]}
-    old, new = _step(dict(ns), hidden, _many)
-    assert old == new and "new v9: str" in new and "deleted: v7, v100" in new
-    for change in (
-        lambda ns: None,
-        lambda ns: ns.update(x=[1]),
-        lambda ns: ns.pop("np"),
-        lambda ns: ns["v3"].append(1),
-        lambda ns: ns.update({f"w{i}": "y" * i for i in range(3000)}),
-    ):
-        old, new = _step(dict(ns), hidden, change)
-        assert old == new
+def test_fingerprints_that_cannot_be_compared_are_compared_one_by_one() -> None:
     odd = {"c": pd.DataFrame({"a": [1]}), "k": [1]}
     odd["c"].columns = pd.Index([_Columns(1)], dtype=object)  # type: ignore[union-attr]
-    old, new = _step(odd, ["k"], lambda ns: ns["k"].append(2))  # type: ignore[union-attr]
-    assert old == new == ""
+    before = step_start(odd)
+    odd["k"].append(2)  # type: ignore[union-attr]
+    assert changes(before, odd, hidden=["k"]) == ""
+    assert changes(before, odd) == "changed k: list len=2: [1, 2]"
 
 
 # -- interpolate ------------------------------------------------------------------------

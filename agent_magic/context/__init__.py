@@ -2,7 +2,7 @@
 
 Here (re-exported from the modules of this package): :func:`describe` (a bounded
 description of one value), :func:`summarize_namespace` (the variables block sent with each
-task), :func:`snapshot` and :func:`describe_changes` (what a step created, rebound,
+task), :func:`step_start` and :func:`step_changes` (what a step created, rebound,
 changed in place or deleted) and :func:`interpolate` (``{name}`` in a task becomes a
 description of that variable).
 
@@ -45,18 +45,15 @@ about not running their code:
 
 from __future__ import annotations
 
-from .changes import Snapshot, StepStart, describe_changes, snapshot, step_changes, step_start
+from .changes import StepStart, step_changes, step_start
 from .describe import describe
 from .interpolate import interpolate
 from .summary import summarize_namespace
 
 __all__ = [
-    "Snapshot",
     "StepStart",
     "describe",
-    "describe_changes",
     "interpolate",
-    "snapshot",
     "step_changes",
     "step_start",
     "summarize_namespace",

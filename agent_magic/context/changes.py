@@ -1,9 +1,9 @@
-"""What a step did to the namespace: :func:`snapshot` before it, :func:`describe_changes` after.
+"""What a step did to the namespace: :func:`step_start` before it, :func:`step_changes` after.
 
-Here: :class:`Snapshot` (ids, types and cheap fingerprints of the visible names; no
-references to the values), the fingerprints (container lengths, array and Series shapes
-and dtypes, DataFrame shape, columns and dtypes) and :func:`describe_changes` (``new``,
-``rebound``, ``changed``, ``deleted`` lines, bounded like the summary).
+Here: :class:`StepStart` (the namespace held for one step), the fingerprints (container
+lengths, array and Series shapes and dtypes, DataFrame shape, columns and dtypes) and
+:func:`step_changes` (``new``, ``rebound``, ``changed``, ``deleted`` lines, bounded like
+the summary).
 
 Not here: describing values (:mod:`.describe`), fitting lines (:mod:`.summary`).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not, ne
 from typing import Any
@@ -26,51 +26,9 @@ from .libraries import (
     describe_series,
     library_handler,
 )
-from .summary import fit_lines, names_line, visible_names
+from .summary import fit_lines, names_line
 
-# -- snapshots and changes ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The visible names at one moment: each one's object id and type, and for some a
-    cheap fingerprint of shape (see :func:`describe_changes`).
-
-    Holds no references to the values (a snapshot must not keep a deleted 1 GB array
-    alive), so an object freed and replaced by a new one at the same address with the
-    same type and shape during one step reads as unchanged.
-    """
-
-    ids: Mapping[str, int] = field(default_factory=dict)
-    types: Mapping[str, type] = field(default_factory=dict)
-    marks: Mapping[str, object] = field(default_factory=dict)  # only fingerprinted names
-
-
-def snapshot(ns: Mapping[str, object], *, hidden: Collection[str] = ()) -> Snapshot:
-    """Record ``ns`` before a step so :func:`describe_changes` can tell what it did.
-
-    Modules are included, so an ``import`` shows up as a new name.
-    """
-    fingerprinters: dict[type, Callable[[Any], object] | None] = {}
-    ids: dict[str, int] = {}
-    kinds: dict[str, type] = {}
-    marks: dict[str, object] = {}
-    # Runs over every name at each step: one dict lookup per name, and try/except rather
-    # than a context manager entered per name.
-    for name in visible_names(ns, hidden, include_modules=True):
-        value = ns[name]
-        cls = type(value)
-        ids[name] = id(value)
-        kinds[name] = cls
-        make = fingerprinters.get(cls, _UNSEEN)
-        if make is _UNSEEN:
-            make = fingerprinters[cls] = _fingerprinter(cls)
-        if make is not None:
-            try:  # noqa: SIM105
-                marks[name] = make(value)
-            except Exception:  # a fingerprint is an optimisation; never fail a step for it
-                pass
-    return Snapshot(ids, kinds, marks)
+# -- fingerprints and changes ---------------------------------------------------------------
 
 
 _UNSEEN: Any = object()
@@ -117,47 +75,6 @@ def _mark_moved(before: object, after: object) -> bool:
         return False
 
 
-def describe_changes(
-    before: Snapshot,
-    ns: Mapping[str, object],
-    *,
-    budget: int = 2000,
-    hidden: Collection[str] = (),
-    after: Snapshot | None = None,
-) -> str:
-    """What a step changed since ``before``; ``""`` when nothing did.
-
-    Lines ``new x: ...`` (created), ``rebound x: ...`` (bound to a different object),
-    ``changed x: ...`` (same object, different fingerprint) and ``deleted: a, b``.
-    Identity cannot see in-place mutation; the fingerprint catches what is cheap to
-    check: a list, dict or set's length, an array's or Series' shape and dtype, a
-    DataFrame's shape, columns and dtypes (so ``df["x"] = ...`` is seen). A list item
-    replaced or array values rewritten in place are not. Bounded to ``budget`` characters
-    like :func:`summarize_namespace`; secret-looking names show their type only.
-    ``after``: a :func:`snapshot` of ``ns`` taken just now, if the caller has one.
-    """
-    if after is None:
-        after = snapshot(ns, hidden=hidden)
-    changed: list[str] = []
-    labels: dict[str, str] = {}
-    old_ids, old_types, old_marks = before.ids, before.types, before.marks
-    new_ids, new_types, new_marks = after.ids, after.types, after.marks
-    for name in _candidates(before, after):
-        old = old_ids.get(name)
-        if old is None:
-            labels[name] = "new "
-        elif old != new_ids[name] or old_types.get(name) is not new_types[name]:
-            labels[name] = "rebound "
-        elif _mark_moved(old_marks.get(name), new_marks.get(name)):
-            labels[name] = "changed "
-        else:
-            continue
-        changed.append(name)
-    gone = old_ids.keys() - new_ids.keys()
-    deleted = [name for name in old_ids if name in gone] if gone else []
-    return _render(ns, changed, labels, deleted, budget)
-
-
 def _render(
     ns: Mapping[str, object],
     changed: list[str],
@@ -189,12 +106,12 @@ def _render(
 class StepStart:
     """The namespace just before one step, for :func:`step_changes` right after it.
 
-    Unlike a :class:`Snapshot` it holds the values themselves (a shallow copy of the
-    namespace), so it lives for the length of one step only, as the step's undo does;
-    what outlives the step are the fingerprints (:func:`fingerprints`), which hold none.
-    Names are compared by identity in passes the interpreter runs in C, and only the few
-    that moved are judged one by one: a step costs what it changed, not what the
-    namespace holds (a :class:`Snapshot` records every visible name's id and type).
+    It holds the values themselves (a shallow copy of the namespace), so it lives for
+    the length of one step only, as the step's undo does (it must not keep a deleted
+    1 GB array alive past the step); what outlives the step are the fingerprints
+    (:func:`fingerprints`), which hold none. Names are compared by identity in passes the
+    interpreter runs in C, and only the few that moved are judged one by one: a step
+    costs what it changed, not what the namespace holds.
     """
 
     names: dict[str, object]
@@ -208,8 +125,9 @@ def step_start(ns: Mapping[str, object], marks: Mapping[str, object] | None = No
 
 
 def fingerprints(ns: Mapping[str, object]) -> dict[str, object]:
-    """The cheap fingerprint (see :func:`snapshot`) of every name that has one; hidden and
-    private names too (telling them apart costs more than their fingerprints)."""
+    """The cheap fingerprint (:func:`_fingerprinter`) of every name that has one: what
+    identity cannot see, a change in place. Hidden and private names too (telling them
+    apart costs more than their fingerprints)."""
     makers: dict[type, Callable[[Any], object] | None] = {}
     marks: dict[str, object] = {}
     for name, value in ns.items():
@@ -232,9 +150,18 @@ def step_changes(
     budget: int = 2000,
     hidden: Collection[str] = (),
 ) -> tuple[str, dict[str, object]]:
-    """What the step changed since ``start``, as :func:`describe_changes` words it (the
-    same lines, in the same order); and the namespace's fingerprints now, for the next
-    step's :func:`step_start`."""
+    """What the step changed since ``start``, and the namespace's fingerprints now, for
+    the next step's :func:`step_start`.
+
+    Lines ``new x: ...`` (created), ``rebound x: ...`` (bound to a different object),
+    ``changed x: ...`` (same object, different fingerprint) and ``deleted: a, b``, in
+    namespace order; ``""`` when nothing changed. The fingerprint catches what is cheap
+    to check: a list, dict or set's length, an array's or Series' shape and dtype, a
+    DataFrame's shape, columns and dtypes (so ``df["x"] = ...`` is seen); a list item
+    replaced or array values rewritten in place are not. Bounded to ``budget`` characters
+    like the summary; secret-looking names show their type only; modules are included,
+    so an ``import`` shows as a new name; names IPython hides (``hidden``, its
+    ``user_ns_hidden``) are left out while bound to what it put there."""
     before, old_marks = start.names, start.marks
     new_marks = fingerprints(ns)
     names = list(ns)
@@ -279,32 +206,3 @@ def _visible(name: object, value: object, hidden: Collection[str]) -> bool:
     if name not in hidden:
         return True
     return isinstance(hidden, Mapping) and hidden.get(name, MISSING) is not value
-
-
-def _candidates(before: Snapshot, after: Snapshot) -> list[str]:
-    """The names of ``after`` that may be new, rebound or changed since ``before``, in
-    namespace order: every name whose id, type or fingerprint differs. Found in passes
-    the interpreter runs in C rather than a loop of bytecode per name: first whether
-    ``before``'s items all stand unchanged in ``after`` (the usual step, which changes a
-    few names or none), and only where not, a lookup and a comparison per name. When
-    comparing a fingerprint fails, every name (each is then compared on its own, as
-    :func:`describe_changes` does).
-    """
-    names = list(after.ids)
-    try:
-        found = set(after.ids.keys() - before.ids.keys())  # new
-        if not before.ids.items() <= after.ids.items():
-            found.update(compress(names, map(ne, map(before.ids.get, names), after.ids.values())))
-        if not before.types.items() <= after.types.items():
-            kinds = map(is_not, map(before.types.get, names), after.types.values())
-            found.update(compress(names, kinds))
-        old_marks, new_marks = before.marks, after.marks
-        found.update(old_marks.keys() ^ new_marks.keys())
-        if not old_marks.items() <= new_marks.items():
-            marked = list(new_marks)
-            found.update(compress(marked, map(ne, map(old_marks.get, marked), new_marks.values())))
-    except Exception:  # a fingerprint that cannot be compared: compare them all
-        return names
-    if len(found) <= 1:
-        return [name for name in found if name in after.ids]
-    return [name for name in names if name in found]
