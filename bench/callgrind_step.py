@@ -30,6 +30,7 @@ tree, stream, cells, go = sys.argv[1], sys.argv[2] == "stream", int(sys.argv[3])
 names = int(sys.argv[5])
 sys.path[:0] = [tree, tree + "/bench"]
 import run
+step = run.floor_raw_http if sys.argv[6] == "floor" else run.agent_cell
 from agent_magic.testing import FakeOpenAIServer
 shell = run._shell()
 magics = shell.magics_manager.registry["AgentMagics"]
@@ -39,13 +40,13 @@ shell.user_ns.update({f"bench_name_{i}": [i] if i % 2 else i for i in range(name
 with FakeOpenAIServer() as server, run.model_env(server):
     for _ in range(2):
         server.enqueue(*run.script(run.STEPS))
-        run.agent_cell(server, shell, run.STEPS, stream)
+        step(server, shell, run.STEPS, stream)
     server.enqueue(*(run.script(run.STEPS) * cells))
     print("READY", flush=True)
     while not go.exists():
         time.sleep(0.05)
     for _ in range(cells):
-        run.agent_cell(server, shell, run.STEPS, stream)
+        step(server, shell, run.STEPS, stream)
     print("DONE", flush=True)
     while go.exists():
         time.sleep(0.05)
@@ -59,7 +60,7 @@ def _wait_for(word: str, log: Path, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.5)
 
 
-def instructions(tree: Path, stream: bool, cells: int, names: int = 0) -> int:
+def instructions(tree: Path, stream: bool, cells: int, names: int = 0, floor: bool = False) -> int:
     """Instructions of every thread while ``cells`` conversations ran."""
     work = Path(tempfile.mkdtemp(prefix="callgrind_step_"))
     driver, log, out, go = (work / n for n in ("driver.py", "log", "callgrind.out", "go"))
@@ -68,6 +69,7 @@ def instructions(tree: Path, stream: bool, cells: int, names: int = 0) -> int:
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
     command += [f"--callgrind-out-file={out}", python, str(driver), str(tree)]
     command += ["stream" if stream else "no-stream", str(cells), str(go), str(names)]
+    command += ["floor" if floor else "agent"]
     with log.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -99,8 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--names", type=int, default=0, help="names put in the namespace first (as run.py's 1,000)"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also count run.py's raw-HTTP floor (once)"
+    )
     args = parser.parse_args(argv)
     steps = 21 * args.cells  # run.STEPS steps and the final reply, per cell
+    if args.floor:
+        count = instructions(args.trees[0].resolve(), args.stream, args.cells, args.names, True)
+        print(f"raw HTTP + exec (floor): {count / steps / 1e6:.3f} M instructions per step")
     for tree in args.trees:
         count = instructions(tree.resolve(), args.stream, args.cells, args.names)
         print(f"{tree}: {count / steps / 1e6:.3f} M instructions per step ({count:,} in all)")

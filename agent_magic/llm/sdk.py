@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta
+from .transport import serves, stdlib_transport
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
 # one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
@@ -70,7 +71,10 @@ def _new_client(settings: tuple[Any, ...]) -> Any:
     import openai  # deferred: the SDK takes most of a second to import
 
     kind, key, url, version, timeout, retries = settings
-    common = {"timeout": timeout, "max_retries": retries}
+    common: dict[str, Any] = {"timeout": timeout, "max_retries": retries}
+    if serves(url):
+        # A local server: its bytes over http.client, under the SDK (see .transport).
+        common["http_client"] = openai.DefaultHttpxClient(transport=stdlib_transport())
     if kind == "azure":
         return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
     return openai.OpenAI(api_key=key, base_url=url, **common)
