@@ -148,6 +148,8 @@ def _elision(
     ``def f(): ...`` or ``Field(...)``: subscripts, stub bodies, lone arguments. And a
     display holding exactly what one of ``previews`` shows: the copy without its
     ``...``, which would silently keep only the values shown."""
+    if not previews and "..." not in code:
+        return ""  # no ``...`` to find (only that token makes one) and no preview to match
     read = parsed(code, transform)
     if read is None:  # not Python (yet): the step's own error will say so
         return ""
