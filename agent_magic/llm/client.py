@@ -44,7 +44,8 @@ from .responses import (
     learn_refusal,
     respond,
 )
-from .sdk import WORKERS, in_thread, shared_client
+from .sdk import WORKERS, in_thread, shared_client, transport_of
+from .transport import post as transport_post
 from .windows import context_window_for, model_entries, remember_window
 from .wire import (
     EmptyStream,
@@ -267,13 +268,13 @@ class OpenAIChat:
         # into the SDK's pydantic models, and the request goes through the SDK's own
         # post() rather than create(), which walks its typed parameters on every call:
         # the same retries, errors, headers and Azure routing, a fraction of the time.
-        response_type = http().Response
+        # Over a local server's transport, a head the SDK built twice alike is sent again
+        # with the new body (transport.post); anything but a 200 goes back to the SDK.
+        transport = transport_of(client)
 
         def post(b: dict[str, Any]) -> Any:
             sent = {"model": endpoint.model, **({"stream": True} if streamed else {}), **b}
-            return client.post(
-                "/chat/completions", cast_to=response_type, body=sent, stream=streamed
-            )
+            return transport_post(client, transport, "/chat/completions", sent, streamed)
 
         if not streamed:
             yield reply_from_completion(json_body(send_escaped(post, body), endpoint), endpoint)

@@ -16,11 +16,12 @@ import contextlib
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from ..conversation import ChatError, ChatReply, ThinkingDelta
-from .transport import serves, stdlib_transport
+from .transport import StdlibTransport, serves, stdlib_transport
 
 # SDK clients are shared by every cell that uses the same endpoint and settings: building
 # one costs ~0.1 s the first time (the HTTP transport's imports, and ~20 ms loading the CA
@@ -72,12 +73,26 @@ def _new_client(settings: tuple[Any, ...]) -> Any:
 
     kind, key, url, version, timeout, retries = settings
     common: dict[str, Any] = {"timeout": timeout, "max_retries": retries}
-    if serves(url):
+    transport = stdlib_transport() if serves(url) else None
+    if transport is not None:
         # A local server: its bytes over http.client, under the SDK (see .transport).
-        common["http_client"] = openai.DefaultHttpxClient(transport=stdlib_transport())
+        common["http_client"] = openai.DefaultHttpxClient(transport=transport)
     if kind == "azure":
         return openai.AzureOpenAI(api_key=key, azure_endpoint=url, api_version=version, **common)
-    return openai.OpenAI(api_key=key, base_url=url, **common)
+    client = openai.OpenAI(api_key=key, base_url=url, **common)
+    if transport is not None:
+        _TRANSPORTS[client] = transport
+    return client
+
+
+# The stdlib transport under each plain OpenAI client that has one, for the requests
+# that may take a learnt head (transport.post). Not Azure's: its client routes each
+# request by deployment and may refresh its token between two.
+_TRANSPORTS: weakref.WeakKeyDictionary[Any, StdlibTransport] = weakref.WeakKeyDictionary()
+
+
+def transport_of(client: Any) -> StdlibTransport | None:
+    return _TRANSPORTS.get(client)
 
 
 class _Workers:
