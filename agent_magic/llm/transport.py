@@ -4,9 +4,11 @@ A local server (llama.cpp, Ollama, vLLM, LM Studio) answers in milliseconds, and
 the SDK's HTTP stack (httpx, httpcore and h11, all in Python) was the largest part of a
 step's cost: about 0.9 ms of CPU per streamed request against 0.3 ms for ``http.client``,
 which parses in C where it can. :class:`StdlibTransport` is an httpx *transport* (httpx's
-public extension point, handed to the SDK as ``http_client``): the SDK still builds every
-request, retries, raises its own errors, routes Azure and reads the answer; only the bytes
-go over ``http.client``. It serves ``http://`` URLs that no proxy from the environment
+public extension point, handed to the SDK as ``http_client``): the SDK still builds the
+requests, retries, raises its own errors, routes Azure and reads the answer; only the bytes
+go over ``http.client``. And once the SDK has built a path's request twice alike, the next
+bodies go out with that head (:class:`Shortcut`, :func:`post`), every answer but a 200
+handed back to the SDK as its own. It serves ``http://`` URLs that no proxy from the environment
 applies to (:func:`serves`: httpx reads no proxy settings once given a transport, so a
 proxied endpoint keeps the SDK's own client); any other scheme a request is redirected
 to goes to httpx's own transport.
@@ -136,7 +138,7 @@ class StdlibTransport:
         """What the SDK's client calls: the answer :meth:`hold` kept for this thread, if
         any (the SDK then judges it as its own first attempt), else the request sent."""
         local = self._local
-        local.sent = request  # the SDK built it: what Shortcut.learn reads
+        local.sent = request  # the SDK built it: what Shortcut.learn reads (take_sent)
         held, local.held = getattr(local, "held", None), None
         if isinstance(held, BaseException):
             raise held
@@ -149,9 +151,12 @@ class StdlibTransport:
         an exception) instead of going out; None forgets one not taken."""
         self._local.held = answer
 
-    def last_sent(self) -> Any:
-        """The last request the SDK built in this thread (None before the first)."""
-        return getattr(self._local, "sent", None)
+    def take_sent(self) -> Any:
+        """The last request the SDK built in this thread (None if none since the last
+        call), let go of: its body is not kept past the learning."""
+        local = self._local
+        sent, local.sent = getattr(local, "sent", None), None
+        return sent
 
     def shortcut(self, key: Any) -> Shortcut:
         with self._lock:
@@ -326,11 +331,12 @@ def post(
             transport.hold(response)  # the SDK reads it, raises or retries
         except httpx.TransportError as error:
             transport.hold(error)  # raised to the SDK as its first attempt's
+    transport.take_sent()  # what the SDK builds next is the one to learn from
     try:
         response = client.post(path, cast_to=httpx.Response, body=body, stream=stream)
     finally:
         transport.hold(None)
-    shortcut.learn(transport.last_sent())
+    shortcut.learn(transport.take_sent())
     return response
 
 
