@@ -30,8 +30,8 @@ import socket
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 from .errors import http as sdk_httpx
 
@@ -138,7 +138,8 @@ class StdlibTransport:
         """What the SDK's client calls: the answer :meth:`hold` kept for this thread, if
         any (the SDK then judges it as its own first attempt), else the request sent."""
         local = self._local
-        local.sent = request  # the SDK built it: what Shortcut.learn reads (take_sent)
+        if getattr(local, "sent", None) is None:
+            local.sent = request  # the SDK built it: what Shortcut.learn reads (take_sent)
         held, local.held = getattr(local, "held", None), None
         if isinstance(held, BaseException):
             raise held
@@ -152,8 +153,9 @@ class StdlibTransport:
         self._local.held = answer
 
     def take_sent(self) -> Any:
-        """The last request the SDK built in this thread (None if none since the last
-        call), let go of: its body is not kept past the learning."""
+        """The first request the SDK built in this thread since the last call (a first
+        attempt, not a retry or a redirect's), or None; let go of: its body is not kept
+        past the learning."""
         local = self._local
         sent, local.sent = getattr(local, "sent", None), None
         return sent
@@ -167,21 +169,34 @@ class StdlibTransport:
         url = request.url
         if url.scheme != "http":  # a redirect to https
             return self._other().handle_request(request)
-        host, port = url.host, url.port or 80
-        connect, write, read = _timeouts(request)
+        target = (url.host, url.port or 80, url.raw_path.decode("ascii"))
+        return self._exchange(
+            request.method, target, request.headers.raw, request.read(), _timeouts(request)
+        )
+
+    def send_head(self, head: Head, content: bytes) -> Any:
+        """Send ``content`` under a learnt head (its length put in)."""
+        headers = [*head.headers, (b"Content-Length", str(len(content)).encode())]
+        return self._exchange(head.method, head.target, headers, content, head.timeouts)
+
+    def _exchange(
+        self,
+        method: str,
+        target: tuple[str, int, str],
+        headers: Iterable[tuple[bytes, bytes]],
+        content: bytes,
+        timeouts: tuple[float | None, float | None, float | None],
+    ) -> Any:
+        host, port, path = target
+        connect, write, read = timeouts
         connection = self._take(host, port) or self._connect(host, port, connect)
         try:
             assert connection.sock is not None
             connection.sock.settimeout(write)
-            connection.putrequest(
-                request.method,
-                url.raw_path.decode("ascii"),
-                skip_host=True,
-                skip_accept_encoding=True,
-            )
-            for name, value in request.headers.raw:
+            connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for name, value in headers:
                 connection.putheader(name, value)
-            connection.endheaders(request.read() or None)
+            connection.endheaders(content or None)
         except BaseException as error:
             connection.close()
             if isinstance(error, Exception):
@@ -278,25 +293,42 @@ class Shortcut:
     """
 
     def __init__(self) -> None:
-        self._seen: Any = None
-        self.head: Any = None  # (method, url, headers, extensions), once learnt
+        self._seen: Head | None = None
+        self.head: Head | None = None  # once learnt
 
     def learn(self, request: Any) -> None:
-        if request is None:
-            self._seen = self.head = None
-            return
-        headers = tuple(
-            (name, value)
-            for name, value in request.headers.raw
-            if name.lower() != b"content-length"
-        )
-        names = {name.lower() for name, _ in headers}
-        if b"cookie" in names or b"transfer-encoding" in names:
-            self._seen = self.head = None
-            return
-        head = (request.method, str(request.url), headers, dict(request.extensions))
-        self.head = head if head == self._seen else None
+        head = None if request is None else _head(request)
+        self.head = head if head is not None and head == self._seen else None
         self._seen = head
+
+
+class Head(NamedTuple):
+    """What a request is sent with, but its body and length."""
+
+    method: str
+    target: tuple[str, int, str]  # host, port, path with its query
+    headers: tuple[tuple[bytes, bytes], ...]
+    timeouts: tuple[float | None, float | None, float | None]
+    extensions: tuple[tuple[str, Any], ...]  # all of them, for telling two heads apart
+
+
+def _head(request: Any) -> Head | None:
+    """The head of an ``http://`` request the SDK built, or None when it carries cookies
+    (the SDK's jar stays in charge) or is not sent whole with a length."""
+    url = request.url
+    headers = tuple(
+        (name, value) for name, value in request.headers.raw if name.lower() != b"content-length"
+    )
+    names = {name.lower() for name, _ in headers}
+    if url.scheme != "http" or b"cookie" in names or b"transfer-encoding" in names:
+        return None
+    return Head(
+        request.method,
+        (url.host, url.port or 80, url.raw_path.decode("ascii")),
+        headers,
+        _timeouts(request),
+        tuple(sorted((k, repr(v)) for k, v in request.extensions.items())),
+    )
 
 
 def post(
@@ -311,19 +343,11 @@ def post(
     if transport is None:
         return client.post(path, cast_to=httpx.Response, body=body, stream=stream)
     shortcut = transport.shortcut((path, stream))
-    if shortcut.head is not None:
-        method, url, headers, extensions = shortcut.head
+    head = shortcut.head
+    if head is not None:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        request = httpx.Request(
-            method,
-            url,
-            headers=[*headers, (b"Content-Length", str(len(content)).encode())],
-            content=content,
-            extensions=extensions,
-        )
         try:
-            response = transport.send(request)
-            response.request = request
+            response = transport.send_head(head, content)
             if response.status_code == 200:
                 if not stream:
                     response.read()
