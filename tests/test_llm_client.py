@@ -624,3 +624,27 @@ def test_a_window_the_server_enforced_beats_a_larger_configured_one() -> None:
         assert llm.context_window_for(endpoint) == 5
         smaller = Endpoint("big-claims", "sk-test-claim-000", server.base_url, context_window=3)
         assert llm.context_window_for(smaller) == 3  # a smaller configured window stays
+
+
+def test_deltas_that_come_together_are_handed_on_joined_and_the_reply_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A settle far longer than the test may take: only the reply's wake-up ends it.
+    monkeypatch.setattr(llm.sdk, "SETTLE", 60.0)
+    reply = ChatReply("hello world")
+    both_queued = threading.Event()
+
+    def produce() -> Iterator[Any]:
+        yield "hello"
+        yield " world"
+        both_queued.wait(10)
+        yield reply
+
+    start = time.monotonic()
+    items = []
+    for item in llm.sdk.in_thread(produce, 0.05):
+        items.append(item)
+        both_queued.set()  # the main thread has shown the first delta and settles
+    assert time.monotonic() - start < 30
+    assert "".join(i for i in items if isinstance(i, str)) == "hello world"
+    assert items[-1] is reply

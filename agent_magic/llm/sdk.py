@@ -141,6 +141,7 @@ class _Workers:
 
 WORKERS = _Workers()
 _DONE = object()
+SETTLE = 0.01  # seconds the main thread lets deltas gather after showing one
 
 
 def _delta_text(item: str | ThinkingDelta) -> str:
@@ -154,14 +155,19 @@ def in_thread(
 
     The main thread waits in short ticks, so a KeyboardInterrupt from the
     kernel's interrupt button lands within one tick even while the socket is
-    silent. The worker is a daemon and is abandoned on interrupt; its request
-    ends at the client's timeout. With ``first_within``, a ChatError naming ``where``
-    is raised when no item came in that many seconds (the SDK retrying all the while);
+    silent; after handing on a delta it lets the next ones gather for up to ``SETTLE``
+    seconds, woken at once by anything else. The worker is a daemon and is abandoned on
+    interrupt; its request ends at the client's timeout. With ``first_within``, a
+    ChatError naming ``where`` is raised when no item came in that many seconds (the SDK
+    retrying all the while);
     once the reply has begun (its thinking counts), only the client's timeout between
     reads applies: a model still sending is never cut off, a silent one is.
     """
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     cancelled = threading.Event()
+    # Set once an item that is not a delta is queued (the reply, an error, the end): the
+    # main thread, settling after a delta, is woken at once for it.
+    urgent = threading.Event()
 
     def work() -> None:
         try:
@@ -169,9 +175,12 @@ def in_thread(
                 if cancelled.is_set():
                     return
                 items.put(item)
+                if not isinstance(item, (str, ThinkingDelta)):
+                    urgent.set()
             items.put(_DONE)
         except BaseException as error:  # handed to the main thread, raised there
             items.put(error)
+        urgent.set()
 
     WORKERS.submit(work)
     pending: Any = None
@@ -210,6 +219,13 @@ def in_thread(
                     else:
                         pending = more
                 item = "".join(parts) if kind is str else ThinkingDelta("".join(parts))
+                yield item
+                # The deltas that follow within SETTLE are shown together: this thread is
+                # not woken (and the GIL not handed back and forth) for each chunk of a
+                # fast stream, and a widget redraws ~100 times a second at most. The
+                # reply, an error or the end wakes it at once.
+                urgent.wait(SETTLE)
+                continue
             yield item
     finally:
         cancelled.set()
