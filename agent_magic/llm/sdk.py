@@ -159,9 +159,9 @@ def in_thread(
     seconds, woken at once by anything else. The worker is a daemon and is abandoned on
     interrupt; its request ends at the client's timeout. With ``first_within``, a
     ChatError naming ``where`` is raised when no item came in that many seconds (the SDK
-    retrying all the while);
-    once the reply has begun (its thinking counts), only the client's timeout between
-    reads applies: a model still sending is never cut off, a silent one is.
+    retrying all the while); once the reply has begun (its thinking counts), only the
+    client's timeout between reads applies: a model still sending is never cut off, a
+    silent one is.
     """
     items: queue.SimpleQueue[Any] = queue.SimpleQueue()
     cancelled = threading.Event()
