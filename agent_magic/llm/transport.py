@@ -28,10 +28,9 @@ import json
 import select
 import socket
 import threading
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from .errors import http as sdk_httpx
 
@@ -43,11 +42,14 @@ def serves(url: object) -> bool:
     """True for a plain ``http://`` base URL that no ``*_PROXY`` variable applies to."""
     if not isinstance(url, str) or not url.lower().startswith("http://"):
         return False
-    proxies = urllib.request.getproxies()
+    # Imported here: it imports ssl (~7 ms), and only a new client asks.
+    from urllib.request import getproxies, proxy_bypass
+
+    proxies = getproxies()
     if not (proxies.get("http") or proxies.get("all")):
         return True
-    host = urllib.parse.urlsplit(url).netloc
-    return bool(urllib.request.proxy_bypass(host))
+    host = urlsplit(url).netloc
+    return bool(proxy_bypass(host))
 
 
 def _timeouts(request: Any) -> tuple[float | None, float | None, float | None]:
