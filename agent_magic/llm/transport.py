@@ -8,10 +8,10 @@ public extension point, handed to the SDK as ``http_client``): the SDK still bui
 requests, retries, raises its own errors, routes Azure and reads the answer; only the bytes
 go over ``http.client``. And once the SDK has built a path's request twice alike, the next
 bodies go out with that head (:class:`Shortcut`, :func:`post`), every answer but a 200
-handed back to the SDK as its own. It serves ``http://`` URLs that no proxy from the environment
-applies to (:func:`serves`: httpx reads no proxy settings once given a transport, so a
-proxied endpoint keeps the SDK's own client); any other scheme a request is redirected
-to goes to httpx's own transport.
+handed back to the SDK as its own. It serves ``http://`` URLs that no proxy from the
+environment applies to (:func:`serves`: httpx reads no proxy settings once given a
+transport, so a proxied endpoint keeps the SDK's own client); any other scheme a request
+is redirected to goes to httpx's own transport.
 
 The contract kept from httpcore: a connection is reused only when the answer before it was
 read to the end and the server did not ask to close, and never once the server has closed
@@ -29,7 +29,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 from urllib.parse import urlsplit
 
 from .errors import http as sdk_httpx
@@ -73,7 +73,7 @@ def _readable(sock: socket.socket | None) -> bool:
         return True
 
 
-def _raise_as_httpx(error: BaseException, stage: str) -> None:
+def _raise_as_httpx(error: BaseException, stage: str) -> NoReturn:
     """Raise ``error`` as httpx's exception for it (``stage``: connect, write or read)."""
     httpx = sdk_httpx()
     if isinstance(error, socket.timeout):
@@ -140,8 +140,8 @@ class StdlibTransport:
         """What the SDK's client calls: the answer :meth:`hold` kept for this thread, if
         any (the SDK then judges it as its own first attempt), else the request sent."""
         local = self._local
-        if getattr(local, "sent", None) is None:
-            local.sent = request  # the SDK built it: what Shortcut.learn reads (take_sent)
+        if getattr(local, "watching", False):  # the SDK's first attempt, for take_sent
+            local.watching, local.sent = False, request
         held, local.held = getattr(local, "held", None), None
         if isinstance(held, BaseException):
             raise held
@@ -154,12 +154,16 @@ class StdlibTransport:
         an exception) instead of going out; None forgets one not taken."""
         self._local.held = answer
 
+    def watch(self) -> None:
+        """Keep the next request the SDK sends from this thread (a first attempt, not a
+        retry's or a redirect's) for :meth:`take_sent`; no other request is kept."""
+        self._local.watching, self._local.sent = True, None
+
     def take_sent(self) -> Any:
-        """The first request the SDK built in this thread since the last call (a first
-        attempt, not a retry or a redirect's), or None; let go of: its body is not kept
-        past the learning."""
+        """The request :meth:`watch` kept, or None; let go of: its body is not kept past
+        the learning."""
         local = self._local
-        sent, local.sent = getattr(local, "sent", None), None
+        sent, local.sent, local.watching = getattr(local, "sent", None), None, False
         return sent
 
     def shortcut(self, key: Any) -> Shortcut:
@@ -357,7 +361,7 @@ def post(
             transport.hold(response)  # the SDK reads it, raises or retries
         except httpx.TransportError as error:
             transport.hold(error)  # raised to the SDK as its first attempt's
-    transport.take_sent()  # what the SDK builds next is the one to learn from
+    transport.watch()  # what the SDK builds next is the one to learn from
     try:
         response = client.post(path, cast_to=httpx.Response, body=body, stream=stream)
     finally:
