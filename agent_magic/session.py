@@ -151,6 +151,8 @@ class Session:
         # The executor shares the redactor: it refreshes it from the namespace after each
         # step, so what the chat sends and the recorder writes hides new secrets too.
         executor = self._executor(plan, redactor)
+        from .kernel.ipython import step_transform  # with the executor's kernel package
+
         self._earlier_undo = self.last_undo()
         self._cell_executor = executor
         conversation = Conversation(
@@ -163,7 +165,7 @@ class Session:
             use_tools=plan.tools,
             history=self.history,
             protected=DEFAULT_PROTECTED | plan.protected,
-            transform=getattr(self.shell, "transform_cell", None),
+            transform=step_transform(self.shell),
             attended=plan.attended,
             context_window=plan.context_window,
         )

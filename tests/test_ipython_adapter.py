@@ -180,3 +180,73 @@ def test_the_capture_keeps_streams_displays_results_and_refuses_the_history_patc
     assert not isinstance(sys.stdout, type(captured._tees[0]))  # put back
     if outputs is not None:  # the step's prints were not kept in the shell's history
         assert streamed() == before
+
+
+PLAIN_STEPS = [
+    "x = 1\nprint(x)",
+    "import os\nfor name in sorted(os.listdir('.')):\n    print(name)\n",
+    "a = 5 % 3\nb = a != 2\nprint(a, b)",
+    "def f():\n    return 1\n\n\nresult = f()\n",
+    "rows = {'a': 1}\ntotal = sum(v for v in rows.values())  # a comment\n",
+    "class Point:\n    x: int = 0\n\n\np = Point()\n",
+]
+IPYTHON_STEPS = [
+    "%time x = 1\ny = 2",
+    "!ls\nx = 1",
+    "files = !ls\ny = 1",
+    "here = %pwd\ny = 1",
+    "len?\nx = 1",
+    "x = 1\nlen??",
+    ">>> x = 1\n>>> y = 2",
+    "In [1]: x = 1\nIn [2]: y = x",
+    "  x = 1\n  y = 2",
+    "\nx = 1\ny = 2",
+    "%%time\nx = 1",
+    "x = 1\n   ...: y = 2",
+    "/print 1\nx = 1",
+    "x = 1",  # one line: the prefilter (automagic) may turn it into a magic call
+    "ls",
+]
+
+
+def test_the_step_transform_is_ipython_s_and_skips_it_only_for_plain_python(shell) -> None:
+    """Code with no IPython syntax comes back as IPython's transform gives it, without
+    IPython's tokenizing; anything with IPython syntax goes through IPython."""
+    transform = ipython.step_transform(shell)
+    assert transform == ipython.step_transform(shell)  # one memo key for guard and executor
+    for code in PLAIN_STEPS + IPYTHON_STEPS:
+        assert transform(code) == shell.transform_cell(code), code
+    manager = shell.input_transformer_manager
+    tokenized: list[str] = []
+    patches = ipython.Patches()
+    tokenize = manager.do_token_transforms
+    patches.set(
+        manager,
+        "do_token_transforms",
+        lambda lines: tokenized.append("".join(lines)) or tokenize(lines),
+    )
+    try:
+        for code in PLAIN_STEPS:
+            transform(code)
+        assert tokenized == []
+        for code in IPYTHON_STEPS:
+            transform(code)
+        assert len(tokenized) == len(IPYTHON_STEPS)
+    finally:
+        patches.undo()
+
+
+def test_the_step_transform_asks_ipython_once_a_transformer_is_added(shell) -> None:
+    transform = ipython.step_transform(shell)
+    code = PLAIN_STEPS[0]
+    shell.input_transformers_post.append(lambda lines: [line.replace("x", "y") for line in lines])
+    try:
+        assert transform(code) == "y = 1\nprint(y)\n"
+    finally:
+        shell.input_transformers_post.pop()
+    shell.input_transformers_cleanup.insert(0, lambda lines: ["z = 0\n", *lines])
+    try:
+        assert transform(code) == "z = 0\nx = 1\nprint(x)\n"
+    finally:
+        shell.input_transformers_cleanup.pop(0)
+    assert transform(code) == "x = 1\nprint(x)\n"

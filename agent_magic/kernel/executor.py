@@ -47,18 +47,16 @@ DEFAULT_STEP_TIMEOUT = 600.0  # seconds; 0 or None for no limit
 
 # Step names are unique in the process: linecache keeps each step's source under its name.
 _numbers = itertools.count(1)
-_used: set[str] = set()
+_repeats: dict[str, int] = {}  # how many times each step number was named
 
 
 def step_name(step: int | None = None) -> str:
-    """``<agent step N>``: N the conversation's step when given, else a running count."""
+    """``<agent step N>``: N the conversation's step when given, else a running count; a
+    number named before (a later conversation's step N) gets ``<agent step N.2>``, ...
+    (a counter per number: naming stays constant-time however many conversations ran)."""
     base = f"agent step {step if step is not None else next(_numbers)}"
-    name, extra = f"<{base}>", 1
-    while name in _used:
-        extra += 1
-        name = f"<{base}.{extra}>"
-    _used.add(name)
-    return name
+    seen = _repeats[base] = _repeats.get(base, 0) + 1
+    return f"<{base}>" if seen == 1 else f"<{base}.{seen}>"
 
 
 class IPythonExecutor:
@@ -327,7 +325,7 @@ def _hidden_error(error: StepError, capture: StepCapture) -> StepError:
 
 def _transform(shell: Any) -> Any:
     """The shell's IPython-to-Python transform (``%magic``, ``!cmd``), for :func:`touches`."""
-    return getattr(shell, "transform_cell", None)
+    return ipython.step_transform(shell)
 
 
 @contextmanager

@@ -21,7 +21,10 @@ Internals used:
   ZMQExitAutocall) call; it sets ``exit_now``, which ends a terminal session and stops a
   kernel's event loop;
 * ``shell.transform_cell(raw_cell)``: what ``run_cell`` calls to turn a cell's IPython
-  syntax into Python (``%magic``, ``!cmd``);
+  syntax into Python (``%magic``, ``!cmd``); :class:`StepTransform` skips it for code it
+  would leave as it is, which it tells from ``shell.input_transformer_manager``'s lists
+  (IPython's defaults, ``IPython.core.inputtransformer2``) and
+  ``shell.input_transformers_post``;
 * ``shell.compile.ast_parse(source, filename)`` (CachingCompiler): where ``run_cell``
   parses the transformed cell, with the shell's ``__future__`` flags;
 * ``shell.should_run_async(raw_cell, transformed_cell=...)``: what ``run_cell`` asks
@@ -34,9 +37,12 @@ from __future__ import annotations
 import __future__
 
 import ast
+import functools
 import linecache
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 # IPython 9 records a cell's printed output by assigning ``write`` on ``sys.stdout``; a
 # stream that refuses the assignment keeps the step's prints out of that unbounded store
@@ -69,6 +75,91 @@ class Patches:
             else:
                 setattr(target, name, old)
         self._undo.clear()
+
+
+# What makes IPython's static transforms touch a cell (``inputtransformer2``): a line that
+# starts with an escape (``%magic``, ``!cmd``, ``?``, autocall's ``/ , ;``) or a prompt
+# (``>>>``, ``...``, ``In [1]:``), an assignment from one (``x = !ls``, ``x = %time``),
+# help anywhere (``obj?``); a first line that is blank or indented; a line break other
+# than LF (``str.splitlines`` splits there, the tokenizer does not). Matched on text,
+# strings and comments included: a false alarm only costs IPython's own transform.
+_NOT_PLAIN = re.compile(
+    r"^[ \t]*(?:[%!?/,;]|>>>|\.\.\.|In \[)|=[\s\\]*[%!]|\?|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029\0]",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class StepTransform:
+    """``shell.transform_cell``, without its tokenizing for code it would leave as it is.
+
+    IPython turns a cell's own syntax into Python by tokenizing every line (~60 µs for
+    two lines, a quarter of the guard's reading of a step). A step of two lines or more
+    with none of that syntax, in a shell whose transformers are IPython's defaults, comes
+    back unchanged but for a final newline: that is returned without asking IPython.
+    Anything else (one line: the prefilter's automagic depends on the names bound; any
+    other transformer registered; any sign of IPython syntax) is IPython's transform.
+    Equal for the same shell, so the guard's and the executor's readings of a step share
+    :mod:`agent_magic.guard.touches`' memo.
+    """
+
+    shell: Any
+
+    def __call__(self, code: str) -> str:
+        if _plain(code) and _default_transforms(self.shell):
+            return code if code.endswith("\n") else code + "\n"
+        return self.shell.transform_cell(code)
+
+
+def step_transform(shell: Any) -> StepTransform | None:
+    """The shell's transform for a step's code, or None for a shell without one."""
+    return StepTransform(shell) if hasattr(shell, "transform_cell") else None
+
+
+def _plain(code: str) -> bool:
+    body = code.rstrip("\n")
+    return "\n" in body and body[:1] not in ("", "\n", " ", "\t") and not _NOT_PLAIN.search(body)
+
+
+def _default_transforms(shell: Any) -> bool:
+    """The shell transforms as IPython does by default: its own static transforms (and
+    cleanup transforms that say they leave Python alone), nothing after them."""
+    manager = getattr(shell, "input_transformer_manager", None)
+    defaults = _defaults()
+    return (
+        type(manager) is defaults.manager
+        and not shell.input_transformers_post
+        and "transform_cell" not in vars(shell)
+        and type(shell).transform_cell is defaults.transform_cell
+        and manager.line_transforms == defaults.lines
+        and manager.token_transformers == defaults.tokens
+        and all(
+            t in defaults.cleanup or getattr(t, "leaves_python_alone", False)
+            for t in manager.cleanup_transforms
+        )
+    )
+
+
+class _Defaults(NamedTuple):
+    manager: type
+    transform_cell: Any
+    lines: list[Any]
+    tokens: list[Any]
+    cleanup: tuple[Any, ...]
+
+
+@functools.cache
+def _defaults() -> _Defaults:
+    from IPython.core import inputtransformer2 as it
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return _Defaults(
+        it.TransformerManager,
+        InteractiveShell.transform_cell,
+        [it.cell_magic],
+        [it.MagicAssign, it.SystemAssign, it.EscapedCommand, it.HelpEnd],
+        (it.leading_empty_lines, it.leading_indent, it.classic_prompt, it.ipython_prompt),
+    )
 
 
 def in_kernel(shell: Any) -> bool:

@@ -112,6 +112,10 @@ class CellRewriter:
     error; it runs as the plain cell magic with the ``input()`` review instead.
     """
 
+    # Only a cell whose first line starts with ``%`` is rewritten: code without IPython
+    # syntax need not be shown to it (kernel.ipython.StepTransform).
+    leaves_python_alone = True
+
     def __init__(
         self, magic: str, target: str, enabled: Callable[[], bool], shell: Any = None
     ) -> None:
