@@ -10,6 +10,7 @@ Not here: describing values (:mod:`.describe`), fitting lines (:mod:`.summary`).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -31,11 +32,12 @@ from .summary import fit_lines, names_line
 # -- fingerprints and changes ---------------------------------------------------------------
 
 
-_UNSEEN: Any = object()
-
-
+@functools.lru_cache(maxsize=512)
 def _fingerprinter(cls: type) -> Callable[[Any], object] | None:
-    """How to fingerprint in-place changes cheaply: lengths, shapes, columns, dtypes."""
+    """How to fingerprint in-place changes cheaply: lengths, shapes, columns, dtypes.
+
+    Kept per type (the last 512): a type's library, found by its bases, does not change
+    while the type exists, and every step fingerprints the whole namespace."""
     base: Any
     for base in (list, dict, set, bytearray, deque):
         if issubclass(cls, base):
@@ -128,13 +130,12 @@ def fingerprints(ns: Mapping[str, object]) -> dict[str, object]:
     """The cheap fingerprint (:func:`_fingerprinter`) of every name that has one: what
     identity cannot see, a change in place. Hidden and private names too (telling them
     apart costs more than their fingerprints)."""
-    makers: dict[type, Callable[[Any], object] | None] = {}
     marks: dict[str, object] = {}
     for name, value in ns.items():
-        cls = type(value)
-        make = makers.get(cls, _UNSEEN)
-        if make is _UNSEEN:
-            make = makers[cls] = _fingerprinter(cls)
+        try:
+            make = _fingerprinter(type(value))
+        except TypeError:  # a metaclass that makes its classes unhashable
+            make = _fingerprinter.__wrapped__(type(value))
         if make is not None:
             try:  # noqa: SIM105
                 marks[name] = make(value)

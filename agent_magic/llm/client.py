@@ -46,6 +46,7 @@ from .responses import (
 )
 from .sdk import WORKERS, in_thread, shared_client, transport_of
 from .transport import post as transport_post
+from .transport import raw_pieces
 from .windows import context_window_for, model_entries, remember_window
 from .wire import (
     EmptyStream,
@@ -290,7 +291,7 @@ class OpenAIChat:
             # The body as it came when it is not compressed (one generator less per
             # event); a compressed one through httpx's decoder.
             encoded = response.headers.get("content-encoding", "identity") != "identity"
-            lines = sse_lines(response.iter_bytes() if encoded else response.iter_raw())
+            lines = sse_lines(response.iter_bytes() if encoded else raw_pieces(response))
             try:
                 for chunk in sse_events(lines, state):
                     if chunk.get("error"):

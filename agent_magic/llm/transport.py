@@ -389,6 +389,15 @@ def _body_stream(transport: StdlibTransport, connection: Any, answer: Any) -> An
     return _classes()[1](transport, connection, answer)
 
 
+def raw_pieces(response: Any) -> Iterable[bytes]:
+    """A response's body as it came (not decompressed), piece by piece: from this
+    transport's reading itself when it carried the response (httpx's ``iter_raw`` adds a
+    layer of bookkeeping per piece that nothing here reads), else ``iter_raw``.
+    ``response.close()`` still closes it."""
+    stream = response.stream
+    return stream if isinstance(stream, _Body) else response.iter_raw()
+
+
 def stdlib_transport() -> Any:
     """A new :class:`StdlibTransport`, an instance of the SDK's ``httpx.BaseTransport``."""
     return _classes()[0]()
