@@ -231,6 +231,7 @@ class AgentMagics(Magics, AgentSettings):
                 finished = drive(steps, handler)
             finally:
                 steps.close()
+                self.session.recorder.flush()  # what the cell's end did not write
             self._conclude(finished)
         return None
 
@@ -251,6 +252,7 @@ class AgentMagics(Magics, AgentSettings):
                 finished = await adrive(steps, handler, blocking=interrupts_raise)
             finally:
                 steps.close()
+                self.session.recorder.flush()  # what the cell's end did not write
             self._conclude(finished)
 
     # -- delegation ------------------------------------------------------------------------

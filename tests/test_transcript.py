@@ -201,6 +201,31 @@ def test_transcript_has_requests_replies_decisions_and_steps(shell, openai_env) 
     assert second["base"] == 2 and [m["role"] for m in second["messages"]] == ["assistant", "user"]
 
 
+def test_each_step_s_records_are_on_disk_before_code_runs_or_the_model_is_asked(
+    shell, openai_env
+) -> None:
+    """The last block's result is written with the next request (one write), an earlier
+    block's at once: what the second block and the model's next turn see on disk."""
+    path = recording(shell)
+    read = f"import json; seen = [json.loads(l)['event'] for l in open({str(path)!r})]"
+    two_blocks = f"Two blocks.\n```python\nfirst = 1\n```\n```python\n{read}\n```"
+    on_disk: list[list[str]] = []
+
+    def second_turn(request):
+        on_disk.append([json.loads(line)["event"] for line in path.read_text().splitlines()])
+        return "All done. TERMINATE"
+
+    openai_env.enqueue(two_blocks)
+    openai_env.responder = second_turn  # asked once the queue is empty: the second turn
+    run_with_person(shell, "--mode never", "two blocks", [])
+    # The first block's result was on disk when the second block ran.
+    assert shell.user_ns["seen"][-1] == "code"
+    assert shell.user_ns["seen"].count("code") == 1
+    # Both results, and the request itself, were on disk when the model was asked again.
+    assert on_disk == [["task", "request", "reply", "decision", "code", "code", "request"]]
+    assert [r["event"] for r in records(shell)][-3:] == ["reply", "decision", "finished"]
+
+
 def test_transcript_survives_a_crash_mid_conversation(shell, openai_env) -> None:
     openai_env.enqueue(code("kept = 1"), code("lost = 2"))
 

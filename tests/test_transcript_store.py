@@ -79,3 +79,40 @@ def test_a_replaced_file_is_read_again(tmp_path: Path) -> None:
     os.replace(other, path)  # same size, another inode
     store.add(request("a", 2))
     assert steps(store) == [("b", 0), ("b", 1), ("a", 2)]
+
+
+def test_a_held_record_goes_out_with_the_next_in_one_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "rec.jsonl"
+    store = Store(path)
+    store.add(request("a", 0))
+    writes: list[bytes] = []
+    write = os.write
+    monkeypatch.setattr(
+        os, "write", lambda fd, data: (writes.append(bytes(data)), write(fd, data))[1]
+    )
+    store.add(request("a", 1), later=True)
+    assert writes == [] and len(read_records(path)) == 1  # held: not on disk, not indexed
+    store.add(request("a", 2))
+    assert len(writes) == 1 and writes[0].count(b"\n") == 2
+    store.add(request("a", 3), later=True)
+    store.flush()
+    store.flush()  # nothing left: nothing written
+    assert len(writes) == 2
+    assert steps(store) == [("a", s) for s in range(4)]
+    assert [r.step for r in read_records(path)] == [0, 1, 2, 3]
+    assert store._offset == os.path.getsize(path)
+
+
+def test_a_held_record_is_written_after_another_kernel_s_lines(tmp_path: Path, warnings) -> None:
+    path = tmp_path / "rec.jsonl"
+    a, b = Store(path, warn=warnings.append), Store(path, warn=warnings.append)
+    a.add(request("a", 0))
+    a.add(request("a", 1), later=True)
+    b.add(request("b", 0))
+    a.flush()
+    a.refresh()
+    assert steps(a) == [("a", 0), ("b", 0), ("a", 1)]
+    assert [(r.conversation, r.step) for r in read_records(path)] == steps(a)
+    assert warnings == []

@@ -73,6 +73,13 @@ def _readable(sock: socket.socket | None) -> bool:
         return True
 
 
+def _set_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """``sock.settimeout``, left alone when already so: each call makes system calls, and
+    the read and write timeouts are most often the same."""
+    if sock.gettimeout() != seconds:
+        sock.settimeout(seconds)
+
+
 def _raise_as_httpx(error: BaseException, stage: str) -> NoReturn:
     """Raise ``error`` as httpx's exception for it (``stage``: connect, write or read)."""
     httpx = sdk_httpx()
@@ -198,7 +205,7 @@ class StdlibTransport:
         connection = self._take(host, port) or self._connect(host, port, connect)
         try:
             assert connection.sock is not None
-            connection.sock.settimeout(write)
+            _set_timeout(connection.sock, write)
             connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             for name, value in headers:
                 connection.putheader(name, value)
@@ -209,7 +216,7 @@ class StdlibTransport:
                 _raise_as_httpx(error, "write")
             raise
         try:
-            connection.sock.settimeout(read)
+            _set_timeout(connection.sock, read)
             answer = connection.getresponse()
         except BaseException as error:
             connection.close()

@@ -80,6 +80,7 @@ class Recorder(EventHandler):
         self._thought: list[float] = []
         self._answering = False
         self._where: tuple[str | None, Path | None] | None = None
+        self._last_block = 0  # the index of the last block of the step decided on
 
     def where(self, setting: str | None) -> Path | None:
         """This conversation's recording file: the setting, made absolute when the
@@ -100,6 +101,7 @@ class Recorder(EventHandler):
         redactor: Redactor | None = None,
         mode: str | None = None,
     ) -> None:
+        self.flush()  # the last cell's, should it have ended without its end
         self.store = store
         self.write = write
         self.model = model
@@ -140,6 +142,10 @@ class Recorder(EventHandler):
     def __call__(self, event: Event) -> None:
         record = self.dispatch(event)
         if record is None:
+            # Nothing to write: a review, a question about the budget (someone may take
+            # minutes), a piece of a reply. What was held back goes to the file now.
+            if self.store is not None:
+                self.store.flush()
             return
         data = record.to_dict()
         line = _line(data)
@@ -153,9 +159,22 @@ class Recorder(EventHandler):
             line = _line(data)
         self.records.append(record)
         if self.write and self.store is not None:
-            self.store.add(record, line)
+            self.store.add(record, line, later=self._may_wait(event))
         elif self.store is not None:
             self.store.check()  # a replayed step may delete the recording it replays
+
+    def _may_wait(self, event: Event) -> bool:
+        """Whether this record may wait to be written with the next one: the result of
+        the step's last block, which the next request (or the cell's end) follows before
+        any code runs or anyone is waited for; an earlier block's is written at once, the
+        next block being code. Three writes a step instead of four, and every record on
+        disk before code runs, a person is asked or the model is waited for."""
+        return isinstance(event, CodeRan) and event.index >= self._last_block
+
+    def flush(self) -> None:
+        """Write what was held back (the end of a cell that ended unexpectedly)."""
+        if self.store is not None:
+            self.store.flush()
 
     def on_task_started(self, event: TaskStarted) -> Record | None:
         return TaskRecord(
@@ -224,6 +243,8 @@ class Recorder(EventHandler):
 
     def on_decided(self, event: Decided) -> Record | None:
         decision, proposal = event.decision, event.proposal
+        blocks = decision.edited if decision.edited is not None else proposal.blocks
+        self._last_block = len(blocks or ()) - 1
         return DecisionRecord(
             self.conversation_id,
             proposal.step,
