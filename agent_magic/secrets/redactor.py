@@ -186,9 +186,8 @@ def _collect(
     found: dict[str, str] = {}
     for value in values:
         _add(found, value, "[hidden: api key]", rules)
-    for name, value in _environ_items(env):
-        if type(name) is str and is_secret_name(name, rules):
-            _add(found, value, f"[hidden: ${name}]", rules)
+    for value, marker in _environ_secrets(env, rules):
+        found.setdefault(value, marker)
     if namespace is not None:
         for label, value in _namespace_secrets(namespace, rules):
             _add(found, value, f"[hidden: variable {label}]", rules)
@@ -239,6 +238,26 @@ def _environ_items(env: Mapping[str, str]) -> list[tuple[Any, Any]]:
     items = _items(env)
     _environ_seen = (dict(raw), items)
     return items
+
+
+_environ_judged: tuple[list[tuple[Any, Any]], SecretRules, list[tuple[str, str]]] | None = None
+
+
+def _environ_secrets(env: Mapping[str, str], rules: SecretRules) -> list[tuple[str, str]]:
+    """(value, marker) of the secrets among ``env``'s variables; judged again only when its
+    pairs (:func:`_environ_items`, kept while it does not change) or the rules changed."""
+    global _environ_judged
+    items = _environ_items(env)
+    judged = _environ_judged
+    if judged is not None and judged[0] is items and judged[1] is rules:
+        return judged[2]
+    found: dict[str, str] = {}
+    for name, value in items:
+        if type(name) is str and is_secret_name(name, rules):
+            _add(found, value, f"[hidden: ${name}]", rules)
+    secrets = list(found.items())
+    _environ_judged = (items, rules, secrets)
+    return secrets
 
 
 def _encodings(value: str) -> tuple[str, ...]:
