@@ -47,17 +47,20 @@ def go_offline(server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def run_with_person(shell, line: str, task: str, answers: list) -> None:
-    """Run a %%agent cell whose reviews a scripted person answers (edits included)."""
+    """Run a %%agent cell whose reviews a scripted person answers (edits included), in
+    the UI's place: each event reaches the recorder first, as in a notebook."""
     magics = magics_of(shell)
     steps, handler = magics._start(line, task)
+    ui = handler.ui
 
     def person(event):
         if isinstance(event, ReviewRequested):
             return answers.pop(0)(event.proposal)
-        return handler(event)
+        return ui(event)
 
+    handler.ui = person
     try:
-        finished = drive(steps, person)
+        finished = drive(steps, handler)
     finally:
         steps.close()
     magics._conclude(finished)
@@ -204,11 +207,13 @@ def test_transcript_has_requests_replies_decisions_and_steps(shell, openai_env) 
 def test_each_step_s_records_are_on_disk_before_code_runs_or_the_model_is_asked(
     shell, openai_env
 ) -> None:
-    """The last block's result is written with the next request (one write), an earlier
-    block's at once: what the second block and the model's next turn see on disk."""
+    """A reply is written with its decision and the last block's result with the next
+    request (two writes a step), an earlier block's at once: what each block and the
+    model's next turn see on disk."""
     path = recording(shell)
     read = f"import json; seen = [json.loads(l)['event'] for l in open({str(path)!r})]"
-    two_blocks = f"Two blocks.\n```python\nfirst = 1\n```\n```python\n{read}\n```"
+    first = read.replace("seen =", "seen_first =")
+    two_blocks = f"Two blocks.\n```python\n{first}\n```\n```python\n{read}\n```"
     on_disk: list[list[str]] = []
 
     def second_turn(request):
@@ -218,7 +223,9 @@ def test_each_step_s_records_are_on_disk_before_code_runs_or_the_model_is_asked(
     openai_env.enqueue(two_blocks)
     openai_env.responder = second_turn  # asked once the queue is empty: the second turn
     run_with_person(shell, "--mode never", "two blocks", [])
-    # The first block's result was on disk when the second block ran.
+    # The reply and the decision were on disk when the first block ran, its result when
+    # the second block ran.
+    assert shell.user_ns["seen_first"] == ["task", "request", "reply", "decision"]
     assert shell.user_ns["seen"][-1] == "code"
     assert shell.user_ns["seen"].count("code") == 1
     # Both results, and the request itself, were on disk when the model was asked again.

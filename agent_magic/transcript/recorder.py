@@ -164,11 +164,15 @@ class Recorder(EventHandler):
             self.store.check()  # a replayed step may delete the recording it replays
 
     def _may_wait(self, event: Event) -> bool:
-        """Whether this record may wait to be written with the next one: the result of
-        the step's last block, which the next request (or the cell's end) follows before
-        any code runs or anyone is waited for; an earlier block's is written at once, the
-        next block being code. Three writes a step instead of four, and every record on
-        disk before code runs, a person is asked or the model is waited for."""
+        """Whether this record may wait to be written with the next one: a reply (its
+        decision follows before any code runs; a review, which is handed to the UI through
+        this recorder, writes it before anyone is asked) and the result of the step's last
+        block (the next request, or the cell's end, follows before any code runs or the
+        model is waited for; an earlier block's is written at once, the next block being
+        code). Two writes a step instead of four, and every record on disk before code
+        runs, a person is asked or the model is waited for."""
+        if isinstance(event, ReplyReceived):
+            return True
         return isinstance(event, CodeRan) and event.index >= self._last_block
 
     def flush(self) -> None:
