@@ -138,9 +138,8 @@ class TerminalUI(EventHandler):
         write = self.out.write
         reply = event.reply
         thought = self._stop_status(reply.thinking, reply.source)
-        content = shown_head(without_marker(reply.content, self.marker), self.limit)
         if not self._streamed:
-            write(f"\n[assistant, step {event.step}]\n{content}\n")
+            write(f"\n[assistant, step {event.step}]\n{self._shown(reply.content)}\n")
         else:
             self._bounded(self._filter.end())
             write("\n")
@@ -148,7 +147,7 @@ class TerminalUI(EventHandler):
                 # Thinking without its opening tag streamed as if it were the answer
                 # until </think> came: say so, and show the answer alone.
                 write("[that began with the model's thinking, never run; its answer:]\n")
-                write(f"{content}\n")
+                write(f"{self._shown(reply.content)}\n")
         if thought:
             write(f"[step {event.step}: {thought}; the thinking is in %agent log]\n")
         for call in event.reply.tool_calls:
@@ -193,6 +192,10 @@ class TerminalUI(EventHandler):
             self._streamed = False
         if event.reason not in SAID_BY_THE_CELL:
             self.out.write(f"[{event.message}]\n")  # the message says it; the reason is a label
+
+    def _shown(self, content: str) -> str:
+        """A reply as shown whole (when it was not streamed): bounded, no marker."""
+        return shown_head(without_marker(content, self.marker), self.limit)
 
     def _stop_status(self, thinking: str | None = None, source: str = "") -> str:
         """Stop the working line; the summary of the thinking ("thought for 12 s"), or ""."""
