@@ -2,8 +2,8 @@
 
 :class:`Store` is one JSON Lines file (``agent-recording.jsonl`` in the kernel's working
 directory, which is the notebook's folder, by default). It is at once the transcript
-(every record appended and flushed as it happens, so a crash keeps everything up to the
-last event) and a content-addressed index of the replies and decisions, keyed by the
+(every record appended and flushed as it happens, or with the next one when the caller
+says nothing can happen in between, so a crash keeps everything up to the last event) and a content-addressed index of the replies and decisions, keyed by the
 request's replay key. Several notebooks in one folder share it; a line that cannot be
 read is skipped with a one-line warning. A line that cannot be written (a full disk, no
 permission) is said once, its torn half cut off, and kept in memory until a later write
@@ -339,7 +339,8 @@ class Store:
         """The file open for appending, and its ``stat``: the descriptor of the last write
         while the path still names that file (one ``stat`` per record instead of an open,
         an ``fstat`` and a close), else the file opened (made) afresh. Each record is
-        still written (``os.write``, unbuffered) before :meth:`add` returns."""
+        still written (``os.write``, unbuffered) before :meth:`add` returns, or
+        :meth:`flush` for one held back."""
         assert self.path is not None
         if self._fd is not None:
             try:
