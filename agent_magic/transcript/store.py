@@ -3,13 +3,14 @@
 :class:`Store` is one JSON Lines file (``agent-recording.jsonl`` in the kernel's working
 directory, which is the notebook's folder, by default). It is at once the transcript
 (every record appended and flushed as it happens, or with the next one when the caller
-says nothing can happen in between, so a crash keeps everything up to the last event) and a content-addressed index of the replies and decisions, keyed by the
-request's replay key. Several notebooks in one folder share it; a line that cannot be
-read is skipped with a one-line warning. A line that cannot be written (a full disk, no
+says nothing can happen in between, so a crash keeps everything up to the last event)
+and a content-addressed index of the replies and decisions, keyed by the request's
+replay key. Several notebooks in one folder share it; a line that cannot be read is
+skipped with a one-line warning. A line that cannot be written (a full disk, no
 permission) is said once, its torn half cut off, and kept in memory until a later write
 succeeds; a file that was deleted or cut short (by a step, say) gets the lines this
-kernel read or wrote put back, with one line saying so. :func:`open_store` keeps one per path per
-kernel; :meth:`Store.explain_drift` says which step a replay no longer matches.
+kernel read or wrote put back, with one line saying so. :func:`open_store` keeps one per
+path per kernel; :meth:`Store.explain_drift` says which step a replay no longer matches.
 
 Not here: what the records hold (:mod:`.records`), writing them (:mod:`.recorder`).
 """
