@@ -13,7 +13,9 @@ its file.
 from __future__ import annotations
 
 import builtins
+import importlib
 import os
+import pkgutil
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,27 @@ def answers(monkeypatch: pytest.MonkeyPatch, *typed: str, rest: str | None = Non
 
     monkeypatch.setattr(builtins, "input", fake_input)
     return prompts
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Import every agent_magic module now, in the main thread, before any test.
+
+    pytest rewrites the assertions of every module of a plugin's distribution (this one,
+    hypothesis, anyio) by ``ast.parse`` of its source when it is first imported. On
+    CPython 3.11 two threads in ``ast.parse`` at once can fail one of them with
+    "SystemError: AST constructor recursion depth mismatch" (the interpreter keeps one
+    depth counter for all its threads; see CPython gh-106905). ``%load_ext`` starts a
+    thread that imports what the first cell needs (:mod:`agent_magic.warmup`), so a
+    test's first cell importing one module in the main thread while that thread imported
+    another failed now and then (``tests/test_guard.py`` then ``tests/test_undo_magic.py``:
+    3 runs in 6; with the warm-up off, or with this, 0 in 6 and 0 in 8). Outside pytest
+    an import makes no Python AST objects, and only the main thread calls ``ast.parse``.
+    """
+    import agent_magic
+
+    for module in pkgutil.walk_packages(agent_magic.__path__, "agent_magic."):
+        if not module.name.endswith("__main__"):  # ``python -m`` entry points run on import
+            importlib.import_module(module.name)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
