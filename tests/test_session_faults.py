@@ -71,8 +71,13 @@ def test_a_missing_recording_folder_is_made_on_first_write(shell, openai_env, tm
 
 
 def test_deleting_in_and_out_breaks_nothing(shell, openai_env) -> None:
+    # IPython's own In and Out (the history's lists), put back after: a new list and dict
+    # in their place would leave Out empty for every later test of this shell.
+    history = {name: shell.user_ns[name] for name in ("In", "Out")}
     shell.run_cell("del In, Out")
-    openai_env.enqueue(code("after = 41 + 1"), "TERMINATE")
-    shell.run_cell_magic("agent", "--mode never", "go")
-    assert shell.user_ns["after"] == 42
-    shell.run_cell("In = []; Out = {}")  # what IPython's own code expects back
+    try:
+        openai_env.enqueue(code("after = 41 + 1"), "TERMINATE")
+        shell.run_cell_magic("agent", "--mode never", "go")
+        assert shell.user_ns["after"] == 42
+    finally:
+        shell.user_ns.update(history)
