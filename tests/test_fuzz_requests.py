@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent_magic.codeblocks import CodeBlock
@@ -251,6 +251,9 @@ def test_the_digest_of_anything_is_bounded_and_encodable(writes: list[str], limi
 
 @FUZZ
 @given(st.lists(st.text(any_char, max_size=5000), max_size=40), st.integers(0, 3000))
+@example(["0"], 1)  # found by Hypothesis: a limit of 1 kept nothing, not even the one character
+@example(["ab", "c" * 70_000, "de"], 3)  # an odd limit, the tail over two chunks
+@example(["a" * 70_000, "bcdef"], 14)  # a last chunk shorter than the tail's half
 def test_head_tail_keeps_the_ends_of_anything(writes: list[str], limit: int) -> None:
     sink = HeadTail(limit)
     for piece_ in writes:

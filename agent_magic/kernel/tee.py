@@ -75,9 +75,12 @@ class HeadTail:
             text = text[room:]
         if not text:
             return
-        self.tail.append(text[-self.limit // 2 :])
+        # The tail keeps the other half, the larger one for an odd limit (with a limit of
+        # 1, the one character: the head's half is empty).
+        keep = self.limit - self.limit // 2
+        self.tail.append(text[max(0, len(text) - keep) :])
         self.tail_size += len(self.tail[-1])
-        while self.tail and self.tail_size - len(self.tail[0]) >= self.limit // 2:
+        while self.tail and self.tail_size - len(self.tail[0]) >= keep:
             self.tail_size -= len(self.tail.popleft())
 
     def text(self) -> str:
