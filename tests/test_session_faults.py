@@ -71,7 +71,7 @@ def test_a_missing_recording_folder_is_made_on_first_write(shell, openai_env, tm
 
 
 def test_deleting_in_and_out_breaks_nothing(shell, openai_env) -> None:
-    # IPython's own In and Out (the history's lists), put back after: a new list and dict
+    # IPython's own In and Out (its history's list and dict), put back after: new ones
     # in their place would leave Out empty for every later test of this shell.
     history = {name: shell.user_ns[name] for name in ("In", "Out")}
     shell.run_cell("del In, Out")
