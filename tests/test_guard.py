@@ -221,6 +221,24 @@ def test_ipython_syntax_without_a_transform_is_unparsed_not_a_crash() -> None:
     assert touches("(" * 1000 + ")" * 1000).parsed is False  # too deep for the parser
 
 
+def test_a_parse_another_thread_failed_is_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPython 3.11: ast.parse fails with SystemError while another thread is in one.
+    import ast
+
+    real, calls = ast.parse, []
+
+    def raced(source: str, *args: Any, **kwargs: Any) -> ast.AST:
+        calls.append(source)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=168, after=78)")
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", raced)
+    code = "data.append('read again')"
+    assert found(code, {"data"}) == [("data", "mutate", ".append()", 1)]
+    assert len(calls) == 2
+
+
 @pytest.fixture(scope="module")
 def transform():
     from IPython.core.interactiveshell import InteractiveShell

@@ -117,9 +117,19 @@ def _parse(code: str, transform: Callable[[str], str] | None) -> Parsed | None:
         except Exception:  # a transformer choking on odd input: treat as unparsed
             return None
     try:
-        return source, ast.parse(source)
+        return source, _read(source)
     except Exception:  # SyntaxError; ValueError: null bytes; RecursionError: nesting
         return None
+
+
+def _read(source: str) -> ast.Module:
+    try:
+        return ast.parse(source)
+    except SystemError:
+        # CPython 3.11 fails an ast.parse while another thread is in one ("AST constructor
+        # recursion depth mismatch": one counter per interpreter); read once more rather
+        # than leave the step unread and its touches unasked.
+        return ast.parse(source)
 
 
 def _touches(code: str, transform: Callable[[str], str] | None) -> Touches:
