@@ -109,7 +109,7 @@ class IPythonExecutor:
         signals = StepSignals(self.step_timeout)
         result: Any = None
         escaped: BaseException | None = None
-        transform = _transform(shell)
+        transform = ipython.step_transform(shell)  # IPython syntax as Python, for touches
         undo = Undo.before(shell.user_ns, code, found=touches(code, transform=transform))
         read = parsed(code, transform) if transform is not None else None
         with _quiet_exit_warning():
@@ -321,11 +321,6 @@ def _hidden_error(error: StepError, capture: StepCapture) -> StepError:
     if (message, text) == (error.message, error.text):
         return error
     return replace(error, message=message, text=text)
-
-
-def _transform(shell: Any) -> Any:
-    """The shell's IPython-to-Python transform (``%magic``, ``!cmd``), for :func:`touches`."""
-    return ipython.step_transform(shell)
 
 
 @contextmanager
